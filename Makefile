@@ -1,0 +1,70 @@
+# lightvm: one non-recursive GNU Makefile for the host library, the
+# `lightvm` command, the guest runtime and apps, tests and benchmarks.
+#
+#   make            build everything (release: build/)
+#   make demo       the README's main job: boot hello and show start times
+#   make test       every test (sanitizer build: build/asan/)
+#   make bench      benchmarks (never run by the tests)
+
+BUILD   ?= build
+ASAN    := $(BUILD)/asan
+CC      ?= gcc
+WARN    := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wshadow \
+           -Wpointer-arith -Wwrite-strings
+CFLAGS  ?= -O2 -g
+HOST_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -MMD -MP
+SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDLIBS  := -lpthread
+
+LIB_SRCS := lib/util/err.c lib/core/mem.c lib/core/kvm.c lib/core/vm.c lib/core/vcpu.c \
+            lib/core/bootinfo.c lib/arch/x86_64.c lib/loader/elf.c
+CLI_SRCS := cli/main.c cli/cmd_run.c cli/args.c cli/trace.c
+
+LIB_OBJS      := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+CLI_OBJS      := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
+ASAN_LIB_OBJS := $(LIB_SRCS:%.c=$(ASAN)/obj/%.o)
+ASAN_CLI_OBJS := $(CLI_SRCS:%.c=$(ASAN)/obj/%.o)
+
+.PHONY: all deps demo test test-unit test-kvm fuzz bench clean guest
+all: $(BUILD)/bin/lightvm guest
+
+# The dependency script installs what is missing (apt-get); skipped when
+# everything is there already.
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -c $< -o $@
+
+$(ASAN)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(HOST_CFLAGS) -O1 $(SAN) -c $< -o $@
+
+$(BUILD)/lib/liblightvm.a: $(LIB_OBJS)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(ASAN)/lib/liblightvm.a: $(ASAN_LIB_OBJS)
+	@mkdir -p $(@D)
+	$(AR) rcs $@ $^
+
+$(BUILD)/bin/lightvm: $(CLI_OBJS) $(BUILD)/lib/liblightvm.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(ASAN)/bin/lightvm: $(ASAN_CLI_OBJS) $(ASAN)/lib/liblightvm.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
+include guest/guest.mk
+include tests/tests.mk
+include bench/bench.mk
+
+demo: all
+	@scripts/demo.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(ASAN_LIB_OBJS:.o=.d) $(ASAN_CLI_OBJS:.o=.d)

@@ -1,0 +1,226 @@
+/* cmd_run.c: `lightvm run`, the cold path: one VM in the foreground. */
+#include <errno.h>
+#include <getopt.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "abi/lv_abi.h"
+#include "cli.h"
+#include "lightvm/bootinfo.h"
+#include "lightvm/elf.h"
+#include "lightvm/x86.h"
+
+#define DEFAULT_MEMORY (8ull << 20)
+
+static void run_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: lightvm run IMAGE [--memory SIZE] [--cmdline STR] [--trace] [--no-pvm]\n\n"
+            "Boots the unikernel ELF IMAGE in a new KVM VM in the foreground. The guest's\n"
+            "console goes to stdout; the command exits with the guest's exit status.\n\n"
+            "  -m, --memory SIZE   guest RAM, e.g. 8M, 64M, 1G (bare number: MiB; rounded\n"
+            "                      up to 2 MiB; default 8M, at most 4G)\n"
+            "  -c, --cmdline STR   command line passed to the guest (printable ASCII)\n"
+            "  -t, --trace         print where the time went and the exits taken, one\n"
+            "                      'trace ...' line each, on stderr\n"
+            "      --no-pvm        plain x86-64 path: no PVM VIF, the guest skips its PVM\n"
+            "                      probe (tests the VMX/SVM code path on a PVM host)\n"
+            "  -h, --help          this text\n\n"
+            "exit status: the guest's (0..255); 1 host error (bad image, no KVM);\n"
+            "2 usage error; 125 the VM crashed or was stopped by the VMM (details on\n"
+            "stderr); 128+N killed by signal N.\n");
+}
+
+struct run_opts {
+    const char *image;
+    const char *cmdline;
+    uint64_t mem;
+    int trace;
+    unsigned flags;
+};
+
+static int parse(int argc, char **argv, struct run_opts *o)
+{
+    static const struct option longopts[] = {
+        {"memory", required_argument, NULL, 'm'}, {"cmdline", required_argument, NULL, 'c'},
+        {"trace", no_argument, NULL, 't'},        {"no-pvm", no_argument, NULL, 'P'},
+        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    memset(o, 0, sizeof(*o));
+    o->mem = DEFAULT_MEMORY;
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+m:c:th", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'm':
+            if (lv_parse_size(optarg, &o->mem) < 0 || o->mem > LV_MEM_MAX) {
+                fprintf(stderr, "lightvm run: bad --memory '%s' (want e.g. 8M, 1G; at most "
+                                "4G)\n", optarg);
+                return -1;
+            }
+            o->mem = (o->mem + LV_MEM_ALIGN - 1) & ~(uint64_t)(LV_MEM_ALIGN - 1);
+            break;
+        case 'c':
+            o->cmdline = optarg;
+            break;
+        case 't':
+            o->trace = 1;
+            break;
+        case 'P':
+            o->flags |= LV_VM_F_NO_PVM;
+            break;
+        case 'h':
+            run_usage(stdout);
+            exit(0);
+        default:
+            if (optopt)
+                fprintf(stderr, "lightvm run: option -%c needs a value or is unknown\n",
+                        optopt);
+            else
+                fprintf(stderr, "lightvm run: unknown option '%s'\n", argv[optind - 1]);
+            return -1;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "lightvm run: %s (try 'lightvm run --help')\n",
+                optind >= argc ? "missing IMAGE" : "too many arguments");
+        return -1;
+    }
+    o->image = argv[optind];
+    return 0;
+}
+
+/* Waits for the VM, forwarding SIGINT/SIGTERM/SIGHUP as a stop. Returns
+ * the signal that stopped it, or 0. */
+static int wait_vm(struct lv_vm *vm, int sigfd)
+{
+    struct pollfd pfd[2] = {{lv_vm_done_fd(vm), POLLIN, 0}, {sigfd, POLLIN, 0}};
+    int sig = 0;
+
+    for (;;) {
+        if (poll(pfd, 2, -1) < 0) {
+            if (errno == EINTR)
+                continue;
+            lv_vm_stop(vm);
+            break;
+        }
+        if (pfd[0].revents)
+            break;
+        if (pfd[1].revents) {
+            struct signalfd_siginfo si;
+            if (read(sigfd, &si, sizeof(si)) == sizeof(si))
+                sig = (int)si.ssi_signo;
+            lv_vm_stop(vm);
+            break;
+        }
+    }
+    return sig;
+}
+
+static int report(const struct lv_vm_result *res, int sig)
+{
+    switch (res->outcome) {
+    case LV_VM_EXITED:
+        return res->status;
+    case LV_VM_CRASHED:
+        fprintf(stderr, "lightvm run: %s (crash report above)\n", res->msg);
+        return LV_EXIT_VM_FAILED;
+    case LV_VM_FAILED:
+        fprintf(stderr, "lightvm run: vm stopped: %s\n%s", res->msg, res->regs);
+        return LV_EXIT_VM_FAILED;
+    case LV_VM_STOPPED:
+    default:
+        if (sig) {
+            fprintf(stderr, "lightvm run: stopped by signal %d\n", sig);
+            return 128 + sig;
+        }
+        fprintf(stderr, "lightvm run: vm stopped\n");
+        return LV_EXIT_VM_FAILED;
+    }
+}
+
+int cmd_run(int argc, char **argv)
+{
+    uint64_t t0 = lv_now_ns();
+    struct lv_span open_kvm;
+    struct run_opts o;
+    struct lv_err err = {""};
+    struct lv_kvm kvm = {.fd = -1};
+    struct lv_vm *vm = NULL;
+    struct lv_vm_config cfg;
+    struct lv_vm_result res;
+    struct lv_elf_info info;
+    uint8_t *img = NULL;
+    size_t img_size = 0;
+    sigset_t sigs;
+    int sigfd = -1, sig, rc = LV_EXIT_HOST_ERROR;
+
+    if (parse(argc, argv, &o) < 0)
+        return LV_EXIT_USAGE;
+    if (lv_cmdline_check(o.cmdline, &err) < 0) {
+        fprintf(stderr, "lightvm run: --cmdline: %s\n", err.msg);
+        return LV_EXIT_USAGE;
+    }
+    /* Refuse a bad image before touching KVM. */
+    if (lv_image_read(o.image, &img, &img_size, &err) < 0) {
+        fprintf(stderr, "lightvm run: %s\n", err.msg);
+        goto out;
+    }
+    if (lv_elf_check(img, img_size, o.mem, &info, &err) < 0) {
+        fprintf(stderr, "lightvm run: %s: %s\n", o.image, err.msg);
+        goto out;
+    }
+
+    open_kvm.start_ns = lv_now_ns();
+    if (lv_kvm_open(&kvm, &err) < 0) {
+        fprintf(stderr, "lightvm run: %s\n", err.msg);
+        goto out;
+    }
+    open_kvm.end_ns = lv_now_ns();
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.mem_size = o.mem;
+    cfg.cmdline = o.cmdline;
+    cfg.flags = o.flags;
+    cfg.console_fd = STDOUT_FILENO;
+    if (lv_vm_create(&vm, &kvm, &cfg, &err) < 0 || lv_vm_load_elf(vm, img, img_size, &err) < 0) {
+        fprintf(stderr, "lightvm run: %s\n", err.msg);
+        goto out;
+    }
+    free(img);
+    img = NULL;
+
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    sigprocmask(SIG_BLOCK, &sigs, NULL); /* the vCPU thread inherits the mask */
+    sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+    if (sigfd < 0) {
+        fprintf(stderr, "lightvm run: signalfd: %s\n", strerror(errno));
+        goto out;
+    }
+    if (lv_vm_start(vm, &err) < 0) {
+        fprintf(stderr, "lightvm run: %s\n", err.msg);
+        goto out;
+    }
+    sig = wait_vm(vm, sigfd);
+    lv_vm_wait(vm, &res);
+    fflush(stdout);
+    rc = report(&res, sig);
+    if (o.trace)
+        lv_print_trace(stderr, vm, t0, &open_kvm);
+
+out:
+    if (sigfd >= 0)
+        close(sigfd);
+    lv_vm_destroy(&vm);
+    lv_kvm_close(&kvm);
+    free(img);
+    return rc;
+}

@@ -1,0 +1,144 @@
+/*
+ * lv_abi.h: the host/guest ABI of lightvm unikernels (boot info page,
+ * fixed guest-physical layout, host calls).
+ *
+ * Shared by the VMM (lib/) and the guest runtime (guest/). Keep it
+ * self-contained: C99 and <stdint.h> only. The layout is append-only:
+ * new fields go at the end of a struct, and LV_ABI_VERSION is bumped on
+ * any change a peer could observe. A guest must check magic and version
+ * and must not read past (size) bytes of the boot info.
+ */
+#ifndef LV_ABI_H
+#define LV_ABI_H
+
+#include <stdint.h>
+
+#define LV_ABI_VERSION 1u
+
+/*
+ * Guest-physical layout set up by the VMM before the first instruction.
+ * RAM starts at GPA 0 and is identity mapped (virtual == physical) with
+ * 4-level page tables whose entries all carry the U bit (required by PVM
+ * hosts, harmless with SMEP/SMAP off). Page 0 is left unmapped so that a
+ * NULL dereference faults. Memory the loader did not write reads as zero
+ * (an image's .bss needs no clearing). On entry: CPL0 (hardware CPL3 on a
+ * PVM host), 64-bit mode, interrupts disabled, RSP = LV_GPA_STACK_TOP,
+ * RDI = LV_GPA_BOOTINFO, RIP = the ELF entry point.
+ */
+#define LV_PAGE_SIZE 0x1000u
+#define LV_GPA_GDT 0x1000u        /* GDT (null, code 0x08, data 0x10, TSS 0x18) + TSS */
+#define LV_GPA_PML4 0x2000u
+#define LV_GPA_PDPT 0x3000u
+#define LV_GPA_PD 0x4000u         /* up to 4 page directories (4 GiB), 2 MiB pages */
+#define LV_GPA_PT0 0x8000u        /* 4 KiB page table of the first 2 MiB (page 0 absent) */
+#define LV_GPA_VIF 0x9000u        /* PVM virtual interrupt flag page */
+#define LV_GPA_BOOTINFO 0xA000u   /* struct lv_bootinfo, one page */
+#define LV_GPA_ISTACK_TOP 0x10000u /* interrupt stack (TSS.RSP0), 0xB000..0x10000 */
+#define LV_GPA_STACK_TOP 0x80000u /* initial RSP; the stack grows down to 0x10000 */
+#define LV_GPA_IMAGE_MIN 0x100000u /* lowest address an image may load at */
+#define LV_MEM_MAX (4ull << 30)   /* host calls pass 32-bit GPAs */
+
+#define LV_SEL_CODE 0x08u
+#define LV_SEL_DATA 0x10u
+#define LV_SEL_TSS 0x18u
+
+/* Offsets inside the boot info page of the variable parts. */
+#define LV_BOOTINFO_DEVICES_OFF 0x400u
+#define LV_BOOTINFO_MAX_DEVICES 16u
+#define LV_BOOTINFO_CMDLINE_OFF 0x800u
+#define LV_CMDLINE_MAX 0x800u     /* including the terminating NUL */
+
+#define LV_BOOTINFO_MAGIC 0x314f464e49564cull /* "LVINFO1" little endian */
+
+/* lv_bootinfo.flags */
+#define LV_BI_F_PVM_VIF (1u << 0) /* VIF at LV_GPA_VIF is registered: PVM host */
+#define LV_BI_F_NO_PVM (1u << 1)  /* do not probe for PVM: plain x86-64 path */
+
+/* lv_control.request (host -> guest), acknowledged in lv_control.ack */
+#define LV_CTL_NONE 0u
+#define LV_CTL_SHUTDOWN 1u
+#define LV_CTL_SUSPEND 2u
+
+struct lv_control {
+    volatile uint32_t request; /* written by the host */
+    volatile uint32_t ack;     /* written by the guest: the request it saw */
+};
+
+/* One device of the device table (LightVM's noxs entry). Empty in v1. */
+struct lv_device {
+    uint32_t type; /* LV_DEV_* */
+    uint32_t irq;
+    uint64_t mmio_gpa;
+    uint8_t data[48]; /* type-specific description */
+};
+
+#define LV_DEV_NONE 0u
+
+struct lv_bootinfo {
+    uint64_t magic;        /* LV_BOOTINFO_MAGIC */
+    uint32_t abi_version;  /* LV_ABI_VERSION of the host */
+    uint32_t size;         /* bytes of this struct the host filled */
+    uint64_t mem_size;     /* bytes of RAM from GPA 0 */
+    uint64_t tsc_khz;      /* TSC frequency, 0 if unknown */
+    uint64_t cmdline_gpa;  /* NUL-terminated command line */
+    uint32_t cmdline_len;  /* bytes, without the NUL */
+    uint32_t flags;        /* LV_BI_F_* */
+    uint64_t image_end;    /* first page-aligned GPA past the loaded image */
+    uint64_t devices_gpa;  /* array of struct lv_device */
+    uint32_t ndevices;
+    uint32_t device_size;  /* sizeof(struct lv_device) of the host */
+    struct lv_control control;
+    /* Written by the guest: its TSC at its first instruction, so the host
+     * can time the boot without an extra exit. */
+    volatile uint64_t guest_entry_tsc;
+};
+
+/*
+ * Host calls: the guest writes the 32-bit GPA of the argument struct to
+ * the port with `outl`. The VMM checks the whole struct and every buffer
+ * it names against guest RAM; a bad pointer stops the VM.
+ * Port 0x80 is the PVM doorbell and is ignored by the VMM.
+ */
+#define LV_PORT_CONSOLE 0x4c0u
+#define LV_PORT_EXIT 0x4c1u
+#define LV_PORT_MARK 0x4c2u
+
+#define LV_CONSOLE_MAX (64u * 1024) /* largest single console write */
+
+struct lv_hc_console {
+    uint64_t buf_gpa;
+    uint64_t len;
+};
+
+struct lv_hc_exit {
+    uint64_t status; /* 0..255, or LV_EXIT_CRASH | vector */
+};
+
+/* Status of a guest that crashed on an exception it could not handle
+ * (the runtime has printed a crash report on the console first). */
+#define LV_EXIT_CRASH 0x100u
+
+/* A boot-timing mark: the host records when it saw it. */
+struct lv_hc_mark {
+    uint64_t id; /* LV_MARK_* or an app-defined value >= 0x100 */
+    uint64_t guest_tsc;
+};
+
+#define LV_MARK_MAIN 1u /* the runtime is about to call the app's main */
+
+/* PVM facts the guest uses (see docs/architecture.md). */
+#define LV_PVM_MSR_VIF 0x4b564d10u
+#define LV_PVM_MSR_ID 0x4b564d11u
+#define LV_PVM_MSR_TSC_KHZ 0x4b564d13u
+#define LV_PVM_ID 0x4d5650u
+#define LV_PVM_HC_HALT 0x1009u
+#define LV_PVM_DOORBELL_PORT 0x80u
+
+struct lv_vif {
+    volatile uint8_t if_;     /* virtual interrupt flag */
+    volatile uint8_t pending; /* an interrupt waits for if_ */
+    uint8_t pad[6];
+    volatile uint64_t cr2;
+};
+
+#endif /* LV_ABI_H */

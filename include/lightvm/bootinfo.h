@@ -1,0 +1,28 @@
+/*
+ * bootinfo.h: encoding of the boot info page (LightVM's noxs device
+ * page), written once into guest RAM before the first instruction.
+ */
+#ifndef LIGHTVM_BOOTINFO_H
+#define LIGHTVM_BOOTINFO_H
+
+#include <stdint.h>
+
+#include "lightvm/err.h"
+#include "lightvm/mem.h"
+
+struct lv_bootinfo_params {
+    const char *cmdline; /* printable ASCII, < LV_CMDLINE_MAX bytes; NULL = "" */
+    uint64_t tsc_khz;
+    uint32_t flags;      /* LV_BI_F_* */
+    uint64_t image_end;  /* from lv_elf_info.end */
+};
+
+/* Checks a command line: printable ASCII, shorter than LV_CMDLINE_MAX. */
+int lv_cmdline_check(const char *cmdline, struct lv_err *err);
+
+/* Writes struct lv_bootinfo and the command line at LV_GPA_BOOTINFO of
+ * (mem). The device table is empty in ABI v1. */
+int lv_bootinfo_write(struct lv_mem *mem, const struct lv_bootinfo_params *p,
+                      struct lv_err *err);
+
+#endif

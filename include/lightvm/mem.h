@@ -1,0 +1,42 @@
+/*
+ * mem.h: guest RAM, backed by a memfd so it can later be snapshotted,
+ * shared copy-on-write or handed to another process.
+ *
+ * Guest-physical addresses have their own type. Every access from host
+ * code to guest memory goes through lv_mem_ptr(), which checks the whole
+ * range [gpa, gpa + len) against the RAM size, overflow included: the
+ * guest is hostile and any address it hands us may be garbage.
+ */
+#ifndef LIGHTVM_MEM_H
+#define LIGHTVM_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lightvm/err.h"
+
+typedef uint64_t lv_gpa_t;
+
+struct lv_mem {
+    int fd;        /* memfd, owned; -1 when closed */
+    uint8_t *base; /* host mapping of the whole RAM, owned */
+    uint64_t size; /* bytes */
+};
+
+/* Creates (size) bytes of zeroed guest RAM: a memfd mapped shared.
+ * (size) must be a non-zero multiple of the page size. On success the
+ * caller owns (mem) and releases it with lv_mem_close(). */
+int lv_mem_open(struct lv_mem *mem, uint64_t size, struct lv_err *err);
+
+/* Unmaps and closes; safe on a closed or zeroed struct. */
+void lv_mem_close(struct lv_mem *mem);
+
+/* Returns the host address of [gpa, gpa + len) when the whole range lies
+ * inside (mem), else NULL. len 0 is valid when gpa <= size. The pointer is
+ * borrowed: valid until lv_mem_close(). */
+void *lv_mem_ptr(const struct lv_mem *mem, lv_gpa_t gpa, uint64_t len);
+
+/* The same check on a bare RAM size, for code that has no lv_mem. */
+int lv_range_ok(uint64_t size, uint64_t gpa, uint64_t len);
+
+#endif

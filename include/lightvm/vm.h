@@ -1,0 +1,116 @@
+/*
+ * vm.h: one unikernel VM: create (the prepare work: VM, RAM, irqchip,
+ * vCPU, boot tables), load an image (the execute work: copy the image,
+ * write the boot info, set registers), run it on a vCPU thread, stop it.
+ *
+ * A VM object is used from one controlling thread; lv_vm_stop() may be
+ * called from any thread. The vCPU thread is kicked with SIGUSR1: the
+ * library installs a no-op handler for it on the first lv_vm_start().
+ */
+#ifndef LIGHTVM_VM_H
+#define LIGHTVM_VM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lightvm/err.h"
+#include "lightvm/kvm.h"
+
+#define LV_VM_F_NO_PVM (1u << 0) /* do not register the PVM VIF; guest skips its probe */
+
+struct lv_vm_config {
+    uint64_t mem_size;   /* bytes, multiple of 2 MiB, 2 MiB .. 4 GiB */
+    const char *cmdline; /* copied into the boot info page; may be NULL */
+    unsigned flags;      /* LV_VM_F_* */
+    int console_fd;      /* guest console goes here; borrowed, not closed */
+};
+
+/* Time of each phase, CLOCK_MONOTONIC ns; 0 = did not happen. */
+enum lv_phase {
+    LV_PH_CREATE_VM,   /* KVM_CREATE_VM .. irqchip */
+    LV_PH_MEMORY,      /* memfd, mmap, memslot, boot tables */
+    LV_PH_VCPU,        /* KVM_CREATE_VCPU .. registers, MSRs, CPUID */
+    LV_PH_LOAD_IMAGE,  /* validate + copy the ELF */
+    LV_PH_BOOT_INFO,   /* boot info page, entry registers */
+    LV_PH_START,       /* vCPU thread start .. first KVM_RUN */
+    LV_PH_NPHASES
+};
+
+struct lv_span {
+    uint64_t start_ns;
+    uint64_t end_ns;
+};
+
+#define LV_MAX_MARKS 16
+
+struct lv_vm_trace {
+    struct lv_span phase[LV_PH_NPHASES];
+    uint64_t first_run_ns;     /* first KVM_RUN entered */
+    uint64_t guest_entry_ns;   /* guest's first instruction (from its TSC), 0 if unknown */
+    uint64_t first_console_ns; /* first console host call seen */
+    uint64_t exit_ns;          /* VM stopped */
+    unsigned nmarks;
+    struct {
+        uint64_t id;
+        uint64_t ns;
+    } mark[LV_MAX_MARKS];
+};
+
+#define LV_EXIT_REASONS 64
+
+struct lv_vm_stats {
+    uint64_t exits;                        /* KVM_RUN returns with an exit */
+    uint64_t by_reason[LV_EXIT_REASONS];   /* index: KVM_EXIT_* */
+    uint64_t hc_console, hc_exit, hc_mark, doorbell;
+};
+
+enum lv_outcome {
+    LV_VM_EXITED,  /* guest exited with (status) 0..255 */
+    LV_VM_CRASHED, /* guest reported an unhandled exception (status = vector) */
+    LV_VM_FAILED,  /* the VMM stopped it: triple fault, bad pointer, unknown exit, ... */
+    LV_VM_STOPPED, /* lv_vm_stop() */
+};
+
+struct lv_vm_result {
+    enum lv_outcome outcome;
+    int status;
+    char msg[LV_ERR_MAX];
+    char regs[1024]; /* register dump for LV_VM_FAILED, else empty */
+};
+
+struct lv_vm;
+
+/* Prepares a VM from (kvm), which must outlive it. On success *out is
+ * owned by the caller and released with lv_vm_destroy(). */
+int lv_vm_create(struct lv_vm **out, struct lv_kvm *kvm, const struct lv_vm_config *cfg,
+                 struct lv_err *err);
+
+/* Validates and loads an ELF image, writes the boot info page and the
+ * entry registers. Once per VM, before lv_vm_start(). */
+int lv_vm_load_elf(struct lv_vm *vm, const uint8_t *img, size_t size, struct lv_err *err);
+
+/* Starts the vCPU thread. */
+int lv_vm_start(struct lv_vm *vm, struct lv_err *err);
+
+/* An eventfd (borrowed) that becomes readable once the VM has stopped. */
+int lv_vm_done_fd(const struct lv_vm *vm);
+
+/* Asks the vCPU thread to stop; returns at once. Safe from any thread. */
+void lv_vm_stop(struct lv_vm *vm);
+
+/* Waits for the vCPU thread and fills (res). */
+void lv_vm_wait(struct lv_vm *vm, struct lv_vm_result *res);
+
+const struct lv_vm_stats *lv_vm_stats(const struct lv_vm *vm);
+const struct lv_vm_trace *lv_vm_trace(const struct lv_vm *vm);
+
+/* Stops the vCPU if running, releases everything, sets *vm = NULL. */
+void lv_vm_destroy(struct lv_vm **vm);
+
+/* CLOCK_MONOTONIC in ns. */
+uint64_t lv_now_ns(void);
+
+/* Short name of a KVM_EXIT_* reason ("io", "mmio", "shutdown", ...). */
+const char *lv_exit_name(unsigned reason);
+
+#endif

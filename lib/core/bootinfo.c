@@ -1,0 +1,64 @@
+/* bootinfo.c: the boot info page a unikernel reads instead of probing. */
+#include <errno.h>
+#include <string.h>
+
+#include "abi/lv_abi.h"
+#include "lightvm/bootinfo.h"
+
+_Static_assert(sizeof(struct lv_bootinfo) <= LV_BOOTINFO_DEVICES_OFF,
+               "boot info header overlaps the device table");
+_Static_assert(LV_BOOTINFO_DEVICES_OFF + LV_BOOTINFO_MAX_DEVICES * sizeof(struct lv_device) <=
+                   LV_BOOTINFO_CMDLINE_OFF,
+               "device table overlaps the command line");
+_Static_assert(LV_BOOTINFO_CMDLINE_OFF + LV_CMDLINE_MAX <= LV_PAGE_SIZE,
+               "command line does not fit the boot info page");
+
+int lv_cmdline_check(const char *cmdline, struct lv_err *err)
+{
+    size_t len = cmdline ? strnlen(cmdline, LV_CMDLINE_MAX) : 0;
+
+    if (len >= LV_CMDLINE_MAX)
+        return lv_err_set(err, E2BIG, "command line longer than %u bytes", LV_CMDLINE_MAX - 1);
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)cmdline[i];
+        if (c < 0x20 || c > 0x7e)
+            return lv_err_set(err, EINVAL, "command line byte %zu (0x%02x) is not printable "
+                              "ASCII", i, c);
+    }
+    return 0;
+}
+
+int lv_bootinfo_write(struct lv_mem *mem, const struct lv_bootinfo_params *p,
+                      struct lv_err *err)
+{
+    struct lv_bootinfo *bi = lv_mem_ptr(mem, LV_GPA_BOOTINFO, LV_PAGE_SIZE);
+    const char *cmdline = p->cmdline ? p->cmdline : "";
+    size_t len;
+    int rc;
+
+    if (!bi)
+        return lv_err_set(err, EINVAL, "guest memory too small for the boot info page");
+    rc = lv_cmdline_check(cmdline, err);
+    if (rc)
+        return rc;
+    if (p->image_end > mem->size)
+        return lv_err_set(err, EINVAL, "image end 0x%llx beyond guest memory",
+                          (unsigned long long)p->image_end);
+    len = strlen(cmdline);
+
+    memset(bi, 0, sizeof(*bi));
+    bi->magic = LV_BOOTINFO_MAGIC;
+    bi->abi_version = LV_ABI_VERSION;
+    bi->size = sizeof(*bi);
+    bi->mem_size = mem->size;
+    bi->tsc_khz = p->tsc_khz;
+    bi->cmdline_gpa = LV_GPA_BOOTINFO + LV_BOOTINFO_CMDLINE_OFF;
+    bi->cmdline_len = (uint32_t)len;
+    bi->flags = p->flags;
+    bi->image_end = p->image_end;
+    bi->devices_gpa = LV_GPA_BOOTINFO + LV_BOOTINFO_DEVICES_OFF;
+    bi->ndevices = 0;
+    bi->device_size = sizeof(struct lv_device);
+    memcpy((char *)bi + LV_BOOTINFO_CMDLINE_OFF, cmdline, len + 1);
+    return 0;
+}
