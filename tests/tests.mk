@@ -1,0 +1,39 @@
+# tests.mk: test programs (sanitizer build) and the fuzz target.
+# Included by the top-level Makefile.
+
+TEST_COMMON   := tests/lvtest.c tests/elfgen.c
+UNIT_TESTS    := test_elf test_boot
+KVM_TESTS     := test_vm test_run
+E2E_TESTS     := test_cli test_valgrind
+ALL_TESTS     := $(UNIT_TESTS) $(KVM_TESTS) $(E2E_TESTS)
+TEST_BINS     := $(ALL_TESTS:%=$(ASAN)/tests/%)
+TEST_CFLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g $(SAN) -Iinclude -Itests
+CLANG         ?= clang
+FUZZ_ELF      := $(BUILD)/fuzz/fuzz_elf
+
+$(ASAN)/tests/%: tests/unit/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(ASAN_CLI_OBJS)
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_COMMON) $(filter-out %/main.o,$(ASAN_CLI_OBJS)) \
+		$(ASAN)/lib/liblightvm.a $(LDLIBS)
+
+$(ASAN)/tests/%: tests/kvm/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(LDLIBS)
+
+$(ASAN)/tests/%: tests/e2e/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(LDLIBS)
+
+# libFuzzer needs clang; the library sources are built into the target.
+$(FUZZ_ELF): tests/fuzz/fuzz_elf.c lib/loader/elf.c lib/core/mem.c lib/util/err.c
+	@mkdir -p $(@D)
+	$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Iinclude \
+		-fsanitize=fuzzer,address,undefined -o $@ $^
+
+test-build: all $(ASAN)/bin/lightvm $(TEST_BINS) $(FUZZ_ELF)
+
+test: deps
+	@$(MAKE) --no-print-directory -j2 test-build
+	@BUILD=$(BUILD) tests/run.sh
+
+.PHONY: test-build
