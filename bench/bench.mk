@@ -1,0 +1,19 @@
+# bench.mk: benchmarks; built by `make bench-build`, run by `make bench`,
+# never by the tests.
+BENCH_N ?= 200
+
+$(BUILD)/bench/bench_boot: bench/bench_boot.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $<
+
+$(BUILD)/bench/hello_static: bench/hello_static.c
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -O2 -static -o $@ $<
+
+bench-build: all $(BUILD)/bench/bench_boot $(BUILD)/bench/hello_static
+
+bench: bench-build
+	$(BUILD)/bench/bench_boot $(BUILD)/bin/lightvm $(BUILD)/guest/hello.elf \
+		$(BUILD)/bench/hello_static $(BENCH_N)
+
+.PHONY: bench bench-build
