@@ -1,0 +1,118 @@
+/*
+ * rt.h: runtime-internal interfaces and CPU helpers (not for apps).
+ */
+#ifndef LVRT_RT_H
+#define LVRT_RT_H
+
+#include <stdint.h>
+
+#include "abi/lv_abi.h"
+#include "lvrt.h"
+
+/* IDT layout: exceptions 0..31, then our two APIC vectors. Keeping them
+ * at 32/33 keeps the IDT at 34 entries (544 bytes, no extra page). */
+#define RT_VEC_TIMER 32u
+#define RT_VEC_SPURIOUS 33u
+#define RT_NVEC 34u
+
+/* Exit status of a runtime-detected fatal condition (no CPU vector). */
+#define RT_FATAL_STATUS (LV_EXIT_CRASH | 0xffu)
+
+/* Register frame built by trap_entry.S (lowest address first). */
+struct rt_frame {
+    uint64_t r15, r14, r13, r12, r11, r10, r9, r8;
+    uint64_t rbp, rdi, rsi, rdx, rcx, rbx, rax;
+    uint64_t vector, error;
+    uint64_t rip, cs, rflags, rsp, ss; /* hardware frame (iretq) */
+};
+
+/* Boot state, written once by start.c before anything else runs. */
+extern const struct lv_bootinfo *rt_bi;
+extern uint64_t rt_tsc0; /* TSC at the first instruction */
+
+/* start.c */
+void lvrt_start(const struct lv_bootinfo *bi, uint64_t entry_tsc);
+
+/* trap.c / trap_entry.S */
+void rt_trap_init(void);
+void rt_trap_dispatch(struct rt_frame *f);
+extern const uint64_t rt_trap_stubs[RT_NVEC]; /* stub addresses */
+/* Run rdmsr(msr) with a #GP guard: return 0 and set (*val), or -1 if
+ * the MSR faulted. Needs rt_trap_init first. */
+int rt_rdmsr_safe(uint32_t msr, uint64_t *val);
+extern volatile int rt_probe_armed, rt_probe_faulted;
+
+/* pvm.c: platform detection and the interrupt-flag/halt interface. */
+extern int rt_pvm; /* set once by rt_pvm_init */
+void rt_pvm_init(uint32_t bi_flags);
+uint64_t rt_fault_cr2(void);
+/* Called masked; unmask and wait for an interrupt atomically (an
+ * interrupt arriving after the check is never lost); return unmasked. */
+void rt_halt_until_interrupt(void);
+_Noreturn void rt_halt_forever(void);
+
+/* halt.S: PVM `if_ = 1; if pending ring else HALT`, with a restart
+ * window: an interrupt taken at RIP in [begin, end) resumes at end
+ * instead, so it cannot slip in between the check and the HALT. */
+void rt_pvm_safe_halt(struct lv_vif *vif);
+extern const char rt_halt_window_begin[], rt_halt_window_end[];
+
+/* apic.c */
+void rt_timer_arm_tsc(uint64_t deadline_tsc);
+void rt_timer_irq(void);     /* from the timer vector: count + EOI */
+extern volatile uint64_t rt_timer_count;
+
+/* clock.c: TSC delta -> ns and back, saturating. */
+uint64_t rt_ns_to_tsc(uint64_t ns);
+
+/* heap.c */
+void rt_heap_init(uintptr_t start, uintptr_t end);
+
+/* console.c: append without flushing on '\n' (printf flushes once per
+ * call); crash path: recover the buffer after a fault. */
+void rt_console_append(const char *buf, size_t len);
+void rt_console_reset(void);
+
+/* printf.c: the formatter behind every printf; (emit) receives chunks. */
+typedef void (*rt_emit_fn)(void *ctx, const char *s, size_t n);
+int rt_format(rt_emit_fn emit, void *ctx, const char *fmt, va_list ap);
+
+/* ---- CPU helpers ---- */
+
+static inline uint64_t rt_rdtsc(void)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdtsc" : "=a"(lo), "=d"(hi));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+/* rdmsr/wrmsr trap on PVM and are emulated there: ~25-50 us each, so
+ * callers keep them off hot paths. */
+static inline uint64_t rt_rdmsr(uint32_t msr)
+{
+    uint32_t lo, hi;
+    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+static inline void rt_wrmsr(uint32_t msr, uint64_t v)
+{
+    __asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32))
+                     : "memory");
+}
+
+static inline void rt_cpuid(uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+    __asm__ volatile("cpuid" : "=a"(r[0]), "=b"(r[1]), "=c"(r[2]), "=d"(r[3])
+                     : "a"(leaf), "c"(sub));
+}
+
+static inline void rt_outl(uint16_t port, uint32_t v)
+{
+    /* "memory": the host reads the argument struct during the exit. */
+    __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port) : "memory");
+}
+
+#define rt_barrier() __asm__ volatile("" ::: "memory")
+
+#endif /* LVRT_RT_H */
