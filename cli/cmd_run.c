@@ -55,7 +55,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
     memset(o, 0, sizeof(*o));
     o->mem = DEFAULT_MEMORY;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+m:c:th", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:c:th", longopts, NULL)) != -1) {
         switch (c) {
         case 'm':
             if (lv_parse_size(optarg, &o->mem) < 0 || o->mem > LV_MEM_MAX) {

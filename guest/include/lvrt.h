@@ -30,8 +30,9 @@ int main(int argc, char **argv);
 extern const char *const lvrt_app_name;
 
 /* Flush the console, report (status) to the VMM and stop. (status) is
- * 0..255 for a normal exit or LV_EXIT_CRASH | vector; other values are
- * passed through unchanged (the VMM rejects them). Never returns. */
+ * 0..255; other values (negative ones too) are passed on and the VMM
+ * stops the VM with an error. Crashes use LV_EXIT_CRASH | vector, which
+ * the runtime's trap handlers send itself. Never returns. */
 _Noreturn void lvrt_exit(int status);
 
 /* Print "lightvm: panic: <message>" and exit with LV_EXIT_CRASH | 0xff. */

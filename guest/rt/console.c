@@ -84,12 +84,18 @@ void rt_console_reset(void)
     lvrt_console_flush();
 }
 
-_Noreturn void lvrt_exit(int status)
+_Noreturn void rt_exit_status(uint64_t status)
 {
     lvrt_console_flush();
-    hc_exit.status = (uint32_t)status;
+    hc_exit.status = status;
     lvrt_hostcall(LV_PORT_EXIT, &hc_exit);
     rt_halt_forever(); /* the VMM stops the VM at the exit call */
+}
+
+_Noreturn void lvrt_exit(int status)
+{
+    /* A negative status becomes a huge one, which the VMM rejects. */
+    rt_exit_status((uint64_t)(int64_t)status);
 }
 
 _Noreturn void lvrt_panic(const char *fmt, ...)
@@ -102,7 +108,7 @@ _Noreturn void lvrt_panic(const char *fmt, ...)
     lvrt_vprintf(fmt, ap);
     va_end(ap);
     lvrt_console_write("\n", 1);
-    lvrt_exit((int)RT_FATAL_STATUS);
+    rt_exit_status(RT_FATAL_STATUS);
 }
 
 void lvrt_mark(uint64_t id)

@@ -18,6 +18,10 @@
 /* Exit status of a runtime-detected fatal condition (no CPU vector). */
 #define RT_FATAL_STATUS (LV_EXIT_CRASH | 0xffu)
 
+/* The exit host call with a full 64-bit status (crash statuses do not
+ * fit lvrt_exit's int). Never returns. */
+_Noreturn void rt_exit_status(uint64_t status);
+
 /* Register frame built by trap_entry.S (lowest address first). */
 struct rt_frame {
     uint64_t r15, r14, r13, r12, r11, r10, r9, r8;

@@ -73,7 +73,7 @@ _Noreturn void lvrt_start(const struct lv_bootinfo *bi, uint64_t entry_tsc)
         static const char msg[] = "lightvm: bad boot info (address, magic, "
                                   "abi_version, size or mem_size); stopping\n";
         lvrt_console_write(msg, sizeof(msg) - 1);
-        lvrt_exit((int)RT_FATAL_STATUS);
+        rt_exit_status(RT_FATAL_STATUS);
     }
     ((struct lv_bootinfo *)bi)->guest_entry_tsc = entry_tsc;
     rt_bi = bi;

@@ -71,7 +71,7 @@ static void crash(struct rt_frame *f)
     uint64_t cr2 = v == 14 ? rt_fault_cr2() : 0; /* before anything faults */
 
     if (in_crash) /* a fault while reporting: stop without more output */
-        lvrt_exit((int)(LV_EXIT_CRASH | v));
+        rt_exit_status(LV_EXIT_CRASH | v);
     in_crash = 1;
     rt_console_reset();
     /* One console write for the whole report: each write is an exit. */
@@ -95,7 +95,7 @@ static void crash(struct rt_frame *f)
     ADD("  r13=%016lx r14=%016lx r15=%016lx pvm=%d\n", f->r13, f->r14, f->r15, rt_pvm);
 #undef ADD
     lvrt_console_write(r, n < sizeof(r) ? n : sizeof(r) - 1);
-    lvrt_exit((int)(LV_EXIT_CRASH | v));
+    rt_exit_status(LV_EXIT_CRASH | v);
 }
 
 void rt_trap_dispatch(struct rt_frame *f)

@@ -111,12 +111,14 @@ struct lv_hc_console {
 };
 
 struct lv_hc_exit {
-    uint64_t status; /* 0..255, or LV_EXIT_CRASH | vector */
+    uint64_t status; /* 0..255, or LV_EXIT_CRASH | vector; anything else is a guest error */
 };
 
 /* Status of a guest that crashed on an exception it could not handle
- * (the runtime has printed a crash report on the console first). */
-#define LV_EXIT_CRASH 0x100u
+ * (the runtime has printed a crash report on the console first); the low
+ * byte is the vector (0xff: a fatal runtime error). Far above any exit
+ * code an app could pass by mistake. */
+#define LV_EXIT_CRASH (1ull << 32)
 
 /* A boot-timing mark: the host records when it saw it. */
 struct lv_hc_mark {
