@@ -69,8 +69,12 @@ elif [ "$mode" = all ]; then
     fi
 fi
 
-[ -n "${LIGHTVM_COUNTS:-}" ] && echo "$pass $fail $skip" > "$LIGHTVM_COUNTS"
 echo
 [ ${#failed[@]} -gt 0 ] && echo "failed: ${failed[*]}"
-echo "$pass passed, $fail failed, $skip skipped"
+if [ -n "${LIGHTVM_COUNTS:-}" ]; then # inner run: the outer one prints the closing line
+    echo "$pass $fail $skip" > "$LIGHTVM_COUNTS"
+    echo "nested: $pass passed, $fail failed, $skip skipped"
+else
+    echo "$pass passed, $fail failed, $skip skipped"
+fi
 [ "$fail" -eq 0 ]
