@@ -25,8 +25,13 @@ CLI_OBJS      := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 ASAN_LIB_OBJS := $(LIB_SRCS:%.c=$(ASAN)/obj/%.o)
 ASAN_CLI_OBJS := $(CLI_SRCS:%.c=$(ASAN)/obj/%.o)
 
-.PHONY: all deps demo test test-unit test-kvm fuzz bench clean guest
-all: $(BUILD)/bin/lightvm guest
+.PHONY: all build-all deps demo test clean guest
+# Every entry point installs missing packages first, then builds in a
+# sub-make, so that the compilers exist before anything is compiled.
+all: deps
+	@$(MAKE) --no-print-directory build-all
+
+build-all: $(BUILD)/bin/lightvm guest
 
 # The dependency script installs what is missing (apt-get); skipped when
 # everything is there already.
@@ -61,7 +66,8 @@ include guest/guest.mk
 include tests/tests.mk
 include bench/bench.mk
 
-demo: all
+demo: deps
+	@$(MAKE) --no-print-directory build-all bench-build
 	@scripts/demo.sh
 
 clean:

@@ -10,9 +10,10 @@ $(BUILD)/bench/hello_static: bench/hello_static.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O2 -static -o $@ $<
 
-bench-build: all $(BUILD)/bench/bench_boot $(BUILD)/bench/hello_static
+bench-build: build-all $(BUILD)/bench/bench_boot $(BUILD)/bench/hello_static
 
-bench: bench-build
+bench: deps
+	@$(MAKE) --no-print-directory bench-build
 	$(BUILD)/bench/bench_boot $(BUILD)/bin/lightvm $(BUILD)/guest/hello.elf \
 		$(BUILD)/bench/hello_static $(BENCH_N)
 

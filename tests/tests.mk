@@ -30,7 +30,7 @@ $(FUZZ_ELF): tests/fuzz/fuzz_elf.c lib/loader/elf.c lib/core/mem.c lib/util/err.
 	$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Iinclude \
 		-fsanitize=fuzzer,address,undefined -o $@ $^
 
-test-build: all $(ASAN)/bin/lightvm $(TEST_BINS) $(FUZZ_ELF)
+test-build: build-all $(ASAN)/bin/lightvm $(TEST_BINS) $(FUZZ_ELF)
 
 test: deps
 	@$(MAKE) --no-print-directory -j2 test-build
