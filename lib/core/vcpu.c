@@ -71,10 +71,12 @@ int lv_vcpu_init(struct lv_vm *vm, struct lv_err *err)
 /* Host CLOCK_MONOTONIC ns of a guest TSC value (guest TSC = host TSC). */
 static uint64_t tsc_to_ns(const struct lv_vm *vm, uint64_t tsc)
 {
+    unsigned __int128 ns;
+
     if (!vm->tsc_khz || tsc < vm->tsc_ref)
         return 0;
-    return vm->ns_ref + (uint64_t)((unsigned __int128)(tsc - vm->tsc_ref) * 1000000u /
-                                   vm->tsc_khz);
+    ns = (unsigned __int128)(tsc - vm->tsc_ref) * 1000000u / vm->tsc_khz;
+    return ns < (1ull << 62) ? vm->ns_ref + (uint64_t)ns : 0; /* a guest value: no wrap */
 }
 
 static void dump_regs(struct lv_vm *vm)
