@@ -195,6 +195,9 @@ int cmd_run(int argc, char **argv)
     free(img);
     img = NULL;
 
+    /* A closed stdout must end the VM with "console write failed", not
+     * kill the process from the vCPU thread. */
+    signal(SIGPIPE, SIG_IGN);
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGINT);
     sigaddset(&sigs, SIGTERM);
