@@ -36,6 +36,7 @@ if [ "$mode" != kvm ]; then
     run test_elf 60 "$T/test_elf"
     run test_boot 60 "$T/test_boot"
     run test_cli 120 "$T/test_cli" "$A/bin/lightvm" "$B/guest"
+    run test_net 120 "$T/test_net"
     mkdir -p "$B/fuzz/corpus_elf" && cp "$B"/guest/*.elf "$B/fuzz/corpus_elf/"
     run fuzz_elf 120 "$B/fuzz/fuzz_elf" -max_total_time="${LIGHTVM_FUZZ_SECONDS:-20}" \
         -rss_limit_mb=2048 -print_final_stats=1 "$B/fuzz/corpus_elf"

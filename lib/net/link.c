@@ -1,0 +1,280 @@
+/* link.c: links and bridges over rtnetlink: get, dump, set (MAC, MTU,
+ * up), bridge creation, bridge membership, deletion. */
+#include <errno.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <libmnl/libmnl.h>
+#include <linux/if_link.h>
+#include <linux/rtnetlink.h>
+
+#include "nl_impl.h"
+
+/* Starts a link request in nl->req, naming the link (ifname) if given. */
+static struct nlmsghdr *link_req(struct lv_nl *nl, uint16_t type, uint16_t flags,
+                                 const char *ifname, struct ifinfomsg **ifi)
+{
+    struct nlmsghdr *h = lv_nl_req(nl, type, flags);
+
+    *ifi = mnl_nlmsg_put_extra_header(h, sizeof(**ifi));
+    (*ifi)->ifi_family = AF_UNSPEC;
+    if (ifname)
+        mnl_attr_put_strz(h, IFLA_IFNAME, ifname);
+    return h;
+}
+
+static int linkinfo_cb(const struct nlattr *a, void *data)
+{
+    const struct nlattr **tb = data;
+
+    if (mnl_attr_type_valid(a, IFLA_INFO_MAX) > 0)
+        tb[mnl_attr_get_type(a)] = a;
+    return MNL_CB_OK;
+}
+
+static int link_attr_cb(const struct nlattr *a, void *data)
+{
+    const struct nlattr **tb = data;
+
+    if (mnl_attr_type_valid(a, IFLA_MAX) > 0)
+        tb[mnl_attr_get_type(a)] = a;
+    return MNL_CB_OK;
+}
+
+/* Decodes an RTM_NEWLINK message, checking every attribute it uses. */
+static int link_parse(const struct nlmsghdr *h, struct lv_link *l)
+{
+    const struct nlattr *tb[IFLA_MAX + 1] = {0}, *info[IFLA_INFO_MAX + 1] = {0};
+    const struct ifinfomsg *ifi = mnl_nlmsg_get_payload(h);
+
+    memset(l, 0, sizeof(*l));
+    if (h->nlmsg_type != RTM_NEWLINK || mnl_nlmsg_get_payload_len(h) < sizeof(*ifi))
+        return -EBADMSG;
+    if (mnl_attr_parse(h, sizeof(*ifi), link_attr_cb, tb) < 0)
+        return -EBADMSG;
+    l->ifindex = ifi->ifi_index;
+    l->flags = ifi->ifi_flags;
+    if (!tb[IFLA_IFNAME] || mnl_attr_validate(tb[IFLA_IFNAME], MNL_TYPE_NUL_STRING) < 0 ||
+        mnl_attr_get_payload_len(tb[IFLA_IFNAME]) > LV_IFNAMSIZ)
+        return -EBADMSG;
+    memcpy(l->name, mnl_attr_get_str(tb[IFLA_IFNAME]), mnl_attr_get_payload_len(tb[IFLA_IFNAME]));
+    if (tb[IFLA_MTU]) {
+        if (mnl_attr_validate(tb[IFLA_MTU], MNL_TYPE_U32) < 0)
+            return -EBADMSG;
+        l->mtu = mnl_attr_get_u32(tb[IFLA_MTU]);
+    }
+    if (tb[IFLA_MASTER]) {
+        if (mnl_attr_validate(tb[IFLA_MASTER], MNL_TYPE_U32) < 0)
+            return -EBADMSG;
+        l->master = (int)mnl_attr_get_u32(tb[IFLA_MASTER]);
+    }
+    if (tb[IFLA_ADDRESS] && mnl_attr_get_payload_len(tb[IFLA_ADDRESS]) == 6) {
+        memcpy(l->mac, mnl_attr_get_payload(tb[IFLA_ADDRESS]), 6);
+        l->has_mac = 1;
+    }
+    if (tb[IFLA_LINKINFO]) {
+        if (mnl_attr_validate(tb[IFLA_LINKINFO], MNL_TYPE_NESTED) < 0 ||
+            mnl_attr_parse_nested(tb[IFLA_LINKINFO], linkinfo_cb, info) < 0)
+            return -EBADMSG;
+        if (info[IFLA_INFO_KIND]) {
+            const struct nlattr *k = info[IFLA_INFO_KIND];
+            if (mnl_attr_validate(k, MNL_TYPE_NUL_STRING) < 0 ||
+                mnl_attr_get_payload_len(k) > sizeof(l->kind))
+                return -EBADMSG;
+            memcpy(l->kind, mnl_attr_get_str(k), mnl_attr_get_payload_len(k));
+        }
+    }
+    return 0;
+}
+
+struct get_ctx {
+    struct lv_link *out;
+    int found;
+};
+
+static int get_cb(const struct nlmsghdr *h, void *arg)
+{
+    struct get_ctx *c = arg;
+    int rc = link_parse(h, c->out);
+
+    c->found = rc == 0;
+    return rc;
+}
+
+int lv_link_get(struct lv_nl *nl, const char *ifname, struct lv_link *out, struct lv_err *err)
+{
+    struct get_ctx c = {out, 0};
+    struct ifinfomsg *ifi;
+    struct nlmsghdr *h;
+    char kmsg[LV_NL_KMSG];
+    int rc;
+
+    if ((rc = lv_ifname_check(ifname, err)) < 0)
+        return rc;
+    h = link_req(nl, RTM_GETLINK, 0, ifname, &ifi);
+    rc = lv_nl_talk(nl, h, get_cb, &c, kmsg);
+    if (rc == -ENODEV || (rc == 0 && !c.found))
+        return lv_err_set(err, ENODEV, "no interface %s", ifname);
+    if (rc < 0)
+        return lv_nl_fail(err, rc, kmsg, "get link %s", ifname);
+    return 0;
+}
+
+int lv_link_index(struct lv_nl *nl, const char *ifname, struct lv_err *err)
+{
+    struct lv_link l;
+    int rc = lv_link_get(nl, ifname, &l, err);
+
+    return rc < 0 ? rc : l.ifindex;
+}
+
+struct dump_ctx {
+    int (*fn)(const struct lv_link *l, void *arg);
+    void *arg;
+};
+
+static int dump_cb(const struct nlmsghdr *h, void *arg)
+{
+    struct dump_ctx *c = arg;
+    struct lv_link l;
+    int rc = link_parse(h, &l);
+
+    return rc < 0 ? rc : c->fn(&l, c->arg);
+}
+
+int lv_link_foreach(struct lv_nl *nl, int (*fn)(const struct lv_link *l, void *arg),
+                    void *arg, struct lv_err *err)
+{
+    struct dump_ctx c = {fn, arg};
+    struct ifinfomsg *ifi;
+    struct nlmsghdr *h = link_req(nl, RTM_GETLINK, NLM_F_DUMP, NULL, &ifi);
+    char kmsg[LV_NL_KMSG];
+    int rc = lv_nl_talk(nl, h, dump_cb, &c, kmsg);
+
+    if (rc == -EBADMSG)
+        return lv_err_set(err, EBADMSG, "link dump: malformed reply from the kernel");
+    if (rc < 0)
+        return lv_nl_fail(err, rc, kmsg, "link dump");
+    return 0;
+}
+
+int lv_link_set(struct lv_nl *nl, const char *ifname, const uint8_t mac[6], unsigned mtu,
+                int up, struct lv_err *err)
+{
+    char macs[18] = "keep", mtus[16] = "keep", kmsg[LV_NL_KMSG];
+    struct ifinfomsg *ifi;
+    struct nlmsghdr *h;
+    int rc;
+
+    if ((rc = lv_ifname_check(ifname, err)) < 0)
+        return rc;
+    if (mac) {
+        lv_mac_format(mac, macs);
+        if ((mac[0] & 1) || !(mac[0] | mac[1] | mac[2] | mac[3] | mac[4] | mac[5]))
+            return lv_err_set(err, EINVAL, "%s: MAC address %s is not unicast", ifname, macs);
+    }
+    if (mtu)
+        snprintf(mtus, sizeof(mtus), "%u", mtu);
+    h = link_req(nl, RTM_SETLINK, 0, ifname, &ifi);
+    if (up >= 0) {
+        ifi->ifi_change = IFF_UP;
+        ifi->ifi_flags = up ? IFF_UP : 0;
+    }
+    if (mac)
+        mnl_attr_put(h, IFLA_ADDRESS, 6, mac);
+    if (mtu)
+        mnl_attr_put_u32(h, IFLA_MTU, mtu);
+    rc = lv_nl_talk(nl, h, NULL, NULL, kmsg);
+    if (rc == -ENODEV)
+        return lv_err_set(err, ENODEV, "no interface %s", ifname);
+    if (rc < 0)
+        return lv_nl_fail(err, rc, kmsg, "set %s (mac %s, mtu %s%s)", ifname, macs, mtus,
+                       up < 0 ? "" : up ? ", up" : ", down");
+    return 0;
+}
+
+/* The ifindex of bridge (name), -ENODEV if absent, -EEXIST if not a bridge. */
+static int bridge_index(struct lv_nl *nl, const char *name, struct lv_err *err)
+{
+    struct lv_link l;
+    int rc = lv_link_get(nl, name, &l, err);
+
+    if (rc < 0)
+        return rc;
+    if (strcmp(l.kind, "bridge"))
+        return lv_err_set(err, EEXIST, "%s exists and is not a bridge (kind %s)", name,
+                          l.kind[0] ? l.kind : "none");
+    return l.ifindex;
+}
+
+int lv_bridge_ensure(struct lv_nl *nl, const char *bridge, int create, struct lv_err *err)
+{
+    struct ifinfomsg *ifi;
+    struct nlmsghdr *h;
+    struct nlattr *nest;
+    char kmsg[LV_NL_KMSG];
+    int rc = bridge_index(nl, bridge, err);
+
+    if (rc != -ENODEV)
+        return rc;
+    if (!create)
+        return lv_err_set(err, ENODEV, "bridge %s does not exist", bridge);
+    h = link_req(nl, RTM_NEWLINK, NLM_F_CREATE | NLM_F_EXCL, bridge, &ifi);
+    ifi->ifi_change = IFF_UP;
+    ifi->ifi_flags = IFF_UP;
+    nest = mnl_attr_nest_start(h, IFLA_LINKINFO);
+    mnl_attr_put_strz(h, IFLA_INFO_KIND, "bridge");
+    mnl_attr_nest_end(h, nest);
+    rc = lv_nl_talk(nl, h, NULL, NULL, kmsg);
+    if (rc < 0 && rc != -EEXIST) /* EEXIST: created meanwhile; checked below */
+        return lv_nl_fail(err, rc, kmsg, "create bridge %s", bridge);
+    return bridge_index(nl, bridge, err);
+}
+
+int lv_link_set_master(struct lv_nl *nl, const char *ifname, const char *bridge,
+                       struct lv_err *err)
+{
+    struct ifinfomsg *ifi;
+    struct nlmsghdr *h;
+    char kmsg[LV_NL_KMSG];
+    int rc, master = 0;
+
+    if ((rc = lv_ifname_check(ifname, err)) < 0)
+        return rc;
+    if (bridge && bridge[0]) {
+        master = bridge_index(nl, bridge, err);
+        if (master == -ENODEV)
+            return lv_err_set(err, ENODEV, "attach %s: bridge %s does not exist", ifname,
+                              bridge);
+        if (master < 0)
+            return master;
+    }
+    h = link_req(nl, RTM_SETLINK, 0, ifname, &ifi);
+    mnl_attr_put_u32(h, IFLA_MASTER, (uint32_t)master);
+    rc = lv_nl_talk(nl, h, NULL, NULL, kmsg);
+    if (rc == -ENODEV)
+        return lv_err_set(err, ENODEV, "no interface %s", ifname);
+    if (rc < 0)
+        return lv_nl_fail(err, rc, kmsg, master ? "attach %s to bridge %s" : "detach %s%s",
+                       ifname, master ? bridge : "");
+    return 0;
+}
+
+int lv_link_delete(struct lv_nl *nl, const char *ifname, struct lv_err *err)
+{
+    struct ifinfomsg *ifi;
+    struct nlmsghdr *h;
+    char kmsg[LV_NL_KMSG];
+    int rc;
+
+    if ((rc = lv_ifname_check(ifname, err)) < 0)
+        return rc;
+    h = link_req(nl, RTM_DELLINK, 0, ifname, &ifi);
+    rc = lv_nl_talk(nl, h, NULL, NULL, kmsg);
+    if (rc == -ENODEV)
+        return lv_err_set(err, ENODEV, "no interface %s", ifname);
+    if (rc < 0)
+        return lv_nl_fail(err, rc, kmsg, "delete %s", ifname);
+    return 0;
+}
