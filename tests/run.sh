@@ -35,11 +35,16 @@ kvm_usable() { [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] && \
 if [ "$mode" != kvm ]; then
     run test_elf 60 "$T/test_elf"
     run test_boot 60 "$T/test_boot"
+    run test_virtqueue 60 "$T/test_virtqueue"
+    run test_mmio 60 "$T/test_mmio"
     run test_cli 120 "$T/test_cli" "$A/bin/lightvm" "$B/guest"
     run test_net 120 "$T/test_net"
     mkdir -p "$B/fuzz/corpus_elf" && cp "$B"/guest/*.elf "$B/fuzz/corpus_elf/"
     run fuzz_elf 120 "$B/fuzz/fuzz_elf" -max_total_time="${LIGHTVM_FUZZ_SECONDS:-20}" \
         -rss_limit_mb=2048 -print_final_stats=1 "$B/fuzz/corpus_elf"
+    mkdir -p "$B/fuzz/corpus_vq"
+    run fuzz_vq 120 "$B/fuzz/fuzz_vq" -max_total_time="${LIGHTVM_FUZZ_SECONDS:-20}" \
+        -rss_limit_mb=2048 -print_final_stats=1 "$B/fuzz/corpus_vq"
 fi
 
 if [ "$mode" = kvm ] || { [ "$mode" = all ] && kvm_usable; } ||

@@ -2,7 +2,7 @@
 # Included by the top-level Makefile.
 
 TEST_COMMON   := tests/lvtest.c tests/elfgen.c
-UNIT_TESTS    := test_elf test_boot
+UNIT_TESTS    := test_elf test_boot test_virtqueue test_mmio
 KVM_TESTS     := test_vm test_run
 E2E_TESTS     := test_cli test_valgrind test_net
 ALL_TESTS     := $(UNIT_TESTS) $(KVM_TESTS) $(E2E_TESTS)
@@ -10,6 +10,7 @@ TEST_BINS     := $(ALL_TESTS:%=$(ASAN)/tests/%)
 TEST_CFLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g $(SAN) -Iinclude -Itests
 CLANG         ?= clang
 FUZZ_ELF      := $(BUILD)/fuzz/fuzz_elf
+FUZZ_VQ       := $(BUILD)/fuzz/fuzz_vq
 
 $(ASAN)/tests/%: tests/unit/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(ASAN_CLI_OBJS)
 	@mkdir -p $(@D)
@@ -30,7 +31,12 @@ $(FUZZ_ELF): tests/fuzz/fuzz_elf.c lib/loader/elf.c lib/core/mem.c lib/util/err.
 	$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Iinclude \
 		-fsanitize=fuzzer,address,undefined -o $@ $^
 
-test-build: build-all $(ASAN)/bin/lightvm $(TEST_BINS) $(FUZZ_ELF)
+$(FUZZ_VQ): tests/fuzz/fuzz_vq.c lib/virtio/virtqueue.c lib/core/mem.c lib/util/err.c
+	@mkdir -p $(@D)
+	$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Iinclude \
+		-fsanitize=fuzzer,address,undefined -o $@ $^
+
+test-build: build-all $(ASAN)/bin/lightvm $(TEST_BINS) $(FUZZ_ELF) $(FUZZ_VQ)
 
 test: deps
 	@$(MAKE) --no-print-directory -j2 test-build

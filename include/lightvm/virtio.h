@@ -1,0 +1,305 @@
+/*
+ * virtio.h: the host side of virtio 1.x split virtqueues and of the
+ * virtio-mmio (version 2) transport, shared by every device (net, blk).
+ *
+ * The guest is hostile. Every index, descriptor, address and length read
+ * from guest memory is validated; each guest-shared index is read once
+ * into a local. A malformed queue or an out-of-state register access
+ * returns -EINVAL or -EFAULT with a message naming the bad value, and the
+ * caller stops that VM. Nothing here exits, prints or aborts.
+ *
+ * Threads: one struct lv_vq is used by one thread at a time (the device's
+ * thread); the guest runs concurrently, which the memory ordering here
+ * accounts for. The calls on one struct lv_virtio_mmio are serialized by
+ * the caller (the vCPU thread), except lv_virtio_mmio_set_interrupt(),
+ * which may race with the guest's InterruptACK.
+ */
+#ifndef LIGHTVM_VIRTIO_H
+#define LIGHTVM_VIRTIO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lightvm/err.h"
+#include "lightvm/mem.h"
+
+/* ---- Split virtqueue layout (virtio 1.x, 2.7), little-endian ---- */
+
+#define LV_VQ_SIZE_MAX 32768u
+#define LV_VQ_MAX_SEGS 64 /* segments per chain the host accepts */
+
+#define LV_VIRTQ_DESC_F_NEXT 1u
+#define LV_VIRTQ_DESC_F_WRITE 2u    /* device writes (device -> driver) */
+#define LV_VIRTQ_DESC_F_INDIRECT 4u /* never negotiated: refused */
+#define LV_VIRTQ_AVAIL_F_NO_INTERRUPT 1u
+#define LV_VIRTQ_USED_F_NO_NOTIFY 1u
+
+struct lv_virtq_desc { /* 16-byte aligned table of (size) entries */
+    uint64_t addr;
+    uint32_t len;
+    uint16_t flags;
+    uint16_t next;
+};
+
+struct lv_virtq_avail { /* driver area, 2-byte aligned, 6 + 2 * size bytes */
+    uint16_t flags;
+    uint16_t idx;
+    uint16_t ring[]; /* (size) entries, then uint16_t used_event */
+};
+
+struct lv_virtq_used_elem {
+    uint32_t id;
+    uint32_t len;
+};
+
+struct lv_virtq_used { /* device area, 4-byte aligned, 6 + 8 * size bytes */
+    uint16_t flags;
+    uint16_t idx;
+    struct lv_virtq_used_elem ring[]; /* (size) entries, then uint16_t avail_event */
+};
+
+/* Bytes of each area for a queue of (size) entries, event fields included. */
+#define LV_VQ_DESC_BYTES(size) (16ull * (size))
+#define LV_VQ_AVAIL_BYTES(size) (6ull + 2ull * (size))
+#define LV_VQ_USED_BYTES(size) (6ull + 8ull * (size))
+
+/* One virtqueue as the device sees it. Embedded by its owner (the
+ * transport); the fields are readable for devices, tests and snapshots,
+ * but only the lv_vq_* functions change them. */
+struct lv_vq {
+    const struct lv_mem *mem; /* borrowed guest RAM */
+    uint32_t size;            /* entries, power of two, 1..32768 */
+    uint32_t max_chain_len;   /* limit on a chain's total bytes */
+    lv_gpa_t desc_gpa, avail_gpa, used_gpa;
+    /* Host views of the three areas, checked by lv_mem_ptr() in
+     * lv_vq_init(); valid until the RAM is closed. Guest-shared. */
+    struct lv_virtq_desc *desc;
+    struct lv_virtq_avail *avail;
+    struct lv_virtq_used *used;
+    uint16_t last_avail;     /* next avail ring entry to consume */
+    uint16_t used_idx;       /* next used ring entry to fill (published) */
+    uint16_t signalled_used; /* used_idx at the last interrupt decision */
+    uint32_t inflight;       /* chains popped and not yet pushed */
+    bool event_idx;          /* VIRTIO_F_EVENT_IDX negotiated */
+    bool kicks_wanted;       /* see lv_vq_set_kick_suppress() */
+};
+
+struct lv_vq_seg {
+    void *ptr; /* host address inside guest RAM (borrowed, guest-shared) */
+    uint32_t len;
+};
+
+/* A popped descriptor chain: seg[0 .. nread) are readable (driver ->
+ * device), seg[nread .. nsegs) writable (device -> driver). The buffers
+ * are guest-shared: copy a header out before validating it. */
+struct lv_vq_chain {
+    uint16_t head; /* descriptor id to hand back with lv_vq_push() */
+    uint16_t nsegs;
+    uint16_t nread;
+    uint32_t rlen; /* total readable bytes */
+    uint32_t wlen; /* total writable bytes */
+    struct lv_vq_seg seg[LV_VQ_MAX_SEGS];
+};
+
+/* Sets up (vq) for a queue of (size) entries (a power of two, 1..32768)
+ * whose areas the driver placed at (desc_gpa) (16-byte aligned),
+ * (avail_gpa) (2-byte aligned) and (used_gpa) (4-byte aligned). Each area
+ * must lie wholly inside (mem), which (vq) borrows. (max_chain_len) > 0
+ * caps the total bytes of one chain (e.g. 65536 + a 12-byte net header).
+ * (event_idx) says VIRTIO_F_EVENT_IDX was negotiated. Guest memory is not
+ * written. Returns 0, -EINVAL (size, alignment) or -EFAULT (outside RAM). */
+int lv_vq_init(struct lv_vq *vq, const struct lv_mem *mem, uint32_t size, lv_gpa_t desc_gpa,
+               lv_gpa_t avail_gpa, lv_gpa_t used_gpa, bool event_idx, uint32_t max_chain_len,
+               struct lv_err *err);
+
+/* Takes the next available chain into (c). Returns 1 with a chain, 0 when
+ * the driver has made nothing new available, or -EINVAL / -EFAULT when the
+ * queue is malformed (avail idx more than (size) ahead, head or next index
+ * >= size, a loop or a chain longer than the queue, an indirect
+ * descriptor, a buffer outside RAM, a readable descriptor after a
+ * writable one, more than LV_VQ_MAX_SEGS segments or more than
+ * max_chain_len bytes). After an error the VM must be stopped. */
+int lv_vq_pop(struct lv_vq *vq, struct lv_vq_chain *c, struct lv_err *err);
+
+/* Returns chain (c) to the driver with (written_len) bytes written into
+ * its writable part: fills the next used element, then publishes used idx
+ * (release). Returns 0, or -EINVAL when c->head >= size, written_len >
+ * c->wlen, or nothing is in flight. Does not interrupt: see below. */
+int lv_vq_push(struct lv_vq *vq, const struct lv_vq_chain *c, uint32_t written_len,
+               struct lv_err *err);
+
+/* After one or more pushes: returns 1 when the driver wants an interrupt
+ * for the used entries published since the last call (event index rule
+ * with used_event, or VIRTQ_AVAIL_F_NO_INTERRUPT without it), else 0. */
+int lv_vq_need_interrupt(struct lv_vq *vq);
+
+/* Number of chains the driver made available and we have not popped
+ * (a value > size means the next lv_vq_pop() reports the queue broken). */
+unsigned lv_vq_avail_count(const struct lv_vq *vq);
+
+/* Kick (driver -> device notification) suppression. suppress=true while
+ * the device is busy draining the queue: VIRTQ_USED_F_NO_NOTIFY without
+ * event index, and avail_event stops advancing with it. suppress=false
+ * before going idle: clears the flag or writes avail_event = last_avail,
+ * then a full barrier, and returns lv_vq_avail_count(): when non-zero the
+ * driver may have added chains without kicking, so keep popping. Queues
+ * start with kicks wanted. Typical device loop:
+ *
+ *   for (;;) {
+ *       lv_vq_set_kick_suppress(vq, true);
+ *       while ((rc = lv_vq_pop(vq, &c, err)) > 0) { serve; lv_vq_push(...); }
+ *       if (rc < 0) stop the VM;
+ *       if (lv_vq_need_interrupt(vq)) raise the interrupt;
+ *       if (!lv_vq_set_kick_suppress(vq, false)) break;
+ *   }
+ */
+unsigned lv_vq_set_kick_suppress(struct lv_vq *vq, bool suppress);
+
+/* With event index: writes avail_event = last_avail (the driver kicks
+ * when it makes entry last_avail available). No-op without event index. */
+void lv_vq_update_avail_event(struct lv_vq *vq);
+
+/* ---- virtio-mmio transport, version 2 (virtio 1.x, 4.2.2) ---- */
+
+#define LV_VIRTIO_MMIO_MAGIC 0x74726976u /* "virt" */
+#define LV_VIRTIO_MMIO_VERSION 2u
+
+enum {
+    LV_VIRTIO_MMIO_MAGIC_VALUE = 0x000,
+    LV_VIRTIO_MMIO_VERSION_REG = 0x004,
+    LV_VIRTIO_MMIO_DEVICE_ID = 0x008,
+    LV_VIRTIO_MMIO_VENDOR_ID = 0x00c,
+    LV_VIRTIO_MMIO_DEVICE_FEATURES = 0x010,
+    LV_VIRTIO_MMIO_DEVICE_FEATURES_SEL = 0x014,
+    LV_VIRTIO_MMIO_DRIVER_FEATURES = 0x020,
+    LV_VIRTIO_MMIO_DRIVER_FEATURES_SEL = 0x024,
+    LV_VIRTIO_MMIO_QUEUE_SEL = 0x030,
+    LV_VIRTIO_MMIO_QUEUE_NUM_MAX = 0x034,
+    LV_VIRTIO_MMIO_QUEUE_NUM = 0x038,
+    LV_VIRTIO_MMIO_QUEUE_READY = 0x044,
+    LV_VIRTIO_MMIO_QUEUE_NOTIFY = 0x050,
+    LV_VIRTIO_MMIO_INTERRUPT_STATUS = 0x060,
+    LV_VIRTIO_MMIO_INTERRUPT_ACK = 0x064,
+    LV_VIRTIO_MMIO_STATUS = 0x070,
+    LV_VIRTIO_MMIO_QUEUE_DESC_LOW = 0x080,
+    LV_VIRTIO_MMIO_QUEUE_DESC_HIGH = 0x084,
+    LV_VIRTIO_MMIO_QUEUE_DRIVER_LOW = 0x090,
+    LV_VIRTIO_MMIO_QUEUE_DRIVER_HIGH = 0x094,
+    LV_VIRTIO_MMIO_QUEUE_DEVICE_LOW = 0x0a0,
+    LV_VIRTIO_MMIO_QUEUE_DEVICE_HIGH = 0x0a4,
+    LV_VIRTIO_MMIO_SHM_SEL = 0x0ac,
+    LV_VIRTIO_MMIO_SHM_LEN_LOW = 0x0b0,
+    LV_VIRTIO_MMIO_SHM_LEN_HIGH = 0x0b4,
+    LV_VIRTIO_MMIO_SHM_BASE_LOW = 0x0b8,
+    LV_VIRTIO_MMIO_SHM_BASE_HIGH = 0x0bc,
+    LV_VIRTIO_MMIO_CONFIG_GENERATION = 0x0fc,
+    LV_VIRTIO_MMIO_CONFIG = 0x100,
+};
+
+#define LV_VIRTIO_STATUS_ACKNOWLEDGE 1u
+#define LV_VIRTIO_STATUS_DRIVER 2u
+#define LV_VIRTIO_STATUS_DRIVER_OK 4u
+#define LV_VIRTIO_STATUS_FEATURES_OK 8u
+#define LV_VIRTIO_STATUS_NEEDS_RESET 64u
+#define LV_VIRTIO_STATUS_FAILED 128u
+
+#define LV_VIRTIO_INT_VRING 1u  /* used buffer notification */
+#define LV_VIRTIO_INT_CONFIG 2u /* configuration change */
+
+#define LV_VIRTIO_F_INDIRECT_DESC (1ull << 28) /* refused: not implemented */
+#define LV_VIRTIO_F_EVENT_IDX (1ull << 29)
+#define LV_VIRTIO_F_VERSION_1 (1ull << 32)
+#define LV_VIRTIO_F_RING_PACKED (1ull << 34) /* refused: not implemented */
+#define LV_VIRTIO_F_NOTIFICATION_DATA (1ull << 38) /* refused */
+
+#define LV_VIRTIO_MMIO_MAX_QUEUES 16
+
+/* What a device implements. Calls come from the transport on the thread
+ * that calls lv_virtio_mmio_read/write. Any member may be NULL. */
+struct lv_virtio_dev_ops {
+    /* Config space access at (off) of (len) 1, 2, 4 or 8 bytes, already
+     * checked to lie inside config_len. Return 0 or -errno. */
+    int (*config_read)(void *dev, uint32_t off, void *buf, uint32_t len);
+    int (*config_write)(void *dev, uint32_t off, const void *buf, uint32_t len);
+    /* Queue (q) became ready: (vq) is initialized and stays valid (it is
+     * inside the transport) until the queue is disabled or reset. Called
+     * with vq == NULL when the driver disables the queue. A negative
+     * return refuses QueueReady=1 and is passed to the caller. */
+    int (*queue_ready)(void *dev, unsigned q, struct lv_vq *vq);
+    /* The driver kicked ready queue (q); delivered only after DRIVER_OK
+     * (kicks that came earlier are delivered at DRIVER_OK). */
+    void (*notify)(void *dev, unsigned q);
+    /* The driver wrote 0 to Status: drop every queue and all state. */
+    void (*reset)(void *dev);
+};
+
+struct lv_virtio_mmio_queue {
+    uint16_t num_max; /* 0: the queue does not exist */
+    uint16_t num;
+    bool ready;
+    bool kick_pending; /* kicked before DRIVER_OK */
+    uint64_t desc, driver, device;
+    struct lv_vq vq; /* valid while ready */
+};
+
+struct lv_virtio_mmio_params {
+    uint32_t device_id; /* non-zero, e.g. 1 net, 2 blk */
+    uint32_t vendor_id;
+    uint64_t features;      /* device features; VERSION_1 is added */
+    unsigned nqueues;       /* 1..LV_VIRTIO_MMIO_MAX_QUEUES */
+    uint16_t queue_num_max; /* power of two, 1..32768 */
+    uint32_t max_chain_len; /* passed to lv_vq_init() */
+    uint32_t config_len;    /* bytes of device config space */
+    const struct lv_virtio_dev_ops *ops; /* borrowed */
+    void *dev;                           /* borrowed, passed to ops */
+    const struct lv_mem *mem;            /* borrowed guest RAM */
+};
+
+struct lv_virtio_mmio {
+    struct lv_virtio_mmio_params p;
+    uint64_t device_features;
+    uint64_t driver_features; /* valid once Status has FEATURES_OK */
+    uint32_t device_features_sel, driver_features_sel;
+    uint32_t queue_sel;
+    uint32_t status;
+    uint32_t interrupt_status; /* atomic: device sets, driver acks */
+    uint32_t config_generation;
+    struct lv_virtio_mmio_queue q[LV_VIRTIO_MMIO_MAX_QUEUES];
+};
+
+/* Initializes (m) in the reset state from (p) (copied; the pointers in it
+ * are borrowed). Refuses device features the transport cannot honour
+ * (indirect descriptors, packed rings, notification data). Returns 0 or
+ * -EINVAL. There is nothing to release. */
+int lv_virtio_mmio_init(struct lv_virtio_mmio *m, const struct lv_virtio_mmio_params *p,
+                        struct lv_err *err);
+
+/* A guest access of (len) bytes at (offset) from the region's base, data
+ * little-endian in (data) as KVM_EXIT_MMIO carries it. Registers take
+ * 4-byte aligned accesses, config space (offset >= 0x100) 1, 2, 4 or 8
+ * bytes, naturally aligned. Returns 0, or -EINVAL (bad width, unknown
+ * register, write out of state, bad value) with a message, or the
+ * device's error from its ops: the caller stops the VM. */
+int lv_virtio_mmio_read(struct lv_virtio_mmio *m, uint64_t offset, void *data, uint32_t len,
+                        struct lv_err *err);
+int lv_virtio_mmio_write(struct lv_virtio_mmio *m, uint64_t offset, const void *data,
+                         uint32_t len, struct lv_err *err);
+
+/* Device side: ORs (bits) (LV_VIRTIO_INT_*) into InterruptStatus. Returns
+ * 1 when the caller should raise the interrupt line (DRIVER_OK is set and
+ * bits is non-zero), else 0. */
+int lv_virtio_mmio_set_interrupt(struct lv_virtio_mmio *m, uint32_t bits);
+
+/* Device side: the config space changed. Bumps ConfigGeneration and
+ * returns lv_virtio_mmio_set_interrupt(m, LV_VIRTIO_INT_CONFIG). */
+int lv_virtio_mmio_config_changed(struct lv_virtio_mmio *m);
+
+/* Writes the Linux kernel parameter for one device,
+ * "virtio_mmio.device=<size>@<base>:<irq>" (size with a K/M/G suffix when
+ * it divides evenly, else hex), NUL-terminated, into (buf) of (n) bytes.
+ * Returns the length without the NUL, -EINVAL (size 0 or base + size
+ * wraps) or -ENOSPC (buf too small). */
+int lv_virtio_mmio_cmdline(char *buf, size_t n, uint64_t base, uint64_t size, unsigned irq);
+
+#endif
