@@ -118,6 +118,20 @@ static void test_bad_images(void)
     CHECK(p.status == 1 && strstr(p.err, "not a regular file"), "directory: %s", p.err);
 }
 
+/* A valid image but no KVM device: one clear line, exit 1. */
+static void test_no_kvm(const char *gdir)
+{
+    char image[4096];
+
+    snprintf(image, sizeof(image), "%s/hello.elf", gdir);
+    setenv("LIGHTVM_KVM_DEVICE", "/nonexistent/kvm", 1);
+    run("run", image, NULL, NULL, NULL);
+    unsetenv("LIGHTVM_KVM_DEVICE");
+    CHECK(p.status == 1 && strstr(p.err, "/nonexistent/kvm") && strstr(p.err, "KVM") &&
+              one_line(p.err),
+          "no KVM: %d '%s'", p.status, p.err);
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 3) {
@@ -131,6 +145,7 @@ int main(int argc, char **argv)
     }
     test_usage();
     test_bad_images();
+    test_no_kvm(argv[2]);
     rmdir(dir);
     return lvt_done("test_cli");
 }
