@@ -65,6 +65,7 @@ $(ASAN)/bin/lightvm: $(ASAN_CLI_OBJS) $(ASAN)/lib/liblightvm.a
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
 include guest/guest.mk
+include guest/lwip/lwip.mk
 include tests/tests.mk
 include bench/bench.mk
 

@@ -146,6 +146,15 @@ static void test_runtime(void)
     CHECK(p.status == 0, "clock: %d %s", p.status, p.err);
 }
 
+/* lwIP (from Debian's source package) inside the unikernel: a dummy
+ * netif records the frames the stack sends (ARP, UDP, TCP SYN/RST). */
+static void test_lwip(void)
+{
+    run_vm(&p, 120, "lwip_smoke", NULL, NULL);
+    CHECK(p.status == 0 && strstr(p.out, "lwip ok frames=6 AUAUTT"), "lwip_smoke: %d %s %s",
+          p.status, p.out, p.err);
+}
+
 static void test_signal(void)
 {
     char image[4096];
@@ -173,6 +182,7 @@ int main(int argc, char **argv)
     test_sleep();
     test_faults();
     test_runtime();
+    test_lwip();
     test_signal();
     return lvt_done("test_run");
 }
