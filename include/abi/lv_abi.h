@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#define LV_ABI_VERSION 1u
+#define LV_ABI_VERSION 2u /* v2: device table (virtio-net), dev_mem_gpa, probe */
 
 /*
  * Guest-physical layout set up by the VMM before the first instruction.
@@ -38,13 +38,22 @@
 #define LV_GPA_IMAGE_MIN 0x100000u /* lowest address an image may load at */
 #define LV_MEM_MAX (4ull << 30)   /* host calls pass 32-bit GPAs */
 
+/*
+ * Device MMIO (v2): device i's virtio-mmio register window is the page at
+ * LV_GPA_MMIO_BASE + i * LV_PAGE_SIZE. The VMM maps the 2 MiB at
+ * LV_GPA_MMIO_BASE uncached in the boot page tables; a VM with devices
+ * has at most LV_GPA_MMIO_BASE bytes of RAM.
+ */
+#define LV_GPA_MMIO_BASE 0xf0000000u
+#define LV_MMIO_WINDOW (2u << 20)
+
 #define LV_SEL_CODE 0x08u
 #define LV_SEL_DATA 0x10u
 #define LV_SEL_TSS 0x18u
 
 /* Offsets inside the boot info page of the variable parts. */
 #define LV_BOOTINFO_DEVICES_OFF 0x400u
-#define LV_BOOTINFO_MAX_DEVICES 16u
+#define LV_BOOTINFO_MAX_DEVICES 8u
 #define LV_BOOTINFO_CMDLINE_OFF 0x800u
 #define LV_CMDLINE_MAX 0x800u     /* including the terminating NUL */
 
@@ -64,15 +73,67 @@ struct lv_control {
     volatile uint32_t ack;     /* written by the guest: the request it saw */
 };
 
-/* One device of the device table (LightVM's noxs entry). Empty in v1. */
+/*
+ * The device table (LightVM's noxs page): each device is described
+ * completely, already negotiated and with its queues laid out by the VMM
+ * in the VMM-owned memory at the top of RAM (dev_mem_gpa .. mem_size), so
+ * a guest uses it without a single register access. The virtio-mmio
+ * registers at mmio_gpa stay available to drivers that want the standard
+ * handshake (a Linux guest): writing 0 to Status resets the device.
+ *
+ * A queue's rings are zero at boot. The driver kicks queue q by a 32-bit
+ * write of notify_data to notify_gpa (the virtio-mmio QueueNotify
+ * register; the host serves it in the kernel, no exit to the VMM), and
+ * the device interrupts by an MSI of (vector) to the boot CPU's APIC (the
+ * driver EOIs it through the x2APIC). With LV_VIRTIO_F_EVENT_IDX in
+ * (features), both sides use used_event/avail_event.
+ */
+struct lv_dev_queue {
+    uint64_t desc_gpa;  /* descriptor table, 16-byte aligned */
+    uint64_t avail_gpa; /* driver area, 2-byte aligned */
+    uint64_t used_gpa;  /* device area, 4-byte aligned */
+    uint16_t size;      /* entries, a power of two */
+    uint16_t notify_data; /* value to write to notify_gpa: the queue index */
+    uint32_t reserved;
+};
+
 struct lv_device {
-    uint32_t type; /* LV_DEV_* */
-    uint32_t irq;
-    uint64_t mmio_gpa;
-    uint8_t data[48]; /* type-specific description */
+    uint32_t type;       /* LV_DEV_* */
+    uint32_t irq;        /* GSI of the device's irqfd (informational) */
+    uint64_t mmio_gpa;   /* virtio-mmio v2 register page */
+    uint64_t notify_gpa; /* kick register (mmio_gpa + 0x50) */
+    uint64_t features;   /* virtio features negotiated by the VMM (driver honours exactly) */
+    uint32_t vector;     /* IDT vector of the device interrupt, LV_VEC_DEV_BASE + index */
+    uint32_t nqueues;    /* entries of q[] in use */
+    struct lv_dev_queue q[2];
+    uint8_t data[24];    /* type-specific: struct lv_dev_net for LV_DEV_NET */
 };
 
 #define LV_DEV_NONE 0u
+#define LV_DEV_NET 1u /* virtio-net: q[0] receive, q[1] transmit */
+
+/* Device i interrupts on vector LV_VEC_DEV_BASE + i (a guest IDT must
+ * cover LV_VEC_DEV_BASE + LV_BOOTINFO_MAX_DEVICES - 1). */
+#define LV_VEC_DEV_BASE 34u
+
+/* lv_device.data of a LV_DEV_NET device. Addresses in network byte order
+ * (as on the wire); 0 = not configured. Every frame on either queue
+ * starts with the 12-byte virtio_net_hdr_v1 (all zero from the guest; no
+ * offloads are negotiated). */
+struct lv_dev_net {
+    uint8_t mac[6];
+    uint16_t mtu;     /* bytes of IP packet, 68..65535 (normally 1500) */
+    uint32_t ip;
+    uint32_t netmask;
+    uint32_t gw;
+    uint32_t reserved;
+};
+
+#define LV_NET_HDR_LEN 12u
+
+_Static_assert(sizeof(struct lv_dev_queue) == 32, "lv_dev_queue is 32 bytes");
+_Static_assert(sizeof(struct lv_device) == 128, "lv_device is 128 bytes");
+_Static_assert(sizeof(struct lv_dev_net) == 24, "lv_dev_net fills lv_device.data");
 
 struct lv_bootinfo {
     uint64_t magic;        /* LV_BOOTINFO_MAGIC */
@@ -91,6 +152,12 @@ struct lv_bootinfo {
     /* Written by the guest: its TSC at its first instruction, so the host
      * can time the boot without an extra exit. */
     volatile uint64_t guest_entry_tsc;
+    /* ---- v2 ---- */
+    uint64_t dev_mem_gpa; /* VMM-owned memory (virtqueues) from here to mem_size:
+                           * the guest's heap ends here; == mem_size if none */
+    uint32_t probe_ip;    /* network-up probe: once its first NIC is up, the guest */
+    uint16_t probe_port;  /* sends one UDP datagram here (network byte order); 0: none */
+    uint16_t reserved0;
 };
 
 /*
