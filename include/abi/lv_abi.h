@@ -158,6 +158,8 @@ struct lv_bootinfo {
     uint32_t probe_ip;    /* network-up probe: once its first NIC is up, the guest */
     uint16_t probe_port;  /* sends one UDP datagram here (network byte order); 0: none */
     uint16_t reserved0;
+    uint64_t wall_ns;     /* CLOCK_REALTIME (ns since 1970, UTC) when the host */
+    uint64_t wall_tsc;    /* read this TSC value; guest TSC = host TSC. 0: unknown */
 };
 
 /*
