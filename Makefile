@@ -18,9 +18,9 @@ LDLIBS  := -lpthread -lmnl
 
 LIB_SRCS := lib/util/err.c lib/core/mem.c lib/core/kvm.c lib/core/vm.c lib/core/vcpu.c \
             lib/core/bootinfo.c lib/arch/x86_64.c lib/loader/elf.c \
-            lib/net/addr.c lib/net/tap.c lib/net/netlink.c lib/net/link.c \
-            lib/virtio/virtqueue.c lib/virtio/mmio.c
-CLI_SRCS := cli/main.c cli/cmd_run.c cli/args.c cli/trace.c
+            lib/net/addr.c lib/net/tap.c lib/net/netlink.c lib/net/link.c lib/net/vif.c \
+            lib/virtio/virtqueue.c lib/virtio/mmio.c lib/virtio/net.c lib/core/devices.c
+CLI_SRCS := cli/main.c cli/cmd_run.c cli/args.c cli/trace.c cli/netopt.c
 
 LIB_OBJS      := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS      := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)

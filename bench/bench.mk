@@ -2,15 +2,16 @@
 # never by the tests.
 BENCH_N ?= 200
 
-$(BUILD)/bench/bench_boot: bench/bench_boot.c
+$(BUILD)/bench/bench_boot $(BUILD)/bench/bench_net: $(BUILD)/bench/%: bench/%.c bench/stats.c bench/stats.h
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $<
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $< bench/stats.c
 
-$(BUILD)/bench/hello_static: bench/hello_static.c
+$(BUILD)/bench/hello_static $(BUILD)/bench/udp_probe: $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -O2 -static -o $@ $<
 
-bench-build: build-all $(BUILD)/bench/bench_boot $(BUILD)/bench/hello_static
+bench-build: build-all $(BUILD)/bench/bench_boot $(BUILD)/bench/hello_static \
+	$(BUILD)/bench/bench_net $(BUILD)/bench/udp_probe
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-build

@@ -17,18 +17,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "stats.h"
+
 struct sample {
     double first_line_us;
     double exit_us;
     long exits;
 };
-
-static double now_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-}
 
 /* Runs argv; stdout through a pipe (time of its first newline), stderr
  * to (errfile) when set. Returns 0 when the child exited 0. */
@@ -41,7 +36,7 @@ static int measure(const char *const argv[], const char *errfile, struct sample 
 
     if (pipe(out) < 0)
         return -1;
-    t0 = now_us();
+    t0 = bench_now_us();
     pid = fork();
     if (pid < 0)
         return -1;
@@ -66,11 +61,11 @@ static int measure(const char *const argv[], const char *errfile, struct sample 
         if (n <= 0)
             break;
         if (!s->first_line_us && memchr(buf, '\n', (size_t)n))
-            s->first_line_us = now_us() - t0;
+            s->first_line_us = bench_now_us() - t0;
     }
     close(out[0]);
     waitpid(pid, &st, 0);
-    s->exit_us = now_us() - t0;
+    s->exit_us = bench_now_us() - t0;
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
@@ -86,20 +81,6 @@ static long trace_exits(const char *errfile)
     if (f)
         fclose(f);
     return n;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static void report(const char *name, double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof(*v), cmp);
-    int p99 = (int)((n * 99 + 99) / 100) - 1;
-    printf("%-34s n=%-4d median_us=%-9.1f p99_us=%-9.1f min_us=%.1f\n", name, n, v[n / 2],
-           v[p99 < n ? p99 : n - 1], v[0]);
 }
 
 int main(int argc, char **argv)
@@ -151,13 +132,12 @@ int main(int argc, char **argv)
         fe_exit[i] = s.exit_us;
     }
     unlink(errfile);
-    report("lightvm run hello: first line", vm_line, n);
-    report("lightvm run hello: exit", vm_exit, n);
-    report("fork+exec static hello: first line", fe_line, n);
-    report("fork+exec static hello: exit", fe_exit, n);
-    qsort(exits, (size_t)n, sizeof(double), cmp);
-    printf("%-34s n=%-4d median=%.0f max=%.0f\n", "KVM exits per boot", n, exits[n / 2],
-           exits[n - 1]);
+    bench_report("lightvm run hello: first line", vm_line, n);
+    bench_report("lightvm run hello: exit", vm_exit, n);
+    bench_report("fork+exec static hello: first line", fe_line, n);
+    bench_report("fork+exec static hello: exit", fe_exit, n);
+    printf("%-38s n=%-4d median=%.0f max=%.0f\n", "KVM exits per boot", n,
+           bench_median(exits, n), exits[n - 1]);
     free(vm_line);
     free(vm_exit);
     free(fe_line);

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "lightvm/net.h"
 #include "lightvm/vm.h"
 
 /* Exit codes of the command (a guest's own status passes through as is). */
@@ -26,6 +27,34 @@ int lv_parse_size(const char *s, uint64_t *bytes);
 
 /* Prints the machine-readable --trace lines of a finished VM to (f);
  * (t0) is when the command started, (open_kvm) the /dev/kvm open span. */
-void lv_print_trace(FILE *f, const struct lv_vm *vm, uint64_t t0, const struct lv_span *open_kvm);
+void lv_print_trace(FILE *f, struct lv_vm *vm, uint64_t t0, const struct lv_span *open_kvm);
+
+/* netopt.c: one --net BRIDGE[,mac=M][,ip=A.B.C.D[/P]][,gw=G][,create]. */
+struct lv_nic_opt {
+    char bridge[LV_IFNAMSIZ];
+    int create;
+    int has_mac;
+    uint8_t mac[6];
+    uint32_t ip, netmask, gw; /* network byte order */
+};
+
+/* Parses (spec) into (o); prints the error and returns -1 when bad. */
+int lv_nic_parse(const char *spec, struct lv_nic_opt *o);
+
+/* Opens a tap on its bridge for each of (o)[0..n) and fills (out) for
+ * lv_vm_config (a random MAC where none was given). The caller owns
+ * (taps) and closes them with lv_nics_close() (also on failure: then
+ * nothing is open). */
+int lv_nics_open(const struct lv_nic_opt *o, unsigned n, struct lv_tap *taps,
+                 struct lv_vm_nic *out, struct lv_err *err);
+void lv_nics_close(struct lv_tap *taps, unsigned n);
+
+/* --probe ADDR:PORT -> network byte order values; prints errors, -1. */
+int lv_probe_parse(const char *s, uint32_t *ip, uint16_t *port);
+
+/* --wait-net ADDR: a UDP socket bound to ADDR and a free port, stored in
+ * (*port) in network byte order. Returns the fd (caller closes) or
+ * -errno with (err). */
+int lv_probe_listen(uint32_t ip, uint16_t *port, struct lv_err *err);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "abi/lv_abi.h"
@@ -19,12 +20,22 @@
 static void run_usage(FILE *f)
 {
     fprintf(f,
-            "usage: lightvm run IMAGE [--memory SIZE] [--cmdline STR] [--trace] [--no-pvm]\n\n"
+            "usage: lightvm run IMAGE [--memory SIZE] [--cmdline STR] [--net SPEC]...\n"
+            "                         [--wait-net ADDR | --probe ADDR:PORT] [--trace] [--no-pvm]\n\n"
             "Boots the unikernel ELF IMAGE in a new KVM VM in the foreground. The guest's\n"
             "console goes to stdout; the command exits with the guest's exit status.\n\n"
             "  -m, --memory SIZE   guest RAM, e.g. 8M, 64M, 1G (bare number: MiB; rounded\n"
             "                      up to 2 MiB; default 8M, at most 4G)\n"
             "  -c, --cmdline STR   command line passed to the guest (printable ASCII)\n"
+            "  -n, --net SPEC      a virtio-net NIC (up to 8): SPEC is\n"
+            "                      BRIDGE[,mac=02:..][,ip=A.B.C.D[/PREFIX]][,gw=A.B.C.D][,create]\n"
+            "                      a tap (lvtapN) is attached to BRIDGE, which must exist\n"
+            "                      unless 'create' is given; the guest gets mac/ip/gw\n"
+            "                      (prefix default 24, MAC random); the tap goes with the VM\n"
+            "      --wait-net ADDR listen on UDP ADDR (an address of this host, e.g. the\n"
+            "                      bridge's) for the guest's network-up probe and print\n"
+            "                      'lightvm: network up in N ms' on stderr when it arrives\n"
+            "      --probe ADDR:PORT  have the guest send its network-up probe there\n"
             "  -t, --trace         print where the time went and the exits taken, one\n"
             "                      'trace ...' line each, on stderr\n"
             "      --no-pvm        plain x86-64 path: no PVM VIF, the guest skips its PVM\n"
@@ -41,6 +52,11 @@ struct run_opts {
     uint64_t mem;
     int trace;
     unsigned flags;
+    unsigned nnics;
+    struct lv_nic_opt nic[LV_VM_MAX_NICS];
+    uint32_t probe_ip;
+    uint16_t probe_port;
+    int wait_net;
 };
 
 static int parse(int argc, char **argv, struct run_opts *o)
@@ -48,14 +64,17 @@ static int parse(int argc, char **argv, struct run_opts *o)
     static const struct option longopts[] = {
         {"memory", required_argument, NULL, 'm'}, {"cmdline", required_argument, NULL, 'c'},
         {"trace", no_argument, NULL, 't'},        {"no-pvm", no_argument, NULL, 'P'},
-        {"help", no_argument, NULL, 'h'},         {NULL, 0, NULL, 0},
+        {"help", no_argument, NULL, 'h'},         {"net", required_argument, NULL, 'n'},
+        {"wait-net", required_argument, NULL, 'W'}, {"probe", required_argument, NULL, 'p'},
+        {NULL, 0, NULL, 0},
     };
+    struct lv_err err = {""};
     int c;
 
     memset(o, 0, sizeof(*o));
     o->mem = DEFAULT_MEMORY;
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "m:c:th", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "m:c:n:th", longopts, NULL)) != -1) {
         switch (c) {
         case 'm':
             if (lv_parse_size(optarg, &o->mem) < 0 || o->mem > LV_MEM_MAX) {
@@ -73,6 +92,34 @@ static int parse(int argc, char **argv, struct run_opts *o)
             break;
         case 'P':
             o->flags |= LV_VM_F_NO_PVM;
+            break;
+        case 'n':
+            if (o->nnics == LV_VM_MAX_NICS) {
+                fprintf(stderr, "lightvm run: more than %d --net\n", LV_VM_MAX_NICS);
+                return -1;
+            }
+            if (lv_nic_parse(optarg, &o->nic[o->nnics]) < 0)
+                return -1;
+            o->nnics++;
+            break;
+        case 'W':
+            if (o->probe_port) {
+                fprintf(stderr, "lightvm run: --wait-net and --probe exclude each other\n");
+                return -1;
+            }
+            if (lv_ipv4_parse(optarg, &o->probe_ip, NULL, &err) < 0) {
+                fprintf(stderr, "lightvm run: --wait-net: %s\n", err.msg);
+                return -1;
+            }
+            o->wait_net = 1;
+            break;
+        case 'p':
+            if (o->wait_net) {
+                fprintf(stderr, "lightvm run: --wait-net and --probe exclude each other\n");
+                return -1;
+            }
+            if (lv_probe_parse(optarg, &o->probe_ip, &o->probe_port) < 0)
+                return -1;
             break;
         case 'h':
             run_usage(stdout);
@@ -92,18 +139,24 @@ static int parse(int argc, char **argv, struct run_opts *o)
         return -1;
     }
     o->image = argv[optind];
+    if ((o->wait_net || o->probe_port) && !o->nnics) {
+        fprintf(stderr, "lightvm run: --wait-net/--probe need a --net\n");
+        return -1;
+    }
     return 0;
 }
 
-/* Waits for the VM, forwarding SIGINT/SIGTERM/SIGHUP as a stop. Returns
- * the signal that stopped it, or 0. */
-static int wait_vm(struct lv_vm *vm, int sigfd)
+/* Waits for the VM, forwarding SIGINT/SIGTERM/SIGHUP as a stop, and
+ * reports the network-up probe when (probe_fd) >= 0. Returns the signal
+ * that stopped it, or 0. */
+static int wait_vm(struct lv_vm *vm, int sigfd, int probe_fd, uint64_t t0)
 {
-    struct pollfd pfd[2] = {{lv_vm_done_fd(vm), POLLIN, 0}, {sigfd, POLLIN, 0}};
+    struct pollfd pfd[3] = {{lv_vm_done_fd(vm), POLLIN, 0}, {sigfd, POLLIN, 0},
+                            {probe_fd, POLLIN, 0}};
     int sig = 0;
 
     for (;;) {
-        if (poll(pfd, 2, -1) < 0) {
+        if (poll(pfd, probe_fd >= 0 ? 3 : 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
             lv_vm_stop(vm);
@@ -117,6 +170,14 @@ static int wait_vm(struct lv_vm *vm, int sigfd)
                 sig = (int)si.ssi_signo;
             lv_vm_stop(vm);
             break;
+        }
+        if (probe_fd >= 0 && pfd[2].revents) {
+            char buf[64];
+            if (recv(probe_fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0) {
+                fprintf(stderr, "lightvm: network up in %.3f ms\n",
+                        (double)(lv_now_ns() - t0) / 1e6);
+                pfd[2].fd = -1; /* once */
+            }
         }
     }
     return sig;
@@ -155,11 +216,15 @@ int cmd_run(int argc, char **argv)
     struct lv_vm_config cfg;
     struct lv_vm_result res;
     struct lv_elf_info info;
+    struct lv_tap taps[LV_VM_MAX_NICS];
+    struct lv_vm_nic nics[LV_VM_MAX_NICS];
     uint8_t *img = NULL;
     size_t img_size = 0;
     sigset_t sigs;
-    int sigfd = -1, sig, rc = LV_EXIT_HOST_ERROR;
+    int sigfd = -1, probe_fd = -1, sig, rc = LV_EXIT_HOST_ERROR;
 
+    for (unsigned i = 0; i < LV_VM_MAX_NICS; i++)
+        taps[i].fd = -1;
     if (parse(argc, argv, &o) < 0)
         return LV_EXIT_USAGE;
     if (lv_cmdline_check(o.cmdline, &err) < 0) {
@@ -183,8 +248,24 @@ int cmd_run(int argc, char **argv)
     }
     open_kvm.end_ns = lv_now_ns();
 
+    if (o.wait_net) {
+        probe_fd = lv_probe_listen(o.probe_ip, &o.probe_port, &err);
+        if (probe_fd < 0) {
+            fprintf(stderr, "lightvm run: %s\n", err.msg);
+            goto out;
+        }
+    }
+    if (lv_nics_open(o.nic, o.nnics, taps, nics, &err) < 0) {
+        fprintf(stderr, "lightvm run: --net: %s\n", err.msg);
+        goto out;
+    }
+
     memset(&cfg, 0, sizeof(cfg));
     cfg.mem_size = o.mem;
+    cfg.nnics = o.nnics;
+    cfg.nics = nics;
+    cfg.probe_ip = o.probe_ip;
+    cfg.probe_port = o.probe_port;
     cfg.cmdline = o.cmdline;
     cfg.flags = o.flags;
     cfg.console_fd = STDOUT_FILENO;
@@ -212,7 +293,7 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "lightvm run: %s\n", err.msg);
         goto out;
     }
-    sig = wait_vm(vm, sigfd);
+    sig = wait_vm(vm, sigfd, probe_fd, t0);
     lv_vm_wait(vm, &res);
     fflush(stdout);
     rc = report(&res, sig);
@@ -222,7 +303,10 @@ int cmd_run(int argc, char **argv)
 out:
     if (sigfd >= 0)
         close(sigfd);
+    if (probe_fd >= 0)
+        close(probe_fd);
     lv_vm_destroy(&vm);
+    lv_nics_close(taps, o.nnics); /* after the VM: its I/O thread used them */
     lv_kvm_close(&kvm);
     free(img);
     return rc;

@@ -2,15 +2,18 @@
  *
  *   trace phase=NAME start_us=T dur_us=D   (T from the command's start)
  *   trace exits reason=NAME count=N
- *   trace hostcalls console=N exit=N mark=N doorbell=N
+ *   trace hostcalls console=N exit=N mark=N doorbell=N mmio_dev=N
+ *   trace nic=I rx=N tx=N rx_dropped=N tx_dropped=N kicks_rx=N kicks_tx=N irqs=N
  */
 #include <inttypes.h>
 
 #include "cli.h"
+#include "lightvm/virtio_net.h"
 
 static const char *const phase_names[LV_PH_NPHASES] = {
     [LV_PH_CREATE_VM] = "create_vm", [LV_PH_MEMORY] = "memory",
-    [LV_PH_VCPU] = "vcpu",           [LV_PH_LOAD_IMAGE] = "load_image",
+    [LV_PH_VCPU] = "vcpu",           [LV_PH_DEVICES] = "devices",
+    [LV_PH_LOAD_IMAGE] = "load_image",
     [LV_PH_BOOT_INFO] = "boot_info", [LV_PH_START] = "start_vcpu",
 };
 
@@ -22,7 +25,7 @@ static void span(FILE *f, const char *name, uint64_t t0, uint64_t a, uint64_t b)
             (double)(b - a) / 1e3);
 }
 
-void lv_print_trace(FILE *f, const struct lv_vm *vm, uint64_t t0, const struct lv_span *open_kvm)
+void lv_print_trace(FILE *f, struct lv_vm *vm, uint64_t t0, const struct lv_span *open_kvm)
 {
     const struct lv_vm_trace *t = lv_vm_trace(vm);
     const struct lv_vm_stats *s = lv_vm_stats(vm);
@@ -45,6 +48,16 @@ void lv_print_trace(FILE *f, const struct lv_vm *vm, uint64_t t0, const struct l
             fprintf(f, "trace exits reason=%s count=%" PRIu64 "\n", lv_exit_name(r),
                     s->by_reason[r]);
     fprintf(f, "trace hostcalls console=%" PRIu64 " exit=%" PRIu64 " mark=%" PRIu64
-               " doorbell=%" PRIu64 "\n",
-            s->hc_console, s->hc_exit, s->hc_mark, s->doorbell);
+               " doorbell=%" PRIu64 " mmio_dev=%" PRIu64 "\n",
+            s->hc_console, s->hc_exit, s->hc_mark, s->doorbell, s->mmio_dev);
+    for (unsigned i = 0; i < LV_VM_MAX_NICS; i++) {
+        struct lv_vnet_stats n;
+        if (lv_vm_nic_stats(vm, i, &n) < 0)
+            break;
+        fprintf(f, "trace nic=%u rx=%" PRIu64 " tx=%" PRIu64 " rx_dropped=%" PRIu64
+                   " tx_dropped=%" PRIu64 " kicks_rx=%" PRIu64 " kicks_tx=%" PRIu64
+                   " irqs=%" PRIu64 "\n",
+                i, n.rx_frames, n.tx_frames, n.rx_dropped, n.tx_dropped, n.kicks[0], n.kicks[1],
+                n.irqs);
+    }
 }

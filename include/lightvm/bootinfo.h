@@ -15,13 +15,19 @@ struct lv_bootinfo_params {
     uint64_t tsc_khz;
     uint32_t flags;      /* LV_BI_F_* */
     uint64_t image_end;  /* from lv_elf_info.end */
+    const struct lv_device *devices; /* copied into the device table */
+    unsigned ndevices;   /* 0 .. LV_BOOTINFO_MAX_DEVICES */
+    uint64_t dev_mem_gpa; /* VMM-owned RAM from here; 0 = none (mem size) */
+    uint32_t probe_ip;   /* network byte order */
+    uint16_t probe_port; /* network byte order; 0 = no probe */
+    uint64_t wall_ns, wall_tsc; /* CLOCK_REALTIME and the TSC read with it */
 };
 
 /* Checks a command line: printable ASCII, shorter than LV_CMDLINE_MAX. */
 int lv_cmdline_check(const char *cmdline, struct lv_err *err);
 
 /* Writes struct lv_bootinfo and the command line at LV_GPA_BOOTINFO of
- * (mem). The device table is empty in ABI v1. */
+ * (mem), with the device table. */
 int lv_bootinfo_write(struct lv_mem *mem, const struct lv_bootinfo_params *p,
                       struct lv_err *err);
 

@@ -48,6 +48,12 @@ int lv_mac_random(uint8_t mac[6], struct lv_err *err);
 /* Writes "xx:xx:xx:xx:xx:xx" and a NUL into (out). */
 void lv_mac_format(const uint8_t mac[6], char out[18]);
 
+/* Parses a dotted-quad IPv4 address strictly (four decimal octets 0..255,
+ * no leading zeros, nothing else) into (*ip), network byte order. With
+ * (prefix) non-NULL an optional "/N" (0..32) is accepted and stored, -1
+ * when absent. -EINVAL naming the input on failure. */
+int lv_ipv4_parse(const char *s, uint32_t *ip, int *prefix, struct lv_err *err);
+
 /* ---- taps ---- */
 
 struct lv_tap {
@@ -126,6 +132,15 @@ int lv_bridge_ensure(struct lv_nl *nl, const char *bridge, int create, struct lv
  * "" detaches it from its master. */
 int lv_link_set_master(struct lv_nl *nl, const char *ifname, const char *bridge,
                        struct lv_err *err);
+
+/* A VM's network interface on the host: opens a tap (kernel-named
+ * "lvtap%d"), makes sure (bridge) exists (lv_bridge_ensure with
+ * (create)), attaches the tap to it and brings the tap up. On failure
+ * nothing is left behind (the tap is closed, hence deleted; a bridge this
+ * call created stays, as another VM may be joining it). The caller owns
+ * (tap) as from lv_tap_open(). */
+int lv_vif_open(struct lv_nl *nl, const char *bridge, int create, struct lv_tap *tap,
+                struct lv_err *err);
 
 /* Deletes link (ifname) (a bridge, a persistent tap...). -ENODEV if it
  * does not exist. A tap from lv_tap_open() is deleted by lv_tap_close(). */

@@ -286,6 +286,23 @@ int lv_virtio_mmio_read(struct lv_virtio_mmio *m, uint64_t offset, void *data, u
 int lv_virtio_mmio_write(struct lv_virtio_mmio *m, uint64_t offset, const void *data,
                          uint32_t len, struct lv_err *err);
 
+/* Where the VMM laid out one queue for a preset device. */
+struct lv_virtio_mmio_qaddr {
+    uint64_t desc, avail, used;
+    uint16_t size;
+};
+
+/* LightVM's noxs: performs the driver's side of the handshake on the
+ * guest's behalf (reset, ACKNOWLEDGE, DRIVER, (features), FEATURES_OK,
+ * every queue's size and areas from (qa), QueueReady, DRIVER_OK), through
+ * the same checks a guest's register writes get, so the device is live
+ * before the guest runs and the guest needs no register access. (nq) must
+ * equal the device's queue count. A guest may still reset the device by
+ * writing 0 to Status and negotiate itself. On failure the device is left
+ * reset. Returns 0 or -EINVAL. */
+int lv_virtio_mmio_preset(struct lv_virtio_mmio *m, uint64_t features,
+                          const struct lv_virtio_mmio_qaddr *qa, unsigned nq, struct lv_err *err);
+
 /* Device side: ORs (bits) (LV_VIRTIO_INT_*) into InterruptStatus. Returns
  * 1 when the caller should raise the interrupt line (DRIVER_OK is set and
  * bits is non-zero), else 0. */

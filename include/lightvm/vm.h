@@ -18,11 +18,26 @@
 
 #define LV_VM_F_NO_PVM (1u << 0) /* do not register the PVM VIF; guest skips its probe */
 
+#define LV_VM_MAX_NICS 8 /* == LV_BOOTINFO_MAX_DEVICES */
+
+/* One virtio-net NIC, backed by a tap the caller made (lv_tap_open). */
+struct lv_vm_nic {
+    int tap_fd;       /* borrowed; must stay open until lv_vm_destroy() */
+    uint8_t mac[6];   /* the guest's MAC, unicast */
+    uint16_t mtu;     /* 0: 1500 */
+    uint32_t ip, netmask, gw; /* for the guest, network byte order; 0: none */
+};
+
 struct lv_vm_config {
-    uint64_t mem_size;   /* bytes, multiple of 2 MiB, 2 MiB .. 4 GiB */
+    uint64_t mem_size;   /* bytes, multiple of 2 MiB, 2 MiB .. 4 GiB
+                          * (.. LV_GPA_MMIO_BASE with NICs) */
     const char *cmdline; /* copied into the boot info page; may be NULL */
     unsigned flags;      /* LV_VM_F_* */
     int console_fd;      /* guest console goes here; borrowed, not closed */
+    unsigned nnics;      /* 0 .. LV_VM_MAX_NICS */
+    const struct lv_vm_nic *nics; /* copied */
+    uint32_t probe_ip;   /* network-up probe target, network byte order; */
+    uint16_t probe_port; /* 0 = no probe */
 };
 
 /* Time of each phase, CLOCK_MONOTONIC ns; 0 = did not happen. */
@@ -30,6 +45,7 @@ enum lv_phase {
     LV_PH_CREATE_VM,   /* KVM_CREATE_VM .. irqchip */
     LV_PH_MEMORY,      /* memfd, mmap, memslot, boot tables */
     LV_PH_VCPU,        /* KVM_CREATE_VCPU .. registers, MSRs, CPUID */
+    LV_PH_DEVICES,     /* virtio devices: queues, ioeventfds, irqfds, I/O thread set */
     LV_PH_LOAD_IMAGE,  /* validate + copy the ELF */
     LV_PH_BOOT_INFO,   /* boot info page, entry registers */
     LV_PH_START,       /* vCPU thread start .. first KVM_RUN */
@@ -62,6 +78,7 @@ struct lv_vm_stats {
     uint64_t exits;                        /* KVM_RUN returns with an exit */
     uint64_t by_reason[LV_EXIT_REASONS];   /* index: KVM_EXIT_* */
     uint64_t hc_console, hc_exit, hc_mark, doorbell;
+    uint64_t mmio_dev;                     /* device register accesses (exits) */
 };
 
 enum lv_outcome {
@@ -102,6 +119,10 @@ void lv_vm_stop(struct lv_vm *vm);
 void lv_vm_wait(struct lv_vm *vm, struct lv_vm_result *res);
 
 const struct lv_vm_stats *lv_vm_stats(const struct lv_vm *vm);
+
+/* Counters of NIC (i), 0 .. nnics - 1; -EINVAL for another index. */
+struct lv_vnet_stats;
+int lv_vm_nic_stats(struct lv_vm *vm, unsigned i, struct lv_vnet_stats *out);
 const struct lv_vm_trace *lv_vm_trace(const struct lv_vm *vm);
 
 /* Stops the vCPU if running, releases everything, sets *vm = NULL. */

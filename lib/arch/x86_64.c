@@ -8,6 +8,8 @@
 #define PTE_P (1ull << 0)
 #define PTE_RW (1ull << 1)
 #define PTE_U (1ull << 2) /* PVM livelocks without U at every level */
+#define PTE_PWT (1ull << 3)
+#define PTE_PCD (1ull << 4)
 #define PTE_PS (1ull << 7)
 #define PTE_TABLE (PTE_P | PTE_RW | PTE_U)
 
@@ -59,6 +61,17 @@ int lv_x86_write_tables(struct lv_mem *mem, struct lv_err *err)
     pt[0] = 0;
     for (uint64_t i = 1; i < 512; i++)
         pt[i] = (i * LV_PAGE_SIZE) | PTE_TABLE;
+    /* The device MMIO window, uncached, when RAM stays below it (the PD
+     * of the fourth GiB is reserved in the layout even when unused). */
+    if (mem->size <= LV_GPA_MMIO_BASE) {
+        uint64_t gib = LV_GPA_MMIO_BASE >> 30;
+        uint64_t *pd3 = lv_mem_ptr(mem, LV_GPA_PD + gib * LV_PAGE_SIZE, LV_PAGE_SIZE);
+        if (!pd3)
+            return lv_err_set(err, EINVAL, "guest memory too small for the boot tables");
+        pdpt[gib] = (LV_GPA_PD + gib * LV_PAGE_SIZE) | PTE_TABLE;
+        pd3[(LV_GPA_MMIO_BASE >> 21) & 511] =
+            LV_GPA_MMIO_BASE | PTE_TABLE | PTE_PS | PTE_PWT | PTE_PCD;
+    }
     return 0;
 }
 

@@ -44,6 +44,13 @@ int lv_bootinfo_write(struct lv_mem *mem, const struct lv_bootinfo_params *p,
     if (p->image_end > mem->size)
         return lv_err_set(err, EINVAL, "image end 0x%llx beyond guest memory",
                           (unsigned long long)p->image_end);
+    if (p->ndevices > LV_BOOTINFO_MAX_DEVICES)
+        return lv_err_set(err, EINVAL, "%u devices: the boot info has room for %u",
+                          p->ndevices, LV_BOOTINFO_MAX_DEVICES);
+    if (p->dev_mem_gpa > mem->size || (p->dev_mem_gpa && p->dev_mem_gpa < p->image_end))
+        return lv_err_set(err, EINVAL, "device memory at 0x%llx overlaps the image (ends "
+                          "0x%llx) or lies outside guest memory",
+                          (unsigned long long)p->dev_mem_gpa, (unsigned long long)p->image_end);
     len = strlen(cmdline);
 
     memset(bi, 0, sizeof(*bi));
@@ -57,8 +64,16 @@ int lv_bootinfo_write(struct lv_mem *mem, const struct lv_bootinfo_params *p,
     bi->flags = p->flags;
     bi->image_end = p->image_end;
     bi->devices_gpa = LV_GPA_BOOTINFO + LV_BOOTINFO_DEVICES_OFF;
-    bi->ndevices = 0;
+    bi->ndevices = p->ndevices;
     bi->device_size = sizeof(struct lv_device);
+    if (p->ndevices)
+        memcpy((char *)bi + LV_BOOTINFO_DEVICES_OFF, p->devices,
+               p->ndevices * sizeof(struct lv_device));
+    bi->dev_mem_gpa = p->dev_mem_gpa ? p->dev_mem_gpa : mem->size;
+    bi->probe_ip = p->probe_ip;
+    bi->probe_port = p->probe_port;
+    bi->wall_ns = p->wall_ns;
+    bi->wall_tsc = p->wall_tsc;
     memcpy((char *)bi + LV_BOOTINFO_CMDLINE_OFF, cmdline, len + 1);
     return 0;
 }

@@ -244,10 +244,17 @@ static int handle_exit(struct lv_vm *vm)
     switch (r) {
     case KVM_EXIT_IO:
         return handle_io(vm);
-    case KVM_EXIT_MMIO:
+    case KVM_EXIT_MMIO: {
+        struct lv_err err = {""};
+        int rc = lv_devices_mmio(vm, vm->run, &err);
+        if (rc < 0)
+            return finish(vm, LV_VM_FAILED, 0, 1, "guest device access failed: %s", err.msg);
+        if (rc > 0)
+            return 0;
         return finish(vm, LV_VM_FAILED, 0, 1, "guest %s unmapped address 0x%llx (%u bytes)",
                       run->mmio.is_write ? "wrote" : "read",
                       (unsigned long long)run->mmio.phys_addr, run->mmio.len);
+    }
     case KVM_EXIT_SHUTDOWN:
         return finish(vm, LV_VM_FAILED, 0, 1, "guest triple-faulted (KVM_EXIT_SHUTDOWN)");
     case KVM_EXIT_HLT:
@@ -278,7 +285,12 @@ void *lv_vcpu_thread(void *arg)
     vm->trace.phase[LV_PH_START].end_ns = vm->trace.first_run_ns = lv_now_ns();
     for (;;) {
         if (atomic_load(&vm->stop)) {
-            finish(vm, LV_VM_STOPPED, 0, 0, "stopped");
+            pthread_mutex_lock(&vm->fail_lock);
+            if (vm->dev_failed)
+                finish(vm, LV_VM_FAILED, 0, 0, "%s", vm->dev_msg);
+            else
+                finish(vm, LV_VM_STOPPED, 0, 0, "stopped");
+            pthread_mutex_unlock(&vm->fail_lock);
             break;
         }
         if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include "abi/lv_abi.h"
 #include "lightvm/bootinfo.h"
@@ -85,7 +86,8 @@ int lv_vm_create(struct lv_vm **out, struct lv_kvm *kvm, const struct lv_vm_conf
     if (!vm)
         return lv_err_set(err, ENOMEM, "out of memory");
     vm->kvm = kvm;
-    vm->vm_fd = vm->vcpu_fd = vm->done_fd = -1;
+    vm->vm_fd = vm->vcpu_fd = vm->done_fd = vm->epfd = vm->io_stop_fd = -1;
+    pthread_mutex_init(&vm->fail_lock, NULL);
     vm->mem.fd = -1;
     vm->console_fd = cfg->console_fd;
     vm->flags = cfg->flags;
@@ -119,6 +121,12 @@ int lv_vm_create(struct lv_vm **out, struct lv_kvm *kvm, const struct lv_vm_conf
     span_end(vm, LV_PH_VCPU);
     if (rc)
         goto out_destroy;
+
+    span_begin(vm, LV_PH_DEVICES);
+    rc = lv_devices_create(vm, cfg, err);
+    span_end(vm, LV_PH_DEVICES);
+    if (rc)
+        goto out_destroy;
     *out = vm;
     return 0;
 
@@ -132,6 +140,7 @@ int lv_vm_load_elf(struct lv_vm *vm, const uint8_t *img, size_t size, struct lv_
     struct lv_elf_info info;
     struct lv_bootinfo_params bp;
     struct kvm_regs regs;
+    struct timespec wall;
     int rc;
 
     if (vm->loaded)
@@ -141,12 +150,24 @@ int lv_vm_load_elf(struct lv_vm *vm, const uint8_t *img, size_t size, struct lv_
     span_end(vm, LV_PH_LOAD_IMAGE);
     if (rc)
         return rc;
+    if (info.end > vm->dev_mem_gpa)
+        return lv_err_set(err, EFBIG, "image ends at 0x%llx, inside the memory reserved for "
+                          "device queues (from 0x%llx): give the VM more memory",
+                          (unsigned long long)info.end, (unsigned long long)vm->dev_mem_gpa);
 
     span_begin(vm, LV_PH_BOOT_INFO);
     memset(&bp, 0, sizeof(bp));
     bp.cmdline = vm->cmdline;
     bp.tsc_khz = vm->tsc_khz;
     bp.image_end = info.end;
+    bp.devices = vm->dev;
+    bp.ndevices = vm->nnics;
+    bp.dev_mem_gpa = vm->dev_mem_gpa;
+    bp.probe_ip = vm->probe_ip;
+    bp.probe_port = vm->probe_port;
+    clock_gettime(CLOCK_REALTIME, &wall);
+    bp.wall_tsc = __rdtsc();
+    bp.wall_ns = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
     bp.flags = (vm->pvm ? LV_BI_F_PVM_VIF : 0) | ((vm->flags & LV_VM_F_NO_PVM) ? LV_BI_F_NO_PVM : 0);
     rc = lv_bootinfo_write(&vm->mem, &bp, err);
     if (rc)
@@ -183,9 +204,14 @@ int lv_vm_start(struct lv_vm *vm, struct lv_err *err)
     if (sigaction(SIGUSR1, &sa, NULL) < 0)
         return lv_err_set(err, errno, "sigaction: %s", strerror(errno));
     span_begin(vm, LV_PH_START);
-    rc = pthread_create(&vm->thread, NULL, lv_vcpu_thread, vm);
+    rc = lv_devices_start(vm, err);
     if (rc)
+        return rc;
+    rc = pthread_create(&vm->thread, NULL, lv_vcpu_thread, vm);
+    if (rc) {
+        lv_devices_stop(vm);
         return lv_err_set(err, rc, "vCPU thread: %s", strerror(rc));
+    }
     vm->started = 1;
     return 0;
 }
@@ -210,6 +236,7 @@ void lv_vm_wait(struct lv_vm *vm, struct lv_vm_result *res)
         pthread_join(vm->thread, NULL);
         vm->started = 0;
     }
+    lv_devices_stop(vm); /* the guest is gone: nothing left to serve */
     if (res)
         *res = vm->result;
 }
@@ -240,7 +267,9 @@ void lv_vm_destroy(struct lv_vm **pvm)
         close(vm->vcpu_fd);
     if (vm->vm_fd >= 0)
         close(vm->vm_fd);
+    lv_devices_destroy(vm); /* after the VM fd: KVM has dropped its irqfds/ioeventfds */
     lv_mem_close(&vm->mem);
+    pthread_mutex_destroy(&vm->fail_lock);
     if (vm->done_fd >= 0)
         close(vm->done_fd);
     free(vm);

@@ -5,7 +5,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 
+#include "abi/lv_abi.h"
 #include "lightvm/mem.h"
+#include "lightvm/virtio_net.h"
 #include "lightvm/vm.h"
 
 struct lv_vm {
@@ -28,7 +30,35 @@ struct lv_vm {
     struct lv_vm_stats stats;
     struct lv_vm_trace trace;
     struct lv_vm_result result;
+
+    /* Devices (devices.c). */
+    unsigned nnics;
+    struct lv_vm_nic nic[LV_VM_MAX_NICS];
+    struct lv_vnet *vnet[LV_VM_MAX_NICS]; /* owned */
+    struct lv_device dev[LV_VM_MAX_NICS]; /* boot info entries */
+    uint64_t dev_mem_gpa;                 /* VMM-owned RAM from here to the end */
+    uint32_t probe_ip;
+    uint16_t probe_port;
+    int epfd;                             /* I/O thread's epoll, owned */
+    int io_stop_fd;                       /* eventfd, owned */
+    int io_started;
+    pthread_t io_thread;
+    /* A device's failure, reported by the vCPU thread as the outcome. */
+    pthread_mutex_t fail_lock;
+    int dev_failed;
+    char dev_msg[LV_ERR_MAX];
 };
+
+/* devices.c */
+int lv_devices_create(struct lv_vm *vm, const struct lv_vm_config *cfg, struct lv_err *err);
+int lv_devices_start(struct lv_vm *vm, struct lv_err *err); /* the I/O thread */
+void lv_devices_stop(struct lv_vm *vm);                     /* joins it */
+void lv_devices_destroy(struct lv_vm *vm);
+/* Serves a KVM_EXIT_MMIO inside the device window: 1 if it was one (0 =
+ * not a device address); -errno with (err) when the access is bad. */
+int lv_devices_mmio(struct lv_vm *vm, struct kvm_run *run, struct lv_err *err);
+/* Stops the VM because a device failed; the first message wins. */
+void lv_vm_fail(struct lv_vm *vm, const char *msg);
 
 /* vcpu.c */
 int lv_vcpu_init(struct lv_vm *vm, struct lv_err *err);

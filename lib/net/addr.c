@@ -1,5 +1,6 @@
-/* addr.c: interface-name checks and MAC address parsing, formatting and
- * random generation. */
+/* addr.c: interface-name checks, MAC address parsing, formatting and
+ * random generation, IPv4 address parsing. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
@@ -87,4 +88,44 @@ void lv_mac_format(const uint8_t mac[6], char out[18])
 {
     snprintf(out, 18, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
              mac[5]);
+}
+
+int lv_ipv4_parse(const char *s, uint32_t *ip, int *prefix, struct lv_err *err)
+{
+    const char *p = s;
+    uint32_t v = 0;
+    int pfx = -1;
+
+    for (int i = 0; i < 4; i++) {
+        unsigned o = 0, digits = 0;
+        while (*p >= '0' && *p <= '9' && digits < 4) {
+            o = o * 10 + (unsigned)(*p++ - '0');
+            digits++;
+        }
+        if (!digits || digits > 3 || o > 255 || (digits > 1 && p[-(int)digits] == '0'))
+            goto bad;
+        v = v << 8 | o;
+        if (i < 3 && *p++ != '.')
+            goto bad;
+    }
+    if (*p == '/' && prefix) {
+        unsigned n = 0, digits = 0;
+        p++;
+        while (*p >= '0' && *p <= '9' && digits < 3) {
+            n = n * 10 + (unsigned)(*p++ - '0');
+            digits++;
+        }
+        if (!digits || n > 32)
+            goto bad;
+        pfx = (int)n;
+    }
+    if (*p)
+        goto bad;
+    *ip = htonl(v);
+    if (prefix)
+        *prefix = pfx;
+    return 0;
+bad:
+    return lv_err_set(err, EINVAL, "'%s' is not an IPv4 address%s", s,
+                      prefix ? " (A.B.C.D or A.B.C.D/PREFIX)" : " (A.B.C.D)");
 }

@@ -387,6 +387,61 @@ int lv_virtio_mmio_write(struct lv_virtio_mmio *m, uint64_t offset, const void *
     return write_reg(m, offset, v, err);
 }
 
+int lv_virtio_mmio_preset(struct lv_virtio_mmio *m, uint64_t features,
+                          const struct lv_virtio_mmio_qaddr *qa, unsigned nq, struct lv_err *err)
+{
+    const uint32_t st = LV_VIRTIO_STATUS_ACKNOWLEDGE | LV_VIRTIO_STATUS_DRIVER;
+    unsigned i;
+    int rc;
+
+    if (nq != m->p.nqueues)
+        return lv_err_set(err, EINVAL, "virtio-mmio preset of %u queues for a device with %u",
+                          nq, m->p.nqueues);
+    reset(m);
+    /* The driver's handshake, through the same checks a guest gets. */
+    rc = write_reg(m, LV_VIRTIO_MMIO_STATUS, st, err);
+    for (i = 0; !rc && i < 2; i++) {
+        rc = write_reg(m, LV_VIRTIO_MMIO_DRIVER_FEATURES_SEL, i, err);
+        if (!rc)
+            rc = write_reg(m, LV_VIRTIO_MMIO_DRIVER_FEATURES, (uint32_t)(features >> (32 * i)),
+                          err);
+    }
+    if (!rc)
+        rc = write_reg(m, LV_VIRTIO_MMIO_STATUS, st | LV_VIRTIO_STATUS_FEATURES_OK, err);
+    if (!rc && !(m->status & LV_VIRTIO_STATUS_FEATURES_OK))
+        rc = lv_err_set(err, EINVAL,
+                        "virtio-mmio preset features 0x%" PRIx64 " not accepted (device offers "
+                        "0x%" PRIx64 ", VERSION_1 required)",
+                        features, m->device_features);
+    for (i = 0; !rc && i < nq; i++) {
+        rc = write_reg(m, LV_VIRTIO_MMIO_QUEUE_SEL, i, err);
+        if (!rc)
+            rc = write_reg(m, LV_VIRTIO_MMIO_QUEUE_NUM, qa[i].size, err);
+        if (!rc)
+            rc = write_reg(m, LV_VIRTIO_MMIO_QUEUE_DESC_LOW, (uint32_t)qa[i].desc, err);
+        if (!rc)
+            rc = write_reg(m, LV_VIRTIO_MMIO_QUEUE_DESC_HIGH, (uint32_t)(qa[i].desc >> 32), err);
+        if (!rc)
+            rc = write_reg(m, LV_VIRTIO_MMIO_QUEUE_DRIVER_LOW, (uint32_t)qa[i].avail, err);
+        if (!rc)
+            rc = write_reg(m, LV_VIRTIO_MMIO_QUEUE_DRIVER_HIGH, (uint32_t)(qa[i].avail >> 32), err);
+        if (!rc)
+            rc = write_reg(m, LV_VIRTIO_MMIO_QUEUE_DEVICE_LOW, (uint32_t)qa[i].used, err);
+        if (!rc)
+            rc = write_reg(m, LV_VIRTIO_MMIO_QUEUE_DEVICE_HIGH, (uint32_t)(qa[i].used >> 32), err);
+        if (!rc)
+            rc = write_reg(m, LV_VIRTIO_MMIO_QUEUE_READY, 1, err);
+    }
+    if (!rc)
+        rc = write_reg(m, LV_VIRTIO_MMIO_STATUS,
+                      st | LV_VIRTIO_STATUS_FEATURES_OK | LV_VIRTIO_STATUS_DRIVER_OK, err);
+    m->queue_sel = 0;
+    m->driver_features_sel = 0;
+    if (rc)
+        reset(m);
+    return rc;
+}
+
 int lv_virtio_mmio_set_interrupt(struct lv_virtio_mmio *m, uint32_t bits)
 {
     bits &= INT_VALID;

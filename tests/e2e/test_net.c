@@ -8,6 +8,7 @@
  *                             the test runs this under strace to prove
  *                             that no program is executed
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -295,6 +296,21 @@ static void test_tap(struct lv_nl *nl)
         expect_err(lv_mac_parse(badmac[i], mac, &e), EINVAL, &e, badmac[i], "bad MAC");
     CHECK(lv_mac_parse("02:00:00:00:00:01", mac, &e) == 0 && mac[0] == 2 && mac[5] == 1,
           "parse MAC: %s", e.msg);
+    {
+        static const char *const badip[] = {"", "1.2.3", "1.2.3.4.5", "256.1.1.1", "01.2.3.4",
+                                            "1.2.3.4/33", "1.2.3.4/", "a.b.c.d", "1.2.3.4 ",
+                                            "1..2.3", "1.2.3.4/24x", "1234.1.1.1"};
+        uint32_t ip = 0;
+        int pfx = 0;
+        for (size_t i = 0; i < sizeof(badip) / sizeof(badip[0]); i++)
+            expect_err(lv_ipv4_parse(badip[i], &ip, &pfx, &e), EINVAL, &e, badip[i], "bad IP");
+        expect_err(lv_ipv4_parse("1.2.3.4/8", &ip, NULL, &e), EINVAL, &e, "1.2.3.4/8",
+                   "prefix where none is allowed");
+        CHECK(lv_ipv4_parse("10.77.0.2/16", &ip, &pfx, &e) == 0 && ip == htonl(0x0a4d0002) &&
+                  pfx == 16, "parse 10.77.0.2/16: %s", e.msg);
+        CHECK(lv_ipv4_parse("0.0.0.0", &ip, &pfx, &e) == 0 && ip == 0 && pfx == -1,
+              "parse 0.0.0.0: %s", e.msg);
+    }
     CHECK(lv_mac_random(mac2, &e) == 0 && (mac2[0] & 3) == 2, "random MAC %02x", mac2[0]);
     CHECK(lv_mac_random(mac2, &e) == 0 && memcmp(mac, mac2, 6), "random MAC repeats");
 

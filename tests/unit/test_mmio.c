@@ -397,6 +397,47 @@ static void test_init_and_cmdline(const struct lv_mem *mem)
     CHECK(lv_virtio_mmio_cmdline(buf, sizeof(buf), ~0ull - 0xff, 0x200, 5) == -EINVAL, "wraps");
 }
 
+/* noxs: the VMM negotiates on the guest's behalf; a guest may still
+ * reset and negotiate itself; bad presets leave the device reset. */
+static void test_preset(const struct lv_mem *mem)
+{
+    const uint64_t feat = LV_VIRTIO_F_VERSION_1 | LV_VIRTIO_F_EVENT_IDX | DEV_FEATURE_MAC;
+    struct lv_virtio_mmio_qaddr qa[2] = {{0x10000, 0x11000, 0x12000, 128},
+                                          {0x20000, 0x21000, 0x22000, 256}};
+    struct lv_virtio_mmio m;
+    struct dummy d;
+    int rc;
+
+    setup(&m, &d, mem);
+    CHECK(lv_virtio_mmio_preset(&m, feat, qa, 2, &err) == 0, "preset: %s", err.msg);
+    CHECK(rd(&m, LV_VIRTIO_MMIO_STATUS) == 0xf, "status after preset 0x%x",
+          rd(&m, LV_VIRTIO_MMIO_STATUS));
+    CHECK(d.ready_calls == 2 && d.ready_vq[0] && d.ready_vq[1], "both queues ready");
+    CHECK(d.ready_vq[0]->size == 128 && d.ready_vq[0]->used_gpa == 0x12000 &&
+          d.ready_vq[1]->desc_gpa == 0x20000 && d.ready_vq[1]->event_idx, "queue areas");
+    CHECK(m.driver_features == feat, "features");
+    wr(&m, LV_VIRTIO_MMIO_QUEUE_NOTIFY, 1);
+    CHECK(d.notifies == 1 && d.last_notify_q == 1, "kick after preset reaches the device");
+    /* The guest takes over with its own handshake. */
+    linux_negotiate(&m, LV_VIRTIO_F_VERSION_1);
+    CHECK(d.resets == 2 && !d.ready_vq[0], "guest reset drops the preset queues");
+
+    setup(&m, &d, mem);
+    rc = lv_virtio_mmio_preset(&m, feat | (1ull << 40), qa, 2, &err);
+    REFUSED(rc, -EINVAL, "not accepted");
+    CHECK(rd(&m, LV_VIRTIO_MMIO_STATUS) == 0, "left reset");
+    qa[1].size = 100;
+    rc = lv_virtio_mmio_preset(&m, feat, qa, 2, &err);
+    REFUSED(rc, -EINVAL, "QueueNum 100");
+    CHECK(rd(&m, LV_VIRTIO_MMIO_STATUS) == 0 && !d.ready_vq[0], "left reset, queues dropped");
+    qa[1].size = 256;
+    qa[1].used = MEM - 8;
+    rc = lv_virtio_mmio_preset(&m, feat, qa, 2, &err);
+    CHECK(rc < 0 && rd(&m, LV_VIRTIO_MMIO_STATUS) == 0, "areas outside RAM refused: %d", rc);
+    rc = lv_virtio_mmio_preset(&m, feat, qa, 1, &err);
+    REFUSED(rc, -EINVAL, "preset of 1 queues");
+}
+
 int main(void)
 {
     struct lv_mem mem;
@@ -409,6 +450,7 @@ int main(void)
     test_widths(&mem);
     test_bad_sequences(&mem);
     test_init_and_cmdline(&mem);
+    test_preset(&mem);
     lv_mem_close(&mem);
     return lvt_done("test_mmio");
 }

@@ -1,0 +1,16 @@
+/* stats.h: timing helpers shared by the benchmarks. */
+#ifndef LV_BENCH_STATS_H
+#define LV_BENCH_STATS_H
+
+/* CLOCK_MONOTONIC in microseconds. */
+double bench_now_us(void);
+
+/* Sorts v[0..n) and returns its median / its 99th percentile (nearest
+ * rank). n >= 1. */
+double bench_median(double *v, int n);
+double bench_p99(double *v, int n);
+
+/* Prints "NAME n=N median_us=M p99_us=P min_us=L" (sorts v). */
+void bench_report(const char *name, double *v, int n);
+
+#endif
