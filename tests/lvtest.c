@@ -2,9 +2,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -129,4 +132,327 @@ int lvt_write_file(const char *path, const void *buf, size_t len)
     ok = write(fd, buf, len) == (ssize_t)len;
     close(fd);
     return ok ? 0 : -1;
+}
+
+double lvt_now_ms(void)
+{
+    return now_ms();
+}
+
+void lvt_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+}
+
+/* ---------------------------------------------------------------- background */
+
+#define LVT_BG_MAX 64
+static struct lvt_bg *bg_live[LVT_BG_MAX]; /* started, not yet reaped */
+
+static void bg_forget(struct lvt_bg *b)
+{
+    for (int i = 0; i < LVT_BG_MAX; i++)
+        if (bg_live[i] == b)
+            bg_live[i] = NULL;
+}
+
+/* Reaps b if it ended (block: wait for it). 1 if reaped. */
+static int bg_reap(struct lvt_bg *b, int block)
+{
+    int st = 0;
+    pid_t r;
+
+    if (!b->pid)
+        return 1;
+    do
+        r = waitpid(b->pid, &st, block ? 0 : WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r == 0)
+        return 0;
+    b->status = r < 0 ? 255 : WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+    b->pid = 0;
+    return 1;
+}
+
+static void bg_close(struct lvt_bg *b)
+{
+    for (int i = 0; i < 2; i++)
+        if (b->fd[i] >= 0) {
+            close(b->fd[i]);
+            b->fd[i] = -1;
+        }
+}
+
+int lvt_bg_start(struct lvt_bg *b, const char *const argv[])
+{
+    int po[2], pe[2], slot = -1;
+    pid_t pid;
+
+    memset(b, 0, sizeof(*b));
+    b->fd[0] = b->fd[1] = -1;
+    b->status = -1;
+    for (int i = 0; i < LVT_BG_MAX && slot < 0; i++)
+        if (!bg_live[i])
+            slot = i;
+    if (slot < 0) {
+        errno = EMFILE;
+        return -1;
+    }
+    if (pipe2(po, O_CLOEXEC) < 0)
+        return -1;
+    if (pipe2(pe, O_CLOEXEC) < 0) {
+        close(po[0]);
+        close(po[1]);
+        return -1;
+    }
+    b->t0_ms = now_ms();
+    pid = fork();
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDONLY);
+        setpgid(0, 0);
+        if (null >= 0)
+            dup2(null, 0);
+        dup2(po[1], 1);
+        dup2(pe[1], 2);
+        execv(argv[0], (char *const *)argv);
+        fprintf(stderr, "exec %s: %s\n", argv[0], strerror(errno));
+        _exit(127);
+    }
+    close(po[1]);
+    close(pe[1]);
+    if (pid < 0) {
+        close(po[0]);
+        close(pe[0]);
+        return -1;
+    }
+    setpgid(pid, pid); /* also here: no race with a signal sent right away */
+    b->pid = b->pgid = pid;
+    b->fd[0] = po[0];
+    b->fd[1] = pe[0];
+    fcntl(po[0], F_SETFL, O_NONBLOCK);
+    fcntl(pe[0], F_SETFL, O_NONBLOCK);
+    bg_live[slot] = b;
+    return 0;
+}
+
+void lvt_bg_pump(int ms)
+{
+    struct pollfd fds[2 * LVT_BG_MAX];
+    struct lvt_bg *owner[2 * LVT_BG_MAX];
+    int which[2 * LVT_BG_MAX], n = 0, lingering = 0;
+
+    for (int i = 0; i < LVT_BG_MAX; i++) {
+        struct lvt_bg *b = bg_live[i];
+        if (!b)
+            continue;
+        if (b->fd[0] < 0 && b->fd[1] < 0) {
+            lingering = 1; /* output closed: poll for its end */
+            continue;
+        }
+        for (int k = 0; k < 2; k++)
+            if (b->fd[k] >= 0) {
+                fds[n] = (struct pollfd){b->fd[k], POLLIN, 0};
+                owner[n] = b;
+                which[n++] = k;
+            }
+    }
+    if (lingering && ms > 20)
+        ms = 20;
+    if (n == 0)
+        lvt_sleep_ms(ms);
+    else if (poll(fds, (nfds_t)n, ms) > 0) {
+        for (int i = 0; i < n; i++) {
+            struct lvt_bg *b = owner[i];
+            int k = which[i], open_ = 1;
+            char *buf = k ? b->err : b->out;
+            size_t cap = k ? sizeof(b->err) : sizeof(b->out);
+            if (!fds[i].revents)
+                continue;
+            /* drain() stops at the buffer's end: past it, read and drop */
+            if (b->len[k] + 1 >= cap) {
+                char sink[4096];
+                ssize_t r = read(b->fd[k], sink, sizeof(sink));
+                open_ = !(r == 0 || (r < 0 && errno != EAGAIN && errno != EINTR));
+            } else {
+                errno = 0;
+                drain(b->fd[k], buf, cap, &b->len[k], &open_);
+                if (!open_ && (errno == EAGAIN || errno == EINTR) && !(fds[i].revents & POLLHUP))
+                    open_ = 1;
+            }
+            if (!open_) {
+                close(b->fd[k]);
+                b->fd[k] = -1;
+            }
+        }
+    }
+    for (int i = 0; i < LVT_BG_MAX; i++) {
+        struct lvt_bg *b = bg_live[i];
+        if (b && b->fd[0] < 0 && b->fd[1] < 0 && bg_reap(b, 0))
+            bg_live[i] = NULL;
+    }
+}
+
+int lvt_bg_wait(struct lvt_bg *b, const char *needle, int timeout_ms)
+{
+    double deadline = now_ms() + timeout_ms;
+
+    for (int last = 0;; ) {
+        if (needle && strstr(b->err, needle))
+            return 1;
+        if (!b->pid)
+            return needle == NULL;
+        if (last)
+            return 0;
+        double left = deadline - now_ms();
+        last = left <= 0; /* one more look at what already arrived */
+        lvt_bg_pump(left > 100 ? 100 : left > 0 ? (int)left + 1 : 0);
+    }
+}
+
+int lvt_bg_stop(struct lvt_bg *b, int sig, int timeout_ms)
+{
+    if (b->pid && sig)
+        kill(-b->pgid, sig);
+    if (b->pid && !lvt_bg_wait(b, NULL, timeout_ms)) {
+        b->timed_out = 1;
+        kill(-b->pgid, SIGKILL);
+        bg_close(b);
+        bg_reap(b, 1);
+    }
+    bg_forget(b);
+    bg_close(b);
+    return b->status;
+}
+
+int lvt_bg_run(struct lvt_bg *b, int timeout_ms, const char *const argv[])
+{
+    if (lvt_bg_start(b, argv) < 0)
+        return -1;
+    return lvt_bg_stop(b, 0, timeout_ms);
+}
+
+/* ---------------------------------------------------------------- sysfs */
+
+int lvt_sys_read(const char *ifname, const char *attr, char *buf, size_t cap)
+{
+    char path[160];
+    ssize_t n;
+    int fd;
+
+    snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, attr);
+    buf[0] = '\0';
+    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+        return -1;
+    n = read(fd, buf, cap - 1);
+    close(fd);
+    if (n < 0)
+        return -1;
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    return 0;
+}
+
+unsigned long lvt_sys_num(const char *ifname, const char *attr)
+{
+    char b[64];
+    return lvt_sys_read(ifname, attr, b, sizeof(b)) ? 0 : strtoul(b, NULL, 0);
+}
+
+int lvt_sys_exists(const char *ifname, const char *sub)
+{
+    char path[192];
+    snprintf(path, sizeof(path), "/sys/class/net/%s%s%s", ifname, sub ? "/" : "", sub ? sub : "");
+    return access(path, F_OK) == 0;
+}
+
+int lvt_private_netns(char *why, size_t cap)
+{
+    const char *step = "unshare(CLONE_NEWNET | CLONE_NEWNS)";
+
+    if (unshare(CLONE_NEWNET | CLONE_NEWNS) == 0) {
+        step = "making / a private mount";
+        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0) {
+            step = "mounting a sysfs for the new network namespace";
+            if (mount("sysfs", "/sys", "sysfs", 0, NULL) == 0)
+                return 0;
+        }
+    }
+    snprintf(why, cap, "%s: %s", step, strerror(errno));
+    return -1;
+}
+
+/* ---------------------------------------------------------------- strace */
+
+int lvt_strace_prepare(struct lvt_strace *s, const char *const cmd[])
+{
+    static const char *const cands[] = {"/usr/bin/strace", "/bin/strace"};
+    const char *strace = NULL, *asan = getenv("ASAN_OPTIONS");
+    char opts[1024];
+    size_t n = 0;
+
+    memset(s, 0, sizeof(*s));
+    s->fd = -1;
+    for (size_t i = 0; i < sizeof(cands) / sizeof(cands[0]) && !strace; i++)
+        if (access(cands[i], X_OK) == 0)
+            strace = cands[i];
+    CHECK(strace != NULL, "strace is not installed (scripts/deps.sh installs it)");
+    if (!strace)
+        return -1;
+    /* The trace goes to a memfd (inherited: no CLOEXEC), so no file is left. */
+    s->fd = memfd_create("lvtest-strace", 0);
+    CHECK(s->fd >= 0, "memfd_create: %s", strerror(errno));
+    if (s->fd < 0)
+        return -1;
+    snprintf(s->fdpath, sizeof(s->fdpath), "/proc/self/fd/%d", s->fd);
+    const char *pre[] = {strace, "-f", "-e", "trace=execve,execveat", "-o", s->fdpath};
+    for (size_t i = 0; i < sizeof(pre) / sizeof(pre[0]); i++)
+        s->argv[n++] = pre[i];
+    for (size_t i = 0; cmd[i] && n + 1 < sizeof(s->argv) / sizeof(s->argv[0]); i++)
+        s->argv[n++] = cmd[i];
+    s->argv[n] = NULL;
+    s->had_asan = asan != NULL;
+    s->saved_asan = asan ? strdup(asan) : NULL;
+    /* LeakSanitizer cannot run under ptrace; everything else stays on. */
+    snprintf(opts, sizeof(opts), "%s%sdetect_leaks=0", asan ? asan : "", asan ? ":" : "");
+    setenv("ASAN_OPTIONS", opts, 1);
+    return 0;
+}
+
+void lvt_strace_restore_env(struct lvt_strace *s)
+{
+    if (s->had_asan && s->saved_asan)
+        setenv("ASAN_OPTIONS", s->saved_asan, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(s->saved_asan);
+    s->saved_asan = NULL;
+    s->had_asan = 0;
+}
+
+void lvt_strace_check_one_exec(struct lvt_strace *s, const char *path)
+{
+    static char trace[65536];
+    char want[4200];
+    int execs = 0;
+    ssize_t n;
+
+    if (s->fd < 0)
+        return;
+    n = pread(s->fd, trace, sizeof(trace) - 1, 0);
+    close(s->fd);
+    s->fd = -1;
+    CHECK(n > 0, "empty strace output");
+    trace[n > 0 ? n : 0] = '\0';
+    for (char *p = trace; (p = strstr(p, "execve")); p++)
+        execs++;
+    CHECK(execs == 1, "want exactly one execve (strace launching %s), got %d:\n%s", path, execs,
+          trace);
+    snprintf(want, sizeof(want), "execve(\"%s\"", path);
+    char *line = strstr(trace, want), *eol = line ? strchr(line, '\n') : NULL;
+    if (eol)
+        *eol = '\0';
+    CHECK(line && strstr(line, ") = 0"), "the one execve is not the launch of %s:\n%s", path,
+          line ? line : trace);
 }

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #define LVT_SKIP 77
 
@@ -47,5 +48,70 @@ int lvt_run(struct lvt_proc *p, int timeout_s, const char *const argv[]);
 
 /* Writes (len) bytes to a new file (path). Returns 0 or -1. */
 int lvt_write_file(const char *path, const void *buf, size_t len);
+
+/* CLOCK_MONOTONIC in milliseconds. */
+double lvt_now_ms(void);
+void lvt_sleep_ms(int ms);
+
+/* ---- programs in the background ----
+ * Each runs in a process group of its own (so a signal reaches whatever
+ * it started too) with stdin from /dev/null and stdout/stderr captured.
+ * lvt_bg_pump() reads the output of every running one, so none blocks on
+ * a full pipe while the test waits for another. */
+struct lvt_bg {
+    pid_t pid;          /* 0 once reaped */
+    pid_t pgid;         /* its process group (stays set after reaping) */
+    int fd[2];          /* stdout, stderr read ends; -1 at EOF */
+    size_t len[2];
+    int status;         /* exit code or 128+signal; -1 while running */
+    int timed_out;      /* lvt_bg_stop had to SIGKILL it */
+    double t0_ms;       /* lvt_now_ms() just before the fork */
+    char out[16384];    /* NUL-terminated, truncated if longer */
+    char err[16384];
+};
+
+/* Starts argv (argv[0] a path). Returns 0, or -1 (errno set). */
+int lvt_bg_start(struct lvt_bg *b, const char *const argv[]);
+/* Reads the output of every running background program for up to (ms)
+ * (less when something arrives); reaps those that ended. */
+void lvt_bg_pump(int ms);
+/* Pumps until (needle) appears in b->err (1), or b ends or (timeout_ms)
+ * passes (0). needle NULL: waits for b to end (1 if it did). */
+int lvt_bg_wait(struct lvt_bg *b, const char *needle, int timeout_ms);
+/* Sends (sig) to b's process group (0: none), waits up to (timeout_ms) for
+ * b to end, then SIGKILLs the group (timed_out). Returns b->status. */
+int lvt_bg_stop(struct lvt_bg *b, int sig, int timeout_ms);
+/* lvt_bg_start + lvt_bg_stop(b, 0, timeout_ms). Returns status or -1. */
+int lvt_bg_run(struct lvt_bg *b, int timeout_ms, const char *const argv[]);
+
+/* ---- sysfs of the current network namespace (see lvt_private_netns) ---- */
+/* Reads /sys/class/net/<ifname>/<attr> without its newline; 0 or -1. */
+int lvt_sys_read(const char *ifname, const char *attr, char *buf, size_t cap);
+/* The attribute as a number (hex with 0x or decimal); 0 if unreadable. */
+unsigned long lvt_sys_num(const char *ifname, const char *attr);
+/* /sys/class/net/<ifname>[/<sub>] exists. */
+int lvt_sys_exists(const char *ifname, const char *sub);
+
+/* Moves this process into a network namespace and a mount namespace of
+ * its own, with a sysfs that shows the new network namespace. Both go
+ * away with the process. Returns 0, or -1 with (why) filled in. */
+int lvt_private_netns(char *why, size_t cap);
+
+/* ---- "this program executes nothing" checks, with strace ----
+ * lvt_strace_prepare builds s->argv = strace -f -e trace=execve,execveat
+ * -o <memfd> CMD... and sets ASAN_OPTIONS to add detect_leaks=0
+ * (LeakSanitizer cannot run under ptrace) until lvt_strace_restore_env.
+ * lvt_strace_check_one_exec then CHECKs that the trace holds exactly one
+ * execve, strace launching (path) (as given in CMD), and frees the trace. */
+struct lvt_strace {
+    int fd;                 /* memfd holding the trace; -1 when none */
+    char fdpath[32];
+    const char *argv[48];
+    char *saved_asan;       /* ASAN_OPTIONS before prepare (malloc'd) */
+    int had_asan;
+};
+int lvt_strace_prepare(struct lvt_strace *s, const char *const cmd[]);
+void lvt_strace_restore_env(struct lvt_strace *s);
+void lvt_strace_check_one_exec(struct lvt_strace *s, const char *path);
 
 #endif

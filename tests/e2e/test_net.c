@@ -33,54 +33,15 @@
 
 #define NTAPS 200
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Reads /sys/class/net/<ifname>/<attr> without its newline; 0 or -1. */
-static int sys_read(const char *ifname, const char *attr, char *buf, size_t cap)
-{
-    char path[128];
-    ssize_t n;
-    int fd;
-
-    snprintf(path, sizeof(path), "/sys/class/net/%s/%s", ifname, attr);
-    buf[0] = '\0';
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return -1;
-    n = read(fd, buf, cap - 1);
-    close(fd);
-    if (n < 0)
-        return -1;
-    buf[n] = '\0';
-    buf[strcspn(buf, "\n")] = '\0';
-    return 0;
-}
-
-static unsigned long sys_hex(const char *ifname, const char *attr)
-{
-    char b[64];
-    return sys_read(ifname, attr, b, sizeof(b)) ? 0 : strtoul(b, NULL, 16);
-}
-
-static int sys_exists(const char *ifname, const char *sub)
-{
-    char path[160];
-    snprintf(path, sizeof(path), "/sys/class/net/%s%s%s", ifname, sub ? "/" : "", sub ? sub : "");
-    return access(path, F_OK) == 0;
-}
-
 /* Polls up to (ms) for the interface to leave /sys/class/net. */
 static int wait_gone(const char *ifname, int ms)
 {
     for (int t = 0; t < ms; t += 10) {
-        if (!sys_exists(ifname, NULL))
+        if (!lvt_sys_exists(ifname, NULL))
             return 1;
-        sleep_ms(10);
+        lvt_sleep_ms(10);
     }
-    return !sys_exists(ifname, NULL);
+    return !lvt_sys_exists(ifname, NULL);
 }
 
 static int count_tun(const struct lv_link *l, void *arg)
@@ -151,47 +112,27 @@ static int child_setup(void)
     return 0;
 }
 
-/* Runs --child-setup under strace and counts execve calls. */
+/* Runs --child-setup under strace: it must execute nothing. */
 static void test_no_exec(void)
 {
     static struct lvt_proc p;
-    const char *strace = access("/usr/bin/strace", X_OK) == 0 ? "/usr/bin/strace" : "/bin/strace";
-    char self[PATH_MAX], out[32], trace[65536], opts[512];
-    const char *asan = getenv("ASAN_OPTIONS");
+    struct lvt_strace s;
+    char self[PATH_MAX];
     ssize_t n;
-    int fd, execs = 0;
 
     n = readlink("/proc/self/exe", self, sizeof(self) - 1);
     CHECK(n > 0, "readlink /proc/self/exe: %s", strerror(errno));
-    CHECK(access(strace, X_OK) == 0, "strace is not installed (scripts/deps.sh installs it)");
-    if (n <= 0 || access(strace, X_OK))
+    if (n <= 0)
         return;
     self[n] = '\0';
-    /* The trace goes to a memfd (inherited: no CLOEXEC), so no file is left. */
-    fd = memfd_create("lvtest-strace", 0);
-    CHECK(fd >= 0, "memfd_create: %s", strerror(errno));
-    if (fd < 0)
+    const char *cmd[] = {self, "--child-setup", NULL};
+    if (lvt_strace_prepare(&s, cmd) < 0)
         return;
-    snprintf(out, sizeof(out), "/proc/self/fd/%d", fd);
-    /* LeakSanitizer cannot run under ptrace; everything else stays on. */
-    snprintf(opts, sizeof(opts), "%s%sdetect_leaks=0", asan ? asan : "", asan ? ":" : "");
-    setenv("ASAN_OPTIONS", opts, 1);
-    const char *argv[] = {strace, "-f", "-e", "trace=execve,execveat", "-o", out, self,
-                          "--child-setup", NULL};
-    CHECK(lvt_run(&p, 60, argv) == 0, "could not run strace");
-    asan ? setenv("ASAN_OPTIONS", asan, 1) : unsetenv("ASAN_OPTIONS");
+    CHECK(lvt_run(&p, 60, s.argv) == 0, "could not run strace");
+    lvt_strace_restore_env(&s);
     CHECK(p.status == 0 && strstr(p.out, "child-setup ok"), "child-setup under strace: status %d%s\n%s%s",
           p.status, p.timed_out ? " (timed out)" : "", p.out, p.err);
-    n = pread(fd, trace, sizeof(trace) - 1, 0);
-    close(fd);
-    CHECK(n > 0, "empty strace output");
-    trace[n > 0 ? n : 0] = '\0';
-    for (char *s = trace; (s = strstr(s, "execve")); s++)
-        execs++;
-    CHECK(execs == 1, "want exactly one execve (strace launching the test), got %d:\n%s", execs,
-          trace);
-    CHECK(strstr(trace, "execve(\"") && strstr(trace, self) && strstr(trace, "= 0"),
-          "the one execve is not the launch of %s:\n%s", self, trace);
+    lvt_strace_check_one_exec(&s, self);
 }
 
 /* A child opens a tap and is killed with SIGKILL: the tap must go. */
@@ -216,7 +157,7 @@ static void test_kill9(void)
     CHECK(pid > 0, "fork: %s", strerror(errno));
     pfd = (struct pollfd){pp[0], POLLIN, 0};
     if (pid > 0 && poll(&pfd, 1, 5000) == 1 && read(pp[0], &c, 1) == 1) {
-        CHECK(sys_exists("lvkill0", NULL), "lvkill0 missing while its owner lives");
+        CHECK(lvt_sys_exists("lvkill0", NULL), "lvkill0 missing while its owner lives");
     }
     CHECK(c == 'k', "the child did not open its tap");
     close(pp[0]);
@@ -236,8 +177,8 @@ static void test_bridge(struct lv_nl *nl)
 
     idx = lv_bridge_ensure(nl, "lvbr0", 1, &e);
     CHECK(idx > 0, "create lvbr0: %d %s", idx, e.msg);
-    CHECK(sys_exists("lvbr0", "bridge"), "lvbr0 is not a bridge in sysfs");
-    CHECK(sys_hex("lvbr0", "flags") & IFF_UP, "lvbr0 is not up");
+    CHECK(lvt_sys_exists("lvbr0", "bridge"), "lvbr0 is not a bridge in sysfs");
+    CHECK(lvt_sys_num("lvbr0", "flags") & IFF_UP, "lvbr0 is not up");
     CHECK(lv_link_get(nl, "lvbr0", &l, &e) == 0 && !strcmp(l.kind, "bridge") && l.ifindex == idx,
           "netlink view of lvbr0: kind \"%s\" index %d/%d %s", l.kind, l.ifindex, idx, e.msg);
     CHECK(lv_bridge_ensure(nl, "lvbr0", 1, &e) == idx, "ensure lvbr0 again: %s", e.msg);
@@ -248,7 +189,7 @@ static void test_bridge(struct lv_nl *nl)
                "ensure lo");
     expect_err(lv_bridge_ensure(nl, "lvnobr", 0, &e), ENODEV, &e, "bridge lvnobr does not exist",
                "ensure lvnobr");
-    CHECK(!sys_exists("lvnobr", NULL), "lvnobr was created without create");
+    CHECK(!lvt_sys_exists("lvnobr", NULL), "lvnobr was created without create");
     expect_err(lv_bridge_ensure(nl, "bad/name", 1, &e), EINVAL, &e, "bad/name", "bridge bad/name");
 }
 
@@ -271,7 +212,7 @@ static void test_tap(struct lv_nl *nl)
     CHECK((fcntl(t.fd, F_GETFD) & FD_CLOEXEC) && (fcntl(t.fd, F_GETFL) & O_NONBLOCK),
           "tap fd lacks O_CLOEXEC or O_NONBLOCK");
     CHECK(ioctl(t.fd, TUNGETVNETHDRSZ, &hdr) == 0 && hdr == 12, "vnet header size %d", hdr);
-    unsigned long tf = sys_hex("lvtap0", "tun_flags");
+    unsigned long tf = lvt_sys_num("lvtap0", "tun_flags");
     CHECK((tf & (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR)) == (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR) &&
               !(tf & IFF_PERSIST), "tun_flags %#lx", tf);
     expect_err(lv_tap_open("lvtap0", &t2, &e), EBUSY, &e, "lvtap0", "second lvtap0");
@@ -281,7 +222,7 @@ static void test_tap(struct lv_nl *nl)
     CHECK(lv_tap_open(NULL, &t2, &e) == 0 && !strncmp(t2.name, "lvtap", 5), "NULL name: %s %s",
           t2.name, e.msg);
     CHECK(lv_tap_open("", &t3, &e) == 0 && !strncmp(t3.name, "lvtap", 5) &&
-              strcmp(t2.name, t3.name) && sys_exists(t3.name, NULL),
+              strcmp(t2.name, t3.name) && lvt_sys_exists(t3.name, NULL),
           "\"\" name: %s %s", t3.name, e.msg);
     lv_tap_close(&t3);
     lv_tap_close(&t2);
@@ -315,20 +256,20 @@ static void test_tap(struct lv_nl *nl)
     CHECK(lv_mac_random(mac2, &e) == 0 && memcmp(mac, mac2, 6), "random MAC repeats");
 
     CHECK(lv_link_set(nl, "lvtap0", mac, 1400, 1, &e) == 0, "set lvtap0: %s", e.msg);
-    CHECK(!sys_read("lvtap0", "address", b, sizeof(b)) && !strcmp(b, "02:00:00:00:00:01"),
+    CHECK(!lvt_sys_read("lvtap0", "address", b, sizeof(b)) && !strcmp(b, "02:00:00:00:00:01"),
           "address %s", b);
-    CHECK(!sys_read("lvtap0", "mtu", b, sizeof(b)) && !strcmp(b, "1400"), "mtu %s", b);
-    CHECK(sys_hex("lvtap0", "flags") & IFF_UP, "lvtap0 not up");
+    CHECK(!lvt_sys_read("lvtap0", "mtu", b, sizeof(b)) && !strcmp(b, "1400"), "mtu %s", b);
+    CHECK(lvt_sys_num("lvtap0", "flags") & IFF_UP, "lvtap0 not up");
     expect_err(lv_link_set(nl, "lvtap0", NULL, 70000, -1, &e), EINVAL, &e, "mtu 70000",
                "mtu 70000");
     printf("kernel refusal as reported: %s\n", e.msg);
     expect_err(lv_link_set(nl, "lvnone0", NULL, 1500, 1, &e), ENODEV, &e, "lvnone0", "no link");
     mac2[0] |= 1;
     expect_err(lv_link_set(nl, "lvtap0", mac2, 0, -1, &e), EINVAL, &e, "not unicast", "mcast");
-    CHECK(!sys_read("lvtap0", "mtu", b, sizeof(b)) && !strcmp(b, "1400"), "mtu now %s", b);
+    CHECK(!lvt_sys_read("lvtap0", "mtu", b, sizeof(b)) && !strcmp(b, "1400"), "mtu now %s", b);
 
     CHECK(lv_link_set_master(nl, "lvtap0", "lvbr0", &e) == 0, "attach: %s", e.msg);
-    CHECK(sys_exists("lvbr0", "brif/lvtap0"), "lvtap0 not in lvbr0/brif");
+    CHECK(lvt_sys_exists("lvbr0", "brif/lvtap0"), "lvtap0 not in lvbr0/brif");
     ssize_t n = readlink("/sys/class/net/lvtap0/master", b, sizeof(b) - 1);
     b[n > 0 ? n : 0] = '\0';
     CHECK(n > 0 && strstr(b, "/lvbr0"), "master link \"%s\"", b);
@@ -337,15 +278,15 @@ static void test_tap(struct lv_nl *nl)
           "netlink view of lvtap0: master %d mtu %u kind %s", l.master, l.mtu, l.kind);
     expect_err(lv_link_set_master(nl, "lvtap0", "lo", &e), EEXIST, &e, "not a bridge", "to lo");
     expect_err(lv_link_set_master(nl, "lvtap0", "lvnobr", &e), ENODEV, &e, "lvnobr", "no br");
-    CHECK(lv_link_set_master(nl, "lvtap0", NULL, &e) == 0 && !sys_exists("lvbr0", "brif/lvtap0"),
+    CHECK(lv_link_set_master(nl, "lvtap0", NULL, &e) == 0 && !lvt_sys_exists("lvbr0", "brif/lvtap0"),
           "detach: %s", e.msg);
     CHECK(lv_link_set_master(nl, "lvtap0", "lvbr0", &e) == 0, "re-attach: %s", e.msg);
-    CHECK(lv_link_set(nl, "lvtap0", NULL, 0, 0, &e) == 0 && !(sys_hex("lvtap0", "flags") & IFF_UP),
+    CHECK(lv_link_set(nl, "lvtap0", NULL, 0, 0, &e) == 0 && !(lvt_sys_num("lvtap0", "flags") & IFF_UP),
           "set down: %s", e.msg);
 
     lv_tap_close(&t);
     CHECK(wait_gone("lvtap0", 2000), "lvtap0 still there after close");
-    CHECK(!sys_exists("lvbr0", "brif/lvtap0"), "lvtap0 still in the bridge");
+    CHECK(!lvt_sys_exists("lvbr0", "brif/lvtap0"), "lvtap0 still in the bridge");
 }
 
 static void test_many(struct lv_nl *nl)
@@ -364,7 +305,7 @@ static void test_many(struct lv_nl *nl)
     for (int i = 0; i < NTAPS; i++)
         lv_tap_close(&taps[i]);
     for (int t = 0; t < 5000 && (n = tun_links(nl)) > 0; t += 10)
-        sleep_ms(10);
+        lvt_sleep_ms(10);
     CHECK(n == 0, "%d taps left after closing all", n);
 }
 
@@ -372,6 +313,7 @@ int main(int argc, char **argv)
 {
     struct lv_err e = {""};
     struct lv_nl *nl = NULL;
+    char why[256];
     int rc;
 
     if (argc == 2 && !strcmp(argv[1], "--child-setup"))
@@ -382,13 +324,11 @@ int main(int argc, char **argv)
     }
     /* Own network namespace, and a mount namespace with a sysfs that
      * shows it; both disappear with this process. */
-    if (unshare(CLONE_NEWNET | CLONE_NEWNS) < 0 ||
-        mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
-        mount("sysfs", "/sys", "sysfs", 0, NULL) < 0) {
-        fprintf(stderr, "FAIL: private network namespace and sysfs: %s\n", strerror(errno));
+    if (lvt_private_netns(why, sizeof(why)) < 0) {
+        fprintf(stderr, "FAIL: private network namespace and sysfs: %s\n", why);
         return 1;
     }
-    CHECK(sys_exists("lo", NULL) && !sys_exists("lvbr0", NULL), "sysfs is not the new netns");
+    CHECK(lvt_sys_exists("lo", NULL) && !lvt_sys_exists("lvbr0", NULL), "sysfs is not the new netns");
     rc = lv_nl_open(&nl, &e);
     CHECK(rc == 0, "lv_nl_open: %s", e.msg);
     if (rc < 0)
