@@ -3,7 +3,8 @@
 # only what is missing (so `make` can call it every time). Needs root.
 set -eu
 pkgs=(gcc make binutils libc6-dev clang libclang-rt-14-dev valgrind strace
-      coreutils procps python3 libmnl-dev dpkg-dev)
+      coreutils procps python3 libmnl-dev dpkg-dev
+      netcat-openbsd curl iproute2) # the network tests: nc, curl, ip
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")

@@ -17,8 +17,12 @@
 # LIGHTVM_NESTED_VERBOSE=1 shows the kernel log, QEMU's warnings and the
 # harness steps; LIGHTVM_NESTED_CPU overrides the QEMU -cpu model (default
 # EPYC,+svm,+npt; max and qemu64,+svm,+npt work too).  The initramfs
-# (busybox + virtio/9p/overlay/kvm/kvm_amd modules) is cached in
-# /var/cache/lightvm/nested/<kernel version>/.
+# (busybox + virtio/9p/overlay/kvm/kvm_amd modules, and tun, bridge, veth
+# for the network tests: /dev/net/tun exists, network namespaces work) is
+# cached in /var/cache/lightvm/nested/<kernel version>/.
+# One nested VM at a time on this host: a second invocation waits for the
+# first (flock on /var/cache/lightvm/nested/lock; one "nested: waiting for
+# another nested VM" line on stderr when it has to).
 set -euo pipefail
 # The whole script is one { } block so bash parses it before running: editing
 # this file cannot break a run in flight.
@@ -39,6 +43,16 @@ done
 [ $# -gt 0 ] || usage
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# One QEMU at a time (TCG takes a whole core and more): the lock is held
+# on fd 9 until this script and the QEMU that inherits it are gone.
+lockdir=/var/cache/lightvm/nested
+mkdir -p "$lockdir" || die "cannot create $lockdir"
+exec 9>>"$lockdir/lock" || die "cannot open $lockdir/lock"
+if ! flock -n 9; then
+    echo "nested: waiting for another nested VM" >&2
+    flock 9 || die "flock $lockdir/lock failed"
+fi
 "$here/deps.sh" || die "dependency install failed"
 
 # Kernel: the one the linux-image-amd64 metapackage points at.
@@ -83,6 +97,7 @@ for m in $(cat /modules/order); do
     fi
 done
 [ -c /dev/kvm ] || fail "kvm_amd loaded but /dev/kvm is missing: $(dmesg | grep -iE 'kvm|svm' | tail -n1)"
+[ -c /dev/net/tun ] || fail "tun loaded but /dev/net/tun is missing: $(dmesg | tail -n1)"
 
 o9p=trans=virtio,version=9p2000.L,msize=512000
 mkdir -p /host /ovl /newroot
@@ -99,6 +114,7 @@ mkdir -p $R/dev/pts $R/dev/shm
 mount -t devpts -o newinstance,ptmxmode=0666 devpts $R/dev/pts
 mount -t tmpfs shm $R/dev/shm
 mount -t tmpfs -o mode=755 run $R/run
+mkdir -p $R/run/netns $R/run/lock
 mkdir -p "$R$WORKDIR"
 mount -t 9p -o $o9p,cache=mmap work "$R$WORKDIR" || fail "mounting $WORKDIR over 9p failed: $(dmesg | tail -n1)"
 mkdir -p $R/run/nested
@@ -120,8 +136,9 @@ poweroff -f
 INIT_EOF
 
 # Modules (deps first, from modules.dep; each line there lists all
-# transitive deps, last one loaded first).
-want_mods="virtio_pci 9pnet_virtio 9p overlay kvm-amd"
+# transitive deps, last one loaded first). tun, bridge (with stp, llc) and
+# veth are for the network tests. The list is part of the cache key.
+want_mods="virtio_pci 9pnet_virtio 9p overlay kvm-amd tun bridge veth"
 
 build_initramfs() {
     local out=$1 stage m path deps d
@@ -136,6 +153,9 @@ build_initramfs() {
     declare -A seen=()
     for m in $want_mods; do
         path=$(grep -E "(^|/)$m\.ko(\.[a-z]+)?:" "$moddir/modules.dep" | head -n1 | cut -d: -f1)
+        if [ -z "$path" ] && grep -qE "(^|/)(${m//[-_]/[-_]})\.ko\$" "$moddir/modules.builtin" 2>/dev/null; then
+            continue # built into this kernel
+        fi
         [ -n "$path" ] || { echo "nested: module $m not in $moddir/modules.dep" >&2; return 1; }
         deps=$(grep -E "^$path:" "$moddir/modules.dep" | cut -d: -f2)
         for d in $(printf '%s\n' $deps | tac) "$path"; do
