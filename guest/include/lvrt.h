@@ -91,6 +91,11 @@ uint64_t lvrt_tsc_khz(void);
  * < 1 ppm of the frequency; no overflow for centuries. */
 uint64_t lvrt_now_ns(void);
 
+/* Wall-clock time (ns since 1970-01-01 UTC) from the host's reading at
+ * boot (boot info wall_ns/wall_tsc) advanced by the TSC; 0 if the host
+ * gave none. */
+uint64_t lvrt_wall_ns(void);
+
 /* Sleep at least (ns) nanoseconds, halting the vCPU (tickless: the APIC
  * timer is armed only for the sleep). Restores the interrupt state. */
 void lvrt_sleep_ns(uint64_t ns);
@@ -118,6 +123,48 @@ void lvrt_timer_disarm(void);
 
 /* Number of timer interrupts handled since boot. */
 uint64_t lvrt_timer_irqs(void);
+
+/* ---- network devices: virtio-net from the boot info device table ----
+ * The VMM describes each NIC completely (queues laid out, features
+ * negotiated, MAC and addresses) so the driver starts without a single
+ * register access (LightVM's noxs). Frames are Ethernet frames without
+ * the virtio header. Each NIC has LVRT_NET_RX_BUFS receive and
+ * LVRT_NET_TX_BUFS transmit buffers of LVRT_NET_BUF bytes; a kick (an
+ * MMIO write the host serves in its kernel) is made only when the device
+ * asked for one (event index), and the device interrupts only while the
+ * driver waits in lvrt_net_wait. Not for interrupt handlers. */
+#define LVRT_NET_RX_BUFS 32u
+#define LVRT_NET_TX_BUFS 16u
+#define LVRT_NET_BUF 2048u
+#define LVRT_NET_FRAME_MAX (LVRT_NET_BUF - LV_NET_HDR_LEN) /* bytes of frame per buffer */
+
+/* Index of the (n)th LV_DEV_NET device of the boot info table, or -1. */
+int lvrt_net_find(unsigned n);
+/* Sets up device (i): checks its table entry, posts the receive
+ * buffers, enables its interrupt. Copies its addresses to (*info).
+ * 0, or -1 with a console message naming what is wrong. */
+int lvrt_net_open(unsigned i, struct lv_dev_net *info);
+/* The next received frame of NIC (i): 1 and (*frame, *len) until
+ * lvrt_net_rx_done(i), or 0 if none. */
+int lvrt_net_rx_peek(unsigned i, const void **frame, size_t *len);
+/* Gives the frame from lvrt_net_rx_peek back to the device. */
+void lvrt_net_rx_done(unsigned i);
+/* A transmit buffer of LVRT_NET_FRAME_MAX bytes for NIC (i), waiting up
+ * to (timeout_ns) for the device to return one when all are in flight;
+ * NULL if none came back. Pass it to lvrt_net_tx_send next. */
+void *lvrt_net_tx_alloc(unsigned i, uint64_t timeout_ns);
+/* Sends (len) bytes of the buffer from lvrt_net_tx_alloc (len <=
+ * LVRT_NET_FRAME_MAX). */
+void lvrt_net_tx_send(unsigned i, void *buf, size_t len);
+/* Halts until a frame arrives on an open NIC, lvrt_now_ns() reaches
+ * (deadline_ns) (UINT64_MAX: no deadline), or another interrupt; returns
+ * at once if a frame is already waiting. May return early. */
+void lvrt_net_wait(uint64_t deadline_ns);
+
+struct lvrt_net_stats {
+    uint64_t rx_frames, tx_frames, kicks, irqs, rx_bad;
+};
+void lvrt_net_get_stats(unsigned i, struct lvrt_net_stats *out);
 
 /* ---- heap: [boot info image_end, mem_size), first fit, 16-byte aligned ---- */
 

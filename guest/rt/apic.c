@@ -22,10 +22,12 @@ volatile uint64_t rt_timer_count;
 static int apic_ready;
 static volatile uint64_t armed_deadline; /* TSC, 0 when not armed (the IRQ clears it) */
 
-static void apic_init(void)
+void rt_apic_init(void)
 {
     uint32_t r[4];
 
+    if (apic_ready)
+        return;
     rt_cpuid(1, 0, r);
     if (!(r[2] & (1u << 21)))
         lvrt_panic("no x2APIC (CPUID.1:ECX[21]); the VMM must expose it");
@@ -44,21 +46,31 @@ static void apic_init(void)
     apic_ready = 1;
 }
 
+void rt_apic_eoi(void)
+{
+    rt_wrmsr(MSR_X2APIC_EOI, 0);
+}
+
 void rt_timer_arm_tsc(uint64_t deadline_tsc)
 {
-    if (!apic_ready)
-        apic_init();
+    rt_apic_init();
     if (!deadline_tsc)
         deadline_tsc = 1; /* 0 would disarm; 1 is long past */
     armed_deadline = deadline_tsc;
     rt_wrmsr(MSR_TSC_DEADLINE, deadline_tsc);
 }
 
+void rt_timer_arm_by_tsc(uint64_t deadline_tsc)
+{
+    if (!deadline_tsc)
+        deadline_tsc = 1;
+    if (!armed_deadline || armed_deadline > deadline_tsc)
+        rt_timer_arm_tsc(deadline_tsc);
+}
+
 void lvrt_timer_arm_at(uint64_t deadline_ns)
 {
-    uint64_t d = rt_tsc0 + rt_ns_to_tsc(deadline_ns);
-
-    rt_timer_arm_tsc(d < rt_tsc0 ? UINT64_MAX : d);
+    rt_timer_arm_tsc(rt_ns_to_deadline_tsc(deadline_ns));
 }
 
 void lvrt_timer_disarm(void)
@@ -78,7 +90,7 @@ void rt_timer_irq(void)
 {
     rt_timer_count++;
     armed_deadline = 0; /* one-shot: the deadline MSR is now 0 */
-    rt_wrmsr(MSR_X2APIC_EOI, 0);
+    rt_apic_eoi();
 }
 
 void lvrt_sleep_ns(uint64_t ns)

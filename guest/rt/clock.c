@@ -86,3 +86,24 @@ uint64_t rt_ns_to_tsc(uint64_t ns)
         clock_init();
     return mul_shift32(ns, tsc_per_ns);
 }
+
+uint64_t rt_ns_to_deadline_tsc(uint64_t ns)
+{
+    uint64_t d = rt_tsc0 + rt_ns_to_tsc(ns);
+
+    return d < rt_tsc0 ? UINT64_MAX : d;
+}
+
+uint64_t lvrt_wall_ns(void)
+{
+    const struct lv_bootinfo *bi = rt_bi;
+    uint64_t now = rt_rdtsc();
+
+    if (!bi->wall_tsc || !bi->wall_ns)
+        return 0;
+    if (!tsc_khz)
+        clock_init();
+    /* The host read wall_tsc before this VM started, so now >= wall_tsc
+     * unless the TSC went backwards; then the host's reading stands. */
+    return bi->wall_ns + (now > bi->wall_tsc ? mul_shift32(now - bi->wall_tsc, ns_per_tsc) : 0);
+}

@@ -9,11 +9,15 @@
 #include "abi/lv_abi.h"
 #include "lvrt.h"
 
-/* IDT layout: exceptions 0..31, then our two APIC vectors. Keeping them
- * at 32/33 keeps the IDT at 34 entries (544 bytes, no extra page). */
+/* IDT layout: exceptions 0..31, our two APIC vectors, then one vector
+ * per device of the boot info device table (LV_VEC_DEV_BASE + index):
+ * 42 entries, 672 bytes, no extra page. trap_entry.S makes stubs for
+ * exactly 0 .. RT_NVEC - 1. */
 #define RT_VEC_TIMER 32u
 #define RT_VEC_SPURIOUS 33u
-#define RT_NVEC 34u
+#define RT_NVEC (LV_VEC_DEV_BASE + LV_BOOTINFO_MAX_DEVICES)
+_Static_assert(LV_VEC_DEV_BASE == RT_VEC_SPURIOUS + 1, "device vectors follow the APIC ones");
+_Static_assert(RT_NVEC == 42, "trap_entry.S has stubs 0..41");
 
 /* Exit status of a runtime-detected fatal condition (no CPU vector). */
 #define RT_FATAL_STATUS (LV_EXIT_CRASH | 0xffu)
@@ -62,12 +66,22 @@ void rt_pvm_safe_halt(struct lv_vif *vif);
 extern const char rt_halt_window_begin[], rt_halt_window_end[];
 
 /* apic.c */
+void rt_apic_init(void);     /* idempotent; panics without x2APIC/TSC-deadline */
+void rt_apic_eoi(void);
 void rt_timer_arm_tsc(uint64_t deadline_tsc);
+/* Arm the timer unless it is already armed to fire no later than
+ * (deadline_tsc): an early wakeup is harmless, a trap saved is not. */
+void rt_timer_arm_by_tsc(uint64_t deadline_tsc);
 void rt_timer_irq(void);     /* from the timer vector: count + EOI */
 extern volatile uint64_t rt_timer_count;
 
 /* clock.c: TSC delta -> ns and back, saturating. */
 uint64_t rt_ns_to_tsc(uint64_t ns);
+/* TSC value at lvrt_now_ns() == (ns), saturating. */
+uint64_t rt_ns_to_deadline_tsc(uint64_t ns);
+
+/* net.c: the interrupt of device (i) of the boot info table (EOIs it). */
+void rt_dev_irq(unsigned i);
 
 /* heap.c */
 void rt_heap_init(uintptr_t start, uintptr_t end);

@@ -84,7 +84,11 @@ _Noreturn void lvrt_start(const struct lv_bootinfo *bi, uint64_t entry_tsc)
     uintptr_t lo = (uintptr_t)__image_end;
     if (bi->image_end > lo)
         lo = (uintptr_t)bi->image_end;
-    rt_heap_init(lo, (uintptr_t)bi->mem_size);
+    /* The heap ends where the VMM's device memory (virtqueues) starts. */
+    uintptr_t hi = (uintptr_t)bi->mem_size;
+    if (bi->dev_mem_gpa >= lo && bi->dev_mem_gpa < hi)
+        hi = (uintptr_t)bi->dev_mem_gpa;
+    rt_heap_init(lo, hi);
 
     int argc = parse_cmdline(bi);
     /* No LV_MARK_MAIN here: each exit costs ~70 us on PVM, and the host

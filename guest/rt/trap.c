@@ -100,15 +100,21 @@ static void crash(struct rt_frame *f)
 
 void rt_trap_dispatch(struct rt_frame *f)
 {
-    switch (f->vector) {
-    case RT_VEC_TIMER:
-        rt_timer_irq();
+    uint64_t v = f->vector;
+
+    if (v == RT_VEC_TIMER || (v >= LV_VEC_DEV_BASE && v < RT_NVEC)) {
+        if (v == RT_VEC_TIMER)
+            rt_timer_irq();
+        else
+            rt_dev_irq((unsigned)(v - LV_VEC_DEV_BASE));
         /* Interrupted between unmask and HALT: skip the HALT, the wakeup
          * it waits for has just happened (halt.S). */
         if (f->rip >= (uintptr_t)rt_halt_window_begin &&
             f->rip < (uintptr_t)rt_halt_window_end)
             f->rip = (uintptr_t)rt_halt_window_end;
         return;
+    }
+    switch (v) {
     case RT_VEC_SPURIOUS:
         return; /* spurious APIC interrupts take no EOI */
     case 13:
