@@ -6,7 +6,7 @@
 # Interface:
 #   guest            phony target: builds $(GUEST_IMAGES)
 #   guest-clean      phony target: removes $(BUILD)/guest
-#   GUEST_IMAGES     $(BUILD)/guest/{hello,sleep,selftest}.elf
+#   GUEST_IMAGES     $(BUILD)/guest/<app>.elf for every app of GUEST_APPS
 #   BUILD            output root (default: build); objects in $(BUILD)/guest/obj
 #   GUEST_CC/GUEST_LD  compiler/linker (default: gcc / ld; GCC-only flags)
 # Every other variable is GUEST_-prefixed, so it does not leak into the host
@@ -37,8 +37,10 @@ GUEST_LDFLAGS := -nostdlib -static -no-pie -z max-page-size=0x1000 \
 
 # Runtime sources in link order (entry.S first: _start opens .text).
 GUEST_RT_SRCS := entry.S trap_entry.S halt.S start.c trap.c pvm.c \
-	console.c printf.c clock.c apic.c heap.c string.c
-GUEST_APPS := hello sleep selftest
+	console.c printf.c clock.c apic.c heap.c string.c net.c
+GUEST_APPS := hello sleep selftest vqcorrupt daytime httpd
+# Apps linked with lwIP (guest/lwip/lwip.mk): their link adds liblwip.a.
+LWIP_APPS := daytime httpd
 
 GUEST_RT_OBJS := $(GUEST_RT_SRCS:%=$(GUEST_OBJDIR)/rt/%.o)
 GUEST_APP_OBJS := $(GUEST_APPS:%=$(GUEST_OBJDIR)/apps/%.c.o)
@@ -51,7 +53,7 @@ guest: $(GUEST_IMAGES)
 
 $(GUEST_IMAGES): $(BUILD)/guest/%.elf: $(GUEST_OBJDIR)/apps/%.c.o \
 		$(GUEST_RT_OBJS) guest/link.ld
-	$(GUEST_LD) $(GUEST_LDFLAGS) -o $@ $(GUEST_RT_OBJS) $<
+	$(GUEST_LD) $(GUEST_LDFLAGS) -o $@ $(GUEST_RT_OBJS) $< $(filter %.a,$^)
 
 $(GUEST_C_OBJS): $(GUEST_OBJDIR)/%.c.o: guest/%.c guest/guest.mk
 	@mkdir -p $(@D)

@@ -12,7 +12,7 @@
 #   lwip             phony target: builds $(LWIP_LIB)
 #   lwip-smoke       phony target: links $(BUILD)/guest/lwip_smoke.elf
 #   lwip-clean       phony target: removes the objects, library and ELF
-#   LWIP_LIB         $(BUILD)/guest/liblwip.a (lwIP core + guest/lwip/port.c)
+#   LWIP_LIB         $(BUILD)/guest/liblwip.a (lwIP core, guest/lwip/port.c, lvnet.c)
 #   LWIP_SRC         unpacked lwIP tree (default /var/cache/lightvm/lwip-2.1.3)
 #   LWIP_INCFLAGS    include flags an app that uses lwIP adds to its cflags
 #   LWIP_CFLAGS      exactly $(GUEST_CFLAGS) + $(LWIP_INCFLAGS) (port, apps)
@@ -57,7 +57,7 @@ LWIP_CORE_SRCS := core/init.c core/def.c core/mem.c core/memp.c core/netif.c \
 	core/ipv4/icmp.c core/ipv4/etharp.c netif/ethernet.c
 
 LWIP_CORE_OBJS := $(LWIP_CORE_SRCS:%=$(LWIP_OBJDIR)/%.o)
-LWIP_PORT_OBJS := $(LWIP_OBJDIR)/port/port.c.o
+LWIP_PORT_OBJS := $(LWIP_OBJDIR)/port/port.c.o $(LWIP_OBJDIR)/port/lvnet.c.o
 LWIP_SMOKE_OBJ := $(LWIP_OBJDIR)/port/lwip_smoke.c.o
 LWIP_OPTS_DEPS := guest/lwip/lwip.mk guest/guest.mk
 
@@ -93,6 +93,7 @@ $(LWIP_SMOKE): $(LWIP_SMOKE_OBJ) $(GUEST_RT_OBJS) $(LWIP_LIB) guest/link.ld
 # Guest apps that use lwIP (see LWIP_APPS above).
 LWIP_APPS ?=
 $(LWIP_APPS:%=$(GUEST_OBJDIR)/apps/%.c.o): GUEST_CFLAGS += $(LWIP_INCFLAGS)
+$(LWIP_APPS:%=$(GUEST_OBJDIR)/apps/%.c.o): $(LWIP_OPTS_DEPS)
 $(LWIP_APPS:%=$(GUEST_OBJDIR)/apps/%.c.o): | $(LWIP_STAMP)
 $(LWIP_APPS:%=$(BUILD)/guest/%.elf): $(LWIP_LIB)
 

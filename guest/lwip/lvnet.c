@@ -1,0 +1,155 @@
+/*
+ * lvnet.c: lwIP netifs over the runtime's virtio-net driver (see lvnet.h).
+ * Received frames are copied into pool pbufs (the driver's buffers go
+ * straight back to the device); transmitted ones are copied from the
+ * pbuf chain into one driver buffer.
+ */
+#include "lvnet.h"
+
+#include "lvrt.h"
+#include "lwip/etharp.h"
+#include "lwip/init.h"
+#include "lwip/pbuf.h"
+#include "lwip/timeouts.h"
+#include "lwip/udp.h"
+#include "netif/ethernet.h"
+
+#define TX_WAIT_NS (100u * 1000 * 1000) /* for a transmit buffer to come back */
+
+struct lvnic {
+    struct netif nif;
+    unsigned dev; /* index in the boot info device table */
+    struct lv_dev_net info;
+};
+
+static struct lvnic nic[LVNET_MAX_NICS];
+static unsigned nnics;
+
+static err_t link_output(struct netif *n, struct pbuf *p)
+{
+    struct lvnic *c = n->state;
+    void *buf;
+
+    if (p->tot_len > LVRT_NET_FRAME_MAX)
+        return ERR_BUF;
+    buf = lvrt_net_tx_alloc(c->dev, TX_WAIT_NS);
+    if (!buf)
+        return ERR_MEM; /* the device returned no buffer: like a full wire */
+    if (pbuf_copy_partial(p, buf, p->tot_len, 0) != p->tot_len)
+        return ERR_BUF; /* the buffer stays allocated for the next frame */
+    lvrt_net_tx_send(c->dev, buf, p->tot_len);
+    return ERR_OK;
+}
+
+static err_t nic_init(struct netif *n)
+{
+    struct lvnic *c = n->state;
+
+    n->name[0] = 'e';
+    n->name[1] = 'n';
+    n->output = etharp_output;
+    n->linkoutput = link_output;
+    /* lwIP's frames must fit one driver buffer. */
+    n->mtu = c->info.mtu;
+    if (n->mtu > LVRT_NET_FRAME_MAX - 18)
+        n->mtu = LVRT_NET_FRAME_MAX - 18;
+    n->hwaddr_len = ETH_HWADDR_LEN;
+    memcpy(n->hwaddr, c->info.mac, ETH_HWADDR_LEN);
+    n->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET |
+               NETIF_FLAG_LINK_UP;
+    return ERR_OK;
+}
+
+static void send_probe(const struct lv_bootinfo *bi)
+{
+    static const char msg[] = "lightvm up\n";
+    struct udp_pcb *pcb = udp_new();
+    struct pbuf *p = pbuf_alloc(PBUF_TRANSPORT, sizeof(msg) - 1, PBUF_RAM);
+    ip_addr_t to;
+    err_t e = ERR_MEM;
+
+    ip_addr_set_ip4_u32_val(to, bi->probe_ip); /* both in network byte order */
+    if (pcb && p) {
+        pbuf_take(p, msg, sizeof(msg) - 1);
+        /* Waits in the ARP queue until the host answers who-has. */
+        e = udp_sendto(pcb, p, &to, lwip_ntohs(bi->probe_port));
+    }
+    if (p)
+        pbuf_free(p);
+    if (pcb)
+        udp_remove(pcb);
+    if (e != ERR_OK)
+        lvrt_printf("lightvm: net: network-up probe not sent (lwIP error %d)\n", (int)e);
+}
+
+int lvnet_start(void)
+{
+    const struct lv_bootinfo *bi = lvrt_bootinfo();
+    int dev;
+
+    lwip_init();
+    while (nnics < LVNET_MAX_NICS && (dev = lvrt_net_find(nnics)) >= 0) {
+        struct lvnic *c = &nic[nnics];
+        ip4_addr_t ip, mask, gw;
+
+        c->dev = (unsigned)dev;
+        if (lvrt_net_open(c->dev, &c->info) < 0)
+            return -1;
+        ip4_addr_set_u32(&ip, c->info.ip);
+        ip4_addr_set_u32(&mask, c->info.netmask);
+        ip4_addr_set_u32(&gw, c->info.gw);
+        if (!netif_add(&c->nif, &ip, &mask, &gw, c, nic_init, ethernet_input)) {
+            lvrt_printf("lightvm: net: lwIP refused NIC %u\n", nnics);
+            return -1;
+        }
+        if (nnics == 0)
+            netif_set_default(&c->nif);
+        netif_set_up(&c->nif);
+        nnics++;
+    }
+    if (!nnics) {
+        lvrt_puts("lightvm: net: no network device (lightvm run --net BRIDGE)");
+        return 0;
+    }
+    if (bi->probe_port && bi->probe_ip)
+        send_probe(bi);
+    return (int)nnics;
+}
+
+struct netif *lvnet_netif(unsigned n)
+{
+    return n < nnics ? &nic[n].nif : NULL;
+}
+
+void lvnet_poll(void)
+{
+    for (unsigned k = 0; k < nnics; k++) {
+        struct lvnic *c = &nic[k];
+        const void *frame;
+        size_t len;
+
+        while (lvrt_net_rx_peek(c->dev, &frame, &len)) {
+            struct pbuf *p = len <= 0xffff ? pbuf_alloc(PBUF_RAW, (u16_t)len, PBUF_POOL) : NULL;
+            if (p) {
+                pbuf_take(p, frame, (u16_t)len);
+                lvrt_net_rx_done(c->dev);
+                if (c->nif.input(p, &c->nif) != ERR_OK)
+                    pbuf_free(p);
+            } else {
+                lvrt_net_rx_done(c->dev); /* out of pbufs: dropped, like a full NIC */
+            }
+        }
+    }
+    sys_check_timeouts();
+}
+
+_Noreturn void lvnet_loop(void)
+{
+    for (;;) {
+        lvnet_poll();
+        u32_t ms = sys_timeouts_sleeptime();
+        lvrt_net_wait(ms == SYS_TIMEOUTS_SLEEPTIME_INFINITE
+                          ? UINT64_MAX
+                          : lvrt_now_ns() + (uint64_t)ms * 1000000u);
+    }
+}
