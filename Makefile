@@ -14,10 +14,10 @@ WARN    := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wshad
 CFLAGS  ?= -O2 -g
 HOST_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -MMD -MP
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDLIBS  := -lpthread -lmnl
+LDLIBS  := -lpthread -lmnl -ljansson
 
 LIB_SRCS := lib/util/err.c lib/core/mem.c lib/core/kvm.c lib/core/vm.c lib/core/vcpu.c \
-            lib/core/bootinfo.c lib/arch/x86_64.c lib/loader/elf.c \
+            lib/core/bootinfo.c lib/arch/x86_64.c lib/loader/elf.c lib/config/vmspec.c \
             lib/net/addr.c lib/net/tap.c lib/net/netlink.c lib/net/link.c lib/net/vif.c \
             lib/virtio/virtqueue.c lib/virtio/mmio.c lib/virtio/net.c lib/core/devices.c
 CLI_SRCS := cli/main.c cli/cmd_run.c cli/args.c cli/trace.c cli/netopt.c

@@ -37,6 +37,7 @@ if [ "$mode" != kvm ]; then
     run test_boot 60 "$T/test_boot"
     run test_virtqueue 60 "$T/test_virtqueue"
     run test_mmio 60 "$T/test_mmio"
+    run test_vmspec 60 "$T/test_vmspec"
     run test_cli 120 "$T/test_cli" "$A/bin/lightvm" "$B/guest"
     run test_net 120 "$T/test_net"
     mkdir -p "$B/fuzz/corpus_elf" && cp "$B"/guest/*.elf "$B/fuzz/corpus_elf/"
@@ -45,6 +46,12 @@ if [ "$mode" != kvm ]; then
     mkdir -p "$B/fuzz/corpus_vq"
     run fuzz_vq 120 "$B/fuzz/fuzz_vq" -max_total_time="${LIGHTVM_FUZZ_SECONDS:-20}" \
         -rss_limit_mb=2048 -print_final_stats=1 "$B/fuzz/corpus_vq"
+    mkdir -p "$B/fuzz/corpus_vmspec" && cp docs/examples/daytime.json "$B/fuzz/corpus_vmspec/" &&
+        printf '%s%s%s\n' '{"name":"web-1","kernel":"k","memory":64,"vcpus":1,"cmdline":"a=1",' \
+            '"vifs":[{"bridge":"br0","mac":"02:00:00:00:00:01","ip":"10.0.0.2/16",' \
+            '"gw":"10.0.0.1"},{"bridge":"br1"}]}' > "$B/fuzz/corpus_vmspec/full.json"
+    run fuzz_vmspec 120 "$B/fuzz/fuzz_vmspec" -max_total_time="${LIGHTVM_FUZZ_SECONDS:-20}" \
+        -rss_limit_mb=2048 -print_final_stats=1 "$B/fuzz/corpus_vmspec"
 fi
 
 if [ "$mode" = kvm ] || { [ "$mode" = all ] && kvm_usable; } ||

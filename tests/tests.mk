@@ -2,7 +2,7 @@
 # Included by the top-level Makefile.
 
 TEST_COMMON   := tests/lvtest.c tests/elfgen.c
-UNIT_TESTS    := test_elf test_boot test_virtqueue test_mmio
+UNIT_TESTS    := test_elf test_boot test_virtqueue test_mmio test_vmspec
 KVM_TESTS     := test_vm test_run
 # (test_valgrind and test_daytime need KVM: tests/run.sh runs them with
 # the KVM tests, in the nested VM when there is no /dev/kvm here)
@@ -13,6 +13,7 @@ TEST_CFLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g $(SAN) -Iinclude -Itests
 CLANG         ?= clang
 FUZZ_ELF      := $(BUILD)/fuzz/fuzz_elf
 FUZZ_VQ       := $(BUILD)/fuzz/fuzz_vq
+FUZZ_VMSPEC   := $(BUILD)/fuzz/fuzz_vmspec
 
 $(ASAN)/tests/%: tests/unit/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(ASAN_CLI_OBJS)
 	@mkdir -p $(@D)
@@ -38,8 +39,15 @@ $(FUZZ_VQ): tests/fuzz/fuzz_vq.c lib/virtio/virtqueue.c lib/core/mem.c lib/util/
 	$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Iinclude \
 		-fsanitize=fuzzer,address,undefined -o $@ $^
 
+$(FUZZ_VMSPEC): tests/fuzz/fuzz_vmspec.c lib/config/vmspec.c lib/net/addr.c lib/core/bootinfo.c \
+		lib/core/mem.c lib/util/err.c
+	@mkdir -p $(@D)
+	$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Iinclude \
+		-fsanitize=fuzzer,address,undefined -o $@ $^ -ljansson
+
 # lwip-smoke: lwIP (fetched from Debian) still builds and links into a guest.
-test-build: build-all $(ASAN)/bin/lightvm $(TEST_BINS) $(FUZZ_ELF) $(FUZZ_VQ) lwip-smoke
+test-build: build-all $(ASAN)/bin/lightvm $(TEST_BINS) $(FUZZ_ELF) $(FUZZ_VQ) $(FUZZ_VMSPEC) \
+	lwip-smoke
 
 test: deps
 	@$(MAKE) --no-print-directory -j2 test-build
