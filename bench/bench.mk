@@ -1,6 +1,10 @@
 # bench.mk: benchmarks; built by `make bench-build`, run by `make bench`,
-# never by the tests.
+# never by the tests. bench_boot: BENCH_N hello boots. bench_net (needs
+# root: it makes its own network namespace and bridge): BENCH_NET_N
+# daytime boots to network up, then BENCH_VMS VMs at once for memory.
 BENCH_N ?= 200
+BENCH_NET_N ?= 100
+BENCH_VMS ?= 20
 
 $(BUILD)/bench/bench_boot $(BUILD)/bench/bench_net: $(BUILD)/bench/%: bench/%.c bench/stats.c bench/stats.h
 	@mkdir -p $(@D)
@@ -17,5 +21,7 @@ bench: deps
 	@$(MAKE) --no-print-directory bench-build
 	$(BUILD)/bench/bench_boot $(BUILD)/bin/lightvm $(BUILD)/guest/hello.elf \
 		$(BUILD)/bench/hello_static $(BENCH_N)
+	$(BUILD)/bench/bench_net $(BUILD)/bin/lightvm $(BUILD)/guest/daytime.elf \
+		$(BUILD)/bench/udp_probe $(BENCH_NET_N) --vms $(BENCH_VMS)
 
 .PHONY: bench bench-build

@@ -1,13 +1,63 @@
 #!/usr/bin/env bash
 # demo.sh: the README's main job, after `make` has built everything:
-# boots the hello unikernel with --trace, then times 100 boots beside
-# fork+exec of a static binary. Thin glue over `lightvm` and bench/.
+#   1. boots the hello unikernel with --trace, then times boots beside
+#      fork+exec of a static binary (bench/bench_boot);
+#   2. in a private network namespace, boots the daytime unikernel on a
+#      bridge and asks it the time with nc;
+#   3. times daytime boots to network up (bench/bench_net, short run).
+# Thin glue over `lightvm` and bench/. Needs root (namespaces, taps).
 # Without a usable /dev/kvm it runs itself inside the nested-KVM VM
 # (scripts/nested/run-in-vm.sh), unless LIGHTVM_NESTED=0.
 set -eu
 cd "$(dirname "$0")/.."
 B=${BUILD:-build}
 N=${LIGHTVM_DEMO_RUNS:-100}
+
+# Part 2, run as PID 1 of a new PID and network namespace (see below):
+# when this shell ends, however it ends, the kernel kills whatever is
+# left in the PID namespace, and the network namespace (bridge, taps)
+# goes with its last process.
+daytime_in_netns() {
+    local br=lvdemo0 up= reply= st=0
+    vm= err=$(mktemp /tmp/lightvm-demo-XXXXXX) # globals: the EXIT trap uses them
+    trap '[ -z "$vm" ] || kill -TERM "$vm" 2>/dev/null || :; wait; rm -f "$err"' EXIT
+    trap 'exit 130' INT TERM
+    ip link set lo up
+    ip link add "$br" type bridge
+    ip addr add 10.0.99.1/24 dev "$br"
+    ip link set "$br" up
+    echo "\$ lightvm run $B/guest/daytime.elf --net $br,ip=10.0.99.2/24,gw=10.0.99.1 --wait-net 10.0.99.1 &"
+    "$B/bin/lightvm" run "$B/guest/daytime.elf" --net "$br,ip=10.0.99.2/24,gw=10.0.99.1" \
+        --wait-net 10.0.99.1 >/dev/null 2>"$err" &
+    vm=$!
+    for _ in $(seq 100); do # up to 10 s
+        up=$(grep -m1 '^lightvm: network up' "$err" || :)
+        [ -z "$up" ] && kill -0 "$vm" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -z "$up" ]; then
+        echo "demo: the daytime VM did not report network up within 10 s:" >&2
+        cat "$err" >&2
+        exit 1
+    fi
+    echo "$up"
+    echo "\$ nc -w 3 10.0.99.2 13"
+    reply=$(nc -w 3 10.0.99.2 13) || :
+    if [ -z "$reply" ]; then
+        echo "demo: no reply from the daytime VM on 10.0.99.2:13" >&2
+        exit 1
+    fi
+    echo "$reply"
+    kill -TERM "$vm"
+    wait "$vm" || st=$?
+    vm=
+    echo "(SIGTERM to the VM: lightvm run exited $st, 128 + 15 is a clean stop)"
+}
+if [ "${1:-}" = --daytime-in-netns ]; then
+    daytime_in_netns
+    exit
+fi
+
 if ! { [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; }; then
     if [ "${LIGHTVM_NESTED:-1}" = 0 ] || [ -n "${LIGHTVM_IN_NESTED:-}" ]; then
         echo "demo: /dev/kvm is not usable here, so no VM can start." >&2
@@ -27,3 +77,12 @@ echo "== lightvm run $B/guest/hello.elf --trace"
 echo
 echo "== $N boots, each timed from the command's start, beside fork+exec (microseconds)"
 "$B/bench/bench_boot" "$B/bin/lightvm" "$B/guest/hello.elf" "$B/bench/hello_static" "$N"
+echo
+echo "== daytime (RFC 867) unikernel on a bridge, in a private network namespace"
+BUILD="$B" unshare --net --pid --fork --kill-child scripts/demo.sh --daytime-in-netns
+echo
+echo "== 20 daytime boots to network up, beside fork+exec of a UDP sender (microseconds)"
+# bench_net makes its own network namespace; the PID namespace makes sure
+# no VM outlives it.
+unshare --pid --fork --kill-child --mount-proc \
+    "$B/bench/bench_net" "$B/bin/lightvm" "$B/guest/daytime.elf" "$B/bench/udp_probe" 20 --vms 5
