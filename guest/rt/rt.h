@@ -9,15 +9,17 @@
 #include "abi/lv_abi.h"
 #include "lvrt.h"
 
-/* IDT layout: exceptions 0..31, our two APIC vectors, then one vector
- * per device of the boot info device table (LV_VEC_DEV_BASE + index):
- * 42 entries, 672 bytes, no extra page. trap_entry.S makes stubs for
- * exactly 0 .. RT_NVEC - 1. */
+/* IDT layout: exceptions 0..31, our two APIC vectors, one vector per
+ * device of the boot info device table (LV_VEC_DEV_BASE + index), then
+ * the host's control vector: 43 entries, 688 bytes, no extra page.
+ * trap_entry.S makes stubs for exactly 0 .. RT_NVEC - 1. */
 #define RT_VEC_TIMER 32u
 #define RT_VEC_SPURIOUS 33u
-#define RT_NVEC (LV_VEC_DEV_BASE + LV_BOOTINFO_MAX_DEVICES)
+#define RT_NVEC (LV_VEC_CONTROL + 1)
 _Static_assert(LV_VEC_DEV_BASE == RT_VEC_SPURIOUS + 1, "device vectors follow the APIC ones");
-_Static_assert(RT_NVEC == 42, "trap_entry.S has stubs 0..41");
+_Static_assert(LV_VEC_CONTROL == LV_VEC_DEV_BASE + LV_BOOTINFO_MAX_DEVICES,
+               "the control vector follows the devices'");
+_Static_assert(RT_NVEC == 43, "trap_entry.S has stubs 0..42");
 
 /* Exit status of a runtime-detected fatal condition (no CPU vector). */
 #define RT_FATAL_STATUS (LV_EXIT_CRASH | 0xffu)
@@ -79,6 +81,10 @@ extern volatile uint64_t rt_timer_count;
 uint64_t rt_ns_to_tsc(uint64_t ns);
 /* TSC value at lvrt_now_ns() == (ns), saturating. */
 uint64_t rt_ns_to_deadline_tsc(uint64_t ns);
+
+/* trap.c: the host's control interrupt: acknowledges control.request,
+ * exits 0 on LV_CTL_SHUTDOWN. */
+void rt_control_irq(void);
 
 /* net.c: the interrupt of device (i) of the boot info table (EOIs it). */
 void rt_dev_irq(unsigned i);

@@ -51,6 +51,20 @@ void rt_trap_init(void)
     __asm__ volatile("lidt %0" ::"m"(idtr) : "memory");
 }
 
+void rt_control_irq(void)
+{
+    struct lv_control *c = &((struct lv_bootinfo *)rt_bi)->control;
+    uint32_t req = c->request;
+
+    rt_apic_eoi();
+    c->ack = req;
+    if (req == LV_CTL_SHUTDOWN) {
+        /* A unikernel has nothing to flush but its console. */
+        lvrt_puts("lightvm: shutdown requested by the host");
+        lvrt_exit(0);
+    }
+}
+
 int rt_rdmsr_safe(uint32_t msr, uint64_t *val)
 {
     uint32_t lo = 0, hi = 0;
@@ -102,10 +116,12 @@ void rt_trap_dispatch(struct rt_frame *f)
 {
     uint64_t v = f->vector;
 
+    if (v == LV_VEC_CONTROL)
+        rt_control_irq(); /* may not return (shutdown) */
     if (v == RT_VEC_TIMER || (v >= LV_VEC_DEV_BASE && v < RT_NVEC)) {
         if (v == RT_VEC_TIMER)
             rt_timer_irq();
-        else
+        else if (v < LV_VEC_CONTROL)
             rt_dev_irq((unsigned)(v - LV_VEC_DEV_BASE));
         /* Interrupted between unmask and HALT: skip the HALT, the wakeup
          * it waits for has just happened (halt.S). */

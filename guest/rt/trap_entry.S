@@ -1,5 +1,5 @@
 /*
- * trap_entry.S: IDT stubs for vectors 0..41 (RT_NVEC - 1, rt.h) and the common save/restore.
+ * trap_entry.S: IDT stubs for vectors 0..42 (RT_NVEC - 1, rt.h) and the common save/restore.
  *
  * Each stub makes the frame uniform (a 0 error code where the CPU pushes
  * none), pushes its vector and jumps to trap_common, which saves all
@@ -28,7 +28,7 @@ trap_stub_\vec:
     STUBS %(\from + 1), \to
     .endif
 .endm
-    STUBS 0, 41
+    STUBS 0, 42
 
     .p2align 4
 trap_common:
@@ -85,7 +85,7 @@ trap_common:
     .p2align 3
     .globl rt_trap_stubs
 rt_trap_stubs:
-    STUBADDRS 0, 41
+    STUBADDRS 0, 42
     .size rt_trap_stubs, . - rt_trap_stubs
 
     .section .note.GNU-stack, "", @progbits

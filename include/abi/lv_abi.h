@@ -13,7 +13,7 @@
 
 #include <stdint.h>
 
-#define LV_ABI_VERSION 2u /* v2: device table (virtio-net), dev_mem_gpa, probe */
+#define LV_ABI_VERSION 3u /* v2: device table (virtio-net), dev_mem_gpa, probe; v3: LV_VEC_CONTROL */
 
 /*
  * Guest-physical layout set up by the VMM before the first instruction.
@@ -63,7 +63,9 @@
 #define LV_BI_F_PVM_VIF (1u << 0) /* VIF at LV_GPA_VIF is registered: PVM host */
 #define LV_BI_F_NO_PVM (1u << 1)  /* do not probe for PVM: plain x86-64 path */
 
-/* lv_control.request (host -> guest), acknowledged in lv_control.ack */
+/* lv_control.request (host -> guest), acknowledged in lv_control.ack.
+ * (v3) The host raises vector LV_VEC_CONTROL after writing a request; a
+ * runtime acts on it in that interrupt (SHUTDOWN: ack, then exit 0). */
 #define LV_CTL_NONE 0u
 #define LV_CTL_SHUTDOWN 1u
 #define LV_CTL_SUSPEND 2u
@@ -115,6 +117,8 @@ struct lv_device {
 /* Device i interrupts on vector LV_VEC_DEV_BASE + i (a guest IDT must
  * cover LV_VEC_DEV_BASE + LV_BOOTINFO_MAX_DEVICES - 1). */
 #define LV_VEC_DEV_BASE 34u
+/* (v3) The host's "look at lv_control" interrupt, after the devices'. */
+#define LV_VEC_CONTROL 42u
 
 /* lv_device.data of a LV_DEV_NET device. Addresses in network byte order
  * (as on the wire); 0 = not configured. Every frame on either queue

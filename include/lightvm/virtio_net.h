@@ -64,6 +64,10 @@ int lv_vnet_create(struct lv_vnet **out, const struct lv_vnet_params *p, struct 
  * The tap stays open (borrowed). The I/O thread must be stopped. */
 void lv_vnet_destroy(struct lv_vnet **vn);
 
+/* Sets the MAC and MTU the device reports in its config space (before
+ * the guest starts; a zero MAC is stored as is). */
+void lv_vnet_set_identity(struct lv_vnet *vn, const uint8_t mac[6], uint16_t mtu);
+
 /* The features a preset (noxs) device is negotiated with. */
 uint64_t lv_vnet_features(void);
 

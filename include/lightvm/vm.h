@@ -102,6 +102,22 @@ struct lv_vm;
 int lv_vm_create(struct lv_vm **out, struct lv_kvm *kvm, const struct lv_vm_config *cfg,
                  struct lv_err *err);
 
+/* ---- the VM's identity: set between lv_vm_create() and lv_vm_load_elf()
+ * (a pooled shell is created without one and gets it at execute time;
+ * the cold path passes it all in lv_vm_config) ---- */
+
+/* NIC (i)'s guest-side identity: mac (unicast, not zero), mtu (0: 1500,
+ * else 68..65535), ip/netmask/gw. (n->tap_fd) is ignored: the tap given
+ * at create time stays. */
+int lv_vm_set_nic(struct lv_vm *vm, unsigned i, const struct lv_vm_nic *n, struct lv_err *err);
+/* Copies (cmdline) (NULL: none), checked like lv_vm_config's. */
+int lv_vm_set_cmdline(struct lv_vm *vm, const char *cmdline, struct lv_err *err);
+void lv_vm_set_probe(struct lv_vm *vm, uint32_t ip, uint16_t port);
+/* The guest console goes to (fd) (borrowed) from now on. */
+void lv_vm_set_console(struct lv_vm *vm, int fd);
+unsigned lv_vm_nnics(const struct lv_vm *vm);
+uint64_t lv_vm_mem_size(const struct lv_vm *vm);
+
 /* Validates and loads an ELF image, writes the boot info page and the
  * entry registers. Once per VM, before lv_vm_start(). */
 int lv_vm_load_elf(struct lv_vm *vm, const uint8_t *img, size_t size, struct lv_err *err);
@@ -114,6 +130,23 @@ int lv_vm_done_fd(const struct lv_vm *vm);
 
 /* Asks the vCPU thread to stop; returns at once. Safe from any thread. */
 void lv_vm_stop(struct lv_vm *vm);
+
+/* Parks the vCPU outside KVM_RUN and returns once it is parked (the
+ * guest's clock keeps running; its devices keep queueing frames).
+ * -EINVAL if the VM is not running, -EALREADY if paused, -ETIMEDOUT if
+ * the vCPU did not park within a second. Controlling thread only. */
+int lv_vm_pause(struct lv_vm *vm, struct lv_err *err);
+/* Lets a paused vCPU run again. -EINVAL if it is not paused. */
+int lv_vm_unpause(struct lv_vm *vm, struct lv_err *err);
+int lv_vm_is_paused(const struct lv_vm *vm);
+
+/* Writes (request) (LV_CTL_SHUTDOWN, ...) into the boot info control
+ * field and raises LV_VEC_CONTROL in the guest. The guest acknowledges by
+ * writing it to control.ack (see lv_vm_control_ack) and, for shutdown,
+ * exits; the caller decides how long to wait before lv_vm_stop(). */
+int lv_vm_request(struct lv_vm *vm, uint32_t request, struct lv_err *err);
+/* The guest's control.ack (a hint: the guest writes it). */
+uint32_t lv_vm_control_ack(const struct lv_vm *vm);
 
 /* Waits for the vCPU thread and fills (res). */
 void lv_vm_wait(struct lv_vm *vm, struct lv_vm_result *res);

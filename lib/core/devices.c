@@ -41,16 +41,70 @@ static uint64_t queue_layout(uint64_t base, uint16_t size, struct lv_virtio_mmio
     return ((end - base) + LV_PAGE_SIZE - 1) & ~(uint64_t)(LV_PAGE_SIZE - 1);
 }
 
-static int check_nic(const struct lv_vm_nic *n, unsigned i, struct lv_err *err)
-{
-    static const uint8_t zero[6];
+static const uint8_t zero_mac[6];
 
-    if (n->tap_fd < 0)
-        return lv_err_set(err, EINVAL, "NIC %u: no tap", i);
-    if ((n->mac[0] & 1) || !memcmp(n->mac, zero, 6))
+/* (n)'s identity; a zero MAC is allowed when (allow_unset): a shell's
+ * NIC gets its identity at execute time (lv_vm_set_nic). */
+static int check_nic_id(const struct lv_vm_nic *n, unsigned i, int allow_unset,
+                        struct lv_err *err)
+{
+    int unset = !memcmp(n->mac, zero_mac, 6);
+
+    if ((n->mac[0] & 1) || (unset && !allow_unset))
         return lv_err_set(err, EINVAL, "NIC %u: MAC must be unicast and not zero", i);
     if (n->mtu && n->mtu < 68)
         return lv_err_set(err, EINVAL, "NIC %u: MTU %u below 68", i, n->mtu);
+    return 0;
+}
+
+static int check_nic(const struct lv_vm_nic *n, unsigned i, struct lv_err *err)
+{
+    if (n->tap_fd < 0)
+        return lv_err_set(err, EINVAL, "NIC %u: no tap", i);
+    return check_nic_id(n, i, 1, err);
+}
+
+/* Device table entry and config space of NIC (i) from vm->nic[i]. */
+static void publish_identity(struct lv_vm *vm, unsigned i)
+{
+    const struct lv_vm_nic *n = &vm->nic[i];
+    struct lv_dev_net net;
+
+    memset(&net, 0, sizeof(net));
+    memcpy(net.mac, n->mac, 6);
+    net.mtu = n->mtu;
+    net.ip = n->ip;
+    net.netmask = n->netmask;
+    net.gw = n->gw;
+    memcpy(vm->dev[i].data, &net, sizeof(net));
+    lv_vnet_set_identity(vm->vnet[i], n->mac, n->mtu);
+}
+
+int lv_vm_set_nic(struct lv_vm *vm, unsigned i, const struct lv_vm_nic *n, struct lv_err *err)
+{
+    int tap_fd, rc;
+
+    if (i >= vm->nnics)
+        return lv_err_set(err, EINVAL, "NIC %u: the VM has %u NICs", i, vm->nnics);
+    if (vm->loaded)
+        return lv_err_set(err, EBUSY, "NIC %u: the image is already loaded", i);
+    rc = check_nic_id(n, i, 0, err);
+    if (rc)
+        return rc;
+    tap_fd = vm->nic[i].tap_fd;
+    vm->nic[i] = *n;
+    vm->nic[i].tap_fd = tap_fd;
+    if (!vm->nic[i].mtu)
+        vm->nic[i].mtu = 1500;
+    publish_identity(vm, i);
+    return 0;
+}
+
+int lv_devices_check_identity(const struct lv_vm *vm, struct lv_err *err)
+{
+    for (unsigned i = 0; i < vm->nnics; i++)
+        if (!memcmp(vm->nic[i].mac, zero_mac, 6))
+            return lv_err_set(err, EINVAL, "NIC %u has no MAC yet (lv_vm_set_nic)", i);
     return 0;
 }
 
@@ -106,14 +160,12 @@ static int create_nic(struct lv_vm *vm, unsigned i, uint64_t *gpa, struct lv_err
     struct lv_virtio_mmio_qaddr qa[LV_VNET_NQUEUES];
     struct lv_vnet_params p;
     struct lv_device *d = &vm->dev[i];
-    struct lv_dev_net net;
     unsigned q;
     int rc;
 
     memset(&p, 0, sizeof(p));
     p.mem = &vm->mem;
     p.tap_fd = n->tap_fd;
-    memcpy(p.mac, n->mac, 6);
     p.mtu = n->mtu;
     rc = lv_vnet_create(&vm->vnet[i], &p, err);
     if (rc)
@@ -139,13 +191,7 @@ static int create_nic(struct lv_vm *vm, unsigned i, uint64_t *gpa, struct lv_err
         d->q[q].size = qa[q].size;
         d->q[q].notify_data = (uint16_t)q;
     }
-    memset(&net, 0, sizeof(net));
-    memcpy(net.mac, n->mac, 6);
-    net.mtu = n->mtu;
-    net.ip = n->ip;
-    net.netmask = n->netmask;
-    net.gw = n->gw;
-    memcpy(d->data, &net, sizeof(net));
+    publish_identity(vm, i);
 
     for (q = 0; q < LV_VNET_NQUEUES; q++) {
         rc = bind_queue(vm, i, q, err);

@@ -272,6 +272,27 @@ static int handle_exit(struct lv_vm *vm)
     }
 }
 
+void lv_vcpu_kick(struct lv_vm *vm)
+{
+    if (vm->run)
+        __atomic_store_n(&vm->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+    if (vm->started)
+        pthread_kill(vm->thread, SIGUSR1);
+}
+
+/* Parks the vCPU while a pause is requested; returns when it is lifted
+ * or the VM is to stop. */
+static void park(struct lv_vm *vm)
+{
+    pthread_mutex_lock(&vm->run_lock);
+    vm->paused = 1;
+    pthread_cond_broadcast(&vm->run_cond);
+    while (atomic_load(&vm->pause_req) && !atomic_load(&vm->stop))
+        pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+    vm->paused = 0;
+    pthread_mutex_unlock(&vm->run_lock);
+}
+
 void *lv_vcpu_thread(void *arg)
 {
     struct lv_vm *vm = arg;
@@ -293,6 +314,12 @@ void *lv_vcpu_thread(void *arg)
             pthread_mutex_unlock(&vm->fail_lock);
             break;
         }
+        if (atomic_load(&vm->pause_req)) {
+            park(vm);
+            /* A kick that came for the pause (or before it) is spent. */
+            __atomic_store_n(&vm->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+            continue; /* re-checks stop first */
+        }
         if (ioctl(vm->vcpu_fd, KVM_RUN, 0) < 0) {
             if (errno == EINTR || errno == EAGAIN)
                 continue;
@@ -307,6 +334,10 @@ void *lv_vcpu_thread(void *arg)
         vm->trace.guest_entry_ns = tsc_to_ns(vm, bi->guest_entry_tsc);
     if (vm->trace.guest_entry_ns > vm->trace.exit_ns)
         vm->trace.guest_entry_ns = 0;
+    pthread_mutex_lock(&vm->run_lock);
+    vm->vcpu_done = 1;
+    pthread_cond_broadcast(&vm->run_cond);
+    pthread_mutex_unlock(&vm->run_lock);
     if (write(vm->done_fd, &one, sizeof(one)) < 0) {
         /* an eventfd write of 1 cannot fail short of a counter overflow */
     }

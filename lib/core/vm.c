@@ -1,6 +1,7 @@
 /* vm.c: creating, loading, starting and destroying a unikernel VM. */
 #include <errno.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
@@ -88,6 +89,12 @@ int lv_vm_create(struct lv_vm **out, struct lv_kvm *kvm, const struct lv_vm_conf
     vm->kvm = kvm;
     vm->vm_fd = vm->vcpu_fd = vm->done_fd = vm->epfd = vm->io_stop_fd = -1;
     pthread_mutex_init(&vm->fail_lock, NULL);
+    pthread_mutex_init(&vm->run_lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* lv_vm_pause's deadline */
+    pthread_cond_init(&vm->run_cond, &ca);
+    pthread_condattr_destroy(&ca);
     vm->mem.fd = -1;
     vm->console_fd = cfg->console_fd;
     vm->flags = cfg->flags;
@@ -135,6 +142,39 @@ out_destroy:
     return rc;
 }
 
+int lv_vm_set_cmdline(struct lv_vm *vm, const char *cmdline, struct lv_err *err)
+{
+    int rc = lv_cmdline_check(cmdline, err);
+
+    if (rc)
+        return rc;
+    if (vm->loaded)
+        return lv_err_set(err, EBUSY, "the image is already loaded");
+    snprintf(vm->cmdline, sizeof(vm->cmdline), "%s", cmdline ? cmdline : "");
+    return 0;
+}
+
+void lv_vm_set_probe(struct lv_vm *vm, uint32_t ip, uint16_t port)
+{
+    vm->probe_ip = ip;
+    vm->probe_port = port;
+}
+
+void lv_vm_set_console(struct lv_vm *vm, int fd)
+{
+    vm->console_fd = fd;
+}
+
+unsigned lv_vm_nnics(const struct lv_vm *vm)
+{
+    return vm->nnics;
+}
+
+uint64_t lv_vm_mem_size(const struct lv_vm *vm)
+{
+    return vm->mem.size;
+}
+
 int lv_vm_load_elf(struct lv_vm *vm, const uint8_t *img, size_t size, struct lv_err *err)
 {
     struct lv_elf_info info;
@@ -145,6 +185,9 @@ int lv_vm_load_elf(struct lv_vm *vm, const uint8_t *img, size_t size, struct lv_
 
     if (vm->loaded)
         return lv_err_set(err, EBUSY, "an image is already loaded");
+    rc = lv_devices_check_identity(vm, err);
+    if (rc)
+        return rc;
     span_begin(vm, LV_PH_LOAD_IMAGE);
     rc = lv_elf_load(img, size, &vm->mem, 1, &info, err);
     span_end(vm, LV_PH_LOAD_IMAGE);
@@ -224,10 +267,86 @@ int lv_vm_done_fd(const struct lv_vm *vm)
 void lv_vm_stop(struct lv_vm *vm)
 {
     atomic_store(&vm->stop, 1);
-    if (vm->run)
-        __atomic_store_n(&vm->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
-    if (vm->started)
-        pthread_kill(vm->thread, SIGUSR1);
+    pthread_mutex_lock(&vm->run_lock);
+    pthread_cond_broadcast(&vm->run_cond); /* a parked vCPU wakes to stop */
+    pthread_mutex_unlock(&vm->run_lock);
+    lv_vcpu_kick(vm);
+}
+
+int lv_vm_pause(struct lv_vm *vm, struct lv_err *err)
+{
+    struct timespec dl;
+    int rc = 0;
+
+    if (!vm->started)
+        return lv_err_set(err, EINVAL, "the VM is not running");
+    pthread_mutex_lock(&vm->run_lock);
+    if (vm->vcpu_done)
+        rc = lv_err_set(err, EINVAL, "the VM has stopped");
+    else if (atomic_load(&vm->pause_req))
+        rc = lv_err_set(err, EALREADY, "the VM is already paused");
+    pthread_mutex_unlock(&vm->run_lock);
+    if (rc)
+        return rc;
+    atomic_store(&vm->pause_req, 1);
+    lv_vcpu_kick(vm);
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += 1;
+    pthread_mutex_lock(&vm->run_lock);
+    while (!vm->paused && !vm->vcpu_done && !rc)
+        rc = pthread_cond_timedwait(&vm->run_cond, &vm->run_lock, &dl);
+    int parked = vm->paused, done = vm->vcpu_done;
+    if (!parked) { /* give up: a vCPU that parks now must not stay parked */
+        atomic_store(&vm->pause_req, 0);
+        pthread_cond_broadcast(&vm->run_cond);
+    }
+    pthread_mutex_unlock(&vm->run_lock);
+    if (parked)
+        return 0;
+    if (done)
+        return lv_err_set(err, EINVAL, "the VM stopped while pausing");
+    return lv_err_set(err, ETIMEDOUT, "the vCPU did not stop within a second");
+}
+
+int lv_vm_unpause(struct lv_vm *vm, struct lv_err *err)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&vm->run_lock);
+    if (!atomic_load(&vm->pause_req))
+        rc = lv_err_set(err, EINVAL, "the VM is not paused");
+    atomic_store(&vm->pause_req, 0);
+    pthread_cond_broadcast(&vm->run_cond);
+    pthread_mutex_unlock(&vm->run_lock);
+    return rc;
+}
+
+int lv_vm_is_paused(const struct lv_vm *vm)
+{
+    return atomic_load(&((struct lv_vm *)vm)->pause_req) != 0;
+}
+
+int lv_vm_request(struct lv_vm *vm, uint32_t request, struct lv_err *err)
+{
+    struct lv_bootinfo *bi = lv_mem_ptr(&vm->mem, LV_GPA_BOOTINFO, sizeof(*bi));
+    struct kvm_msi msi;
+
+    if (!vm->started || !bi)
+        return lv_err_set(err, EINVAL, "the VM is not running");
+    __atomic_store_n(&bi->control.request, request, __ATOMIC_SEQ_CST);
+    memset(&msi, 0, sizeof(msi));
+    msi.address_lo = 0xfee00000u; /* APIC 0, fixed delivery */
+    msi.data = LV_VEC_CONTROL;
+    if (ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0)
+        return lv_err_set(err, errno, "KVM_SIGNAL_MSI: %s", strerror(errno));
+    return 0;
+}
+
+uint32_t lv_vm_control_ack(const struct lv_vm *vm)
+{
+    const struct lv_bootinfo *bi = lv_mem_ptr(&vm->mem, LV_GPA_BOOTINFO, sizeof(*bi));
+
+    return bi ? __atomic_load_n(&bi->control.ack, __ATOMIC_SEQ_CST) : 0;
 }
 
 void lv_vm_wait(struct lv_vm *vm, struct lv_vm_result *res)
@@ -270,6 +389,8 @@ void lv_vm_destroy(struct lv_vm **pvm)
     lv_devices_destroy(vm); /* after the VM fd: KVM has dropped its irqfds/ioeventfds */
     lv_mem_close(&vm->mem);
     pthread_mutex_destroy(&vm->fail_lock);
+    pthread_mutex_destroy(&vm->run_lock);
+    pthread_cond_destroy(&vm->run_cond);
     if (vm->done_fd >= 0)
         close(vm->done_fd);
     free(vm);

@@ -27,6 +27,13 @@ struct lv_vm {
     int started;
     pthread_t thread;
     atomic_int stop;
+    /* Pause: the controlling thread sets pause_req and kicks; the vCPU
+     * thread parks (paused = 1) until pause_req is cleared. */
+    pthread_mutex_t run_lock;
+    pthread_cond_t run_cond;
+    atomic_int pause_req;
+    int paused;         /* under run_lock */
+    int vcpu_done;      /* under run_lock: the vCPU thread left its loop */
     struct lv_vm_stats stats;
     struct lv_vm_trace trace;
     struct lv_vm_result result;
@@ -57,11 +64,15 @@ void lv_devices_destroy(struct lv_vm *vm);
 /* Serves a KVM_EXIT_MMIO inside the device window: 1 if it was one (0 =
  * not a device address); -errno with (err) when the access is bad. */
 int lv_devices_mmio(struct lv_vm *vm, struct kvm_run *run, struct lv_err *err);
+/* -EINVAL unless every NIC has its identity (a MAC). */
+int lv_devices_check_identity(const struct lv_vm *vm, struct lv_err *err);
 /* Stops the VM because a device failed; the first message wins. */
 void lv_vm_fail(struct lv_vm *vm, const char *msg);
 
 /* vcpu.c */
 int lv_vcpu_init(struct lv_vm *vm, struct lv_err *err);
+/* Kicks the vCPU thread out of KVM_RUN (immediate_exit + SIGUSR1). */
+void lv_vcpu_kick(struct lv_vm *vm);
 void *lv_vcpu_thread(void *arg);
 
 #endif

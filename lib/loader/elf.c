@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -152,6 +153,54 @@ int lv_elf_load(const uint8_t *img, size_t size, struct lv_mem *mem, int ram_zer
     return 0;
 }
 
+/* Opens (path) and checks it is a regular file of 1..LV_IMAGE_MAX bytes:
+ * the fd (caller closes) and its size, or -errno. */
+static int image_open(const char *path, size_t *size, struct lv_err *err)
+{
+    struct stat st;
+    int fd, rc;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return lv_err_set(err, errno, "%s: %s", path, strerror(errno));
+    if (fstat(fd, &st) < 0)
+        rc = lv_err_set(err, errno, "%s: %s", path, strerror(errno));
+    else if (!S_ISREG(st.st_mode))
+        rc = lv_err_set(err, EINVAL, "%s: not a regular file", path);
+    else if (st.st_size <= 0 || (uint64_t)st.st_size > LV_IMAGE_MAX)
+        rc = lv_err_set(err, EFBIG, "%s: size %lld is not in 1..%u bytes", path,
+                        (long long)st.st_size, LV_IMAGE_MAX);
+    else {
+        *size = (size_t)st.st_size;
+        return fd;
+    }
+    close(fd);
+    return rc;
+}
+
+int lv_image_map(const char *path, const uint8_t **buf, size_t *size, struct lv_err *err)
+{
+    size_t n = 0;
+    int fd = image_open(path, &n, err);
+    void *p;
+
+    if (fd < 0)
+        return fd;
+    p = mmap(NULL, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return lv_err_set(err, errno, "%s: mmap: %s", path, strerror(errno));
+    *buf = p;
+    *size = n;
+    return 0;
+}
+
+void lv_image_unmap(const uint8_t *buf, size_t size)
+{
+    if (buf)
+        munmap((void *)buf, size);
+}
+
 int lv_image_read(const char *path, uint8_t **buf, size_t *size, struct lv_err *err)
 {
     struct stat st;
@@ -159,22 +208,11 @@ int lv_image_read(const char *path, uint8_t **buf, size_t *size, struct lv_err *
     size_t done = 0;
     int fd, rc;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    fd = image_open(path, &done, err);
     if (fd < 0)
-        return lv_err_set(err, errno, "%s: %s", path, strerror(errno));
-    if (fstat(fd, &st) < 0) {
-        rc = lv_err_set(err, errno, "%s: %s", path, strerror(errno));
-        goto out_close;
-    }
-    if (!S_ISREG(st.st_mode)) {
-        rc = lv_err_set(err, EINVAL, "%s: not a regular file", path);
-        goto out_close;
-    }
-    if (st.st_size <= 0 || (uint64_t)st.st_size > LV_IMAGE_MAX) {
-        rc = lv_err_set(err, EFBIG, "%s: size %lld is not in 1..%u bytes", path,
-                        (long long)st.st_size, LV_IMAGE_MAX);
-        goto out_close;
-    }
+        return fd;
+    st.st_size = (off_t)done;
+    done = 0;
     p = malloc((size_t)st.st_size);
     if (!p) {
         rc = lv_err_set(err, ENOMEM, "%s: out of memory", path);

@@ -92,6 +92,17 @@ static const struct lv_virtio_dev_ops vnet_ops = {
     .reset = reset,
 };
 
+void lv_vnet_set_identity(struct lv_vnet *vn, const uint8_t mac[6], uint16_t mtu)
+{
+    pthread_mutex_lock(&vn->lock);
+    memcpy(vn->config, mac, 6);
+    vn->config[10] = (uint8_t)mtu;
+    vn->config[11] = (uint8_t)(mtu >> 8);
+    vn->p.mtu = mtu;
+    memcpy(vn->p.mac, mac, 6);
+    pthread_mutex_unlock(&vn->lock);
+}
+
 uint64_t lv_vnet_features(void)
 {
     return LV_VIRTIO_F_VERSION_1 | LV_VIRTIO_F_EVENT_IDX | LV_VIRTIO_NET_F_MAC |
@@ -117,11 +128,9 @@ int lv_vnet_create(struct lv_vnet **out, const struct lv_vnet_params *p, struct 
     for (i = 0; i < LV_VNET_NQUEUES; i++)
         vn->kick_fd[i] = -1;
     pthread_mutex_init(&vn->lock, NULL);
-    memcpy(vn->config, p->mac, 6);
     vn->config[6] = 1; /* status: link up (VIRTIO_NET_F_STATUS is not offered) */
     vn->config[8] = 1; /* max_virtqueue_pairs */
-    vn->config[10] = (uint8_t)p->mtu;
-    vn->config[11] = (uint8_t)(p->mtu >> 8);
+    lv_vnet_set_identity(vn, p->mac, p->mtu);
     for (i = 0; i < NSRC; i++)
         vn->src[i] = (struct vnet_src){vn, (int)i};
 
