@@ -19,13 +19,17 @@ LDLIBS  := -lpthread -lmnl -ljansson
 LIB_SRCS := lib/util/err.c lib/core/mem.c lib/core/kvm.c lib/core/vm.c lib/core/vcpu.c \
             lib/core/bootinfo.c lib/arch/x86_64.c lib/loader/elf.c lib/config/vmspec.c \
             lib/net/addr.c lib/net/tap.c lib/net/netlink.c lib/net/link.c lib/net/vif.c \
-            lib/virtio/virtqueue.c lib/virtio/mmio.c lib/virtio/net.c lib/core/devices.c
+            lib/virtio/virtqueue.c lib/virtio/mmio.c lib/virtio/net.c lib/core/devices.c \
+            lib/ctl/ctl.c
 CLI_SRCS := cli/main.c cli/cmd_run.c cli/args.c cli/trace.c cli/netopt.c
+DAEMON_SRCS := daemon/main.c daemon/vmproc.c daemon/pool.c daemon/vms.c
 
 LIB_OBJS      := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS      := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)
 ASAN_LIB_OBJS := $(LIB_SRCS:%.c=$(ASAN)/obj/%.o)
 ASAN_CLI_OBJS := $(CLI_SRCS:%.c=$(ASAN)/obj/%.o)
+DAEMON_OBJS      := $(DAEMON_SRCS:%.c=$(BUILD)/obj/%.o)
+ASAN_DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(ASAN)/obj/%.o)
 
 .PHONY: all build-all deps demo test clean guest
 # Every entry point installs missing packages first, then builds in a
@@ -33,7 +37,7 @@ ASAN_CLI_OBJS := $(CLI_SRCS:%.c=$(ASAN)/obj/%.o)
 all: deps
 	@$(MAKE) --no-print-directory build-all
 
-build-all: $(BUILD)/bin/lightvm guest
+build-all: $(BUILD)/bin/lightvm $(BUILD)/bin/lightvmd guest
 
 # The dependency script installs what is missing (apt-get); skipped when
 # everything is there already.
@@ -64,6 +68,14 @@ $(ASAN)/bin/lightvm: $(ASAN_CLI_OBJS) $(ASAN)/lib/liblightvm.a
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/bin/lightvmd: $(DAEMON_OBJS) $(BUILD)/lib/liblightvm.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
+
+$(ASAN)/bin/lightvmd: $(ASAN_DAEMON_OBJS) $(ASAN)/lib/liblightvm.a
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(SAN) -o $@ $^ $(LDLIBS)
+
 include guest/guest.mk
 include guest/lwip/lwip.mk
 include tests/tests.mk
@@ -76,4 +88,5 @@ demo: deps
 clean:
 	rm -rf $(BUILD)
 
--include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(ASAN_LIB_OBJS:.o=.d) $(ASAN_CLI_OBJS:.o=.d)
+-include $(LIB_OBJS:.o=.d) $(CLI_OBJS:.o=.d) $(ASAN_LIB_OBJS:.o=.d) $(ASAN_CLI_OBJS:.o=.d) \
+	$(DAEMON_OBJS:.o=.d) $(ASAN_DAEMON_OBJS:.o=.d)

@@ -1,0 +1,32 @@
+/* daemon.h: the pieces of lightvmd shared between its files. */
+#ifndef LIGHTVMD_H
+#define LIGHTVMD_H
+
+#include <jansson.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "lightvm/ctl.h"
+#include "lightvm/vmspec.h"
+
+#define LVD_SHELL_FD 3          /* a shell's end of its socketpair with the daemon */
+#define LVD_EXEC_TIMEOUT_MS 10000
+#define LVD_CALL_TIMEOUT_MS 5000
+#define LVD_CONSOLE_TAIL (64u << 10)
+
+/* vmproc.c: `lightvmd --vm-shell --memory MB --nics N --rundir DIR`,
+ * run by the daemon with its socketpair on fd LVD_SHELL_FD: prepares a VM
+ * shell, reports {"ready":true,...}, waits for {"op":"exec",...}, then is
+ * that VM's process until the VM ends. Returns the process exit status. */
+int vmproc_main(int argc, char **argv);
+
+/* $RUNDIR/vms/NAME[/FILE] into (buf); -ENAMETOOLONG if it does not fit. */
+int lvd_vm_path(char *buf, size_t cap, const char *rundir, const char *name, const char *file);
+
+/* Removes $RUNDIR/vms/NAME and the files lightvm puts there. */
+void lvd_vm_dir_remove(const char *rundir, const char *name);
+
+/* Monotonic microseconds. */
+double lvd_now_us(void);
+
+#endif

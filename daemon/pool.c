@@ -1,0 +1,213 @@
+/*
+ * pool.c: VM shells and the pool of them that lightvmd keeps per flavor
+ * (memory, NICs). A shell is a VM process that has done the prepare work
+ * and waits on its socketpair for an exec (vmproc.c).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "pool.h"
+
+int lvd_pidfd_open(pid_t pid)
+{
+    return (int)syscall(SYS_pidfd_open, pid, 0);
+}
+
+int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, unsigned mem_mb,
+                    unsigned nics, struct lv_err *err)
+{
+    char mem[16], nn[16], logpath[4096];
+    int sp[2], rc;
+    struct lvd_shell *s;
+    pid_t parent = getpid(), pid;
+
+    *out = NULL;
+    snprintf(mem, sizeof(mem), "%u", mem_mb);
+    snprintf(nn, sizeof(nn), "%u", nics);
+    if (snprintf(logpath, sizeof(logpath), "%s/vmm.log", ctx->rundir) >= (int)sizeof(logpath))
+        return lv_err_set(err, ENAMETOOLONG, "run directory path too long");
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
+        return lv_err_set(err, errno, "socketpair: %s", strerror(errno));
+    s = calloc(1, sizeof(*s));
+    if (!s) {
+        close(sp[0]);
+        close(sp[1]);
+        return lv_err_set(err, ENOMEM, "out of memory");
+    }
+    pid = fork();
+    if (pid < 0) {
+        rc = lv_err_set(err, errno, "fork: %s (host full?)", strerror(errno));
+        close(sp[0]);
+        close(sp[1]);
+        free(s);
+        return rc;
+    }
+    if (pid == 0) {
+        /* Child: a shell dies with the daemon until it is executed. */
+        const char *argv[] = {ctx->self_exe, "--vm-shell", "--memory", mem, "--nics", nn,
+                              "--rundir", ctx->rundir, NULL};
+        sigset_t none;
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent)
+            _exit(1);
+        setsid(); /* no signals from the daemon's terminal */
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+        if (null < 0 || dup2(sp[1], LVD_SHELL_FD) < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
+            dup2(log >= 0 ? log : null, 2) < 0)
+            _exit(1);
+        execv(ctx->self_exe, (char *const *)argv);
+        _exit(127);
+    }
+    close(sp[1]);
+    s->pid = pid;
+    s->pidfd = lvd_pidfd_open(pid);
+    s->mem_mb = mem_mb;
+    s->nics = nics;
+    s->spawned_us = lvd_now_us();
+    lv_ctl_conn_init(&s->conn, sp[0]);
+    *out = s;
+    return 0;
+}
+
+int lvd_shell_on_ready(struct lvd_shell *s, int block_ms, struct lv_err *err)
+{
+    json_t *m = NULL;
+    int rc;
+
+    if (block_ms >= 0) {
+        rc = lv_ctl_recv(&s->conn, block_ms, &m, err);
+    } else {
+        rc = lv_ctl_poll_recv(&s->conn, &m, err);
+        if (rc == 0)
+            return 0;
+        rc = rc == 1 ? 0 : rc;
+    }
+    if (rc)
+        return rc == -EPIPE ? lv_err_set(err, EPIPE, "the shell died while preparing") : rc;
+    if (!json_is_true(json_object_get(m, "ready"))) {
+        const char *e = json_string_value(json_object_get(m, "error"));
+        rc = lv_err_set(err, EIO, "%s", e ? e : "shell not ready");
+        json_decref(m);
+        return rc;
+    }
+    s->prepare = json_incref(json_object_get(m, "prepare"));
+    json_decref(m);
+    s->ready = 1;
+    s->ready_us = lvd_now_us();
+    return 1;
+}
+
+void lvd_shell_free(struct lvd_shell **ps, int kill_it)
+{
+    struct lvd_shell *s = *ps;
+
+    if (!s)
+        return;
+    if (kill_it && s->pid > 0)
+        kill(s->pid, SIGKILL);
+    lv_ctl_conn_close(&s->conn);
+    if (s->pidfd >= 0)
+        close(s->pidfd);
+    json_decref(s->prepare);
+    free(s);
+    *ps = NULL;
+}
+
+/* ---- the pool ---- */
+
+struct lvd_flavor *lvd_pool_find(struct lvd_pool *pl, unsigned mem_mb, unsigned nics)
+{
+    for (unsigned i = 0; i < pl->nflavors; i++)
+        if (pl->fl[i].mem_mb == mem_mb && pl->fl[i].nics == nics)
+            return &pl->fl[i];
+    return NULL;
+}
+
+int lvd_pool_add_flavor(struct lvd_pool *pl, unsigned mem_mb, unsigned nics, unsigned target,
+                        struct lv_err *err)
+{
+    struct lvd_flavor *f;
+
+    if (lvd_pool_find(pl, mem_mb, nics))
+        return lv_err_set(err, EEXIST, "--pool %u,%u given twice", mem_mb, nics);
+    if (pl->nflavors == LVD_MAX_FLAVORS)
+        return lv_err_set(err, E2BIG, "at most %u pool flavors", LVD_MAX_FLAVORS);
+    if (target > LVD_MAX_POOL)
+        return lv_err_set(err, E2BIG, "pool of %u shells: at most %u per flavor", target,
+                          LVD_MAX_POOL);
+    f = &pl->fl[pl->nflavors++];
+    memset(f, 0, sizeof(*f));
+    f->mem_mb = mem_mb;
+    f->nics = nics;
+    f->target = target;
+    return 0;
+}
+
+unsigned lvd_flavor_ready(const struct lvd_flavor *f)
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < f->nshells; i++)
+        n += f->shells[i]->ready;
+    return n;
+}
+
+struct lvd_shell *lvd_flavor_take(struct lvd_flavor *f)
+{
+    for (unsigned i = 0; i < f->nshells; i++) {
+        struct lvd_shell *s = f->shells[i];
+        if (s->ready) {
+            f->shells[i] = f->shells[--f->nshells];
+            return s;
+        }
+    }
+    return NULL;
+}
+
+void lvd_flavor_refill_done(struct lvd_flavor *f, double us)
+{
+    f->refill_us[f->refills % LVD_REFILL_HIST] = us;
+    f->refills++;
+    f->refill_us_last = us;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+json_t *lvd_pool_json(const struct lvd_pool *pl)
+{
+    json_t *arr = json_array();
+
+    for (unsigned i = 0; i < pl->nflavors; i++) {
+        const struct lvd_flavor *f = &pl->fl[i];
+        double h[LVD_REFILL_HIST], med = 0;
+        unsigned n = f->refills < LVD_REFILL_HIST ? (unsigned)f->refills : LVD_REFILL_HIST;
+        memcpy(h, f->refill_us, n * sizeof(double));
+        qsort(h, n, sizeof(double), cmp_double);
+        if (n)
+            med = h[n / 2];
+        unsigned ready = lvd_flavor_ready(f);
+        json_array_append_new(arr, json_pack("{s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:f,s:f}",
+                                             "memory", f->mem_mb, "nics", f->nics, "target",
+                                             f->target, "ready", ready, "preparing",
+                                             f->nshells - ready, "hits", (json_int_t)f->hits,
+                                             "misses", (json_int_t)f->misses, "refills",
+                                             (json_int_t)f->refills, "refill_us_last",
+                                             f->refill_us_last, "refill_us_median", med));
+    }
+    return arr;
+}

@@ -1,0 +1,69 @@
+/* pool.h: VM shells and the per-flavor pool of them (pool.c). */
+#ifndef LIGHTVMD_POOL_H
+#define LIGHTVMD_POOL_H
+
+#include <sys/types.h>
+
+#include "daemon.h"
+
+#define LVD_MAX_FLAVORS 8
+#define LVD_MAX_POOL 256
+#define LVD_REFILL_HIST 128
+
+struct lvd_shell {
+    pid_t pid;
+    int pidfd;                 /* owned, -1 if pidfd_open failed */
+    struct lv_ctl_conn conn;   /* the daemon's end of the socketpair, owned */
+    unsigned mem_mb, nics;
+    int ready;
+    double spawned_us, ready_us;
+    json_t *prepare;           /* the shell's prepare trace, owned */
+};
+
+struct lvd_spawn_ctx {
+    const char *self_exe;      /* this program, for exec */
+    const char *rundir;
+};
+
+/* Forks and execs a shell of (mem_mb, nics). The caller owns (*out)
+ * (lvd_shell_free). The shell is not ready yet: see lvd_shell_on_ready. */
+int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, unsigned mem_mb,
+                    unsigned nics, struct lv_err *err);
+
+/* Reads the shell's ready message: blocking up to (block_ms), or, with
+ * (block_ms) < 0, only what is there. 1 when it became ready, 0 when
+ * nothing complete arrived yet (non-blocking only), -errno when the shell
+ * failed (its message in err). */
+int lvd_shell_on_ready(struct lvd_shell *s, int block_ms, struct lv_err *err);
+
+/* Closes the daemon's side (a waiting shell then exits); (kill_it) also
+ * SIGKILLs it. Sets *s = NULL. */
+void lvd_shell_free(struct lvd_shell **s, int kill_it);
+
+int lvd_pidfd_open(pid_t pid);
+
+struct lvd_flavor {
+    unsigned mem_mb, nics, target;
+    struct lvd_shell *shells[LVD_MAX_POOL]; /* ready and preparing, owned */
+    unsigned nshells;
+    uint64_t hits, misses, refills;
+    double refill_us[LVD_REFILL_HIST];      /* spawn -> ready, a ring */
+    double refill_us_last;
+};
+
+struct lvd_pool {
+    struct lvd_flavor fl[LVD_MAX_FLAVORS];
+    unsigned nflavors;
+};
+
+struct lvd_flavor *lvd_pool_find(struct lvd_pool *pl, unsigned mem_mb, unsigned nics);
+int lvd_pool_add_flavor(struct lvd_pool *pl, unsigned mem_mb, unsigned nics, unsigned target,
+                        struct lv_err *err);
+unsigned lvd_flavor_ready(const struct lvd_flavor *f);
+/* Removes and returns a ready shell (the caller owns it), or NULL. */
+struct lvd_shell *lvd_flavor_take(struct lvd_flavor *f);
+void lvd_flavor_refill_done(struct lvd_flavor *f, double us);
+/* The "flavors" array of the pool reply (docs/protocol.md). */
+json_t *lvd_pool_json(const struct lvd_pool *pl);
+
+#endif

@@ -1,0 +1,239 @@
+/*
+ * vms.c: the daemon's table of VMs. The truth is in $RUNDIR/vms: a VM
+ * process owns its directory and socket; the table caches what each said
+ * about itself so that `list` costs no round trip per VM.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "pool.h"
+#include "vms.h"
+
+double lvd_now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+}
+
+int lvd_vm_path(char *buf, size_t cap, const char *rundir, const char *name, const char *file)
+{
+    int n = file ? snprintf(buf, cap, "%s/vms/%s/%s", rundir, name, file)
+                 : snprintf(buf, cap, "%s/vms/%s", rundir, name);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+void lvd_vm_dir_remove(const char *rundir, const char *name)
+{
+    static const char *const files[] = {"ctl.sock", "console.log", "spec.json", "crashed"};
+    char path[4096];
+
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        if (lvd_vm_path(path, sizeof(path), rundir, name, files[i]) == 0)
+            unlink(path);
+    if (lvd_vm_path(path, sizeof(path), rundir, name, NULL) == 0)
+        rmdir(path);
+}
+
+struct lvd_vm *lvd_vms_find(struct lvd_vms *t, const char *name)
+{
+    for (unsigned i = 0; i < t->n; i++)
+        if (!strcmp(t->v[i]->name, name))
+            return t->v[i];
+    return NULL;
+}
+
+struct lvd_vm *lvd_vms_add(struct lvd_vms *t, const char *name, long id)
+{
+    struct lvd_vm *vm;
+
+    if (t->n == t->cap) {
+        unsigned cap = t->cap ? t->cap * 2 : 64;
+        struct lvd_vm **v = realloc(t->v, cap * sizeof(*v));
+        if (!v)
+            return NULL;
+        t->v = v;
+        t->cap = cap;
+    }
+    vm = calloc(1, sizeof(*vm));
+    if (!vm)
+        return NULL;
+    snprintf(vm->name, sizeof(vm->name), "%s", name);
+    vm->id = id;
+    vm->pidfd = -1;
+    t->v[t->n++] = vm;
+    if (id >= t->next_id)
+        t->next_id = id + 1;
+    return vm;
+}
+
+static void vm_free(struct lvd_vm *vm)
+{
+    if (vm->pidfd >= 0)
+        close(vm->pidfd);
+    json_decref(vm->info);
+    free(vm);
+}
+
+void lvd_vms_remove(struct lvd_vms *t, struct lvd_vm *vm)
+{
+    for (unsigned i = 0; i < t->n; i++)
+        if (t->v[i] == vm) {
+            memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof(t->v[0]));
+            t->n--;
+            vm_free(vm);
+            return;
+        }
+}
+
+void lvd_vms_free(struct lvd_vms *t)
+{
+    for (unsigned i = 0; i < t->n; i++)
+        vm_free(t->v[i]);
+    free(t->v);
+    memset(t, 0, sizeof(*t));
+}
+
+static int read_line(const char *path, char *buf, size_t cap)
+{
+    FILE *f = fopen(path, "re");
+
+    if (!f)
+        return -1;
+    if (!fgets(buf, (int)cap, f))
+        buf[0] = '\0';
+    fclose(f);
+    buf[strcspn(buf, "\n")] = '\0';
+    return 0;
+}
+
+int lvd_vm_gone(struct lvd_vms *t, struct lvd_vm *vm, const char *rundir, const char *why)
+{
+    char path[4096];
+    struct stat st;
+
+    if (vm->pidfd >= 0) {
+        close(vm->pidfd);
+        vm->pidfd = -1;
+    }
+    if (lvd_vm_path(path, sizeof(path), rundir, vm->name, NULL) < 0 || stat(path, &st) < 0) {
+        lvd_vms_remove(t, vm); /* ended normally: the VM process cleaned up */
+        return 1;
+    }
+    vm->crashed = 1;
+    vm->pid = 0;
+    lvd_vm_path(path, sizeof(path), rundir, vm->name, "crashed");
+    if (read_line(path, vm->reason, sizeof(vm->reason)) < 0 || !vm->reason[0]) {
+        /* It could not say so itself (killed): say it for it. */
+        snprintf(vm->reason, sizeof(vm->reason), "%s", why);
+        FILE *f = fopen(path, "we");
+        if (f) {
+            fprintf(f, "%s\n", why);
+            fclose(f);
+        }
+    }
+    /* Its host resources: the taps and memory went with the process; the
+     * socket file is all that is left. */
+    lvd_vm_path(path, sizeof(path), rundir, vm->name, "ctl.sock");
+    unlink(path);
+    return 0;
+}
+
+/* A crashed VM's description from its spec.json. */
+static json_t *info_from_spec(const char *rundir, const char *name, long *id)
+{
+    char path[4096];
+    json_t *spec, *info;
+
+    *id = 0;
+    if (lvd_vm_path(path, sizeof(path), rundir, name, "spec.json") < 0)
+        return NULL;
+    spec = json_load_file(path, 0, NULL);
+    if (!json_is_object(spec)) {
+        json_decref(spec);
+        return json_pack("{s:s}", "name", name);
+    }
+    *id = (long)json_integer_value(json_object_get(spec, "id"));
+    info = json_pack("{s:s,s:I,s:O?,s:O?,s:i,s:O?}", "name", name, "id", (json_int_t)*id,
+                     "memory", json_object_get(spec, "memory"), "kernel",
+                     json_object_get(spec, "kernel"), "vcpus", 1, "vifs",
+                     json_object_get(spec, "vifs"));
+    json_decref(spec);
+    return info;
+}
+
+int lvd_vms_adopt(struct lvd_vms *t, const char *rundir)
+{
+    char dir[4096], path[4096];
+    struct dirent *de;
+    DIR *d;
+    int found = 0;
+
+    snprintf(dir, sizeof(dir), "%s/vms", rundir);
+    d = opendir(dir);
+    if (!d)
+        return 0;
+    while ((de = readdir(d))) {
+        json_t *req, *rep = NULL, *info;
+        long id = 0;
+        if (de->d_name[0] == '.' || strlen(de->d_name) >= LV_NAME_MAX || lvd_vms_find(t, de->d_name))
+            continue;
+        req = json_pack("{s:s}", "op", "info");
+        lvd_vm_path(path, sizeof(path), rundir, de->d_name, "ctl.sock");
+        if (lv_ctl_call(path, req, LVD_CALL_TIMEOUT_MS, &rep, NULL) == 0 &&
+            json_is_object(info = json_object_get(rep, "vm"))) {
+            id = (long)json_integer_value(json_object_get(info, "id"));
+            struct lvd_vm *vm = lvd_vms_add(t, de->d_name, id);
+            if (vm) {
+                vm->pid = (pid_t)json_integer_value(json_object_get(info, "pid"));
+                vm->pidfd = vm->pid > 0 ? lvd_pidfd_open(vm->pid) : -1;
+                vm->info = json_incref(info);
+                if (vm->pidfd < 0) /* it died between the reply and now */
+                    lvd_vm_gone(t, vm, rundir, "VM process died");
+            }
+        } else {
+            info = info_from_spec(rundir, de->d_name, &id);
+            struct lvd_vm *vm = lvd_vms_add(t, de->d_name, id);
+            if (vm) {
+                vm->info = info;
+                info = NULL;
+                lvd_vm_gone(t, vm, rundir, "VM process gone (found so when lightvmd started)");
+            }
+            json_decref(info);
+        }
+        json_decref(rep);
+        json_decref(req);
+        found++;
+    }
+    closedir(d);
+    return found;
+}
+
+json_t *lvd_vm_json(const struct lvd_vm *vm)
+{
+    json_t *o = vm->info ? json_deep_copy(vm->info) : json_object();
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    json_object_set_new(o, "name", json_string(vm->name));
+    json_object_set_new(o, "id", json_integer(vm->id));
+    if (vm->crashed) {
+        json_object_set_new(o, "state", json_string("crashed"));
+        json_object_set_new(o, "reason", json_string(vm->reason));
+        json_object_set_new(o, "pid", json_integer(0));
+        json_object_set_new(o, "uptime_s", json_real(0));
+    } else {
+        double started = json_real_value(json_object_get(o, "started"));
+        if (started > 0)
+            json_object_set_new(o, "uptime_s",
+                                json_real(now.tv_sec + now.tv_nsec / 1e9 - started));
+    }
+    return o;
+}
