@@ -4,9 +4,9 @@
 TEST_COMMON   := tests/lvtest.c tests/elfgen.c
 UNIT_TESTS    := test_elf test_boot test_virtqueue test_mmio test_vmspec
 KVM_TESTS     := test_vm test_run
-# (test_valgrind and test_daytime need KVM: tests/run.sh runs them with
-# the KVM tests, in the nested VM when there is no /dev/kvm here)
-E2E_TESTS     := test_cli test_valgrind test_net test_daytime
+# (test_valgrind, test_daytime and test_daemon need KVM: tests/run.sh runs
+# them with the KVM tests, in the nested VM when there is no /dev/kvm here)
+E2E_TESTS     := test_cli test_valgrind test_net test_daytime test_daemon
 ALL_TESTS     := $(UNIT_TESTS) $(KVM_TESTS) $(E2E_TESTS)
 TEST_BINS     := $(ALL_TESTS:%=$(ASAN)/tests/%)
 TEST_CFLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g $(SAN) -Iinclude -Itests
@@ -46,7 +46,7 @@ $(FUZZ_VMSPEC): tests/fuzz/fuzz_vmspec.c lib/config/vmspec.c lib/net/addr.c lib/
 		-fsanitize=fuzzer,address,undefined -o $@ $^ -ljansson
 
 # lwip-smoke: lwIP (fetched from Debian) still builds and links into a guest.
-test-build: build-all $(ASAN)/bin/lightvm $(TEST_BINS) $(FUZZ_ELF) $(FUZZ_VQ) $(FUZZ_VMSPEC) \
+test-build: build-all $(ASAN)/bin/lightvm $(ASAN)/bin/lightvmd $(TEST_BINS) $(FUZZ_ELF) $(FUZZ_VQ) $(FUZZ_VMSPEC) \
 	lwip-smoke
 
 test: deps

@@ -79,5 +79,8 @@ int main(int argc, char **argv)
         return 1;
     }
     tcp_accept(pcb, on_accept);
+    /* One console line (one exit), after the network-up probe is out. */
+    lvrt_printf("%s: listening on %s:13\n", lvrt_app_name,
+                ip4addr_ntoa(netif_ip4_addr(lvnet_netif(0))));
     lvnet_loop();
 }

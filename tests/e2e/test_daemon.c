@@ -1,0 +1,477 @@
+/*
+ * test_daemon: lightvmd and the `lightvm` verbs end to end on real KVM,
+ * in a network and mount namespace of the test's own and a runtime
+ * directory of its own:
+ *
+ *   1. without a daemon: a clear "cannot reach lightvmd" and exit 1
+ *   2. lightvmd with a pool; bad configs and unknown names: clear errors
+ *   3. create (pool hit) / list / info / console; nc gets a date
+ *   4. pause: no answer, state paused; unpause: answers again
+ *   5. kill -9 of a VM process: shown as crashed, its tap gone; destroy
+ *   6. kill -9 of lightvmd, restart: every VM still listed and answering
+ *   7. NMANY VMs through the pool: all answer daytime; pool stats
+ *   8. shutdown (graceful), destroy of everything
+ *   9. lightvmd stops on SIGTERM; no process, tap or socket left
+ *
+ * usage: test_daemon LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM (skips without
+ * it, fails under LIGHTVM_REQUIRE_KVM=1) and root.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <limits.h>
+#include <net/if.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "lvtest.h"
+
+#define BR "lvdm0"
+#define HOST_IP "10.79.0.1"
+#define NMANY 200
+#define POOL 8
+
+static const char *lightvm, *lightvmd, *gdir, *ip_bin, *nc_bin;
+static char rundir[64] = "/tmp/lvtest-daemon-XXXXXX", cfgdir[PATH_MAX];
+static struct lvt_bg daemon_bg, tool;
+static struct lvt_proc cli;
+
+static const char *find_exe(const char *const *c)
+{
+    for (; *c; c++)
+        if (access(*c, X_OK) == 0)
+            return *c;
+    return NULL;
+}
+
+static int ipcmd(const char *fmt, ...)
+{
+    char buf[256], *argv[32], *save = NULL;
+    int n = 0;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    argv[n++] = (char *)ip_bin;
+    for (char *t = strtok_r(buf, " ", &save); t && n < 31; t = strtok_r(NULL, " ", &save))
+        argv[n++] = t;
+    argv[n] = NULL;
+    return lvt_bg_run(&tool, 30000, (const char *const *)argv);
+}
+
+/* Runs `lightvm ARGS...` (NULL-terminated) with our run directory; its
+ * exit status, output in cli. */
+static int lv(const char *a0, ...)
+{
+    const char *argv[24];
+    int n = 0;
+    va_list ap;
+
+    argv[n++] = lightvm;
+    argv[n++] = a0;
+    va_start(ap, a0);
+    for (const char *a; n < 20 && (a = va_arg(ap, const char *));)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n++] = "--rundir";
+    argv[n++] = rundir;
+    argv[n] = NULL;
+    if (lvt_run(&cli, 60, argv) < 0)
+        return -1;
+    return cli.status;
+}
+
+/* The IP of VM k: 10.79.(k / 200 + 1).(k % 200 + 2). */
+static void vm_ip(int k, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "10.79.%d.%d", k / 200 + 1, k % 200 + 2);
+}
+
+/* Writes the config of VM (name) number (k) and returns its path. */
+static const char *config(const char *name, int k, const char *extra)
+{
+    static char path[PATH_MAX + 64];
+    char buf[1024], ip[24];
+
+    vm_ip(k, ip, sizeof(ip));
+    snprintf(path, sizeof(path), "%s/%s.json", cfgdir, name);
+    snprintf(buf, sizeof(buf),
+             "{\"name\":\"%s\",\"kernel\":\"%s/daytime.elf\",\"memory\":8,\"vcpus\":1,%s"
+             "\"vifs\":[{\"bridge\":\"" BR "\",\"ip\":\"%s/16\",\"gw\":\"" HOST_IP "\"}]}",
+             name, gdir, extra ? extra : "", ip);
+    CHECK(lvt_write_file(path, buf, strlen(buf)) == 0, "cannot write %s", path);
+    return path;
+}
+
+/* nc to port 13 of VM k, waiting at most (secs): 1 if a date came. */
+static int answers(int k, const char *secs)
+{
+    char ip[24];
+
+    vm_ip(k, ip, sizeof(ip));
+    const char *argv[] = {nc_bin, "-w", secs, ip, "13", NULL};
+    int st = lvt_bg_run(&tool, 20000, argv);
+    return st == 0 && strlen(tool.out) >= 24 && strstr(tool.out, "\r\n");
+}
+
+/* Polls (bounded) for the daemon's socket. */
+static int daemon_start(const char *pool)
+{
+    char sock[128];
+    const char *argv[] = {lightvmd, "--rundir", rundir, pool ? "--pool" : NULL, pool, NULL};
+
+    snprintf(sock, sizeof(sock), "%s/lightvmd.sock", rundir);
+    if (lvt_bg_start(&daemon_bg, argv) < 0)
+        return 0;
+    for (int t = 0; t < 20000; t += 50) {
+        lvt_bg_pump(50);
+        if (!daemon_bg.pid)
+            break;
+        if (access(sock, F_OK) == 0 && lv("list", NULL) == 0)
+            return 1;
+    }
+    CHECK(0, "lightvmd did not come up: status %d\n%s", daemon_bg.status, daemon_bg.err);
+    return 0;
+}
+
+/* Waits (bounded) until the pool has (want) ready shells. */
+static void pool_wait(int want)
+{
+    char needle[32];
+
+    snprintf(needle, sizeof(needle), "ready=%d ", want);
+    for (int t = 0; t < 60000; t += 100) {
+        if (lv("pool", NULL) == 0 && strstr(cli.out, needle))
+            return;
+        lvt_sleep_ms(100);
+    }
+    CHECK(0, "the pool never reached %d ready shells: %s", want, cli.out);
+}
+
+static int count_taps(void)
+{
+    DIR *d = opendir("/sys/class/net");
+    struct dirent *de;
+    int n = 0;
+
+    while (d && (de = readdir(d)))
+        n += de->d_name[0] != '.' && lvt_sys_exists(de->d_name, "tun_flags");
+    if (d)
+        closedir(d);
+    return n;
+}
+
+/* Processes in this network namespace other than us. */
+static int others(char *list, size_t cap)
+{
+    char mine[64], path[64], ns[64];
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    ssize_t k = readlink("/proc/self/ns/net", mine, sizeof(mine) - 1);
+    int n = 0;
+
+    list[0] = '\0';
+    if (k <= 0 || !d) {
+        if (d)
+            closedir(d);
+        return -1;
+    }
+    mine[k] = '\0';
+    while ((de = readdir(d))) {
+        long pid = strtol(de->d_name, NULL, 10);
+        if (pid <= 0 || pid == (long)getpid())
+            continue;
+        snprintf(path, sizeof(path), "/proc/%ld/ns/net", pid);
+        k = readlink(path, ns, sizeof(ns) - 1);
+        if (k <= 0)
+            continue;
+        ns[k] = '\0';
+        if (!strcmp(ns, mine)) {
+            n++;
+            snprintf(list + strlen(list), cap - strlen(list), " %ld", pid);
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static long vm_pid(const char *name)
+{
+    const char *p;
+
+    if (lv("info", name, NULL) != 0 || !(p = strstr(cli.out, "pid: ")))
+        return -1;
+    return strtol(p + 5, NULL, 10);
+}
+
+static void case_errors(void)
+{
+    CHECK(lv("list", NULL) == 1 && strstr(cli.err, "cannot reach lightvmd"),
+          "list without a daemon: status %d: %s", cli.status, cli.err);
+    if (!daemon_start("8,1," "8"))
+        return;
+    /* bad configs: each names its problem, none leaves a VM behind */
+    static const struct {
+        const char *json, *needle;
+    } bad[] = {
+        {"{\"name\":\"b\",\"kernel\":\"/x\",\"memroy\":8}", "memroy"},
+        {"{\"name\":\"b\"}", "kernel"},
+        {"{\"name\":\"bad name\",\"kernel\":\"/x\"}", "name"},
+        {"{\"name\":\"b\",\"kernel\":\"/nonexistent/daytime.elf\"}", "nonexistent"},
+        {"{\"name\":\"b\",\"kernel\":\"/etc/passwd\"}", "passwd"},
+        {"{\"name\":\"b\",\"kernel\":\"/x\",\"vifs\":[{\"bridge\":\"no such\"}]}", "bridge"},
+        {"not json", "JSON"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char path[PATH_MAX + 32];
+        snprintf(path, sizeof(path), "%s/bad%zu.json", cfgdir, i);
+        lvt_write_file(path, bad[i].json, strlen(bad[i].json));
+        int st = lv("create", path, NULL);
+        CHECK(st != 0 && strstr(cli.err, "lightvm create: ") && strstr(cli.err, bad[i].needle),
+              "bad config %zu (%s): status %d, stderr \"%s\" (want it to name '%s')", i,
+              bad[i].json, st, cli.err, bad[i].needle);
+    }
+    /* a bridge that does not exist: refused by the VM process, clean */
+    const char *nb = config("nobr", 5, NULL);
+    char buf[512];
+    snprintf(buf, sizeof(buf),
+             "{\"name\":\"nobr\",\"kernel\":\"%s/daytime.elf\",\"vifs\":[{\"bridge\":\"lvnone0\"}]}",
+             gdir);
+    lvt_write_file(nb, buf, strlen(buf));
+    CHECK(lv("create", nb, NULL) == 1 && strstr(cli.err, "lvnone0"),
+          "create on a missing bridge: status %d: %s", cli.status, cli.err);
+    const char *verbs[] = {"info", "pause", "unpause", "destroy", "shutdown", "console"};
+    for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+        CHECK(lv(verbs[i], "ghost", NULL) == 1 && strstr(cli.err, "ghost"),
+              "%s of an unknown VM: status %d: %s", verbs[i], cli.status, cli.err);
+    CHECK(lv("list", NULL) == 0 && !strstr(cli.out, "nobr") && !strstr(cli.out, " b "),
+          "a failed create left a VM: %s", cli.out);
+}
+
+static void case_lifecycle(void)
+{
+    const char *c0 = config("d0", 0, NULL);
+
+    pool_wait(POOL);
+    CHECK(lv("create", c0, NULL) == 0 && strstr(cli.out, "d0 id=") && strstr(cli.out, "pool=hit"),
+          "create d0: status %d: %s%s", cli.status, cli.out, cli.err);
+    printf("create: %s", cli.out);
+    CHECK(lv("create", c0, NULL) == 1 && strstr(cli.err, "already exists"),
+          "a second d0: status %d: %s", cli.status, cli.err);
+    CHECK(answers(0, "5"), "d0 does not answer daytime: %s", tool.err);
+    CHECK(lv("list", NULL) == 0 && strstr(cli.out, "d0") && strstr(cli.out, "running"),
+          "list: %s", cli.out);
+    CHECK(lv("info", "d0", NULL) == 0 && strstr(cli.out, "state: running") &&
+          strstr(cli.out, "lvtap"), "info d0: %s", cli.out);
+    CHECK(lv("console", "d0", NULL) == 0 && strstr(cli.out, "daytime: listening on 10.79.1.2"),
+          "console d0: \"%s\"", cli.out);
+
+    CHECK(lv("pause", "d0", NULL) == 0, "pause d0: %s", cli.err);
+    CHECK(lv("info", "d0", NULL) == 0 && strstr(cli.out, "state: paused"), "paused: %s", cli.out);
+    CHECK(!answers(0, "2"), "a paused d0 answered: %s", tool.out);
+    CHECK(lv("pause", "d0", NULL) == 1, "pausing twice succeeded");
+    CHECK(lv("unpause", "d0", NULL) == 0, "unpause d0: %s", cli.err);
+    CHECK(answers(0, "5"), "d0 does not answer after unpause: %s", tool.err);
+}
+
+static void case_crash(void)
+{
+    const char *c1 = config("d1", 1, NULL);
+    long pid;
+    int taps;
+
+    CHECK(lv("create", c1, NULL) == 0, "create d1: %s", cli.err);
+    CHECK(answers(1, "5"), "d1 does not answer");
+    pid = vm_pid("d1");
+    taps = count_taps();
+    CHECK(pid > 0 && kill((pid_t)pid, SIGKILL) == 0, "cannot kill d1 (pid %ld)", pid);
+    int crashed = 0;
+    for (int t = 0; t < 10000 && !crashed; t += 100) {
+        lvt_sleep_ms(100);
+        crashed = lv("info", "d1", NULL) == 0 && strstr(cli.out, "state: crashed");
+    }
+    CHECK(crashed && strstr(cli.out, "signal 9"), "d1 after kill -9: %s", cli.out);
+    CHECK(count_taps() == taps - 1, "d1's tap is still there (%d taps, were %d)", count_taps(),
+          taps);
+    CHECK(lv("pause", "d1", NULL) == 1 && strstr(cli.err, "crashed"), "pause of a crashed VM: %s",
+          cli.err);
+    CHECK(lv("destroy", "d1", NULL) == 0, "destroy crashed d1: %s", cli.err);
+    CHECK(lv("info", "d1", NULL) == 1, "d1 is still known after destroy");
+}
+
+static void case_daemon_restart(void)
+{
+    const char *c2 = config("d2", 2, NULL);
+
+    CHECK(lv("create", c2, NULL) == 0, "create d2: %s", cli.err);
+    kill(daemon_bg.pid, SIGKILL);
+    lvt_bg_stop(&daemon_bg, 0, 10000);
+    CHECK(answers(0, "5") && answers(2, "5"), "VMs stopped answering with the daemon gone");
+    CHECK(lv("list", NULL) == 1, "list with the daemon dead: %d", cli.status);
+    if (!daemon_start("8,1," "8"))
+        return;
+    CHECK(lv("list", NULL) == 0 && strstr(cli.out, "d0") && strstr(cli.out, "d2") &&
+          !strstr(cli.out, "crashed"), "after a daemon restart: %s", cli.out);
+    CHECK(lv("pause", "d2", NULL) == 0 && lv("unpause", "d2", NULL) == 0,
+          "pause/unpause of an adopted VM: %s", cli.err);
+    CHECK(answers(2, "5"), "adopted d2 does not answer");
+}
+
+static void case_many(void)
+{
+    char name[32];
+    int created = 0, ok = 0;
+
+    pool_wait(POOL);
+    for (int k = 10; k < 10 + NMANY; k++) {
+        snprintf(name, sizeof(name), "m%d", k);
+        if (lv("create", config(name, k, NULL), NULL) == 0)
+            created++;
+        else
+            CHECK(0, "create %s: %s", name, cli.err);
+    }
+    for (int k = 10; k < 10 + NMANY; k++)
+        ok += answers(k, "5");
+    printf("%d of %d VMs created through the pool, %d answer daytime\n", created, NMANY, ok);
+    CHECK(ok == NMANY, "only %d of %d answer", ok, NMANY);
+    CHECK(lv("pool", NULL) == 0 && strstr(cli.out, "hits="), "pool: %s", cli.out);
+    printf("pool: %s", cli.out);
+    const char *h = strstr(cli.out, "hits=");
+    CHECK(h && atoi(h + 5) > NMANY / 4, "few pool hits: %s", cli.out);
+}
+
+static void case_end(void)
+{
+    char name[32], list[1024];
+
+    CHECK(lv("shutdown", "d0", NULL) == 0 && strstr(cli.out, "d0: shut down"),
+          "shutdown d0: %s%s", cli.out, cli.err);
+    CHECK(lv("destroy", "d2", NULL) == 0, "destroy d2: %s", cli.err);
+    for (int k = 10; k < 10 + NMANY; k++) {
+        snprintf(name, sizeof(name), "m%d", k);
+        CHECK(lv("destroy", name, NULL) == 0, "destroy %s: %s", name, cli.err);
+    }
+    CHECK(lv("list", NULL) == 0 && !strchr(cli.out + strcspn(cli.out, "\n") + 1, 'm'),
+          "VMs left after destroying all: %s", cli.out);
+    kill(daemon_bg.pid, SIGTERM);
+    int st = lvt_bg_stop(&daemon_bg, 0, 20000);
+    CHECK(st == 0 && !daemon_bg.timed_out, "lightvmd after SIGTERM: status %d\n%s", st,
+          daemon_bg.err);
+    int n = 0;
+    for (int t = 0; t < 10000; t += 100) {
+        n = others(list, sizeof(list));
+        if (n == 0 && count_taps() == 0)
+            break;
+        lvt_sleep_ms(100);
+    }
+    CHECK(n == 0, "processes left in the test's namespace:%s", list);
+    CHECK(count_taps() == 0, "%d taps left", count_taps());
+    char p[PATH_MAX];
+    snprintf(p, sizeof(p), "%s/lightvmd.sock", rundir);
+    CHECK(access(p, F_OK) < 0, "lightvmd.sock left behind");
+    snprintf(p, sizeof(p), "%s/vms", rundir);
+    DIR *d = opendir(p);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        CHECK(de->d_name[0] == '.', "left in %s: %s", p, de->d_name);
+    if (d)
+        closedir(d);
+}
+
+static void show_log(void)
+{
+    char p[PATH_MAX], line[512];
+    FILE *f;
+
+    snprintf(p, sizeof(p), "%s/vmm.log", rundir);
+    f = fopen(p, "r");
+    for (int i = 0; f && i < 40 && fgets(line, sizeof(line), f); i++)
+        fprintf(stderr, "vmm.log: %s", line);
+    if (f)
+        fclose(f);
+}
+
+/* Whatever the test started and a failure left running (VM processes
+ * outlive the daemon by design): SIGKILL, bounded wait. */
+static void kill_leftovers(void)
+{
+    char list[4096], *p = list, *end;
+
+    if (others(list, sizeof(list)) <= 0)
+        return;
+    for (long pid; (pid = strtol(p, &end, 10)) > 0; p = end)
+        kill((pid_t)pid, SIGKILL);
+    for (int t = 0; t < 5000 && others(list, sizeof(list)) > 0; t += 100)
+        lvt_sleep_ms(100);
+}
+
+static void rm_tree(const char *dir)
+{
+    const char *argv[] = {"/bin/rm", "-rf", dir, NULL};
+    lvt_bg_run(&tool, 30000, argv);
+}
+
+int main(int argc, char **argv)
+{
+    static const char *const ips[] = {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", NULL};
+    static const char *const ncs[] = {"/usr/bin/nc", "/bin/nc", NULL};
+    char why[256];
+
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_daemon LIGHTVM LIGHTVMD GUEST_DIR\n");
+        return 2;
+    }
+    lightvm = argv[1];
+    lightvmd = argv[2];
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    lvt_require_kvm();
+    if (geteuid() != 0) {
+        printf("SKIP: test_daemon needs root (network namespaces, taps)\n");
+        return LVT_SKIP;
+    }
+    static char gabs[PATH_MAX];
+    if (!realpath(argv[3], gabs)) {
+        fprintf(stderr, "FAIL: %s: %s\n", argv[3], strerror(errno));
+        return 1;
+    }
+    gdir = gabs;
+    ip_bin = find_exe(ips);
+    nc_bin = find_exe(ncs);
+    if (!ip_bin || !nc_bin || !mkdtemp(rundir)) {
+        fprintf(stderr, "FAIL: missing ip or nc, or mkdtemp: %s\n", strerror(errno));
+        return 1;
+    }
+    snprintf(cfgdir, sizeof(cfgdir), "%s-cfg", rundir);
+    mkdir(cfgdir, 0700);
+    if (lvt_private_netns(why, sizeof(why)) < 0) {
+        fprintf(stderr, "FAIL: private network namespace: %s\n", why);
+        return 1;
+    }
+    if (ipcmd("link set lo up") || ipcmd("link add " BR " type bridge") ||
+        ipcmd("addr add " HOST_IP "/16 dev " BR) || ipcmd("link set " BR " up")) {
+        fprintf(stderr, "FAIL: bridge setup: %s\n", tool.err);
+        return 1;
+    }
+    case_errors();
+    if (daemon_bg.pid) {
+        case_lifecycle();
+        case_crash();
+        case_daemon_restart();
+    }
+    if (daemon_bg.pid)
+        case_many();
+    if (daemon_bg.pid)
+        case_end();
+    if (lvt_failures)
+        show_log();
+    if (daemon_bg.pid)
+        lvt_bg_stop(&daemon_bg, SIGKILL, 5000);
+    kill_leftovers();
+    rm_tree(rundir);
+    rm_tree(cfgdir);
+    return lvt_done("test_daemon");
+}
