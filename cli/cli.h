@@ -5,6 +5,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include <jansson.h>
+
 #include "lightvm/net.h"
 #include "lightvm/vm.h"
 
@@ -20,6 +22,9 @@ struct lv_cmd {
 };
 
 int cmd_run(int argc, char **argv);
+/* cmd_ctl.c: the verbs that talk to lightvmd (create, list, info, destroy,
+ * pause, unpause, shutdown, console, pool); argv[0] names the verb. */
+int cmd_ctl(int argc, char **argv);
 
 /* Parses a memory size: a number with an optional K, M or G suffix
  * (binary units); a bare number means MiB. Returns 0 or -EINVAL. */
@@ -49,12 +54,22 @@ int lv_nics_open(const struct lv_nic_opt *o, unsigned n, struct lv_tap *taps,
                  struct lv_vm_nic *out, struct lv_err *err);
 void lv_nics_close(struct lv_tap *taps, unsigned n);
 
-/* --probe ADDR:PORT -> network byte order values; prints errors, -1. */
-int lv_probe_parse(const char *s, uint32_t *ip, uint16_t *port);
+/* --probe ADDR:PORT -> network byte order values; prints errors (as
+ * "lightvm VERB: ..."), -1. */
+int lv_probe_parse(const char *verb, const char *s, uint32_t *ip, uint16_t *port);
 
 /* --wait-net ADDR: a UDP socket bound to ADDR and a free port, stored in
  * (*port) in network byte order. Returns the fd (caller closes) or
  * -errno with (err). */
 int lv_probe_listen(uint32_t ip, uint16_t *port, struct lv_err *err);
+
+/* ctl_print.c: what the lightvmd verbs print from a reply (which stays
+ * the caller's). */
+void lv_ctl_print_json(FILE *f, const json_t *j);
+void lv_ctl_print_vm_line(FILE *f, const json_t *reply); /* NAME id=.. pid=.. pool=.. */
+void lv_ctl_print_create_trace(FILE *f, const json_t *reply, double client_us);
+void lv_ctl_print_list(FILE *f, const json_t *vms);
+void lv_ctl_print_info(FILE *f, const json_t *vm);
+void lv_ctl_print_pool(FILE *f, const json_t *flavors);
 
 #endif

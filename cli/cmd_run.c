@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "lightvm/bootinfo.h"
 #include "lightvm/elf.h"
+#include "lightvm/vmspec.h"
 #include "lightvm/x86.h"
 
 #define DEFAULT_MEMORY (8ull << 20)
@@ -21,9 +22,15 @@ static void run_usage(FILE *f)
 {
     fprintf(f,
             "usage: lightvm run IMAGE [--memory SIZE] [--cmdline STR] [--net SPEC]...\n"
-            "                         [--wait-net ADDR | --probe ADDR:PORT] [--trace] [--no-pvm]\n\n"
+            "                         [--wait-net ADDR | --probe ADDR:PORT] [--trace] [--no-pvm]\n"
+            "       lightvm run --config CONFIG.json [--wait-net ADDR | --probe ADDR:PORT]\n"
+            "                         [--trace] [--no-pvm]\n\n"
             "Boots the unikernel ELF IMAGE in a new KVM VM in the foreground. The guest's\n"
             "console goes to stdout; the command exits with the guest's exit status.\n\n"
+            "      --config FILE   take the kernel, memory, cmdline and vifs from a VM\n"
+            "                      configuration file (as 'lightvm create' does; each vif's\n"
+            "                      bridge must exist) instead of IMAGE, --memory, --cmdline\n"
+            "                      and --net\n"
             "  -m, --memory SIZE   guest RAM, e.g. 8M, 64M, 1G (bare number: MiB; rounded\n"
             "                      up to 2 MiB; default 8M, at most 4G)\n"
             "  -c, --cmdline STR   command line passed to the guest (printable ASCII)\n"
@@ -50,6 +57,9 @@ struct run_opts {
     const char *image;
     const char *cmdline;
     uint64_t mem;
+    int mem_set;
+    const char *config;
+    struct lv_vm_spec spec; /* from --config */
     int trace;
     unsigned flags;
     unsigned nnics;
@@ -59,6 +69,42 @@ struct run_opts {
     int wait_net;
 };
 
+/* --config FILE: the file's kernel, memory, cmdline and vifs stand for
+ * IMAGE, --memory, --cmdline and --net BRIDGE,mac=..,ip=..,gw=.. (the
+ * bridge must exist). (nargs) positional arguments were given. */
+static int use_config(struct run_opts *o, int nargs)
+{
+    const char *clash = nargs ? "IMAGE" : o->mem_set ? "--memory" : o->cmdline ? "--cmdline"
+                      : o->nnics ? "--net" : NULL;
+    struct lv_err err = {""};
+
+    if (clash) {
+        fprintf(stderr, "lightvm run: --config and %s exclude each other (the file gives the "
+                        "kernel, memory, cmdline and vifs)\n", clash);
+        return -1;
+    }
+    if (lv_vm_spec_load(o->config, &o->spec, &err) < 0) {
+        fprintf(stderr, "lightvm run: %s\n", err.msg);
+        return -1;
+    }
+    o->image = o->spec.kernel;
+    o->mem = ((o->spec.memory_mb << 20) + LV_MEM_ALIGN - 1) & ~(uint64_t)(LV_MEM_ALIGN - 1);
+    o->cmdline = o->spec.cmdline;
+    o->nnics = o->spec.nvifs;
+    for (unsigned i = 0; i < o->nnics; i++) {
+        const struct lv_vif_spec *v = &o->spec.vifs[i];
+        struct lv_nic_opt *n = &o->nic[i];
+        memset(n, 0, sizeof(*n));
+        memcpy(n->bridge, v->bridge, sizeof(n->bridge));
+        n->has_mac = v->has_mac;
+        memcpy(n->mac, v->mac, sizeof(n->mac));
+        n->ip = v->ip;
+        n->netmask = v->netmask;
+        n->gw = v->gw;
+    }
+    return 0;
+}
+
 static int parse(int argc, char **argv, struct run_opts *o)
 {
     static const struct option longopts[] = {
@@ -66,7 +112,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
         {"trace", no_argument, NULL, 't'},        {"no-pvm", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},         {"net", required_argument, NULL, 'n'},
         {"wait-net", required_argument, NULL, 'W'}, {"probe", required_argument, NULL, 'p'},
-        {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'C'},   {NULL, 0, NULL, 0},
     };
     struct lv_err err = {""};
     int c;
@@ -83,6 +129,10 @@ static int parse(int argc, char **argv, struct run_opts *o)
                 return -1;
             }
             o->mem = (o->mem + LV_MEM_ALIGN - 1) & ~(uint64_t)(LV_MEM_ALIGN - 1);
+            o->mem_set = 1;
+            break;
+        case 'C':
+            o->config = optarg;
             break;
         case 'c':
             o->cmdline = optarg;
@@ -118,7 +168,7 @@ static int parse(int argc, char **argv, struct run_opts *o)
                 fprintf(stderr, "lightvm run: --wait-net and --probe exclude each other\n");
                 return -1;
             }
-            if (lv_probe_parse(optarg, &o->probe_ip, &o->probe_port) < 0)
+            if (lv_probe_parse("run", optarg, &o->probe_ip, &o->probe_port) < 0)
                 return -1;
             break;
         case 'h':
@@ -133,14 +183,19 @@ static int parse(int argc, char **argv, struct run_opts *o)
             return -1;
         }
     }
-    if (optind != argc - 1) {
+    if (o->config) {
+        if (use_config(o, argc - optind) < 0)
+            return -1;
+    } else if (optind != argc - 1) {
         fprintf(stderr, "lightvm run: %s (try 'lightvm run --help')\n",
                 optind >= argc ? "missing IMAGE" : "too many arguments");
         return -1;
+    } else {
+        o->image = argv[optind];
     }
-    o->image = argv[optind];
     if ((o->wait_net || o->probe_port) && !o->nnics) {
-        fprintf(stderr, "lightvm run: --wait-net/--probe need a --net\n");
+        fprintf(stderr, "lightvm run: --wait-net/--probe need a --net%s\n",
+                o->config ? " (a vif in the --config file)" : "");
         return -1;
     }
     return 0;
@@ -261,6 +316,10 @@ int cmd_run(int argc, char **argv)
     }
 
     memset(&cfg, 0, sizeof(cfg));
+    /* Probing the first bridge's own address: the guest gets its MAC. */
+    uint8_t probe_mac[6] = {0};
+    int probe_mac_known = o.probe_port && o.nnics &&
+                          lv_link_owns_ip(o.nic[0].bridge, o.probe_ip, probe_mac, NULL) == 1;
     cfg.mem_size = o.mem;
     cfg.nnics = o.nnics;
     cfg.nics = nics;
@@ -269,7 +328,13 @@ int cmd_run(int argc, char **argv)
     cfg.cmdline = o.cmdline;
     cfg.flags = o.flags;
     cfg.console_fd = STDOUT_FILENO;
-    if (lv_vm_create(&vm, &kvm, &cfg, &err) < 0 || lv_vm_load_elf(vm, img, img_size, &err) < 0) {
+    if (lv_vm_create(&vm, &kvm, &cfg, &err) < 0) {
+        fprintf(stderr, "lightvm run: %s\n", err.msg);
+        goto out;
+    }
+    if (probe_mac_known)
+        lv_vm_set_probe_mac(vm, probe_mac);
+    if (lv_vm_load_elf(vm, img, img_size, &err) < 0) {
         fprintf(stderr, "lightvm run: %s\n", err.msg);
         goto out;
     }

@@ -8,13 +8,22 @@
 
 static const struct lv_cmd commands[] = {
     {"run", cmd_run, "boot a unikernel in the foreground (no daemon)"},
+    {"create", cmd_ctl, "create a VM in lightvmd from a configuration file"},
+    {"list", cmd_ctl, "list lightvmd's VMs"},
+    {"info", cmd_ctl, "describe one VM"},
+    {"pause", cmd_ctl, "pause a VM"},
+    {"unpause", cmd_ctl, "resume a paused VM"},
+    {"shutdown", cmd_ctl, "shut a VM down (destroyed after a timeout)"},
+    {"destroy", cmd_ctl, "end a VM at once, or remove a crashed one"},
+    {"console", cmd_ctl, "print a VM's console"},
+    {"pool", cmd_ctl, "show lightvmd's pools of prepared VMs"},
 };
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: lightvm COMMAND [ARGS]\n\n"
                "lightvm runs unikernels as KVM virtual machines that start in milliseconds.\n\n"
-               "commands:\n");
+               "commands (all but run talk to lightvmd, the daemon):\n");
     for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
         fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\n'lightvm COMMAND --help' describes a command.\n");
