@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lightvm/net.h"
 #include "pool.h"
 #include "vms.h"
 
@@ -41,14 +42,16 @@ struct daemon {
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: lightvmd [--rundir DIR] [--pool MEM_MB,NICS,COUNT]... [--max-vms N]\n\n"
+            "usage: lightvmd [--rundir DIR] [--pool MEM_MB,NICS,COUNT[,BRIDGE]]... [--max-vms N]\n\n"
             "The lightvm daemon: keeps COUNT prepared VM shells of each flavor (guest\n"
             "memory in MiB, number of NICs) ready, so `lightvm create` only does the\n"
             "VM-specific rest. Runs in the foreground; logs to stderr. VMs outlive it:\n"
             "a restarted lightvmd adopts the VMs it finds in DIR/vms.\n\n"
             "  -r, --rundir DIR    runtime directory (default $LIGHTVM_RUNDIR or %s)\n"
-            "  -p, --pool M,N,C    keep C shells of M MiB with N NICs (repeatable; without\n"
-            "                      it every create prepares a VM on demand)\n"
+            "  -p, --pool M,N,C[,B] keep C shells of M MiB with N NICs (repeatable; without\n"
+            "                      it every create prepares a VM on demand); with B their\n"
+            "                      first NIC is already on bridge B (VMs whose first vif\n"
+            "                      is on B take those first)\n"
             "      --max-vms N     refuse creates beyond N VMs (default 10000)\n"
             "  -h, --help          this text\n\n"
             "SIGTERM or SIGINT stops the daemon (its shells go with it, VMs stay).\n",
@@ -81,7 +84,7 @@ static void refill(struct daemon *d)
         while (f->nshells < f->target && preparing(d) < MAX_PREPARING) {
             struct lv_err err = {""};
             struct lvd_shell *s;
-            if (lvd_shell_spawn(&s, &ctx, f->mem_mb, f->nics, &err) < 0) {
+            if (lvd_shell_spawn(&s, &ctx, f->mem_mb, f->nics, f->bridge, &err) < 0) {
                 fprintf(stderr, "lightvmd: refill: %s\n", err.msg);
                 return;
             }
@@ -200,22 +203,41 @@ static json_t *do_create(struct daemon *d, json_t *req)
         return lv_ctl_error(errno == EEXIST ? "a VM named '%s' already exists (%s)"
                                             : "cannot make the VM's directory for '%s': %s",
                             vs.name, errno == EEXIST ? dir : strerror(errno));
+    double t_checked = lvd_now_us();
     id = d->vms.next_id > 0 ? d->vms.next_id : 1;
     d->vms.next_id = id + 1;
+    /* MACs are chosen here, so spec.json is written once and final. */
+    spec = json_deep_copy(spec);
+    json_t *sv = json_object_get(spec, "vifs");
+    for (size_t i = 0; i < json_array_size(sv); i++) {
+        json_t *v = json_array_get(sv, i);
+        uint8_t mac[6];
+        char ms[18];
+        if (json_object_get(v, "mac"))
+            continue;
+        if (lv_mac_random(mac, &err) < 0) {
+            rep = lv_ctl_error("%s", err.msg);
+            goto fail;
+        }
+        lv_mac_format(mac, ms);
+        json_object_set_new(v, "mac", json_string(ms));
+    }
     if (write_spec(d, vs.name, spec, id) < 0) {
         rep = lv_ctl_error("cannot write the spec of '%s' in %s", vs.name, dir);
         goto fail;
     }
 
+    double t_dir = lvd_now_us();
     /* A shell: from the pool, or prepared now (the cold path). */
-    f = lvd_pool_find(&d->pool, (unsigned)vs.memory_mb, vs.nvifs);
+    f = lvd_pool_find(&d->pool, (unsigned)vs.memory_mb, vs.nvifs,
+                      vs.nvifs ? vs.vifs[0].bridge : NULL);
     s = f ? lvd_flavor_take(f) : NULL;
     hit = s != NULL;
     if (f)
         hit ? f->hits++ : f->misses++;
     if (!s) {
         struct lvd_spawn_ctx ctx = spawn_ctx(d);
-        rc = lvd_shell_spawn(&s, &ctx, (unsigned)vs.memory_mb, vs.nvifs, &err);
+        rc = lvd_shell_spawn(&s, &ctx, (unsigned)vs.memory_mb, vs.nvifs, NULL, &err);
         if (!rc && (rc = lvd_shell_on_ready(s, LVD_EXEC_TIMEOUT_MS, &err)) < 0)
             lvd_shell_free(&s, 1);
         if (rc < 0) {
@@ -223,6 +245,7 @@ static json_t *do_create(struct daemon *d, json_t *req)
             goto fail;
         }
     }
+    double t_shell = lvd_now_us();
     json_t *ex = json_pack("{s:s,s:O,s:I}", "op", "exec", "spec", spec, "id", (json_int_t)id);
     if (probe)
         json_object_set(ex, "probe", probe);
@@ -241,6 +264,7 @@ static json_t *do_create(struct daemon *d, json_t *req)
         lvd_shell_free(&s, 1);
         goto fail;
     }
+    double t_exec = lvd_now_us();
     struct lvd_vm *vm = lvd_vms_add(&d->vms, vs.name, id);
     if (!vm) {
         json_decref(sr);
@@ -254,31 +278,28 @@ static json_t *do_create(struct daemon *d, json_t *req)
     s->pidfd = -1;
     s->pid = 0; /* now the VM's: not killed with the shell object */
     vm->info = json_incref(json_object_get(sr, "vm"));
-    /* The MACs the VM process chose go into spec.json, for `info` later. */
-    json_t *vifs = json_object_get(vm->info, "vifs"), *sv = json_object_get(spec, "vifs");
-    for (size_t i = 0; i < json_array_size(sv) && i < json_array_size(vifs); i++)
-        json_object_set(json_array_get(sv, i), "mac",
-                        json_object_get(json_array_get(vifs, i), "mac"));
-    write_spec(d, vs.name, spec, id);
 
     rep = lv_ctl_ok();
     json_object_set_new(rep, "vm", lvd_vm_json(vm));
     json_object_set_new(rep, "pool", json_string(hit ? "hit" : "miss"));
     if (json_is_true(json_object_get(req, "trace"))) {
-        json_t *t = json_pack("{s:O?,s:O?,s:O?,s:f}", "prepare", json_object_get(sr, "prepare"),
-                              "execute", json_object_get(sr, "execute"), "prepared_us_ago",
+        json_t *t = json_pack("{s:O?,s:O?,s:O?,s:f,s:{s:f,s:f,s:f,s:f,s:f}}", "prepare",
+                              json_object_get(sr, "prepare"), "execute",
+                              json_object_get(sr, "execute"), "prepared_us_ago",
                               json_object_get(sr, "prepared_us_ago"), "daemon_us",
-                              lvd_now_us() - t0);
+                              lvd_now_us() - t0, "daemon", "check", t_checked - t0, "dir",
+                              t_dir - t_checked, "shell", t_shell - t_dir, "exec", t_exec - t_shell,
+                              "record", lvd_now_us() - t_exec);
         json_object_set_new(rep, "trace", t);
     }
     json_decref(sr);
+    json_decref(spec);
     lvd_shell_free(&s, 0);
-    refill(d);
-    return rep;
+    return rep; /* the loop refills the pool once the reply is out */
 
 fail:
     lvd_vm_dir_remove(d->rundir, vs.name);
-    refill(d);
+    json_decref(spec);
     return rep;
 }
 
@@ -354,14 +375,16 @@ static json_t *do_vm_op(struct daemon *d, json_t *req, const char *op)
         return rep;
     }
     json_int_t to = json_integer_value(json_object_get(req, "timeout_ms"));
-    int timeout = !strcmp(op, "shutdown") ? (int)(to > 0 ? to : 5000) + 2000 : LVD_CALL_TIMEOUT_MS;
+    /* shutdown: the VM process waits (timeout_ms) for the guest, then
+     * destroys it; the client waits that + 5 s in all (docs/protocol.md). */
+    int timeout = !strcmp(op, "shutdown") ? (int)(to > 0 ? to : 5000) + 1000 : LVD_CALL_TIMEOUT_MS;
     rep = vm_call(d, vm, req, timeout);
     if (!json_is_true(json_object_get(rep, "ok")))
         return rep;
     if (!strcmp(op, "pause") || !strcmp(op, "unpause"))
         json_object_set_new(vm->info, "state", json_string(op[0] == 'p' ? "paused" : "running"));
-    else /* shutdown, destroy: the VM process is ending */
-        reap_vm(d, vm, 5000);
+    else /* shutdown, destroy: the VM process replied and is ending */
+        reap_vm(d, vm, 2000);
     return rep;
 
 describe:
@@ -495,6 +518,7 @@ static void loop(struct daemon *d)
                 }
                 if (rc < 0)
                     lv_ctl_conn_close(c);
+                refill(d); /* after the reply: a create took a shell */
                 break; /* a request may have changed the tables */
             } else if (kind[i] == 3) {
                 struct lvd_flavor *f = who[i];
@@ -582,6 +606,37 @@ static void teardown(struct daemon *d)
     }
 }
 
+/* --pool MEM_MB,NICS,COUNT[,BRIDGE] */
+static int parse_pool(struct lvd_pool *pl, const char *arg)
+{
+    char buf[64], *f[5], *save = NULL, *end;
+    unsigned long v[3];
+    struct lv_err err = {""};
+    int n = 0;
+
+    snprintf(buf, sizeof(buf), "%s", arg);
+    for (char *t = strtok_r(buf, ",", &save); t && n < 5; t = strtok_r(NULL, ",", &save))
+        f[n++] = t;
+    for (int i = 0; i < 3 && i < n; i++) {
+        v[i] = strtoul(f[i], &end, 10);
+        if (*end || !*f[i])
+            n = 0;
+    }
+    if ((n != 3 && n != 4) || strlen(arg) >= sizeof(buf) || v[0] < LV_VM_MEMORY_MIN ||
+        v[0] > LV_VM_MEMORY_MAX || v[1] > LV_VM_MAX_VIFS) {
+        fprintf(stderr, "lightvmd: --pool '%s': want MEM_MB,NICS,COUNT[,BRIDGE] (memory %d..%d, "
+                        "NICs 0..%d)\n", arg, LV_VM_MEMORY_MIN, LV_VM_MEMORY_MAX, LV_VM_MAX_VIFS);
+        return -1;
+    }
+    if (lvd_pool_add_flavor(pl, (unsigned)v[0], (unsigned)v[1],
+                            v[2] > 100000 ? 100000 : (unsigned)v[2],
+                            n == 4 ? f[3] : NULL, &err) < 0) {
+        fprintf(stderr, "lightvmd: --pool '%s': %s\n", arg, err.msg);
+        return -1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -602,8 +657,6 @@ int main(int argc, char **argv)
     snprintf(d.rundir, sizeof(d.rundir), "%s", lv_rundir());
     opterr = 0;
     while ((c = getopt_long(argc, argv, "r:p:h", opts, NULL)) != -1) {
-        unsigned m, n, k;
-        char tail;
         switch (c) {
         case 'r':
             if (snprintf(d.rundir, sizeof(d.rundir), "%s", optarg) >= (int)sizeof(d.rundir) - 64) {
@@ -612,17 +665,8 @@ int main(int argc, char **argv)
             }
             break;
         case 'p':
-            if (sscanf(optarg, "%u,%u,%u%c", &m, &n, &k, &tail) != 3 || m < LV_VM_MEMORY_MIN ||
-                m > LV_VM_MEMORY_MAX || n > LV_VM_MAX_VIFS) {
-                fprintf(stderr, "lightvmd: --pool '%s': want MEM_MB,NICS,COUNT (memory %d..%d, "
-                                "NICs 0..%d)\n", optarg, LV_VM_MEMORY_MIN, LV_VM_MEMORY_MAX,
-                        LV_VM_MAX_VIFS);
+            if (parse_pool(&d.pool, optarg) < 0)
                 return 2;
-            }
-            if (lvd_pool_add_flavor(&d.pool, m, n, k, &err) < 0) {
-                fprintf(stderr, "lightvmd: --pool: %s\n", err.msg);
-                return 2;
-            }
             break;
         case 'M': {
             char *end;

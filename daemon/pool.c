@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "lightvm/net.h"
 #include "pool.h"
 
 int lvd_pidfd_open(pid_t pid)
@@ -22,7 +24,7 @@ int lvd_pidfd_open(pid_t pid)
 }
 
 int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, unsigned mem_mb,
-                    unsigned nics, struct lv_err *err)
+                    unsigned nics, const char *bridge, struct lv_err *err)
 {
     char mem[16], nn[16], logpath[4096];
     int sp[2], rc;
@@ -53,7 +55,8 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
     if (pid == 0) {
         /* Child: a shell dies with the daemon until it is executed. */
         const char *argv[] = {ctx->self_exe, "--vm-shell", "--memory", mem, "--nics", nn,
-                              "--rundir", ctx->rundir, NULL};
+                              "--rundir", ctx->rundir, bridge && *bridge ? "--bridge" : NULL,
+                              bridge, NULL};
         sigset_t none;
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -61,6 +64,9 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
         if (getppid() != parent)
             _exit(1);
         setsid(); /* no signals from the daemon's terminal */
+        /* Preparing is background work: a booting VM comes first (the VM
+         * process returns to nice 0 when it is executed). */
+        setpriority(PRIO_PROCESS, 0, 19);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         if (null < 0 || dup2(sp[1], LVD_SHELL_FD) < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
@@ -74,6 +80,7 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
     s->pidfd = lvd_pidfd_open(pid);
     s->mem_mb = mem_mb;
     s->nics = nics;
+    snprintf(s->bridge, sizeof(s->bridge), "%s", bridge ? bridge : "");
     s->spawned_us = lvd_now_us();
     lv_ctl_conn_init(&s->conn, sp[0]);
     *out = s;
@@ -126,21 +133,37 @@ void lvd_shell_free(struct lvd_shell **ps, int kill_it)
 
 /* ---- the pool ---- */
 
-struct lvd_flavor *lvd_pool_find(struct lvd_pool *pl, unsigned mem_mb, unsigned nics)
+struct lvd_flavor *lvd_pool_find(struct lvd_pool *pl, unsigned mem_mb, unsigned nics,
+                                 const char *bridge)
 {
-    for (unsigned i = 0; i < pl->nflavors; i++)
-        if (pl->fl[i].mem_mb == mem_mb && pl->fl[i].nics == nics)
-            return &pl->fl[i];
-    return NULL;
+    struct lvd_flavor *any = NULL;
+
+    for (unsigned i = 0; i < pl->nflavors; i++) {
+        struct lvd_flavor *f = &pl->fl[i];
+        if (f->mem_mb != mem_mb || f->nics != nics)
+            continue;
+        if (!f->bridge[0])
+            any = any ? any : f;
+        else if (bridge && !strcmp(f->bridge, bridge))
+            return f;
+    }
+    return any;
 }
 
 int lvd_pool_add_flavor(struct lvd_pool *pl, unsigned mem_mb, unsigned nics, unsigned target,
-                        struct lv_err *err)
+                        const char *bridge, struct lv_err *err)
 {
     struct lvd_flavor *f;
 
-    if (lvd_pool_find(pl, mem_mb, nics))
-        return lv_err_set(err, EEXIST, "--pool %u,%u given twice", mem_mb, nics);
+    for (unsigned i = 0; i < pl->nflavors; i++)
+        if (pl->fl[i].mem_mb == mem_mb && pl->fl[i].nics == nics &&
+            !strcmp(pl->fl[i].bridge, bridge ? bridge : ""))
+            return lv_err_set(err, EEXIST, "--pool %u,%u%s%s given twice", mem_mb, nics,
+                              bridge ? "," : "", bridge ? bridge : "");
+    if (bridge && !nics)
+        return lv_err_set(err, EINVAL, "--pool %u,0,..,%s: a bridge needs a NIC", mem_mb, bridge);
+    if (bridge && lv_ifname_check(bridge, err) < 0)
+        return -EINVAL;
     if (pl->nflavors == LVD_MAX_FLAVORS)
         return lv_err_set(err, E2BIG, "at most %u pool flavors", LVD_MAX_FLAVORS);
     if (target > LVD_MAX_POOL)
@@ -151,6 +174,7 @@ int lvd_pool_add_flavor(struct lvd_pool *pl, unsigned mem_mb, unsigned nics, uns
     f->mem_mb = mem_mb;
     f->nics = nics;
     f->target = target;
+    snprintf(f->bridge, sizeof(f->bridge), "%s", bridge ? bridge : "");
     return 0;
 }
 
@@ -201,8 +225,9 @@ json_t *lvd_pool_json(const struct lvd_pool *pl)
         if (n)
             med = h[n / 2];
         unsigned ready = lvd_flavor_ready(f);
-        json_array_append_new(arr, json_pack("{s:i,s:i,s:i,s:i,s:i,s:I,s:I,s:I,s:f,s:f}",
-                                             "memory", f->mem_mb, "nics", f->nics, "target",
+        json_array_append_new(arr, json_pack("{s:i,s:i,s:s,s:i,s:i,s:i,s:I,s:I,s:I,s:f,s:f}",
+                                             "memory", f->mem_mb, "nics", f->nics, "bridge",
+                                             f->bridge, "target",
                                              f->target, "ready", ready, "preparing",
                                              f->nshells - ready, "hits", (json_int_t)f->hits,
                                              "misses", (json_int_t)f->misses, "refills",

@@ -12,6 +12,7 @@
 
 struct lvd_shell {
     pid_t pid;
+    char bridge[16];           /* NIC 0 attached to it at prepare, "" if none */
     int pidfd;                 /* owned, -1 if pidfd_open failed */
     struct lv_ctl_conn conn;   /* the daemon's end of the socketpair, owned */
     unsigned mem_mb, nics;
@@ -28,7 +29,7 @@ struct lvd_spawn_ctx {
 /* Forks and execs a shell of (mem_mb, nics). The caller owns (*out)
  * (lvd_shell_free). The shell is not ready yet: see lvd_shell_on_ready. */
 int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, unsigned mem_mb,
-                    unsigned nics, struct lv_err *err);
+                    unsigned nics, const char *bridge, struct lv_err *err);
 
 /* Reads the shell's ready message: blocking up to (block_ms), or, with
  * (block_ms) < 0, only what is there. 1 when it became ready, 0 when
@@ -44,6 +45,7 @@ int lvd_pidfd_open(pid_t pid);
 
 struct lvd_flavor {
     unsigned mem_mb, nics, target;
+    char bridge[16];   /* shells come with NIC 0 on it; "" = attached at execute */
     struct lvd_shell *shells[LVD_MAX_POOL]; /* ready and preparing, owned */
     unsigned nshells;
     uint64_t hits, misses, refills;
@@ -56,9 +58,13 @@ struct lvd_pool {
     unsigned nflavors;
 };
 
-struct lvd_flavor *lvd_pool_find(struct lvd_pool *pl, unsigned mem_mb, unsigned nics);
+/* The flavor a VM of (mem_mb, nics) whose first NIC is on (bridge) (NULL:
+ * no NIC) takes its shell from: an exact bridge match first, else one
+ * with no bridge; NULL if none. */
+struct lvd_flavor *lvd_pool_find(struct lvd_pool *pl, unsigned mem_mb, unsigned nics,
+                                 const char *bridge);
 int lvd_pool_add_flavor(struct lvd_pool *pl, unsigned mem_mb, unsigned nics, unsigned target,
-                        struct lv_err *err);
+                        const char *bridge, struct lv_err *err);
 unsigned lvd_flavor_ready(const struct lvd_flavor *f);
 /* Removes and returns a ready shell (the caller owns it), or NULL. */
 struct lvd_shell *lvd_flavor_take(struct lvd_flavor *f);

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -38,6 +39,10 @@ struct vmproc {
     const char *rundir;
     uint64_t mem_mb;
     unsigned nnics;
+    const char *bridge;          /* NIC 0 is attached to it at prepare (or NULL) */
+    uint32_t bridge_ips[8];      /* its IPv4 addresses, read at prepare */
+    int nbridge_ips;
+    char shell_sock[4096];       /* ctl socket bound at prepare, renamed at execute */
     struct lv_kvm kvm;
     struct lv_tap taps[LV_VM_MAX_NICS];
     struct lv_nl *nl;            /* for attaching the taps at execute */
@@ -46,6 +51,7 @@ struct vmproc {
     /* after execute */
     struct lv_vm_spec spec;
     long id;
+    uint32_t probe_ip;
     int console_fd, ctl_fd, sig_fd;
     struct lv_ctl_conn conns[MAX_CONNS];
     double started_wall;         /* CLOCK_REALTIME seconds at start */
@@ -98,6 +104,8 @@ static int prepare(struct vmproc *p, struct lv_err *err)
         rc = lv_tap_open(NULL, &p->taps[i], err);
         if (!rc)
             rc = lv_link_set(p->nl, p->taps[i].name, NULL, 0, 1, err);
+        if (!rc && i == 0 && p->bridge) /* the flavor's bridge: attached now */
+            rc = lv_link_set_master(p->nl, p->taps[i].name, p->bridge, err);
         if (rc)
             return rc;
         nics[i].tap_fd = p->taps[i].fd; /* MAC and addresses at execute */
@@ -111,7 +119,37 @@ static int prepare(struct vmproc *p, struct lv_err *err)
     rc = lv_vm_create(&p->vm, &p->kvm, &cfg, err);
     if (rc)
         return rc;
+    double t_vm = lvd_now_us();
+    /* Host pages every boot writes: the image's first 256 KiB and the top
+     * of the stack (no page faults for them at execute). */
+    rc = lv_vm_populate(p->vm, LV_GPA_IMAGE_MIN, 256u << 10, err);
+    if (!rc)
+        rc = lv_vm_populate(p->vm, LV_GPA_STACK_TOP - (16u << 10), 16u << 10, err);
+    if (rc)
+        return rc;
+    /* The control socket, under a temporary name until execute. */
+    if (snprintf(p->shell_sock, sizeof(p->shell_sock), "%s/vms/.shell-%d.sock", p->rundir,
+                 (int)getpid()) >= (int)sizeof(p->shell_sock))
+        return lv_err_set(err, ENAMETOOLONG, "run directory path too long");
+    p->ctl_fd = lv_ctl_listen(p->shell_sock, err);
+    if (p->ctl_fd < 0) {
+        p->shell_sock[0] = '\0';
+        return p->ctl_fd;
+    }
+    if (p->bridge) {
+        uint8_t mac[6];
+        int n = lv_link_ipv4(p->bridge, p->bridge_ips, 8, mac, NULL);
+        p->nbridge_ips = n > 0 ? n : 0;
+    }
+    /* The heavy part ran at nice 19 (pool.c). Waiting costs no CPU and an
+     * exec must be served at once: back to 0 before the vCPU and I/O
+     * threads are made (they inherit it) to wait for execute. */
+    setpriority(PRIO_PROCESS, 0, 0);
+    rc = lv_vm_spawn_threads(p->vm, err);
+    if (rc)
+        return rc;
     p->prepare_trace = json_object();
+    json_object_set_new(p->prepare_trace, "populate_ctl_threads", json_real(lvd_now_us() - t_vm));
     json_object_set_new(p->prepare_trace, "open_kvm", json_real(t_kvm - t0));
     json_object_set_new(p->prepare_trace, "taps", json_real(t_taps - t_kvm));
     add_phases(p->prepare_trace, lv_vm_trace(p->vm), LV_PH_CREATE_VM, LV_PH_DEVICES);
@@ -128,6 +166,11 @@ static json_t *vm_json(struct vmproc *p)
     char mac[18], ip[24];
 
     clock_gettime(CLOCK_REALTIME, &now);
+    const struct lv_vm_trace *t = lv_vm_trace(p->vm);
+    uint64_t entry = lv_vm_guest_entry_ns(p->vm), go = t->phase[LV_PH_START].start_ns;
+    json_t *boot = json_pack("{s:f,s:f}", "start_to_first_run_us",
+                             t->first_run_ns > go ? (t->first_run_ns - go) / 1e3 : 0,
+                             "start_to_guest_entry_us", entry > go ? (entry - go) / 1e3 : 0);
     for (unsigned i = 0; i < p->spec.nvifs; i++) {
         const struct lv_vif_spec *v = &p->spec.vifs[i];
         uint32_t m = __builtin_bswap32(v->netmask);
@@ -139,12 +182,12 @@ static json_t *vm_json(struct vmproc *p)
                                               p->taps[i].name, "mac", mac, "ip",
                                               v->ip ? ip : ""));
     }
-    return json_pack("{s:s,s:I,s:s,s:i,s:I,s:i,s:s,s:f,s:f,s:o}", "name", p->spec.name, "id",
+    return json_pack("{s:s,s:I,s:s,s:i,s:I,s:i,s:s,s:f,s:f,s:o,s:o}", "name", p->spec.name, "id",
                      (json_int_t)p->id, "state", lv_vm_is_paused(p->vm) ? "paused" : "running",
                      "pid", (int)getpid(), "memory", (json_int_t)p->spec.memory_mb, "vcpus", 1,
                      "kernel", p->spec.kernel, "uptime_s",
                      now.tv_sec + now.tv_nsec / 1e9 - p->started_wall, "started", p->started_wall,
-                     "vifs", vifs);
+                     "vifs", vifs, "boot", boot);
 }
 
 /* ---- execute ---- */
@@ -165,10 +208,34 @@ static int attach_vifs(struct vmproc *p, struct lv_err *err)
         n.netmask = v->netmask;
         n.gw = v->gw;
         rc = lv_vm_set_nic(p->vm, i, &n, err);
-        if (!rc) /* says so if the bridge does not exist or is not one */
+        if (!rc && !(i == 0 && p->bridge && !strcmp(p->bridge, v->bridge)))
+            /* says so if the bridge does not exist or is not one */
             rc = lv_link_set_master(p->nl, p->taps[i].name, v->bridge, err);
     }
     return rc;
+}
+
+/* The probe target is the first bridge itself (lightvm create --wait-net
+ * on the bridge's address): give the guest its MAC, saving an ARP round
+ * trip before network up. */
+static void set_probe_mac(struct vmproc *p)
+{
+    uint8_t mac[6];
+
+    if (!p->probe_ip || !p->spec.nvifs)
+        return;
+    if (p->bridge && !strcmp(p->bridge, p->spec.vifs[0].bridge)) {
+        struct lv_link l;
+        /* Its addresses were read at prepare; its MAC is read now: a
+         * bridge takes the lowest MAC of its ports, which changes. */
+        for (int i = 0; i < p->nbridge_ips; i++)
+            if (p->bridge_ips[i] == p->probe_ip &&
+                lv_link_get(p->nl, p->bridge, &l, NULL) == 0 && l.has_mac)
+                lv_vm_set_probe_mac(p->vm, l.mac);
+        return;
+    }
+    if (lv_link_owns_ip(p->spec.vifs[0].bridge, p->probe_ip, mac, NULL) == 1)
+        lv_vm_set_probe_mac(p->vm, mac);
 }
 
 static int execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *err)
@@ -209,10 +276,13 @@ static int execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err 
         if (rc)
             return rc;
         lv_vm_set_probe(p->vm, ip, __builtin_bswap16((uint16_t)port));
+        p->probe_ip = ip;
     }
     rc = attach_vifs(p, err);
     if (rc)
         return rc;
+    double t_att = lvd_now_us();
+    set_probe_mac(p);
     t_vifs = lvd_now_us();
     rc = lv_vm_set_cmdline(p->vm, p->spec.cmdline, err);
     if (!rc)
@@ -227,6 +297,7 @@ static int execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err 
         return rc;
     }
     t_img = lvd_now_us();
+    double t_load = 0, t_ctl = 0;
     if (lvd_vm_path(path, sizeof(path), p->rundir, p->spec.name, "console.log") < 0)
         rc = lv_err_set(err, ENAMETOOLONG, "run directory path too long");
     if (!rc) {
@@ -237,14 +308,19 @@ static int execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err 
     if (!rc) {
         lv_vm_set_console(p->vm, p->console_fd);
         rc = lv_vm_load_elf(p->vm, img, img_size, err);
+        t_load = lvd_now_us();
     }
     lv_image_unmap(img, img_size);
     if (!rc && lvd_vm_path(path, sizeof(path), p->rundir, p->spec.name, "ctl.sock") == 0) {
-        p->ctl_fd = lv_ctl_listen(path, err);
-        rc = p->ctl_fd < 0 ? p->ctl_fd : 0;
+        /* The socket bound at prepare takes the VM's name. */
+        if (rename(p->shell_sock, path) < 0)
+            rc = lv_err_set(err, errno, "%s: %s", path, strerror(errno));
+        else
+            p->shell_sock[0] = '\0';
     }
     if (rc)
         return rc;
+    t_ctl = lvd_now_us();
     rc = lv_vm_start(p->vm, err);
     if (rc)
         return rc;
@@ -253,9 +329,13 @@ static int execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err 
     p->started_wall = now.tv_sec + now.tv_nsec / 1e9;
     p->started_mono_us = lvd_now_us();
     *trace = json_object();
-    json_object_set_new(*trace, "vifs", json_real(t_vifs - t0));
+    json_object_set_new(*trace, "vifs", json_real(t_att - t0));
+    json_object_set_new(*trace, "probe_mac", json_real(t_vifs - t_att));
     json_object_set_new(*trace, "read_image", json_real(t_img - t_vifs));
-    add_phases(*trace, lv_vm_trace(p->vm), LV_PH_LOAD_IMAGE, LV_PH_START);
+    add_phases(*trace, lv_vm_trace(p->vm), LV_PH_LOAD_IMAGE, LV_PH_BOOT_INFO);
+    json_object_set_new(*trace, "console_load", json_real(t_load - t_img));
+    json_object_set_new(*trace, "ctl_socket", json_real(t_ctl - t_load));
+    json_object_set_new(*trace, "start_threads", json_real(lvd_now_us() - t_ctl));
     json_object_set_new(*trace, "total", json_real(lvd_now_us() - t0));
     return 0;
 }
@@ -415,7 +495,8 @@ static int finish(struct vmproc *p)
 static int vmproc_usage(void)
 {
     fprintf(stderr, "usage: lightvmd --vm-shell --memory MB --nics N --rundir DIR "
-                    "(started by lightvmd, with its socket on fd %d)\n", LVD_SHELL_FD);
+                    "[--bridge BR] (started by lightvmd, with its socket on fd %d)\n",
+            LVD_SHELL_FD);
     return 2;
 }
 
@@ -424,7 +505,7 @@ int vmproc_main(int argc, char **argv)
     static const struct option opts[] = {
         {"vm-shell", no_argument, NULL, 'S'}, {"memory", required_argument, NULL, 'm'},
         {"nics", required_argument, NULL, 'n'}, {"rundir", required_argument, NULL, 'r'},
-        {NULL, 0, NULL, 0},
+        {"bridge", required_argument, NULL, 'b'}, {NULL, 0, NULL, 0},
     };
     struct vmproc p;
     struct lv_err err = {""};
@@ -455,6 +536,9 @@ int vmproc_main(int argc, char **argv)
             break;
         case 'r':
             p.rundir = optarg;
+            break;
+        case 'b':
+            p.bridge = optarg;
             break;
         default:
             return vmproc_usage();
@@ -530,6 +614,8 @@ out:
         close(p.ctl_fd);
     if (p.sig_fd >= 0)
         close(p.sig_fd);
+    if (p.shell_sock[0])
+        unlink(p.shell_sock);
     json_decref(p.prepare_trace);
     return rc;
 }

@@ -69,11 +69,23 @@ static void send_probe(const struct lv_bootinfo *bi)
     err_t e = ERR_MEM;
 
     ip_addr_set_ip4_u32_val(to, bi->probe_ip); /* both in network byte order */
+    static const uint8_t zero[6];
+    int have_mac = memcmp(bi->probe_mac, zero, 6) != 0;
+    if (have_mac) {
+        /* The VMM knows the target's MAC: no ARP round trip before the
+         * probe. Only for the probe: a bridge's MAC changes as ports come
+         * and go, so the entry goes once the datagram is out. */
+        struct eth_addr mac;
+        memcpy(mac.addr, bi->probe_mac, 6);
+        etharp_add_static_entry(ip_2_ip4(&to), &mac);
+    }
     if (pcb && p) {
         pbuf_take(p, msg, sizeof(msg) - 1);
         /* Waits in the ARP queue until the host answers who-has. */
         e = udp_sendto(pcb, p, &to, lwip_ntohs(bi->probe_port));
     }
+    if (have_mac)
+        etharp_remove_static_entry(ip_2_ip4(&to));
     if (p)
         pbuf_free(p);
     if (pcb)

@@ -46,6 +46,7 @@
 #define LWIP_ARP 1
 #define ARP_TABLE_SIZE 8
 #define ARP_QUEUEING 1
+#define ETHARP_SUPPORT_STATIC_ENTRIES 1 /* the probe target, when the VMM knows its MAC */
 #define LWIP_IPV4 1
 #define LWIP_IPV6 0
 #define IP_FORWARD 0

@@ -13,7 +13,8 @@
 
 #include <stdint.h>
 
-#define LV_ABI_VERSION 3u /* v2: device table (virtio-net), dev_mem_gpa, probe; v3: LV_VEC_CONTROL */
+#define LV_ABI_VERSION 3u /* v2: device table (virtio-net), dev_mem_gpa, probe;
+                           * v3: LV_VEC_CONTROL, probe_mac */
 
 /*
  * Guest-physical layout set up by the VMM before the first instruction.
@@ -164,6 +165,12 @@ struct lv_bootinfo {
     uint16_t reserved0;
     uint64_t wall_ns;     /* CLOCK_REALTIME (ns since 1970, UTC) when the host */
     uint64_t wall_tsc;    /* read this TSC value; guest TSC = host TSC. 0: unknown */
+    /* ---- v3 ---- */
+    uint8_t probe_mac[6]; /* the probe target's MAC on the first NIC's link when the
+                           * VMM knows it (the target is the bridge itself): the
+                           * guest may send the probe without an ARP round trip.
+                           * All zero: unknown. */
+    uint16_t reserved1;
 };
 
 /*

@@ -20,6 +20,7 @@ struct lv_bootinfo_params {
     uint64_t dev_mem_gpa; /* VMM-owned RAM from here; 0 = none (mem size) */
     uint32_t probe_ip;   /* network byte order */
     uint16_t probe_port; /* network byte order; 0 = no probe */
+    uint8_t probe_mac[6]; /* all zero: unknown */
     uint64_t wall_ns, wall_tsc; /* CLOCK_REALTIME and the TSC read with it */
 };
 

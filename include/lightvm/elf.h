@@ -53,9 +53,9 @@ int lv_elf_load(const uint8_t *img, size_t size, struct lv_mem *mem, int ram_zer
  * *buf is malloc()ed and owned by the caller. */
 int lv_image_read(const char *path, uint8_t **buf, size_t *size, struct lv_err *err);
 
-/* Maps a whole image file read-only (MAP_PRIVATE, populated: no copy and
- * no page faults later), with the checks of lv_image_read. Release with
- * lv_image_unmap(*buf, *size). */
+/* Maps a whole image file read-only (MAP_PRIVATE: no copy; only the pages
+ * the loader reads are faulted in, debug info is never touched), with
+ * the checks of lv_image_read. Release with lv_image_unmap(*buf, *size). */
 int lv_image_map(const char *path, const uint8_t **buf, size_t *size, struct lv_err *err);
 void lv_image_unmap(const uint8_t *buf, size_t size);
 

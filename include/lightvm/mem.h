@@ -28,6 +28,11 @@ struct lv_mem {
  * caller owns (mem) and releases it with lv_mem_close(). */
 int lv_mem_open(struct lv_mem *mem, uint64_t size, struct lv_err *err);
 
+/* Allocates the host pages behind [gpa, gpa + len) now (one
+ * MADV_POPULATE_WRITE; contents stay zero), so that writing them later
+ * costs no page faults. For a VM shell: pages every boot writes. */
+int lv_mem_populate(struct lv_mem *mem, lv_gpa_t gpa, uint64_t len, struct lv_err *err);
+
 /* Unmaps and closes; safe on a closed or zeroed struct. */
 void lv_mem_close(struct lv_mem *mem);
 

@@ -142,6 +142,18 @@ int lv_link_set_master(struct lv_nl *nl, const char *ifname, const char *bridge,
 int lv_vif_open(struct lv_nl *nl, const char *bridge, int create, struct lv_tap *tap,
                 struct lv_err *err);
 
+/* The IPv4 addresses of (ifname) (network byte order, up to (max) into
+ * (ips)) and its MAC: the number of addresses, or -ENODEV when there is
+ * no such interface with a MAC. */
+int lv_link_ipv4(const char *ifname, uint32_t *ips, unsigned max, uint8_t mac[6],
+                 struct lv_err *err);
+
+/* 1 and the MAC of (ifname) in (mac) when (ip) (network byte order) is
+ * one of (ifname)'s IPv4 addresses; 0 when it is not; -errno. (For the
+ * network-up probe: a VM on bridge B probing an address of B itself can
+ * skip ARP.) */
+int lv_link_owns_ip(const char *ifname, uint32_t ip, uint8_t mac[6], struct lv_err *err);
+
 /* Deletes link (ifname) (a bridge, a persistent tap...). -ENODEV if it
  * does not exist. A tap from lv_tap_open() is deleted by lv_tap_close(). */
 int lv_link_delete(struct lv_nl *nl, const char *ifname, struct lv_err *err);

@@ -113,16 +113,25 @@ int lv_vm_set_nic(struct lv_vm *vm, unsigned i, const struct lv_vm_nic *n, struc
 /* Copies (cmdline) (NULL: none), checked like lv_vm_config's. */
 int lv_vm_set_cmdline(struct lv_vm *vm, const char *cmdline, struct lv_err *err);
 void lv_vm_set_probe(struct lv_vm *vm, uint32_t ip, uint16_t port);
+/* The probe target's MAC, when the caller knows it (see lv_abi.h). */
+void lv_vm_set_probe_mac(struct lv_vm *vm, const uint8_t mac[6]);
 /* The guest console goes to (fd) (borrowed) from now on. */
 void lv_vm_set_console(struct lv_vm *vm, int fd);
 unsigned lv_vm_nnics(const struct lv_vm *vm);
+/* Pre-allocates the host pages of guest RAM [gpa, gpa + len) (lv_mem_populate). */
+int lv_vm_populate(struct lv_vm *vm, uint64_t gpa, uint64_t len, struct lv_err *err);
 uint64_t lv_vm_mem_size(const struct lv_vm *vm);
 
 /* Validates and loads an ELF image, writes the boot info page and the
  * entry registers. Once per VM, before lv_vm_start(). */
 int lv_vm_load_elf(struct lv_vm *vm, const uint8_t *img, size_t size, struct lv_err *err);
 
-/* Starts the vCPU thread. */
+/* Creates the vCPU and I/O threads ahead of time (a VM shell's prepare
+ * work); the vCPU waits for lv_vm_start(). Optional: lv_vm_start()
+ * creates them when they do not exist. */
+int lv_vm_spawn_threads(struct lv_vm *vm, struct lv_err *err);
+
+/* Starts the vCPU (creating its thread unless lv_vm_spawn_threads did). */
 int lv_vm_start(struct lv_vm *vm, struct lv_err *err);
 
 /* An eventfd (borrowed) that becomes readable once the VM has stopped. */
@@ -157,6 +166,9 @@ const struct lv_vm_stats *lv_vm_stats(const struct lv_vm *vm);
 struct lv_vnet_stats;
 int lv_vm_nic_stats(struct lv_vm *vm, unsigned i, struct lv_vnet_stats *out);
 const struct lv_vm_trace *lv_vm_trace(const struct lv_vm *vm);
+/* When the guest's first instruction ran (CLOCK_MONOTONIC ns, from the
+ * TSC it wrote into the boot info), 0 if not yet or implausible. */
+uint64_t lv_vm_guest_entry_ns(const struct lv_vm *vm);
 
 /* Stops the vCPU if running, releases everything, sets *vm = NULL. */
 void lv_vm_destroy(struct lv_vm **vm);

@@ -72,6 +72,7 @@ int lv_bootinfo_write(struct lv_mem *mem, const struct lv_bootinfo_params *p,
     bi->dev_mem_gpa = p->dev_mem_gpa ? p->dev_mem_gpa : mem->size;
     bi->probe_ip = p->probe_ip;
     bi->probe_port = p->probe_port;
+    memcpy(bi->probe_mac, p->probe_mac, 6);
     bi->wall_ns = p->wall_ns;
     bi->wall_tsc = p->wall_tsc;
     memcpy((char *)bi + LV_BOOTINFO_CMDLINE_OFF, cmdline, len + 1);

@@ -57,6 +57,21 @@ out_close_fd:
     return rc;
 }
 
+int lv_mem_populate(struct lv_mem *mem, lv_gpa_t gpa, uint64_t len, struct lv_err *err)
+{
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23 /* Linux 5.14 */
+#endif
+    void *p = lv_mem_ptr(mem, gpa, len);
+
+    if (!p || (gpa | len) % 4096)
+        return lv_err_set(err, EINVAL, "populate 0x%llx+0x%llx: not page-aligned guest RAM",
+                          (unsigned long long)gpa, (unsigned long long)len);
+    if (len && madvise(p, len, MADV_POPULATE_WRITE) < 0)
+        return lv_err_set(err, errno, "madvise(MADV_POPULATE_WRITE): %s", strerror(errno));
+    return 0;
+}
+
 void lv_mem_close(struct lv_mem *mem)
 {
     if (mem->base)

@@ -79,6 +79,14 @@ static uint64_t tsc_to_ns(const struct lv_vm *vm, uint64_t tsc)
     return ns < (1ull << 62) ? vm->ns_ref + (uint64_t)ns : 0; /* a guest value: no wrap */
 }
 
+uint64_t lv_vm_guest_entry_ns(const struct lv_vm *vm)
+{
+    const struct lv_bootinfo *bi = lv_mem_ptr(&vm->mem, LV_GPA_BOOTINFO, sizeof(*bi));
+    uint64_t ns = bi ? tsc_to_ns(vm, __atomic_load_n(&bi->guest_entry_tsc, __ATOMIC_RELAXED)) : 0;
+
+    return ns && ns <= lv_now_ns() ? ns : 0; /* a guest value: plausible or nothing */
+}
+
 static void dump_regs(struct lv_vm *vm)
 {
     struct kvm_regs r;
@@ -303,6 +311,11 @@ void *lv_vcpu_thread(void *arg)
     sigemptyset(&kick);
     sigaddset(&kick, SIGUSR1);
     pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+    /* Spawned early (a VM shell): wait for lv_vm_start, or a stop. */
+    pthread_mutex_lock(&vm->run_lock);
+    while (!vm->go && !atomic_load(&vm->stop))
+        pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+    pthread_mutex_unlock(&vm->run_lock);
     vm->trace.phase[LV_PH_START].end_ns = vm->trace.first_run_ns = lv_now_ns();
     for (;;) {
         if (atomic_load(&vm->stop)) {

@@ -160,9 +160,19 @@ void lv_vm_set_probe(struct lv_vm *vm, uint32_t ip, uint16_t port)
     vm->probe_port = port;
 }
 
+void lv_vm_set_probe_mac(struct lv_vm *vm, const uint8_t mac[6])
+{
+    memcpy(vm->probe_mac, mac, 6);
+}
+
 void lv_vm_set_console(struct lv_vm *vm, int fd)
 {
     vm->console_fd = fd;
+}
+
+int lv_vm_populate(struct lv_vm *vm, uint64_t gpa, uint64_t len, struct lv_err *err)
+{
+    return lv_mem_populate(&vm->mem, gpa, len, err);
 }
 
 unsigned lv_vm_nnics(const struct lv_vm *vm)
@@ -208,6 +218,7 @@ int lv_vm_load_elf(struct lv_vm *vm, const uint8_t *img, size_t size, struct lv_
     bp.dev_mem_gpa = vm->dev_mem_gpa;
     bp.probe_ip = vm->probe_ip;
     bp.probe_port = vm->probe_port;
+    memcpy(bp.probe_mac, vm->probe_mac, 6);
     clock_gettime(CLOCK_REALTIME, &wall);
     bp.wall_tsc = __rdtsc();
     bp.wall_ns = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
@@ -232,21 +243,18 @@ static void kick_handler(int sig)
     (void)sig; /* only interrupts KVM_RUN */
 }
 
-int lv_vm_start(struct lv_vm *vm, struct lv_err *err)
+int lv_vm_spawn_threads(struct lv_vm *vm, struct lv_err *err)
 {
     struct sigaction sa;
     int rc;
 
-    if (!vm->loaded)
-        return lv_err_set(err, EINVAL, "no image loaded");
     if (vm->started)
-        return lv_err_set(err, EBUSY, "VM already started");
+        return lv_err_set(err, EBUSY, "VM threads already started");
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = kick_handler;
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGUSR1, &sa, NULL) < 0)
         return lv_err_set(err, errno, "sigaction: %s", strerror(errno));
-    span_begin(vm, LV_PH_START);
     rc = lv_devices_start(vm, err);
     if (rc)
         return rc;
@@ -255,7 +263,25 @@ int lv_vm_start(struct lv_vm *vm, struct lv_err *err)
         lv_devices_stop(vm);
         return lv_err_set(err, rc, "vCPU thread: %s", strerror(rc));
     }
-    vm->started = 1;
+    vm->started = 1; /* the vCPU thread waits for lv_vm_start */
+    return 0;
+}
+
+int lv_vm_start(struct lv_vm *vm, struct lv_err *err)
+{
+    int rc;
+
+    if (!vm->loaded)
+        return lv_err_set(err, EINVAL, "no image loaded");
+    if (vm->go)
+        return lv_err_set(err, EBUSY, "VM already started");
+    span_begin(vm, LV_PH_START);
+    if (!vm->started && (rc = lv_vm_spawn_threads(vm, err)) < 0)
+        return rc;
+    pthread_mutex_lock(&vm->run_lock);
+    vm->go = 1;
+    pthread_cond_broadcast(&vm->run_cond);
+    pthread_mutex_unlock(&vm->run_lock);
     return 0;
 }
 
@@ -278,7 +304,7 @@ int lv_vm_pause(struct lv_vm *vm, struct lv_err *err)
     struct timespec dl;
     int rc = 0;
 
-    if (!vm->started)
+    if (!vm->go)
         return lv_err_set(err, EINVAL, "the VM is not running");
     pthread_mutex_lock(&vm->run_lock);
     if (vm->vcpu_done)
@@ -331,7 +357,7 @@ int lv_vm_request(struct lv_vm *vm, uint32_t request, struct lv_err *err)
     struct lv_bootinfo *bi = lv_mem_ptr(&vm->mem, LV_GPA_BOOTINFO, sizeof(*bi));
     struct kvm_msi msi;
 
-    if (!vm->started || !bi)
+    if (!vm->go || !bi)
         return lv_err_set(err, EINVAL, "the VM is not running");
     __atomic_store_n(&bi->control.request, request, __ATOMIC_SEQ_CST);
     memset(&msi, 0, sizeof(msi));

@@ -33,6 +33,7 @@ struct lv_vm {
     pthread_cond_t run_cond;
     atomic_int pause_req;
     int paused;         /* under run_lock */
+    int go;             /* under run_lock: lv_vm_start was called */
     int vcpu_done;      /* under run_lock: the vCPU thread left its loop */
     struct lv_vm_stats stats;
     struct lv_vm_trace trace;
@@ -46,6 +47,7 @@ struct lv_vm {
     uint64_t dev_mem_gpa;                 /* VMM-owned RAM from here to the end */
     uint32_t probe_ip;
     uint16_t probe_port;
+    uint8_t probe_mac[6];
     int epfd;                             /* I/O thread's epoll, owned */
     int io_stop_fd;                       /* eventfd, owned */
     int io_started;

@@ -186,7 +186,7 @@ int lv_image_map(const char *path, const uint8_t **buf, size_t *size, struct lv_
 
     if (fd < 0)
         return fd;
-    p = mmap(NULL, n, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
+    p = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
     close(fd);
     if (p == MAP_FAILED)
         return lv_err_set(err, errno, "%s: mmap: %s", path, strerror(errno));
