@@ -5,6 +5,7 @@
  * (docs/protocol.md). Single-threaded: one request at a time, an event
  * loop over the control socket, the shells and the VM processes.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -559,6 +560,20 @@ static int setup(struct daemon *d, struct lv_err *err)
         return lv_err_set(err, errno, "%s: %s", path, strerror(errno));
     if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0)
         return lv_err_set(err, EBUSY, "another lightvmd is running on %s", d->rundir);
+    /* Shells of an earlier daemon died with it: their sockets are stale. */
+    snprintf(path, sizeof(path), "%s/shells", d->rundir);
+    if (mkdir(path, 0700) < 0 && errno != EEXIST)
+        return lv_err_set(err, errno, "%s: %s", path, strerror(errno));
+    DIR *sd = opendir(path);
+    for (struct dirent *de; sd && (de = readdir(sd));) {
+        char f[PATH_MAX + 300];
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
+        unlink(f);
+    }
+    if (sd)
+        closedir(sd);
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
@@ -599,6 +614,8 @@ static void teardown(struct daemon *d)
     lvd_vms_free(&d->vms);
     if (d->sig_fd >= 0)
         close(d->sig_fd);
+    snprintf(path, sizeof(path), "%s/shells", d->rundir);
+    rmdir(path); /* empty once the shells are gone */
     if (d->lock_fd >= 0) {
         snprintf(path, sizeof(path), "%s/lightvmd.lock", d->rundir);
         unlink(path);

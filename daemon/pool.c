@@ -77,6 +77,7 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
     }
     close(sp[1]);
     s->pid = pid;
+    s->rundir = ctx->rundir;
     s->pidfd = lvd_pidfd_open(pid);
     s->mem_mb = mem_mb;
     s->nics = nics;
@@ -121,8 +122,12 @@ void lvd_shell_free(struct lvd_shell **ps, int kill_it)
 
     if (!s)
         return;
-    if (kill_it && s->pid > 0)
+    if (kill_it && s->pid > 0) {
+        char path[4096];
         kill(s->pid, SIGKILL);
+        if (s->rundir && lvd_shell_sock_path(path, sizeof(path), s->rundir, s->pid) == 0)
+            unlink(path); /* it cannot remove its own socket any more */
+    }
     lv_ctl_conn_close(&s->conn);
     if (s->pidfd >= 0)
         close(s->pidfd);

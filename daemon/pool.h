@@ -13,6 +13,7 @@
 struct lvd_shell {
     pid_t pid;
     char bridge[16];           /* NIC 0 attached to it at prepare, "" if none */
+    const char *rundir;        /* borrowed */
     int pidfd;                 /* owned, -1 if pidfd_open failed */
     struct lv_ctl_conn conn;   /* the daemon's end of the socketpair, owned */
     unsigned mem_mb, nics;

@@ -128,8 +128,7 @@ static int prepare(struct vmproc *p, struct lv_err *err)
     if (rc)
         return rc;
     /* The control socket, under a temporary name until execute. */
-    if (snprintf(p->shell_sock, sizeof(p->shell_sock), "%s/vms/.shell-%d.sock", p->rundir,
-                 (int)getpid()) >= (int)sizeof(p->shell_sock))
+    if (lvd_shell_sock_path(p->shell_sock, sizeof(p->shell_sock), p->rundir, getpid()) < 0)
         return lv_err_set(err, ENAMETOOLONG, "run directory path too long");
     p->ctl_fd = lv_ctl_listen(p->shell_sock, err);
     if (p->ctl_fd < 0) {

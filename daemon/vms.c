@@ -30,6 +30,12 @@ int lvd_vm_path(char *buf, size_t cap, const char *rundir, const char *name, con
     return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
+int lvd_shell_sock_path(char *buf, size_t cap, const char *rundir, pid_t pid)
+{
+    int n = snprintf(buf, cap, "%s/shells/%d.sock", rundir, (int)pid);
+    return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
 void lvd_vm_dir_remove(const char *rundir, const char *name)
 {
     static const char *const files[] = {"ctl.sock", "console.log", "spec.json", "crashed"};

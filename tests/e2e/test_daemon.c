@@ -377,9 +377,12 @@ static void case_end(void)
     DIR *d = opendir(p);
     struct dirent *de;
     while (d && (de = readdir(d)))
-        CHECK(de->d_name[0] == '.', "left in %s: %s", p, de->d_name);
+        CHECK(!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."), "left in %s: %s", p,
+              de->d_name);
     if (d)
         closedir(d);
+    snprintf(p, sizeof(p), "%s/shells", rundir);
+    CHECK(access(p, F_OK) < 0, "%s left behind (shell sockets)", p);
 }
 
 static void show_log(void)
