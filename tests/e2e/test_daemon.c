@@ -10,6 +10,7 @@
  *   5. kill -9 of a VM process: shown as crashed, its tap gone; destroy
  *   6. kill -9 of lightvmd, restart: every VM still listed and answering
  *   7. NMANY VMs through the pool: all answer daytime; pool stats
+ *   7b. a second lightvmd on the same directory, --max-vms: "host full"
  *   8. shutdown (graceful), destroy of everything
  *   9. lightvmd stops on SIGTERM; no process, tap or socket left
  *
@@ -34,7 +35,7 @@
 #define NMANY 200
 #define POOL 8
 
-static const char *lightvm, *lightvmd, *gdir, *ip_bin, *nc_bin;
+static const char *lightvm, *lightvmd, *gdir, *ip_bin, *nc_bin, *lightvm_rel;
 static char rundir[64] = "/tmp/lvtest-daemon-XXXXXX", cfgdir[PATH_MAX];
 static struct lvt_bg daemon_bg, tool;
 static struct lvt_proc cli;
@@ -83,6 +84,20 @@ static int lv(const char *a0, ...)
     if (lvt_run(&cli, 60, argv) < 0)
         return -1;
     return cli.status;
+}
+
+/* `lightvm VERB NAME_OR_FILE` (release build) under valgrind against the
+ * live daemon: no leak, no invalid access, status (want). */
+static void vg(const char *verb, const char *arg, int want)
+{
+    const char *argv[] = {"/usr/bin/valgrind", "--quiet", "--leak-check=full",
+                          "--show-leak-kinds=all", "--errors-for-leak-kinds=all",
+                          "--error-exitcode=99", lightvm_rel, verb, arg, "--rundir", rundir, NULL};
+    if (!lightvm_rel)
+        return;
+    CHECK(lvt_run(&cli, 300, argv) == 0 && cli.status == want,
+          "valgrind lightvm %s %s: status %d (want %d; 99 = valgrind errors): %s", verb, arg,
+          cli.status, want, cli.err);
 }
 
 /* The IP of VM k: 10.79.(k / 200 + 1).(k % 200 + 2). */
@@ -270,6 +285,13 @@ static void case_lifecycle(void)
     CHECK(lv("console", "d0", NULL) == 0 && strstr(cli.out, "daytime: listening on 10.79.1.2"),
           "console d0: \"%s\"", cli.out);
 
+    vg("info", "d0", 0);
+    vg("console", "d0", 0);
+    vg("list", "--json", 0);
+    vg("info", "ghost", 1);
+    vg("create", config("vg0", 3, NULL), 0);
+    vg("destroy", "vg0", 0);
+
     CHECK(lv("pause", "d0", NULL) == 0, "pause d0: %s", cli.err);
     CHECK(lv("info", "d0", NULL) == 0 && strstr(cli.out, "state: paused"), "paused: %s", cli.out);
     CHECK(!answers(0, "2"), "a paused d0 answered: %s", tool.out);
@@ -342,6 +364,38 @@ static void case_many(void)
     printf("pool: %s", cli.out);
     const char *h = strstr(cli.out, "hits=");
     CHECK(h && atoi(h + 5) > NMANY / 4, "few pool hits: %s", cli.out);
+}
+
+/* A second daemon on the same directory is refused; a daemon with
+ * --max-vms 1 refuses the second VM with "host full". */
+static void case_limits(void)
+{
+    struct lvt_proc p2;
+    char rd2[128];
+    const char *argv[] = {lightvmd, "--rundir", rundir, NULL};
+
+    CHECK(lvt_run(&p2, 30, argv) == 0 && p2.status == 1 && strstr(p2.err, "another lightvmd"),
+          "a second lightvmd on %s: status %d: %s", rundir, p2.status, p2.err);
+    snprintf(rd2, sizeof(rd2), "%s-full", rundir);
+    const char *argv2[] = {lightvmd, "--rundir", rd2, "--max-vms", "1", NULL};
+    struct lvt_bg d2;
+    if (lvt_bg_start(&d2, argv2) < 0)
+        return;
+    const char *ca[] = {lightvm, "create", config("full1", 6, NULL), "--rundir", rd2, NULL};
+    int st = -1;
+    for (int t = 0; t < 100 && st != 0; t++) { /* until it listens */
+        lvt_sleep_ms(100);
+        st = lvt_run(&p2, 60, ca) == 0 ? p2.status : -1;
+    }
+    CHECK(st == 0, "create on the --max-vms 1 daemon: %s", p2.err);
+    const char *cb[] = {lightvm, "create", config("full2", 7, NULL), "--rundir", rd2, NULL};
+    CHECK(lvt_run(&p2, 60, cb) == 0 && p2.status == 1 && strstr(p2.err, "host full"),
+          "a VM beyond --max-vms: status %d: %s", p2.status, p2.err);
+    const char *cd[] = {lightvm, "destroy", "full1", "--rundir", rd2, NULL};
+    CHECK(lvt_run(&p2, 60, cd) == 0 && p2.status == 0, "destroy full1: %s", p2.err);
+    lvt_bg_stop(&d2, SIGTERM, 20000);
+    const char *rm[] = {"/bin/rm", "-rf", rd2, NULL};
+    lvt_bg_run(&tool, 30000, rm);
 }
 
 static void case_end(void)
@@ -424,10 +478,12 @@ int main(int argc, char **argv)
     static const char *const ncs[] = {"/usr/bin/nc", "/bin/nc", NULL};
     char why[256];
 
-    if (argc != 4) {
-        fprintf(stderr, "usage: test_daemon LIGHTVM LIGHTVMD GUEST_DIR\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: test_daemon LIGHTVM LIGHTVMD GUEST_DIR [RELEASE_LIGHTVM]\n");
         return 2;
     }
+    if (argc == 5 && access("/usr/bin/valgrind", X_OK) == 0)
+        lightvm_rel = argv[4]; /* valgrind cannot run the sanitizer build */
     lightvm = argv[1];
     lightvmd = argv[2];
     setvbuf(stdout, NULL, _IOLBF, 0);
@@ -465,8 +521,10 @@ int main(int argc, char **argv)
         case_crash();
         case_daemon_restart();
     }
-    if (daemon_bg.pid)
+    if (daemon_bg.pid) {
+        case_limits();
         case_many();
+    }
     if (daemon_bg.pid)
         case_end();
     if (lvt_failures)

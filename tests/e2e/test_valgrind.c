@@ -48,6 +48,18 @@ int main(int argc, char **argv)
     close(fd);
     vg("bad image", 1, "run", bad, NULL);
     unlink(bad);
+    /* the daemon verbs' own paths (test_daemon runs them against a live
+     * daemon under valgrind too) */
+    vg("create --help", 0, "create", "--help", NULL);
+    vg("list, no daemon", 1, "list", "--rundir", "/nonexistent/lightvm-vg");
+    static const char cfg[] = "{\"name\":\"x\",\"kernel\":\"/k\",\"memroy\":8}";
+    char cpath[] = "/tmp/lightvm-vg-cfg-XXXXXX";
+    fd = mkstemp(cpath);
+    CHECK(fd >= 0 && write(fd, cfg, sizeof(cfg) - 1) == (ssize_t)(sizeof(cfg) - 1), "temp file");
+    close(fd);
+    vg("create, bad config", 2, "create", cpath, NULL);
+    CHECK(strstr(p.err, "memroy") != NULL, "bad config error: %s", p.err);
+    unlink(cpath);
 
     lvt_require_kvm();
     snprintf(image, sizeof(image), "%s/hello.elf", argv[2]);
