@@ -38,6 +38,7 @@ if [ "$mode" != kvm ]; then
     run test_virtqueue 60 "$T/test_virtqueue"
     run test_mmio 60 "$T/test_mmio"
     run test_vmspec 60 "$T/test_vmspec"
+    run test_ctl 60 "$T/test_ctl"
     run test_cli 120 "$T/test_cli" "$A/bin/lightvm" "$B/guest"
     run test_net 120 "$T/test_net"
     mkdir -p "$B/fuzz/corpus_elf" && cp "$B"/guest/*.elf "$B/fuzz/corpus_elf/"
@@ -52,6 +53,10 @@ if [ "$mode" != kvm ]; then
             '"gw":"10.0.0.1"},{"bridge":"br1"}]}' > "$B/fuzz/corpus_vmspec/full.json"
     run fuzz_vmspec 120 "$B/fuzz/fuzz_vmspec" -max_total_time="${LIGHTVM_FUZZ_SECONDS:-20}" \
         -rss_limit_mb=2048 -print_final_stats=1 "$B/fuzz/corpus_vmspec"
+    mkdir -p "$B/fuzz/corpus_ctl"
+    printf '\001{"op":"create","spec":{"name":"a"}}\n{"op":"list"}\n' > "$B/fuzz/corpus_ctl/two"
+    run fuzz_ctl 120 "$B/fuzz/fuzz_ctl" -max_total_time="${LIGHTVM_FUZZ_SECONDS:-20}" \
+        -rss_limit_mb=2048 -print_final_stats=1 "$B/fuzz/corpus_ctl"
 fi
 
 if [ "$mode" = kvm ] || { [ "$mode" = all ] && kvm_usable; } ||

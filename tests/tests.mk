@@ -2,7 +2,7 @@
 # Included by the top-level Makefile.
 
 TEST_COMMON   := tests/lvtest.c tests/elfgen.c
-UNIT_TESTS    := test_elf test_boot test_virtqueue test_mmio test_vmspec
+UNIT_TESTS    := test_elf test_boot test_virtqueue test_mmio test_vmspec test_ctl
 KVM_TESTS     := test_vm test_run
 # (test_valgrind, test_daytime and test_daemon need KVM: tests/run.sh runs
 # them with the KVM tests, in the nested VM when there is no /dev/kvm here)
@@ -14,6 +14,7 @@ CLANG         ?= clang
 FUZZ_ELF      := $(BUILD)/fuzz/fuzz_elf
 FUZZ_VQ       := $(BUILD)/fuzz/fuzz_vq
 FUZZ_VMSPEC   := $(BUILD)/fuzz/fuzz_vmspec
+FUZZ_CTL      := $(BUILD)/fuzz/fuzz_ctl
 
 $(ASAN)/tests/%: tests/unit/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(ASAN_CLI_OBJS)
 	@mkdir -p $(@D)
@@ -45,9 +46,14 @@ $(FUZZ_VMSPEC): tests/fuzz/fuzz_vmspec.c lib/config/vmspec.c lib/net/addr.c lib/
 	$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Iinclude \
 		-fsanitize=fuzzer,address,undefined -o $@ $^ -ljansson
 
+$(FUZZ_CTL): tests/fuzz/fuzz_ctl.c lib/ctl/ctl.c lib/util/err.c
+	@mkdir -p $(@D)
+	$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Iinclude \
+		-fsanitize=fuzzer,address,undefined -o $@ $^ -ljansson
+
 # lwip-smoke: lwIP (fetched from Debian) still builds and links into a guest.
-test-build: build-all $(ASAN)/bin/lightvm $(ASAN)/bin/lightvmd $(TEST_BINS) $(FUZZ_ELF) $(FUZZ_VQ) $(FUZZ_VMSPEC) \
-	lwip-smoke
+test-build: build-all $(ASAN)/bin/lightvm $(ASAN)/bin/lightvmd $(TEST_BINS) $(FUZZ_ELF) $(FUZZ_VQ) \
+	$(FUZZ_VMSPEC) $(FUZZ_CTL) lwip-smoke
 
 test: deps
 	@$(MAKE) --no-print-directory -j2 test-build

@@ -1,0 +1,191 @@
+/* test_ctl.c: the control protocol's framing (lib/ctl) over real Unix
+ * sockets: messages split and joined across reads, the size limit,
+ * malformed and non-object lines, EOF in the middle of a message, stale
+ * and live socket files, and lv_ctl_call's error reply. No KVM. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "lightvm/ctl.h"
+#include "lvtest.h"
+
+static void pair(struct lv_ctl_conn *a, int *peer)
+{
+    int sv[2];
+
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+    lv_ctl_conn_init(a, sv[0]);
+    *peer = sv[1];
+}
+
+static void write_all(int fd, const char *s, size_t n)
+{
+    while (n) {
+        ssize_t k = write(fd, s, n);
+        if (k <= 0)
+            return;
+        s += k;
+        n -= (size_t)k;
+    }
+}
+
+/* Writes (raw) to a fresh pair and reads one message: the return code. */
+static int recv_raw(const char *raw, size_t n, json_t **out, struct lv_err *err)
+{
+    struct lv_ctl_conn c;
+    int peer, rc;
+
+    pair(&c, &peer);
+    write_all(peer, raw, n);
+    close(peer);
+    rc = lv_ctl_recv(&c, 2000, out, err);
+    lv_ctl_conn_close(&c);
+    return rc;
+}
+
+static void test_framing(void)
+{
+    struct lv_ctl_conn c;
+    struct lv_err err = {""};
+    json_t *m = NULL, *msg = json_pack("{s:s,s:i}", "op", "ping", "n", 7);
+    int peer;
+
+    /* send -> recv round trip */
+    pair(&c, &peer);
+    struct lv_ctl_conn pc;
+    lv_ctl_conn_init(&pc, peer);
+    CHECK(lv_ctl_send(&pc, msg, 1000, &err) == 0, "send: %s", err.msg);
+    CHECK(lv_ctl_recv(&c, 1000, &m, &err) == 0 && json_integer_value(json_object_get(m, "n")) == 7,
+          "round trip: %s", err.msg);
+    json_decref(m);
+    /* two messages in one write, then one split over three writes */
+    const char *two = "{\"a\":1}\n{\"a\":2}\n{\"a\"";
+    write_all(peer, two, strlen(two));
+    CHECK(lv_ctl_recv(&c, 1000, &m, &err) == 0 && json_integer_value(json_object_get(m, "a")) == 1,
+          "first of two: %s", err.msg);
+    json_decref(m);
+    CHECK(lv_ctl_recv(&c, 1000, &m, &err) == 0 && json_integer_value(json_object_get(m, "a")) == 2,
+          "second of two: %s", err.msg);
+    json_decref(m);
+    CHECK(lv_ctl_poll_recv(&c, &m, &err) == 0, "a partial message is not a message");
+    write_all(peer, ":3", 2);
+    CHECK(lv_ctl_poll_recv(&c, &m, &err) == 0, "still partial");
+    write_all(peer, "}\n", 2);
+    CHECK(lv_ctl_recv(&c, 1000, &m, &err) == 0 && json_integer_value(json_object_get(m, "a")) == 3,
+          "split message: %s", err.msg);
+    json_decref(m);
+    /* nothing more: a timeout, then a clean EOF */
+    CHECK(lv_ctl_recv(&c, 50, &m, &err) == -ETIMEDOUT, "no message: want a timeout");
+    lv_ctl_conn_close(&pc);
+    CHECK(lv_ctl_recv(&c, 1000, &m, &err) == -EPIPE, "EOF between messages: want -EPIPE");
+    lv_ctl_conn_close(&c);
+    json_decref(msg);
+}
+
+static void test_bad_input(void)
+{
+    static const struct {
+        const char *raw;
+        int rc;
+    } cases[] = {
+        {"not json\n", -EPROTO},
+        {"[1,2,3]\n", -EPROTO},      /* not an object */
+        {"\"op\"\n", -EPROTO},
+        {"{\"op\":1,\"op\":2}\n", -EPROTO}, /* duplicate key */
+        {"{\"op\":\"x\"", -EPROTO},  /* EOF mid-message */
+        {"\n", -EPROTO},             /* empty line */
+        {"{\"a\":\"\\u0000\"}\n", -EPROTO}, /* NUL in a string: jansson refuses it */
+    };
+    struct lv_err err = {""};
+    json_t *m = NULL;
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        int rc = recv_raw(cases[i].raw, strlen(cases[i].raw), &m, &err);
+        CHECK(rc == cases[i].rc && err.msg[0], "case %zu (%s): rc %d, err \"%s\"", i,
+              cases[i].raw, rc, err.msg);
+        if (rc == 0)
+            json_decref(m);
+        err.msg[0] = '\0';
+    }
+    /* a line over the limit is refused without reading it all into memory */
+    size_t big = LV_CTL_MAX + 4096;
+    char *b = malloc(big);
+    memset(b, ' ', big);
+    b[0] = '{';
+    struct lv_ctl_conn c;
+    int peer;
+    pair(&c, &peer);
+    pid_t w = fork();
+    if (w == 0) { /* the writer: blocks once the reader stops */
+        write_all(peer, b, big);
+        _exit(0);
+    }
+    close(peer);
+    int rc = lv_ctl_recv(&c, 5000, &m, &err);
+    CHECK(rc == -EPROTO && strstr(err.msg, "longer than"), "an over-long line: rc %d, %s", rc,
+          err.msg);
+    lv_ctl_conn_close(&c);
+    waitpid(w, NULL, 0);
+    free(b);
+}
+
+static void test_sockets(void)
+{
+    char dir[] = "/tmp/lvtest-ctl-XXXXXX", path[128];
+    struct lv_err err = {""};
+    json_t *rep = NULL;
+
+    CHECK(mkdtemp(dir) != NULL, "mkdtemp");
+    snprintf(path, sizeof(path), "%s/s.sock", dir);
+    json_t *req = json_pack("{s:s}", "op", "ping");
+    CHECK(lv_ctl_call(path, req, 1000, &rep, &err) == -ENOENT && !rep,
+          "call with nobody there: %s", err.msg);
+    int l = lv_ctl_listen(path, &err);
+    CHECK(l >= 0, "listen: %s", err.msg);
+    CHECK(lv_ctl_listen(path, &err) == -EADDRINUSE, "a second listener on a live socket");
+    pid_t srv = fork();
+    if (srv == 0) { /* an error reply to the first request (the listener
+                       * check above left an empty connection first) */
+        json_t *m = NULL, *e = lv_ctl_error("no VM named '%s'", "ghost");
+        for (int t = 0; t < 500; t++) {
+            struct lv_ctl_conn c;
+            int fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+            if (fd < 0) {
+                usleep(10000);
+                continue;
+            }
+            lv_ctl_conn_init(&c, fd);
+            int got = lv_ctl_recv(&c, 2000, &m, NULL) == 0;
+            if (got)
+                lv_ctl_send(&c, e, 1000, NULL);
+            lv_ctl_conn_close(&c);
+            if (got)
+                break;
+        }
+        _exit(0);
+    }
+    rep = NULL;
+    int rc = lv_ctl_call(path, req, 3000, &rep, &err);
+    CHECK(rc == -EREMOTEIO && !rep && strstr(err.msg, "ghost"), "error reply: rc %d, %s", rc,
+          err.msg);
+    waitpid(srv, NULL, 0);
+    close(l);
+    /* the socket file stays after its listener is gone: a new listener replaces it */
+    l = lv_ctl_listen(path, &err);
+    CHECK(l >= 0, "replacing a stale socket: %s", err.msg);
+    close(l);
+    unlink(path);
+    rmdir(dir);
+    json_decref(req);
+}
+
+int main(void)
+{
+    test_framing();
+    test_bad_input();
+    test_sockets();
+    return lvt_done("test_ctl");
+}
