@@ -2,9 +2,13 @@
 # never by the tests. bench_boot: BENCH_N hello boots. bench_net (needs
 # root: it makes its own network namespace and bridge): BENCH_NET_N
 # daytime boots to network up, then BENCH_VMS VMs at once for memory.
+# bench-pool (root; not part of make bench or make test): LightVM's
+# Figure 9, BENCH_POOL_VMS daytime VMs one after another per mode (cold,
+# daemon, pool) and pause/unpause; writes build/bench/fig9/.
 BENCH_N ?= 200
 BENCH_NET_N ?= 100
 BENCH_VMS ?= 20
+BENCH_POOL_VMS ?= 1000
 
 $(BUILD)/bench/bench_boot $(BUILD)/bench/bench_net: $(BUILD)/bench/%: bench/%.c bench/stats.c bench/stats.h
 	@mkdir -p $(@D)
@@ -15,7 +19,7 @@ $(BUILD)/bench/hello_static $(BUILD)/bench/udp_probe: $(BUILD)/bench/%: bench/%.
 	$(CC) -std=c11 -O2 -static -o $@ $<
 
 bench-build: build-all $(BUILD)/bench/bench_boot $(BUILD)/bench/hello_static \
-	$(BUILD)/bench/bench_net $(BUILD)/bench/udp_probe
+	$(BUILD)/bench/bench_net $(BUILD)/bench/udp_probe $(BUILD)/bench/bench_pool
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-build
@@ -24,4 +28,13 @@ bench: deps
 	$(BUILD)/bench/bench_net $(BUILD)/bin/lightvm $(BUILD)/guest/daytime.elf \
 		$(BUILD)/bench/udp_probe $(BENCH_NET_N) --vms $(BENCH_VMS)
 
-.PHONY: bench bench-build
+$(BUILD)/bench/bench_pool: bench/bench_pool.c bench/stats.c bench/stats.h
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $< bench/stats.c -ljansson
+
+bench-pool: deps
+	@$(MAKE) --no-print-directory build-all $(BUILD)/bench/bench_pool $(BUILD)/bench/udp_probe
+	$(BUILD)/bench/bench_pool $(BUILD)/bin/lightvm $(BUILD)/bin/lightvmd \
+		$(BUILD)/guest/daytime.elf --vms $(BENCH_POOL_VMS)
+
+.PHONY: bench bench-build bench-pool

@@ -4,7 +4,8 @@
 set -eu
 pkgs=(gcc make binutils libc6-dev clang libclang-rt-14-dev valgrind strace
       coreutils procps python3 libmnl-dev libjansson-dev dpkg-dev
-      netcat-openbsd curl iproute2) # the network tests: nc, curl, ip
+      netcat-openbsd curl iproute2 # the network tests: nc, curl, ip
+      gnuplot-nox crun busybox-static) # bench_pool: the plot, the container peer
 missing=()
 for p in "${pkgs[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
