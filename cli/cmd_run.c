@@ -318,8 +318,11 @@ int cmd_run(int argc, char **argv)
     memset(&cfg, 0, sizeof(cfg));
     /* Probing the first bridge's own address: the guest gets its MAC. */
     uint8_t probe_mac[6] = {0};
-    int probe_mac_known = o.probe_port && o.nnics &&
-                          lv_link_owns_ip(o.nic[0].bridge, o.probe_ip, probe_mac, NULL) == 1;
+    int probe_mac_known = 0;
+    struct lv_nl *nl = NULL;
+    if (o.probe_port && o.nnics && lv_nl_open(&nl, NULL) == 0)
+        probe_mac_known = lv_bridge_owns_ip(nl, o.nic[0].bridge, o.probe_ip, probe_mac, NULL) == 1;
+    lv_nl_close(&nl);
     cfg.mem_size = o.mem;
     cfg.nnics = o.nnics;
     cfg.nics = nics;

@@ -136,8 +136,7 @@ static int prepare(struct vmproc *p, struct lv_err *err)
         return p->ctl_fd;
     }
     if (p->bridge) {
-        uint8_t mac[6];
-        int n = lv_link_ipv4(p->bridge, p->bridge_ips, 8, mac, NULL);
+        int n = lv_link_ipv4(p->nl, p->bridge, p->bridge_ips, 8, NULL);
         p->nbridge_ips = n > 0 ? n : 0;
     }
     /* The heavy part ran at nice 19 (pool.c). Waiting costs no CPU and an
@@ -225,15 +224,15 @@ static void set_probe_mac(struct vmproc *p)
         return;
     if (p->bridge && !strcmp(p->bridge, p->spec.vifs[0].bridge)) {
         struct lv_link l;
-        /* Its addresses were read at prepare; its MAC is read now: a
-         * bridge takes the lowest MAC of its ports, which changes. */
+        /* Its addresses were read at prepare and its MAC pinned when the
+         * tap joined (lv_link_set_master): one request for the MAC. */
         for (int i = 0; i < p->nbridge_ips; i++)
             if (p->bridge_ips[i] == p->probe_ip &&
                 lv_link_get(p->nl, p->bridge, &l, NULL) == 0 && l.has_mac)
                 lv_vm_set_probe_mac(p->vm, l.mac);
         return;
     }
-    if (lv_link_owns_ip(p->spec.vifs[0].bridge, p->probe_ip, mac, NULL) == 1)
+    if (lv_bridge_owns_ip(p->nl, p->spec.vifs[0].bridge, p->probe_ip, mac, NULL) == 1)
         lv_vm_set_probe_mac(p->vm, mac);
 }
 

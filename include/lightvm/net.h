@@ -129,7 +129,8 @@ int lv_link_set(struct lv_nl *nl, const char *ifname, const uint8_t mac[6], unsi
 int lv_bridge_ensure(struct lv_nl *nl, const char *bridge, int create, struct lv_err *err);
 
 /* Attaches (ifname) to (bridge), which must be a bridge; (bridge) NULL or
- * "" detaches it from its master. */
+ * "" detaches it from its master. The bridge's MAC is pinned first (see
+ * lv_bridge_pin_mac). */
 int lv_link_set_master(struct lv_nl *nl, const char *ifname, const char *bridge,
                        struct lv_err *err);
 
@@ -142,17 +143,27 @@ int lv_link_set_master(struct lv_nl *nl, const char *ifname, const char *bridge,
 int lv_vif_open(struct lv_nl *nl, const char *bridge, int create, struct lv_tap *tap,
                 struct lv_err *err);
 
+/* Pins bridge (bridge)'s MAC address: a Linux bridge whose MAC nobody set
+ * takes the lowest MAC of its ports and changes it whenever a port joins
+ * or leaves, which leaves every guest's ARP entry for the host pointing at
+ * a MAC nobody answers to (its replies are flooded and lost). Setting the
+ * MAC to its current value stops that (the kernel then keeps a chosen
+ * address). Copies it to (mac) unless NULL. */
+int lv_bridge_pin_mac(struct lv_nl *nl, const char *bridge, uint8_t mac[6], struct lv_err *err);
+
 /* The IPv4 addresses of (ifname) (network byte order, up to (max) into
- * (ips)) and its MAC: the number of addresses, or -ENODEV when there is
- * no such interface with a MAC. */
-int lv_link_ipv4(const char *ifname, uint32_t *ips, unsigned max, uint8_t mac[6],
+ * (ips)): their number, or -errno (-ENODEV: no such interface). One
+ * RTM_GETADDR dump of IPv4 addresses: its cost does not grow with the
+ * number of taps. */
+int lv_link_ipv4(struct lv_nl *nl, const char *ifname, uint32_t *ips, unsigned max,
                  struct lv_err *err);
 
-/* 1 and the MAC of (ifname) in (mac) when (ip) (network byte order) is
- * one of (ifname)'s IPv4 addresses; 0 when it is not; -errno. (For the
- * network-up probe: a VM on bridge B probing an address of B itself can
- * skip ARP.) */
-int lv_link_owns_ip(const char *ifname, uint32_t ip, uint8_t mac[6], struct lv_err *err);
+/* 1 and the MAC of bridge (ifname) (pinned, see lv_bridge_pin_mac) in
+ * (mac) when (ip) is one of its IPv4 addresses; 0 when it is not; -errno.
+ * For the network-up probe: a VM on bridge B probing an address of B
+ * itself can skip ARP. */
+int lv_bridge_owns_ip(struct lv_nl *nl, const char *ifname, uint32_t ip, uint8_t mac[6],
+                      struct lv_err *err);
 
 /* Deletes link (ifname) (a bridge, a persistent tap...). -ENODEV if it
  * does not exist. A tap from lv_tap_open() is deleted by lv_tap_close(). */

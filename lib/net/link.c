@@ -194,18 +194,102 @@ int lv_link_set(struct lv_nl *nl, const char *ifname, const uint8_t mac[6], unsi
     return 0;
 }
 
-/* The ifindex of bridge (name), -ENODEV if absent, -EEXIST if not a bridge. */
-static int bridge_index(struct lv_nl *nl, const char *name, struct lv_err *err)
+/* Bridge (name) into (l): its ifindex, -ENODEV if absent, -EEXIST if not
+ * a bridge. */
+static int bridge_get(struct lv_nl *nl, const char *name, struct lv_link *l, struct lv_err *err)
 {
-    struct lv_link l;
-    int rc = lv_link_get(nl, name, &l, err);
+    int rc = lv_link_get(nl, name, l, err);
 
     if (rc < 0)
         return rc;
-    if (strcmp(l.kind, "bridge"))
+    if (strcmp(l->kind, "bridge"))
         return lv_err_set(err, EEXIST, "%s exists and is not a bridge (kind %s)", name,
-                          l.kind[0] ? l.kind : "none");
-    return l.ifindex;
+                          l->kind[0] ? l->kind : "none");
+    return l->ifindex;
+}
+
+static int bridge_index(struct lv_nl *nl, const char *name, struct lv_err *err)
+{
+    struct lv_link l;
+
+    return bridge_get(nl, name, &l, err);
+}
+
+int lv_bridge_pin_mac(struct lv_nl *nl, const char *bridge, uint8_t mac[6], struct lv_err *err)
+{
+    struct lv_link l;
+    int rc = bridge_get(nl, bridge, &l, err);
+
+    if (rc < 0)
+        return rc;
+    if (!l.has_mac)
+        return lv_err_set(err, ENODEV, "bridge %s has no MAC address", bridge);
+    /* Setting it, even to the same value, marks it chosen: the kernel no
+     * longer replaces it with the lowest MAC of the bridge's ports. */
+    rc = lv_link_set(nl, bridge, l.mac, 0, -1, err);
+    if (rc < 0)
+        return rc;
+    if (mac)
+        memcpy(mac, l.mac, 6);
+    return 0;
+}
+
+struct addr_dump {
+    int ifindex;
+    uint32_t *ips;
+    unsigned max, n;
+};
+
+static int addr_attr_cb(const struct nlattr *a, void *data)
+{
+    const struct nlattr **tb = data;
+
+    if (mnl_attr_type_valid(a, IFA_MAX) > 0)
+        tb[mnl_attr_get_type(a)] = a;
+    return MNL_CB_OK;
+}
+
+static int addr_cb(const struct nlmsghdr *h, void *arg)
+{
+    struct addr_dump *d = arg;
+    const struct nlattr *tb[IFA_MAX + 1] = {0};
+    const struct ifaddrmsg *ifa = mnl_nlmsg_get_payload(h);
+    const struct nlattr *a;
+
+    if (h->nlmsg_type != RTM_NEWADDR || mnl_nlmsg_get_payload_len(h) < sizeof(*ifa) ||
+        mnl_attr_parse(h, sizeof(*ifa), addr_attr_cb, tb) < 0)
+        return -EBADMSG;
+    if (ifa->ifa_family != AF_INET || (int)ifa->ifa_index != d->ifindex)
+        return 0;
+    a = tb[IFA_LOCAL] ? tb[IFA_LOCAL] : tb[IFA_ADDRESS];
+    if (a && mnl_attr_get_payload_len(a) == 4 && d->n < d->max)
+        memcpy(&d->ips[d->n++], mnl_attr_get_payload(a), 4);
+    return 0;
+}
+
+int lv_link_ipv4(struct lv_nl *nl, const char *ifname, uint32_t *ips, unsigned max,
+                 struct lv_err *err)
+{
+    struct addr_dump d = {0, ips, max, 0};
+    struct ifaddrmsg *ifa;
+    struct nlmsghdr *h;
+    char kmsg[LV_NL_KMSG];
+    int rc = lv_link_index(nl, ifname, err);
+
+    if (rc < 0)
+        return rc;
+    d.ifindex = rc;
+    /* IPv4 addresses only: taps have none, so the dump stays small
+     * however many VMs there are (a link dump would not). */
+    h = lv_nl_req(nl, RTM_GETADDR, NLM_F_DUMP);
+    ifa = mnl_nlmsg_put_extra_header(h, sizeof(*ifa));
+    ifa->ifa_family = AF_INET;
+    rc = lv_nl_talk(nl, h, addr_cb, &d, kmsg);
+    if (rc == -EBADMSG)
+        return lv_err_set(err, EBADMSG, "address dump: malformed reply from the kernel");
+    if (rc < 0)
+        return lv_nl_fail(err, rc, kmsg, "address dump");
+    return (int)d.n;
 }
 
 int lv_bridge_ensure(struct lv_nl *nl, const char *bridge, int create, struct lv_err *err)
@@ -249,6 +333,9 @@ int lv_link_set_master(struct lv_nl *nl, const char *ifname, const char *bridge,
                               bridge);
         if (master < 0)
             return master;
+        /* Before the port joins, so that it cannot move the bridge's MAC. */
+        if ((rc = lv_bridge_pin_mac(nl, bridge, NULL, err)) < 0)
+            return rc;
     }
     h = link_req(nl, RTM_SETLINK, 0, ifname, &ifi);
     mnl_attr_put_u32(h, IFLA_MASTER, (uint32_t)master);
