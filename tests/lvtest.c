@@ -1,9 +1,11 @@
 /* lvtest.c: process running and result helpers for the C tests. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -381,6 +383,81 @@ int lvt_private_netns(char *why, size_t cap)
     }
     snprintf(why, cap, "%s: %s", step, strerror(errno));
     return -1;
+}
+
+/* ---------------------------------------------------------------- programs */
+
+const char *lvt_find_exe(const char *const *cands)
+{
+    for (; *cands; cands++)
+        if (access(*cands, X_OK) == 0)
+            return *cands;
+    return NULL;
+}
+
+int lvt_ip(struct lvt_bg *tool, const char *ip_bin, const char *fmt, ...)
+{
+    char buf[256], *argv[32], *save = NULL;
+    int n = 0;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(buf, sizeof(buf), fmt, ap);
+    va_end(ap);
+    argv[n++] = (char *)ip_bin;
+    for (char *t = strtok_r(buf, " ", &save); t && n < 31; t = strtok_r(NULL, " ", &save))
+        argv[n++] = t;
+    argv[n] = NULL;
+    int st = lvt_bg_run(tool, 30000, (const char *const *)argv);
+    if (st != 0)
+        fprintf(stderr, "ip %s: status %d%s: %s", fmt, st, tool->timed_out ? " (timed out)" : "",
+                tool->err);
+    return st;
+}
+
+int lvt_netns_others(pid_t *pids, int max, char *list, size_t cap)
+{
+    char mine[64], path[64], ns[64], comm[64];
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+    int n = 0;
+    ssize_t k;
+
+    list[0] = '\0';
+    k = readlink("/proc/self/ns/net", mine, sizeof(mine) - 1);
+    if (k <= 0 || !d) {
+        if (d)
+            closedir(d);
+        return -1;
+    }
+    mine[k] = '\0';
+    while ((de = readdir(d))) {
+        long pid = strtol(de->d_name, NULL, 10);
+        if (pid <= 0 || pid == (long)getpid())
+            continue;
+        snprintf(path, sizeof(path), "/proc/%ld/ns/net", pid);
+        k = readlink(path, ns, sizeof(ns) - 1);
+        if (k <= 0)
+            continue;
+        ns[k] = '\0';
+        if (strcmp(ns, mine))
+            continue;
+        if (n < max)
+            pids[n] = (pid_t)pid;
+        n++;
+        snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
+        FILE *f = fopen(path, "r");
+        comm[0] = '\0';
+        if (f) {
+            if (!fgets(comm, sizeof(comm), f))
+                comm[0] = '\0';
+            fclose(f);
+        }
+        comm[strcspn(comm, "\n")] = '\0';
+        snprintf(list + strlen(list), cap - strlen(list), " %ld(%s)", pid, comm);
+    }
+    closedir(d);
+    return n;
 }
 
 /* ---------------------------------------------------------------- strace */

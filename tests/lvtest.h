@@ -84,6 +84,20 @@ int lvt_bg_stop(struct lvt_bg *b, int sig, int timeout_ms);
 /* lvt_bg_start + lvt_bg_stop(b, 0, timeout_ms). Returns status or -1. */
 int lvt_bg_run(struct lvt_bg *b, int timeout_ms, const char *const argv[]);
 
+/* The first of (cands) (NULL-terminated paths) that is executable, or NULL. */
+const char *lvt_find_exe(const char *const *cands);
+
+/* Runs `(ip_bin) ARGS` (the formatted ARGS split at spaces) as (tool),
+ * 30 s at most; returns its status, printing its stderr when it fails. */
+int lvt_ip(struct lvt_bg *tool, const char *ip_bin, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Processes other than this one in this network namespace (a test's own:
+ * anything there was started by the test): how many (-1 if /proc cannot
+ * be read), up to (max) of their pids in (pids), and " pid(comm)" for
+ * each in (list). */
+int lvt_netns_others(pid_t *pids, int max, char *list, size_t cap);
+
 /* ---- sysfs of the current network namespace (see lvt_private_netns) ---- */
 /* Reads /sys/class/net/<ifname>/<attr> without its newline; 0 or -1. */
 int lvt_sys_read(const char *ifname, const char *attr, char *buf, size_t cap);

@@ -40,29 +40,7 @@ static char rundir[64] = "/tmp/lvtest-daemon-XXXXXX", cfgdir[PATH_MAX];
 static struct lvt_bg daemon_bg, tool;
 static struct lvt_proc cli;
 
-static const char *find_exe(const char *const *c)
-{
-    for (; *c; c++)
-        if (access(*c, X_OK) == 0)
-            return *c;
-    return NULL;
-}
-
-static int ipcmd(const char *fmt, ...)
-{
-    char buf[256], *argv[32], *save = NULL;
-    int n = 0;
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    argv[n++] = (char *)ip_bin;
-    for (char *t = strtok_r(buf, " ", &save); t && n < 31; t = strtok_r(NULL, " ", &save))
-        argv[n++] = t;
-    argv[n] = NULL;
-    return lvt_bg_run(&tool, 30000, (const char *const *)argv);
-}
+#define ipcmd(...) lvt_ip(&tool, ip_bin, __VA_ARGS__)
 
 /* Runs `lightvm ARGS...` (NULL-terminated) with our run directory; its
  * exit status, output in cli. */
@@ -177,40 +155,6 @@ static int count_taps(void)
         n += de->d_name[0] != '.' && lvt_sys_exists(de->d_name, "tun_flags");
     if (d)
         closedir(d);
-    return n;
-}
-
-/* Processes in this network namespace other than us. */
-static int others(char *list, size_t cap)
-{
-    char mine[64], path[64], ns[64];
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    ssize_t k = readlink("/proc/self/ns/net", mine, sizeof(mine) - 1);
-    int n = 0;
-
-    list[0] = '\0';
-    if (k <= 0 || !d) {
-        if (d)
-            closedir(d);
-        return -1;
-    }
-    mine[k] = '\0';
-    while ((de = readdir(d))) {
-        long pid = strtol(de->d_name, NULL, 10);
-        if (pid <= 0 || pid == (long)getpid())
-            continue;
-        snprintf(path, sizeof(path), "/proc/%ld/ns/net", pid);
-        k = readlink(path, ns, sizeof(ns) - 1);
-        if (k <= 0)
-            continue;
-        ns[k] = '\0';
-        if (!strcmp(ns, mine)) {
-            n++;
-            snprintf(list + strlen(list), cap - strlen(list), " %ld", pid);
-        }
-    }
-    closedir(d);
     return n;
 }
 
@@ -417,7 +361,7 @@ static void case_end(void)
           daemon_bg.err);
     int n = 0;
     for (int t = 0; t < 10000; t += 100) {
-        n = others(list, sizeof(list));
+        n = lvt_netns_others(NULL, 0, list, sizeof(list));
         if (n == 0 && count_taps() == 0)
             break;
         lvt_sleep_ms(100);
@@ -456,13 +400,13 @@ static void show_log(void)
  * outlive the daemon by design): SIGKILL, bounded wait. */
 static void kill_leftovers(void)
 {
-    char list[4096], *p = list, *end;
+    char list[8192];
+    pid_t pids[1024];
+    int n = lvt_netns_others(pids, 1024, list, sizeof(list));
 
-    if (others(list, sizeof(list)) <= 0)
-        return;
-    for (long pid; (pid = strtol(p, &end, 10)) > 0; p = end)
-        kill((pid_t)pid, SIGKILL);
-    for (int t = 0; t < 5000 && others(list, sizeof(list)) > 0; t += 100)
+    for (int i = 0; i < n && i < 1024; i++)
+        kill(pids[i], SIGKILL);
+    for (int t = 0; t < 5000 && lvt_netns_others(NULL, 0, list, sizeof(list)) > 0; t += 100)
         lvt_sleep_ms(100);
 }
 
@@ -498,8 +442,8 @@ int main(int argc, char **argv)
         return 1;
     }
     gdir = gabs;
-    ip_bin = find_exe(ips);
-    nc_bin = find_exe(ncs);
+    ip_bin = lvt_find_exe(ips);
+    nc_bin = lvt_find_exe(ncs);
     if (!ip_bin || !nc_bin || !mkdtemp(rundir)) {
         fprintf(stderr, "FAIL: missing ip or nc, or mkdtemp: %s\n", strerror(errno));
         return 1;

@@ -61,35 +61,7 @@ static struct vm day1, httpd1, many[NMANY], bad[4];
 static struct vm *all_vms[] = {&day1, &httpd1, &bad[0], &bad[1], &bad[2], &bad[3]};
 static struct lvt_bg tool; /* nc, curl, ip: one at a time */
 
-static const char *find_exe(const char *const *cands)
-{
-    for (; *cands; cands++)
-        if (access(*cands, X_OK) == 0)
-            return *cands;
-    return NULL;
-}
-
-/* Runs `ip ARGS` (ARGS split at spaces); returns its status, printing its
- * stderr when it fails. */
-static int ipcmd(const char *fmt, ...)
-{
-    char buf[256], *argv[32], *save = NULL;
-    int n = 0;
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(buf, sizeof(buf), fmt, ap);
-    va_end(ap);
-    argv[n++] = (char *)ip_bin;
-    for (char *t = strtok_r(buf, " ", &save); t && n < 31; t = strtok_r(NULL, " ", &save))
-        argv[n++] = t;
-    argv[n] = NULL;
-    int st = lvt_bg_run(&tool, 30000, (const char *const *)argv);
-    if (st != 0)
-        fprintf(stderr, "ip %s: status %d%s: %s", fmt, st, tool.timed_out ? " (timed out)" : "",
-                tool.err);
-    return st;
-}
+#define ipcmd(...) lvt_ip(&tool, ip_bin, __VA_ARGS__)
 
 /* ------------------------------------------------------------ daytime replies */
 
@@ -367,51 +339,6 @@ static int wait_taps(int want, struct links *l)
     return l->taps == want;
 }
 
-/* Processes other than this one in this network namespace (it is the
- * test's own: anything there was started by the test). */
-static int netns_others(char *list, size_t cap)
-{
-    char mine[64], path[64], ns[64], comm[64];
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    int n = 0;
-    ssize_t k;
-
-    list[0] = '\0';
-    k = readlink("/proc/self/ns/net", mine, sizeof(mine) - 1);
-    if (k <= 0 || !d) {
-        if (d)
-            closedir(d);
-        CHECK(0, "cannot read /proc/self/ns/net or /proc");
-        return -1;
-    }
-    mine[k] = '\0';
-    while ((de = readdir(d))) {
-        long pid = strtol(de->d_name, NULL, 10);
-        if (pid <= 0 || pid == (long)getpid())
-            continue;
-        snprintf(path, sizeof(path), "/proc/%ld/ns/net", pid);
-        k = readlink(path, ns, sizeof(ns) - 1);
-        if (k <= 0)
-            continue;
-        ns[k] = '\0';
-        if (strcmp(ns, mine))
-            continue;
-        n++;
-        snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-        FILE *f = fopen(path, "r");
-        comm[0] = '\0';
-        if (f) {
-            if (!fgets(comm, sizeof(comm), f))
-                comm[0] = '\0';
-            fclose(f);
-        }
-        comm[strcspn(comm, "\n")] = '\0';
-        snprintf(list + strlen(list), cap - strlen(list), " %ld(%s)", pid, comm);
-    }
-    closedir(d);
-    return n;
-}
 
 /* ------------------------------------------------------------ cases */
 
@@ -588,7 +515,7 @@ static void check_clean(const char *when)
 
     CHECK(wait_taps(0, &l), "%s: %d tun link(s) left:%s", when, l.taps, l.names);
     CHECK(l.bridges == 0, "%s: %d bridge(s) left", when, l.bridges);
-    others = netns_others(list, sizeof(list));
+    others = lvt_netns_others(NULL, 0, list, sizeof(list));
     CHECK(others == 0, "%s: processes left in the test's network namespace:%s", when, list);
     for (int i = 0; i < NMANY; i++)
         CHECK(!many[i].started || kill(-many[i].bg.pgid, 0) < 0,
@@ -671,9 +598,9 @@ int main(int argc, char **argv)
         printf("SKIP: test_daytime needs root (network namespaces, taps)\n");
         return LVT_SKIP;
     }
-    ip_bin = find_exe(ips);
-    nc_bin = find_exe(ncs);
-    curl_bin = find_exe(curls);
+    ip_bin = lvt_find_exe(ips);
+    nc_bin = lvt_find_exe(ncs);
+    curl_bin = lvt_find_exe(curls);
     CHECK(ip_bin && nc_bin && curl_bin, "missing ip, nc or curl (scripts/deps.sh installs iproute2, "
           "netcat-openbsd, curl)");
     CHECK(access(lightvm, X_OK) == 0, "%s: %s", lightvm, strerror(errno));
