@@ -497,9 +497,12 @@ static void create_all(int mode)
 
 static void start_daemon(int mode)
 {
-    char pool[32], out[4096];
-    const char *a[] = {lightvmd, "--rundir", rundir, "--pool", pool, NULL};
+    /* One flavor per bridge, its shells' first NIC already on it. */
+    enum { MAXBR = 16 };
+    char pool[MAXBR][40], out[4096];
+    const char *a[4 + 2 * MAXBR] = {lightvmd, "--rundir", rundir, NULL};
     const char *pq[] = {lightvm, "pool", "--json", NULL};
+    int nbr = (nvms + PER_BRIDGE - 1) / PER_BRIDGE, na = 3;
     double t0 = bench_now_us();
     int ready = -1;
 
@@ -507,11 +510,14 @@ static void start_daemon(int mode)
     if (mkdir(rundir, 0700) < 0)
         die("mkdir rundir");
     setenv("LIGHTVM_RUNDIR", rundir, 1);
-    snprintf(pool, sizeof(pool), "8,1,%d", pool_k);
-    if (mode == DAEMON)
-        a[3] = NULL;
+    for (int b = 0; mode == POOL && b < nbr && b < MAXBR; b++) {
+        snprintf(pool[b], sizeof(pool[b]), "8,1,%d,lvfig%d", pool_k, b);
+        a[na++] = "--pool";
+        a[na++] = pool[b];
+    }
+    a[na] = NULL;
     daemon_pid = spawn(a, log_fd, log_fd, -1);
-    while (ready < (mode == POOL ? pool_k : 0)) {
+    while (ready < (mode == POOL ? pool_k * (nbr < MAXBR ? nbr : MAXBR) : 0)) {
         if (interrupted || bench_now_us() - t0 > 120e6 || wait_ms(daemon_pid, 0) != -1)
             die(ready < 0 ? "lightvmd did not answer" : "the pool did not fill in 120 s");
         usleep(20000);

@@ -4,13 +4,13 @@
  * and waits on its socketpair for an exec (vmproc.c).
  */
 #include <errno.h>
+#include <sched.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -64,9 +64,11 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
         if (getppid() != parent)
             _exit(1);
         setsid(); /* no signals from the daemon's terminal */
-        /* Preparing is background work: a booting VM comes first (the VM
-         * process returns to nice 0 when it is executed). */
-        setpriority(PRIO_PROCESS, 0, 19);
+        /* Preparing is background work: a booting VM comes first. Under
+         * SCHED_IDLE any runnable normal task preempts it (the shell goes
+         * back to SCHED_OTHER when its prepare work is done). */
+        struct sched_param idle = {0};
+        sched_setscheduler(0, SCHED_IDLE, &idle);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         if (null < 0 || dup2(sp[1], LVD_SHELL_FD) < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||

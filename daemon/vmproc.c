@@ -15,12 +15,12 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
-#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -139,10 +139,11 @@ static int prepare(struct vmproc *p, struct lv_err *err)
         int n = lv_link_ipv4(p->nl, p->bridge, p->bridge_ips, 8, NULL);
         p->nbridge_ips = n > 0 ? n : 0;
     }
-    /* The heavy part ran at nice 19 (pool.c). Waiting costs no CPU and an
-     * exec must be served at once: back to 0 before the vCPU and I/O
-     * threads are made (they inherit it) to wait for execute. */
-    setpriority(PRIO_PROCESS, 0, 0);
+    /* The heavy part ran under SCHED_IDLE (pool.c). Waiting costs no CPU
+     * and an exec must be served at once: back to SCHED_OTHER before the
+     * vCPU and I/O threads are made (they inherit it). */
+    struct sched_param sp = {0};
+    sched_setscheduler(0, SCHED_OTHER, &sp);
     rc = lv_vm_spawn_threads(p->vm, err);
     if (rc)
         return rc;
