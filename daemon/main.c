@@ -22,23 +22,10 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "lightvm/net.h"
-#include "pool.h"
-#include "vms.h"
+#include "lightvmd.h"
 
-#define MAX_CLIENTS 64
 #define MAX_PREPARING 2 /* shells preparing at once (the host has 2 cores) */
 
-struct daemon {
-    char rundir[PATH_MAX];
-    char self_exe[PATH_MAX];
-    int lock_fd, listen_fd, sig_fd;
-    unsigned max_vms;
-    struct lvd_pool pool;
-    struct lvd_vms vms;
-    struct lv_ctl_conn clients[MAX_CLIENTS];
-    int quit;
-};
 
 static void usage(FILE *f)
 {
@@ -61,12 +48,12 @@ static void usage(FILE *f)
 
 /* ---- shells ---- */
 
-static struct lvd_spawn_ctx spawn_ctx(const struct daemon *d)
+struct lvd_spawn_ctx lvd_spawn_ctx_of(const struct lvd_daemon *d)
 {
     return (struct lvd_spawn_ctx){d->self_exe, d->rundir};
 }
 
-static unsigned preparing(const struct daemon *d)
+static unsigned preparing(const struct lvd_daemon *d)
 {
     unsigned n = 0;
 
@@ -76,9 +63,9 @@ static unsigned preparing(const struct daemon *d)
 }
 
 /* Starts shells until each flavor has (target) or MAX_PREPARING prepare. */
-static void refill(struct daemon *d)
+static void refill(struct lvd_daemon *d)
 {
-    struct lvd_spawn_ctx ctx = spawn_ctx(d);
+    struct lvd_spawn_ctx ctx = lvd_spawn_ctx_of(d);
 
     for (unsigned i = 0; i < d->pool.nflavors; i++) {
         struct lvd_flavor *f = &d->pool.fl[i];
@@ -94,7 +81,7 @@ static void refill(struct daemon *d)
     }
 }
 
-static void shell_event(struct daemon *d, struct lvd_flavor *f, unsigned i)
+static void shell_event(struct lvd_daemon *d, struct lvd_flavor *f, unsigned i)
 {
     struct lvd_shell *s = f->shells[i];
     struct lv_err err = {""};
@@ -111,332 +98,9 @@ static void shell_event(struct daemon *d, struct lvd_flavor *f, unsigned i)
     (void)d;
 }
 
-/* ---- requests ---- */
-
-static const char *req_name(json_t *req)
-{
-    return json_string_value(json_object_get(req, "name"));
-}
-
-static struct lvd_vm *find_vm(struct daemon *d, json_t *req, json_t **err_rep)
-{
-    const char *name = req_name(req);
-    struct lvd_vm *vm = name ? lvd_vms_find(&d->vms, name) : NULL;
-
-    if (!name)
-        *err_rep = lv_ctl_error("missing \"name\"");
-    else if (!vm)
-        *err_rep = lv_ctl_error("no VM named '%.64s'", name);
-    return vm;
-}
-
-static int check_keys(json_t *req, const char *const *allowed, json_t **err_rep)
-{
-    const char *k;
-    json_t *v;
-
-    json_object_foreach(req, k, v) {
-        int ok = 0;
-        for (const char *const *a = allowed; *a && !ok; a++)
-            ok = !strcmp(k, *a);
-        if (!ok) {
-            *err_rep = lv_ctl_error("unknown key '%.40s' in a '%s' request", k,
-                                    json_string_value(json_object_get(req, "op")));
-            return -1;
-        }
-    }
-    return 0;
-}
-
-/* Writes spec.json (the spec plus the VM's id) into the VM's directory. */
-static int write_spec(struct daemon *d, const char *name, json_t *spec, long id)
-{
-    char path[PATH_MAX], tmp[PATH_MAX + 8];
-    json_t *o = json_deep_copy(spec);
-    int rc;
-
-    json_object_set_new(o, "id", json_integer(id));
-    if (lvd_vm_path(path, sizeof(path), d->rundir, name, "spec.json") < 0) {
-        json_decref(o);
-        return -ENAMETOOLONG;
-    }
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    rc = json_dump_file(o, tmp, JSON_COMPACT) == 0 && rename(tmp, path) == 0 ? 0 : -errno;
-    json_decref(o);
-    return rc;
-}
-
-static json_t *do_create(struct daemon *d, json_t *req)
-{
-    static const char *const keys[] = {"op", "spec", "probe", "trace", NULL};
-    double t0 = lvd_now_us();
-    json_t *spec = json_object_get(req, "spec"), *probe = json_object_get(req, "probe");
-    json_t *rep = NULL, *er = NULL;
-    struct lv_vm_spec vs;
-    struct lv_err err = {""};
-    struct lvd_shell *s = NULL;
-    struct lvd_flavor *f;
-    char dir[PATH_MAX], *js;
-    int hit = 0, rc;
-    long id;
-
-    if (check_keys(req, keys, &er) < 0)
-        return er;
-    if (!json_is_object(spec))
-        return lv_ctl_error("create: missing \"spec\" (the VM's configuration object)");
-    if (probe && !json_is_string(probe))
-        return lv_ctl_error("probe: want \"A.B.C.D:PORT\"");
-    js = json_dumps(spec, JSON_COMPACT);
-    rc = js ? lv_vm_spec_parse(js, strlen(js), &vs, &err) : -ENOMEM;
-    free(js);
-    if (rc)
-        return lv_ctl_error("%s", err.msg);
-    if (vs.kernel[0] != '/')
-        return lv_ctl_error("kernel: '%.200s' must be an absolute path here (lightvm create "
-                            "makes it one)", vs.kernel);
-    if (access(vs.kernel, R_OK) < 0)
-        return lv_ctl_error("kernel: %.200s: %s", vs.kernel, strerror(errno));
-    if (lvd_vms_find(&d->vms, vs.name))
-        return lv_ctl_error("a VM named '%s' already exists", vs.name);
-    if (d->vms.n >= d->max_vms)
-        return lv_ctl_error("host full: %u VMs (lightvmd --max-vms)", d->max_vms);
-    if (lvd_vm_path(dir, sizeof(dir), d->rundir, vs.name, NULL) < 0 || mkdir(dir, 0700) < 0)
-        return lv_ctl_error(errno == EEXIST ? "a VM named '%s' already exists (%s)"
-                                            : "cannot make the VM's directory for '%s': %s",
-                            vs.name, errno == EEXIST ? dir : strerror(errno));
-    double t_checked = lvd_now_us();
-    id = d->vms.next_id > 0 ? d->vms.next_id : 1;
-    d->vms.next_id = id + 1;
-    /* MACs are chosen here, so spec.json is written once and final. */
-    spec = json_deep_copy(spec);
-    json_t *sv = json_object_get(spec, "vifs");
-    for (size_t i = 0; i < json_array_size(sv); i++) {
-        json_t *v = json_array_get(sv, i);
-        uint8_t mac[6];
-        char ms[18];
-        if (json_object_get(v, "mac"))
-            continue;
-        if (lv_mac_random(mac, &err) < 0) {
-            rep = lv_ctl_error("%s", err.msg);
-            goto fail;
-        }
-        lv_mac_format(mac, ms);
-        json_object_set_new(v, "mac", json_string(ms));
-    }
-    if (write_spec(d, vs.name, spec, id) < 0) {
-        rep = lv_ctl_error("cannot write the spec of '%s' in %s", vs.name, dir);
-        goto fail;
-    }
-
-    double t_dir = lvd_now_us();
-    /* A shell: from the pool, or prepared now (the cold path). */
-    f = lvd_pool_find(&d->pool, (unsigned)vs.memory_mb, vs.nvifs,
-                      vs.nvifs ? vs.vifs[0].bridge : NULL);
-    s = f ? lvd_flavor_take(f) : NULL;
-    hit = s != NULL;
-    if (f)
-        hit ? f->hits++ : f->misses++;
-    if (!s) {
-        struct lvd_spawn_ctx ctx = spawn_ctx(d);
-        rc = lvd_shell_spawn(&s, &ctx, (unsigned)vs.memory_mb, vs.nvifs, NULL, &err);
-        if (!rc && (rc = lvd_shell_on_ready(s, LVD_EXEC_TIMEOUT_MS, &err)) < 0)
-            lvd_shell_free(&s, 1);
-        if (rc < 0) {
-            rep = lv_ctl_error("preparing a VM for '%s': %s", vs.name, err.msg);
-            goto fail;
-        }
-    }
-    double t_shell = lvd_now_us();
-    json_t *ex = json_pack("{s:s,s:O,s:I}", "op", "exec", "spec", spec, "id", (json_int_t)id);
-    if (probe)
-        json_object_set(ex, "probe", probe);
-    json_t *sr = NULL;
-    rc = lv_ctl_send(&s->conn, ex, LVD_CALL_TIMEOUT_MS, &err);
-    if (!rc)
-        rc = lv_ctl_recv(&s->conn, LVD_EXEC_TIMEOUT_MS, &sr, &err);
-    json_decref(ex);
-    if (!rc && !json_is_true(json_object_get(sr, "ok"))) {
-        const char *e = json_string_value(json_object_get(sr, "error"));
-        rc = lv_err_set(&err, EIO, "%s", e ? e : "failed");
-    }
-    if (rc) {
-        rep = lv_ctl_error("creating '%s': %s", vs.name, err.msg);
-        json_decref(sr);
-        lvd_shell_free(&s, 1);
-        goto fail;
-    }
-    double t_exec = lvd_now_us();
-    struct lvd_vm *vm = lvd_vms_add(&d->vms, vs.name, id);
-    if (!vm) {
-        json_decref(sr);
-        lvd_shell_free(&s, 1);
-        rep = lv_ctl_error("out of memory");
-        goto fail;
-    }
-    vm->pid = s->pid;
-    vm->is_child = 1;
-    vm->pidfd = s->pidfd;
-    s->pidfd = -1;
-    s->pid = 0; /* now the VM's: not killed with the shell object */
-    vm->info = json_incref(json_object_get(sr, "vm"));
-
-    rep = lv_ctl_ok();
-    json_object_set_new(rep, "vm", lvd_vm_json(vm));
-    json_object_set_new(rep, "pool", json_string(hit ? "hit" : "miss"));
-    if (json_is_true(json_object_get(req, "trace"))) {
-        json_t *t = json_pack("{s:O?,s:O?,s:O?,s:f,s:{s:f,s:f,s:f,s:f,s:f}}", "prepare",
-                              json_object_get(sr, "prepare"), "execute",
-                              json_object_get(sr, "execute"), "prepared_us_ago",
-                              json_object_get(sr, "prepared_us_ago"), "daemon_us",
-                              lvd_now_us() - t0, "daemon", "check", t_checked - t0, "dir",
-                              t_dir - t_checked, "shell", t_shell - t_dir, "exec", t_exec - t_shell,
-                              "record", lvd_now_us() - t_exec);
-        json_object_set_new(rep, "trace", t);
-    }
-    json_decref(sr);
-    json_decref(spec);
-    lvd_shell_free(&s, 0);
-    return rep; /* the loop refills the pool once the reply is out */
-
-fail:
-    lvd_vm_dir_remove(d->rundir, vs.name);
-    json_decref(spec);
-    return rep;
-}
-
-/* Forwards (op) to the VM's own socket. */
-static json_t *vm_call(struct daemon *d, struct lvd_vm *vm, json_t *req, int timeout_ms)
-{
-    char path[PATH_MAX];
-    struct lv_err err = {""};
-    json_t *rep = NULL;
-
-    if (vm->crashed)
-        return lv_ctl_error("VM '%s' has crashed (%s): only destroy removes it", vm->name,
-                            vm->reason);
-    lvd_vm_path(path, sizeof(path), d->rundir, vm->name, "ctl.sock");
-    if (lv_ctl_call(path, req, timeout_ms, &rep, &err) < 0)
-        return lv_ctl_error("%s: %s", vm->name, err.msg);
-    return rep;
-}
-
-/* Waits (bounded) for a VM process that was told to end, then forgets it. */
-static void reap_vm(struct daemon *d, struct lvd_vm *vm, int timeout_ms)
-{
-    if (vm->pidfd >= 0) {
-        struct pollfd pf = {vm->pidfd, POLLIN, 0};
-        if (poll(&pf, 1, timeout_ms) != 1 && vm->pid > 0)
-            kill(vm->pid, SIGKILL); /* did not end: make sure */
-        if (vm->is_child)
-            waitpid(vm->pid, NULL, 0);
-    }
-    lvd_vm_dir_remove(d->rundir, vm->name);
-    lvd_vms_remove(&d->vms, vm);
-}
-
-static json_t *do_vm_op(struct daemon *d, json_t *req, const char *op)
-{
-    static const char *const keys[] = {"op", "name", "timeout_ms", NULL};
-    json_t *er = NULL, *rep;
-    struct lvd_vm *vm;
-
-    if (check_keys(req, keys, &er) < 0 || !(vm = find_vm(d, req, &er)))
-        return er;
-    if (!strcmp(op, "info")) {
-        if (vm->crashed)
-            goto describe;
-        rep = vm_call(d, vm, req, LVD_CALL_TIMEOUT_MS);
-        if (json_is_true(json_object_get(rep, "ok"))) {
-            json_decref(vm->info);
-            vm->info = json_incref(json_object_get(rep, "vm"));
-        }
-        json_decref(rep);
-        goto describe;
-    }
-    if (!strcmp(op, "destroy") && vm->crashed) {
-        reap_vm(d, vm, 0);
-        return lv_ctl_ok();
-    }
-    if (!strcmp(op, "console")) {
-        char path[PATH_MAX];
-        static char buf[LVD_CONSOLE_TAIL + 1];
-        lvd_vm_path(path, sizeof(path), d->rundir, vm->name, "console.log");
-        FILE *f = fopen(path, "re");
-        size_t n = 0;
-        if (f) {
-            if (fseek(f, -(long)LVD_CONSOLE_TAIL, SEEK_END) < 0)
-                rewind(f);
-            n = fread(buf, 1, LVD_CONSOLE_TAIL, f);
-            fclose(f);
-        }
-        rep = lv_ctl_ok();
-        json_object_set_new(rep, "console", json_stringn_nocheck(buf, n));
-        if (!json_is_string(json_object_get(rep, "console"))) /* not UTF-8: escape nothing */
-            json_object_set_new(rep, "console", json_string(""));
-        return rep;
-    }
-    json_int_t to = json_integer_value(json_object_get(req, "timeout_ms"));
-    /* shutdown: the VM process waits (timeout_ms) for the guest, then
-     * destroys it; the client waits that + 5 s in all (docs/protocol.md). */
-    int timeout = !strcmp(op, "shutdown") ? (int)(to > 0 ? to : 5000) + 1000 : LVD_CALL_TIMEOUT_MS;
-    rep = vm_call(d, vm, req, timeout);
-    if (!json_is_true(json_object_get(rep, "ok")))
-        return rep;
-    if (!strcmp(op, "pause") || !strcmp(op, "unpause"))
-        json_object_set_new(vm->info, "state", json_string(op[0] == 'p' ? "paused" : "running"));
-    else /* shutdown, destroy: the VM process replied and is ending */
-        reap_vm(d, vm, 2000);
-    return rep;
-
-describe:
-    rep = lv_ctl_ok();
-    json_object_set_new(rep, "vm", lvd_vm_json(vm));
-    return rep;
-}
-
-static int cmp_id(const void *a, const void *b)
-{
-    long x = json_integer_value(json_object_get(*(json_t *const *)a, "id"));
-    long y = json_integer_value(json_object_get(*(json_t *const *)b, "id"));
-    return (x > y) - (x < y);
-}
-
-static json_t *handle(struct daemon *d, json_t *req)
-{
-    const char *op = json_string_value(json_object_get(req, "op"));
-
-    if (!op)
-        return lv_ctl_error("request without \"op\"");
-    if (!strcmp(op, "ping"))
-        return json_pack("{s:b,s:i,s:s}", "ok", 1, "pid", (int)getpid(), "rundir", d->rundir);
-    if (!strcmp(op, "create"))
-        return do_create(d, req);
-    if (!strcmp(op, "list")) {
-        json_t **v = calloc(d->vms.n + 1, sizeof(*v)), *arr = json_array(), *rep = lv_ctl_ok();
-        for (unsigned i = 0; v && i < d->vms.n; i++)
-            v[i] = lvd_vm_json(d->vms.v[i]);
-        if (v)
-            qsort(v, d->vms.n, sizeof(*v), cmp_id);
-        for (unsigned i = 0; v && i < d->vms.n; i++)
-            json_array_append_new(arr, v[i]);
-        free(v);
-        json_object_set_new(rep, "vms", arr);
-        return rep;
-    }
-    if (!strcmp(op, "pool")) {
-        json_t *rep = lv_ctl_ok();
-        json_object_set_new(rep, "flavors", lvd_pool_json(&d->pool));
-        return rep;
-    }
-    if (!strcmp(op, "info") || !strcmp(op, "pause") || !strcmp(op, "unpause") ||
-        !strcmp(op, "shutdown") || !strcmp(op, "destroy") || !strcmp(op, "console"))
-        return do_vm_op(d, req, op);
-    return lv_ctl_error("unknown op '%.40s'", op);
-}
-
 /* ---- events ---- */
 
-static void on_signal(struct daemon *d)
+static void on_signal(struct lvd_daemon *d)
 {
     struct signalfd_siginfo si;
     int st;
@@ -462,7 +126,7 @@ static void on_signal(struct daemon *d)
     }
 }
 
-static void loop(struct daemon *d)
+static void loop(struct lvd_daemon *d)
 {
     enum { MAXFD = 4 + MAX_CLIENTS + LVD_MAX_FLAVORS * LVD_MAX_POOL + 12000 };
     static struct pollfd pf[MAXFD];
@@ -512,7 +176,7 @@ static void loop(struct daemon *d)
                 json_t *req = NULL;
                 int rc;
                 while ((rc = lv_ctl_poll_recv(c, &req, NULL)) == 1) {
-                    json_t *rep = handle(d, req);
+                    json_t *rep = lvd_handle(d, req);
                     json_decref(req);
                     lv_ctl_send(c, rep, 2000, NULL);
                     json_decref(rep);
@@ -538,7 +202,7 @@ static void loop(struct daemon *d)
     }
 }
 
-static int setup(struct daemon *d, struct lv_err *err)
+static int setup(struct lvd_daemon *d, struct lv_err *err)
 {
     char path[PATH_MAX + 32];
     sigset_t sigs;
@@ -594,7 +258,7 @@ static int setup(struct daemon *d, struct lv_err *err)
     return 0;
 }
 
-static void teardown(struct daemon *d)
+static void teardown(struct lvd_daemon *d)
 {
     char path[PATH_MAX + 32];
 
@@ -661,7 +325,7 @@ int main(int argc, char **argv)
         {"max-vms", required_argument, NULL, 'M'}, {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    static struct daemon d;
+    static struct lvd_daemon d;
     struct lv_err err = {""};
     int c;
 
