@@ -64,6 +64,32 @@ static err_t nic_init(struct netif *n)
     return ERR_OK;
 }
 
+/* An ARP request for (target) sent to (dst) only, not broadcast: the
+ * host answers it and, because it is asked, records our address for our
+ * IP, replacing whatever an earlier VM with this IP left in its
+ * neighbour table, without waking every VM on the bridge. */
+static void arp_hello(struct netif *n, const uint8_t dst[6], uint32_t target)
+{
+    uint8_t f[42];
+    struct pbuf *p = pbuf_alloc(PBUF_RAW, sizeof(f), PBUF_RAM);
+    uint32_t ip = ip4_addr_get_u32(netif_ip4_addr(n));
+
+    if (!p)
+        return;
+    memcpy(f, dst, 6);
+    memcpy(f + 6, n->hwaddr, 6);
+    f[12] = 0x08, f[13] = 0x06;                    /* ARP */
+    f[14] = 0, f[15] = 1, f[16] = 0x08, f[17] = 0; /* Ethernet, IPv4 */
+    f[18] = 6, f[19] = 4, f[20] = 0, f[21] = 1;    /* request */
+    memcpy(f + 22, n->hwaddr, 6);
+    memcpy(f + 28, &ip, 4);
+    memset(f + 32, 0, 6);
+    memcpy(f + 38, &target, 4);
+    pbuf_take(p, f, sizeof(f));
+    n->linkoutput(n, p);
+    pbuf_free(p);
+}
+
 static void send_probe(const struct lv_bootinfo *bi)
 {
     static const char msg[] = "lightvm up\n";
@@ -82,6 +108,7 @@ static void send_probe(const struct lv_bootinfo *bi)
         struct eth_addr mac;
         memcpy(mac.addr, bi->probe_mac, 6);
         etharp_add_static_entry(ip_2_ip4(&to), &mac);
+        arp_hello(&nic[0].nif, bi->probe_mac, bi->probe_ip);
     }
     if (pcb && p) {
         pbuf_take(p, msg, sizeof(msg) - 1);
