@@ -43,7 +43,7 @@
 #include "stats.h"
 
 #define MAX_VMS 10000
-#define PER_BRIDGE 1000 /* a Linux bridge takes at most 1024 ports */
+#define PER_BRIDGE 960 /* a Linux bridge takes at most 1024 ports: VMs + pool shells */
 #define WAIT_MS 10000
 #define PEERS 100
 #define HOST_IP "10.99.0.1"

@@ -67,8 +67,12 @@ static void refill(struct lvd_daemon *d)
 {
     struct lvd_spawn_ctx ctx = lvd_spawn_ctx_of(d);
 
+    double now = lvd_now_us();
+
     for (unsigned i = 0; i < d->pool.nflavors; i++) {
         struct lvd_flavor *f = &d->pool.fl[i];
+        if (now < f->retry_at_us)
+            continue; /* its shells have been failing: wait */
         while (f->nshells < f->target && preparing(d) < MAX_PREPARING) {
             struct lv_err err = {""};
             struct lvd_shell *s;
@@ -89,13 +93,36 @@ static void shell_event(struct lvd_daemon *d, struct lvd_flavor *f, unsigned i)
 
     if (rc == 1) {
         lvd_flavor_refill_done(f, s->ready_us - s->spawned_us);
+        f->backoff_ms = 0;
     } else if (rc < 0) {
-        fprintf(stderr, "lightvmd: shell %d (%u MiB, %u NICs): %s\n", (int)s->pid, f->mem_mb,
-                f->nics, err.msg);
+        /* A host that cannot take another VM (a bridge has at most 1024
+         * ports, memory, KVM): back off, doubling up to 30 s, instead of
+         * burning the CPU the running VMs need on shells that fail. */
+        f->backoff_ms = f->backoff_ms ? f->backoff_ms * 2 : 100;
+        if (f->backoff_ms > 30000)
+            f->backoff_ms = 30000;
+        f->retry_at_us = lvd_now_us() + f->backoff_ms * 1e3;
+        fprintf(stderr, "lightvmd: shell %d (%u MiB, %u NICs%s%s): %s (next try in %u ms)\n",
+                (int)s->pid, f->mem_mb, f->nics, f->bridge[0] ? ", bridge " : "", f->bridge,
+                err.msg, f->backoff_ms);
         lvd_shell_free(&f->shells[i], 1);
         f->shells[i] = f->shells[--f->nshells];
     }
     (void)d;
+}
+
+/* Milliseconds until a backed-off flavor may refill, or -1 (none). */
+static int refill_timeout(const struct lvd_daemon *d)
+{
+    double now = lvd_now_us(), next = -1;
+
+    for (unsigned i = 0; i < d->pool.nflavors; i++) {
+        const struct lvd_flavor *f = &d->pool.fl[i];
+        if (f->nshells < f->target && f->retry_at_us > now &&
+            (next < 0 || f->retry_at_us < next))
+            next = f->retry_at_us;
+    }
+    return next < 0 ? -1 : (int)((next - now) / 1e3) + 1;
 }
 
 /* ---- events ---- */
@@ -149,7 +176,10 @@ static void loop(struct lvd_daemon *d)
             if (d->vms.v[i]->pidfd >= 0 && !d->vms.v[i]->is_child)
                 ADD(d->vms.v[i]->pidfd, 4, d->vms.v[i]);
 #undef ADD
-        if (poll(pf, n, -1) < 0) {
+        int prc = poll(pf, n, refill_timeout(d));
+        if (prc == 0)
+            refill(d); /* a backoff ran out */
+        if (prc < 0) {
             if (errno == EINTR)
                 continue;
             fprintf(stderr, "lightvmd: poll: %s\n", strerror(errno));

@@ -52,6 +52,8 @@ struct lvd_flavor {
     uint64_t hits, misses, refills;
     double refill_us[LVD_REFILL_HIST];      /* spawn -> ready, a ring */
     double refill_us_last;
+    unsigned backoff_ms;   /* after failed shells: 0, or 100 ms doubling up to 30 s */
+    double retry_at_us;    /* no refill before this (lvd_now_us) */
 };
 
 struct lvd_pool {
