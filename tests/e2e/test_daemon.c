@@ -321,7 +321,10 @@ static void case_limits(void)
     CHECK(lvt_run(&p2, 30, argv) == 0 && p2.status == 1 && strstr(p2.err, "another lightvmd"),
           "a second lightvmd on %s: status %d: %s", rundir, p2.status, p2.err);
     snprintf(rd2, sizeof(rd2), "%s-full", rundir);
-    const char *argv2[] = {lightvmd, "--rundir", rd2, "--max-vms", "1", NULL};
+    /* ... and its pool's shells cannot be made (no such bridge): it backs
+     * off instead of respawning them at full speed */
+    const char *argv2[] = {lightvmd, "--rundir", rd2, "--max-vms", "1", "--pool", "8,1,2,lvnone0",
+                           NULL};
     struct lvt_bg d2;
     if (lvt_bg_start(&d2, argv2) < 0)
         return;
@@ -337,7 +340,14 @@ static void case_limits(void)
           "a VM beyond --max-vms: status %d: %s", p2.status, p2.err);
     const char *cd[] = {lightvm, "destroy", "full1", "--rundir", rd2, NULL};
     CHECK(lvt_run(&p2, 60, cd) == 0 && p2.status == 0, "destroy full1: %s", p2.err);
+    lvt_sleep_ms(1000);
     lvt_bg_stop(&d2, SIGTERM, 20000);
+    int fails = 0;
+    for (const char *q = d2.err; (q = strstr(q, "next try in")); q++)
+        fails++;
+    /* ~2 s of life: 100 + 200 + 400 + 800 ms of backoff, 2 shells each time */
+    CHECK(fails >= 1 && fails <= 12, "%d failed shells in ~2 s on a missing bridge "
+          "(want a backoff):\n%.2000s", fails, d2.err);
     const char *rm[] = {"/bin/rm", "-rf", rd2, NULL};
     lvt_bg_run(&tool, 30000, rm);
 }
