@@ -28,132 +28,11 @@
 #include <unistd.h>
 
 #include "abi/lv_abi.h"
-#include "daemon.h"
-#include "lightvm/elf.h"
-#include "lightvm/net.h"
-#include "lightvm/vm.h"
-
-#define MAX_CONNS 8
-
-struct vmproc {
-    const char *rundir;
-    uint64_t mem_mb;
-    unsigned nnics;
-    const char *bridge;          /* NIC 0 is attached to it at prepare (or NULL) */
-    uint32_t bridge_ips[8];      /* its IPv4 addresses, read at prepare */
-    int nbridge_ips;
-    char shell_sock[4096];       /* ctl socket bound at prepare, renamed at execute */
-    struct lv_kvm kvm;
-    struct lv_tap taps[LV_VM_MAX_NICS];
-    struct lv_nl *nl;            /* for attaching the taps at execute */
-    struct lv_vm *vm;
-    struct lv_ctl_conn daemon;   /* the shell socketpair, until executed */
-    /* after execute */
-    struct lv_vm_spec spec;
-    long id;
-    uint32_t probe_ip;
-    int console_fd, ctl_fd, sig_fd;
-    struct lv_ctl_conn conns[MAX_CONNS];
-    double started_wall;         /* CLOCK_REALTIME seconds at start */
-    double started_mono_us;
-    double prepared_us;          /* lvd_now_us() when ready was sent */
-    json_t *prepare_trace;
-    int ending;                  /* destroy/shutdown asked: a normal end */
-};
+#include "vmproc.h"
 
 static void log_err(const char *what, const struct lv_err *err)
 {
     fprintf(stderr, "lightvmd vm[%d]: %s: %s\n", (int)getpid(), what, err->msg);
-}
-
-static double span_us(const struct lv_span *s)
-{
-    return s->start_ns && s->end_ns >= s->start_ns ? (double)(s->end_ns - s->start_ns) / 1e3 : 0;
-}
-
-static void add_phases(json_t *o, const struct lv_vm_trace *t, int first, int last)
-{
-    static const char *const names[LV_PH_NPHASES] = {
-        [LV_PH_CREATE_VM] = "create_vm", [LV_PH_MEMORY] = "memory",
-        [LV_PH_VCPU] = "vcpu",           [LV_PH_DEVICES] = "devices",
-        [LV_PH_LOAD_IMAGE] = "load_image", [LV_PH_BOOT_INFO] = "boot_info",
-        [LV_PH_START] = "start_vcpu",
-    };
-    for (int i = first; i <= last; i++)
-        json_object_set_new(o, names[i], json_real(span_us(&t->phase[i])));
-}
-
-/* ---- prepare ---- */
-
-static int prepare(struct vmproc *p, struct lv_err *err)
-{
-    struct lv_vm_nic nics[LV_VM_MAX_NICS];
-    struct lv_vm_config cfg;
-    double t0 = lvd_now_us(), t_kvm, t_taps;
-    int rc;
-
-    rc = lv_kvm_open(&p->kvm, err);
-    if (rc)
-        return rc;
-    t_kvm = lvd_now_us();
-    memset(nics, 0, sizeof(nics));
-    if (p->nnics && (rc = lv_nl_open(&p->nl, err)) < 0)
-        return rc;
-    for (unsigned i = 0; i < p->nnics; i++) {
-        /* Up but on no bridge: execute only attaches it. */
-        rc = lv_tap_open(NULL, &p->taps[i], err);
-        if (!rc)
-            rc = lv_link_set(p->nl, p->taps[i].name, NULL, 0, 1, err);
-        if (!rc && i == 0 && p->bridge) /* the flavor's bridge: attached now */
-            rc = lv_link_set_master(p->nl, p->taps[i].name, p->bridge, err);
-        if (rc)
-            return rc;
-        nics[i].tap_fd = p->taps[i].fd; /* MAC and addresses at execute */
-    }
-    t_taps = lvd_now_us();
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.mem_size = p->mem_mb << 20;
-    cfg.nnics = p->nnics;
-    cfg.nics = nics;
-    cfg.console_fd = -1;
-    rc = lv_vm_create(&p->vm, &p->kvm, &cfg, err);
-    if (rc)
-        return rc;
-    double t_vm = lvd_now_us();
-    /* Host pages every boot writes: the image's first 256 KiB and the top
-     * of the stack (no page faults for them at execute). */
-    rc = lv_vm_populate(p->vm, LV_GPA_IMAGE_MIN, 256u << 10, err);
-    if (!rc)
-        rc = lv_vm_populate(p->vm, LV_GPA_STACK_TOP - (16u << 10), 16u << 10, err);
-    if (rc)
-        return rc;
-    /* The control socket, under a temporary name until execute. */
-    if (lvd_shell_sock_path(p->shell_sock, sizeof(p->shell_sock), p->rundir, getpid()) < 0)
-        return lv_err_set(err, ENAMETOOLONG, "run directory path too long");
-    p->ctl_fd = lv_ctl_listen(p->shell_sock, err);
-    if (p->ctl_fd < 0) {
-        p->shell_sock[0] = '\0';
-        return p->ctl_fd;
-    }
-    if (p->bridge) {
-        int n = lv_link_ipv4(p->nl, p->bridge, p->bridge_ips, 8, NULL);
-        p->nbridge_ips = n > 0 ? n : 0;
-    }
-    /* The heavy part ran under SCHED_IDLE (pool.c). Waiting costs no CPU
-     * and an exec must be served at once: back to SCHED_OTHER before the
-     * vCPU and I/O threads are made (they inherit it). */
-    struct sched_param sp = {0};
-    sched_setscheduler(0, SCHED_OTHER, &sp);
-    rc = lv_vm_spawn_threads(p->vm, err);
-    if (rc)
-        return rc;
-    p->prepare_trace = json_object();
-    json_object_set_new(p->prepare_trace, "populate_ctl_threads", json_real(lvd_now_us() - t_vm));
-    json_object_set_new(p->prepare_trace, "open_kvm", json_real(t_kvm - t0));
-    json_object_set_new(p->prepare_trace, "taps", json_real(t_taps - t_kvm));
-    add_phases(p->prepare_trace, lv_vm_trace(p->vm), LV_PH_CREATE_VM, LV_PH_DEVICES);
-    json_object_set_new(p->prepare_trace, "total", json_real(lvd_now_us() - t0));
-    return 0;
 }
 
 /* ---- the VM's description ---- */
@@ -187,156 +66,6 @@ static json_t *vm_json(struct vmproc *p)
                      "kernel", p->spec.kernel, "uptime_s",
                      now.tv_sec + now.tv_nsec / 1e9 - p->started_wall, "started", p->started_wall,
                      "vifs", vifs, "boot", boot);
-}
-
-/* ---- execute ---- */
-
-static int attach_vifs(struct vmproc *p, struct lv_err *err)
-{
-    int rc = 0;
-
-    for (unsigned i = 0; !rc && i < p->spec.nvifs; i++) {
-        struct lv_vif_spec *v = &p->spec.vifs[i];
-        struct lv_vm_nic n;
-
-        if (!v->has_mac && (rc = lv_mac_random(v->mac, err)) < 0)
-            break;
-        memset(&n, 0, sizeof(n));
-        memcpy(n.mac, v->mac, 6);
-        n.ip = v->ip;
-        n.netmask = v->netmask;
-        n.gw = v->gw;
-        rc = lv_vm_set_nic(p->vm, i, &n, err);
-        if (!rc && !(i == 0 && p->bridge && !strcmp(p->bridge, v->bridge)))
-            /* says so if the bridge does not exist or is not one */
-            rc = lv_link_set_master(p->nl, p->taps[i].name, v->bridge, err);
-    }
-    return rc;
-}
-
-/* The probe target is the first bridge itself (lightvm create --wait-net
- * on the bridge's address): give the guest its MAC, saving an ARP round
- * trip before network up. */
-static void set_probe_mac(struct vmproc *p)
-{
-    uint8_t mac[6];
-
-    if (!p->probe_ip || !p->spec.nvifs)
-        return;
-    if (p->bridge && !strcmp(p->bridge, p->spec.vifs[0].bridge)) {
-        struct lv_link l;
-        /* Its addresses were read at prepare and its MAC pinned when the
-         * tap joined (lv_link_set_master): one request for the MAC. */
-        for (int i = 0; i < p->nbridge_ips; i++)
-            if (p->bridge_ips[i] == p->probe_ip &&
-                lv_link_get(p->nl, p->bridge, &l, NULL) == 0 && l.has_mac)
-                lv_vm_set_probe_mac(p->vm, l.mac);
-        return;
-    }
-    if (lv_bridge_owns_ip(p->nl, p->spec.vifs[0].bridge, p->probe_ip, mac, NULL) == 1)
-        lv_vm_set_probe_mac(p->vm, mac);
-}
-
-static int execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *err)
-{
-    json_t *spec = json_object_get(msg, "spec");
-    const char *probe = json_string_value(json_object_get(msg, "probe"));
-    json_int_t id = json_integer_value(json_object_get(msg, "id"));
-    char path[4096], *js;
-    const uint8_t *img = NULL;
-    size_t img_size = 0;
-    struct lv_elf_info info;
-    double t0 = lvd_now_us(), t_vifs, t_img;
-    int rc;
-
-    if (!json_is_object(spec) || id <= 0)
-        return lv_err_set(err, EPROTO, "exec: no spec or id");
-    js = json_dumps(spec, JSON_COMPACT);
-    rc = js ? lv_vm_spec_parse(js, strlen(js), &p->spec, err) : -ENOMEM;
-    free(js);
-    if (rc)
-        return rc;
-    p->id = (long)id;
-    if (p->spec.memory_mb != p->mem_mb || p->spec.nvifs != p->nnics)
-        return lv_err_set(err, EINVAL, "exec: spec (%llu MiB, %u vifs) does not fit this shell "
-                          "(%llu MiB, %u NICs)", (unsigned long long)p->spec.memory_mb,
-                          p->spec.nvifs, (unsigned long long)p->mem_mb, p->nnics);
-    if (probe) {
-        uint32_t ip;
-        char host[32];
-        const char *colon = strrchr(probe, ':');
-        char *end;
-        unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
-        if (!colon || (size_t)(colon - probe) >= sizeof(host) || *end || !port || port > 65535)
-            return lv_err_set(err, EINVAL, "probe '%s': want A.B.C.D:PORT", probe);
-        memcpy(host, probe, (size_t)(colon - probe));
-        host[colon - probe] = '\0';
-        rc = lv_ipv4_parse(host, &ip, NULL, err);
-        if (rc)
-            return rc;
-        lv_vm_set_probe(p->vm, ip, __builtin_bswap16((uint16_t)port));
-        p->probe_ip = ip;
-    }
-    rc = attach_vifs(p, err);
-    if (rc)
-        return rc;
-    double t_att = lvd_now_us();
-    set_probe_mac(p);
-    t_vifs = lvd_now_us();
-    rc = lv_vm_set_cmdline(p->vm, p->spec.cmdline, err);
-    if (!rc)
-        rc = lv_image_map(p->spec.kernel, &img, &img_size, err);
-    if (!rc && (rc = lv_elf_check(img, img_size, p->mem_mb << 20, &info, err)) < 0) {
-        char why[LV_ERR_MAX];
-        snprintf(why, sizeof(why), "%s", err ? err->msg : "");
-        rc = lv_err_set(err, -rc, "%s: %s", p->spec.kernel, why);
-    }
-    if (rc) {
-        lv_image_unmap(img, img_size);
-        return rc;
-    }
-    t_img = lvd_now_us();
-    double t_load = 0, t_ctl = 0;
-    if (lvd_vm_path(path, sizeof(path), p->rundir, p->spec.name, "console.log") < 0)
-        rc = lv_err_set(err, ENAMETOOLONG, "run directory path too long");
-    if (!rc) {
-        p->console_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-        if (p->console_fd < 0)
-            rc = lv_err_set(err, errno, "%s: %s", path, strerror(errno));
-    }
-    if (!rc) {
-        lv_vm_set_console(p->vm, p->console_fd);
-        rc = lv_vm_load_elf(p->vm, img, img_size, err);
-        t_load = lvd_now_us();
-    }
-    lv_image_unmap(img, img_size);
-    if (!rc && lvd_vm_path(path, sizeof(path), p->rundir, p->spec.name, "ctl.sock") == 0) {
-        /* The socket bound at prepare takes the VM's name. */
-        if (rename(p->shell_sock, path) < 0)
-            rc = lv_err_set(err, errno, "%s: %s", path, strerror(errno));
-        else
-            p->shell_sock[0] = '\0';
-    }
-    if (rc)
-        return rc;
-    t_ctl = lvd_now_us();
-    rc = lv_vm_start(p->vm, err);
-    if (rc)
-        return rc;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    p->started_wall = now.tv_sec + now.tv_nsec / 1e9;
-    p->started_mono_us = lvd_now_us();
-    *trace = json_object();
-    json_object_set_new(*trace, "vifs", json_real(t_att - t0));
-    json_object_set_new(*trace, "probe_mac", json_real(t_vifs - t_att));
-    json_object_set_new(*trace, "read_image", json_real(t_img - t_vifs));
-    add_phases(*trace, lv_vm_trace(p->vm), LV_PH_LOAD_IMAGE, LV_PH_BOOT_INFO);
-    json_object_set_new(*trace, "console_load", json_real(t_load - t_img));
-    json_object_set_new(*trace, "ctl_socket", json_real(t_ctl - t_load));
-    json_object_set_new(*trace, "start_threads", json_real(lvd_now_us() - t_ctl));
-    json_object_set_new(*trace, "total", json_real(lvd_now_us() - t0));
-    return 0;
 }
 
 /* ---- serving ---- */
@@ -555,7 +284,7 @@ int vmproc_main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &sigs, NULL); /* before any thread: they inherit it */
     p.sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
 
-    rc = prepare(&p, &err);
+    rc = vmp_prepare(&p, &err);
     if (rc) {
         rep = lv_ctl_error("prepare: %s", err.msg);
         log_err("prepare", &err);
@@ -579,7 +308,7 @@ int vmproc_main(int argc, char **argv)
     if (strcmp(json_string_value(json_object_get(msg, "op")) ?: "", "exec")) {
         rep = lv_ctl_error("a shell only takes \"exec\"");
         rc = 1;
-    } else if ((rc = execute(&p, msg, &trace, &err)) < 0) {
+    } else if ((rc = vmp_execute(&p, msg, &trace, &err)) < 0) {
         rep = lv_ctl_error("%s", err.msg);
         rc = 1;
     } else {
