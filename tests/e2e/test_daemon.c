@@ -7,6 +7,7 @@
  *   2. lightvmd with a pool; bad configs and unknown names: clear errors
  *   3. create (pool hit) / list / info / console; nc gets a date
  *   4. pause: no answer, state paused; unpause: answers again
+ *   4b. `lightvm run --config` with the same kind of file (cold path)
  *   5. kill -9 of a VM process: shown as crashed, its tap gone; destroy
  *   6. kill -9 of lightvmd, restart: every VM still listed and answering
  *   7. NMANY VMs through the pool: all answer daytime; pool stats
@@ -244,6 +245,21 @@ static void case_lifecycle(void)
     CHECK(answers(0, "5"), "d0 does not answer after unpause: %s", tool.err);
 }
 
+/* `lightvm run --config` takes the same file on the cold path. */
+static void case_run_config(void)
+{
+    struct lvt_bg vm;
+    const char *argv[] = {lightvm, "run", "--config", config("rc0", 4, NULL), "--wait-net",
+                          HOST_IP, NULL};
+
+    if (lvt_bg_start(&vm, argv) < 0)
+        return;
+    CHECK(lvt_bg_wait(&vm, "network up in", 30000), "run --config: no network up: %s", vm.err);
+    CHECK(answers(4, "5"), "run --config VM does not answer daytime");
+    int st = lvt_bg_stop(&vm, SIGTERM, 20000);
+    CHECK(st == 143, "run --config after SIGTERM: status %d: %s", st, vm.err);
+}
+
 static void case_crash(void)
 {
     const char *c1 = config("d1", 1, NULL);
@@ -472,6 +488,7 @@ int main(int argc, char **argv)
     case_errors();
     if (daemon_bg.pid) {
         case_lifecycle();
+        case_run_config();
         case_crash();
         case_daemon_restart();
     }
