@@ -19,7 +19,8 @@ $(BUILD)/bench/hello_static $(BUILD)/bench/udp_probe: $(BUILD)/bench/%: bench/%.
 	$(CC) -std=c11 -O2 -static -o $@ $<
 
 bench-build: build-all $(BUILD)/bench/bench_boot $(BUILD)/bench/hello_static \
-	$(BUILD)/bench/bench_net $(BUILD)/bench/udp_probe $(BUILD)/bench/bench_pool
+	$(BUILD)/bench/bench_net $(BUILD)/bench/udp_probe $(BUILD)/bench/bench_pool \
+	$(BUILD)/bench/bench_api
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-build
@@ -27,10 +28,18 @@ bench: deps
 		$(BUILD)/bench/hello_static $(BENCH_N)
 	$(BUILD)/bench/bench_net $(BUILD)/bin/lightvm $(BUILD)/guest/daytime.elf \
 		$(BUILD)/bench/udp_probe $(BENCH_NET_N) --vms $(BENCH_VMS)
+	$(BUILD)/bench/bench_api $(BUILD)/bin/lightvmd $(BUILD)/guest/daytime.elf \
+		$(BUILD)/bench/udp_probe $(BENCH_NET_N)
 
 $(BUILD)/bench/bench_pool: bench/bench_pool.c bench/stats.c bench/stats.h
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $< bench/stats.c -ljansson
+
+# A client of lightvmd's socket: links the library for lib/ctl.
+$(BUILD)/bench/bench_api: bench/bench_api.c bench/stats.c bench/stats.h $(BUILD)/lib/liblightvm.a
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< bench/stats.c \
+		$(BUILD)/lib/liblightvm.a $(LDLIBS)
 
 bench-pool: deps
 	@$(MAKE) --no-print-directory build-all $(BUILD)/bench/bench_pool $(BUILD)/bench/udp_probe

@@ -1,0 +1,231 @@
+/*
+ * bench_api.c: a pool hit without a new process. A running client (this
+ * program) sends `create` requests straight to lightvmd's socket
+ * (docs/protocol.md) and times each from the request to the guest's
+ * network-up datagram, next to fork+exec of a static program sending the
+ * same datagram (the floor for anything that starts a process, such as
+ * the `lightvm create` command, which bench_pool measures).
+ *
+ *   bench_api LIGHTVMD DAYTIME_ELF UDP_PROBE [N]
+ *
+ * Root only. In a network namespace of its own: bridge lvapi0
+ * (10.98.0.1/16), lightvmd --pool 8,1,16,lvapi0 in a temporary run
+ * directory, N (default 100) VMs created 20 ms apart, kept running, then
+ * destroyed. Bounded waits; everything is torn down.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lightvm/ctl.h"
+#include "stats.h"
+
+#define HOST_IP "10.98.0.1"
+#define BRIDGE "lvapi0"
+#define POOL 16
+#define WAIT_MS 10000
+
+static char rundir[] = "/tmp/lightvm-api-XXXXXX", sock[PATH_MAX];
+static pid_t daemon_pid;
+
+static double real_us(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_REALTIME, &t);
+    return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
+}
+
+static int run(const char *const argv[])
+{
+    int st;
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && !WEXITSTATUS(st) ? 0 : -1;
+}
+
+static void cleanup(void)
+{
+    if (daemon_pid > 0) {
+        kill(daemon_pid, SIGTERM);
+        waitpid(daemon_pid, NULL, 0);
+    }
+    const char *rm[] = {"rm", "-rf", rundir, NULL};
+    run(rm);
+}
+
+static void die(const char *why)
+{
+    fprintf(stderr, "bench_api: %s\n", why);
+    cleanup();
+    exit(1);
+}
+
+/* Waits (bounded) for one datagram; its kernel receive time (CLOCK_REALTIME us), or -1. */
+static double wait_probe(int fd)
+{
+    char buf[64], cbuf[CMSG_SPACE(sizeof(struct timespec))];
+    struct iovec iov = {buf, sizeof(buf)};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
+                        .msg_controllen = sizeof(cbuf)};
+    struct pollfd p = {fd, POLLIN, 0};
+
+    if (poll(&p, 1, WAIT_MS) != 1 || recvmsg(fd, &mh, 0) < 0)
+        return -1;
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+            struct timespec ts;
+            memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+            return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
+        }
+    return real_us();
+}
+
+static json_t *call(json_t *req)
+{
+    struct lv_err err = {""};
+    json_t *rep = NULL;
+
+    if (lv_ctl_call(sock, req, 15000, &rep, &err) < 0) {
+        fprintf(stderr, "bench_api: %s: %s\n", json_string_value(json_object_get(req, "op")),
+                err.msg);
+        json_decref(req);
+        die("request failed");
+    }
+    json_decref(req);
+    return rep;
+}
+
+int main(int argc, char **argv)
+{
+    int n = argc > 4 ? atoi(argv[4]) : 100, on = 1;
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t alen = sizeof(a);
+    char kernel[PATH_MAX], probe[40], port_s[8], pool[40];
+
+    if (argc < 4 || n < 1 || n > 900 || !realpath(argv[2], kernel)) {
+        fprintf(stderr, "usage: bench_api LIGHTVMD DAYTIME_ELF UDP_PROBE [N (1..900)]\n");
+        return 2;
+    }
+    if (unshare(CLONE_NEWNET) < 0) {
+        perror("bench_api: unshare(CLONE_NEWNET) (needs root)");
+        return 1;
+    }
+    const char *setup[] = {"sh", "-c", "ip link set lo up && ip link add " BRIDGE " type bridge"
+                           " && ip addr add " HOST_IP "/16 dev " BRIDGE " && ip link set "
+                           BRIDGE " up", NULL};
+    if (!mkdtemp(rundir) || run(setup) < 0)
+        die("namespace setup failed");
+    snprintf(sock, sizeof(sock), "%s/" LV_DAEMON_SOCK, rundir);
+    int ps = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    inet_pton(AF_INET, HOST_IP, &a.sin_addr);
+    if (ps < 0 || bind(ps, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        getsockname(ps, (struct sockaddr *)&a, &alen) < 0 ||
+        setsockopt(ps, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) < 0)
+        die("probe socket");
+    snprintf(port_s, sizeof(port_s), "%u", ntohs(a.sin_port));
+    snprintf(probe, sizeof(probe), HOST_IP ":%s", port_s);
+
+    snprintf(pool, sizeof(pool), "8,1,%d," BRIDGE, POOL);
+    daemon_pid = fork();
+    if (daemon_pid == 0) {
+        const char *d[] = {argv[1], "--rundir", rundir, "--pool", pool, NULL};
+        freopen("/dev/null", "w", stderr);
+        execv(d[0], (char *const *)d);
+        _exit(127);
+    }
+    for (int t = 0;; t += 50) { /* until the pool is full */
+        json_t *rep = NULL;
+        json_t *req = json_pack("{s:s}", "op", "pool");
+        int rc = lv_ctl_call(sock, req, 2000, &rep, NULL);
+        json_decref(req);
+        json_t *f = json_array_get(json_object_get(rep, "flavors"), 0);
+        int ready = rc == 0 ? (int)json_integer_value(json_object_get(f, "ready")) : 0;
+        json_decref(rep);
+        if (ready == POOL)
+            break;
+        if (t > 60000)
+            die("the pool did not fill in 60 s");
+        usleep(50000);
+    }
+
+    double *up = calloc((size_t)n, sizeof(double)), *reply = calloc((size_t)n, sizeof(double));
+    double *peer = calloc((size_t)n, sizeof(double));
+    double *checks = calloc((size_t)n, sizeof(double)), *execs = calloc((size_t)n, sizeof(double));
+    double *vmexec = calloc((size_t)n, sizeof(double));
+    int hits = 0;
+    for (int k = 0; k < n; k++) {
+        char name[32], ip[32];
+        snprintf(name, sizeof(name), "api%d", k);
+        snprintf(ip, sizeof(ip), "10.98.%d.%d/16", 1 + k / 200, 2 + k % 200);
+        json_t *req = json_pack("{s:s,s:s,s:b,s:{s:s,s:s,s:i,s:[{s:s,s:s,s:s}]}}", "op",
+                                "create", "probe", probe, "trace", 1, "spec", "name", name,
+                                "kernel", kernel, "memory", 8, "vifs", "bridge", BRIDGE, "ip",
+                                ip, "gw", HOST_IP);
+        double t0 = real_us();
+        json_t *rep = call(req);
+        reply[k] = real_us() - t0;
+        hits += !strcmp(json_string_value(json_object_get(rep, "pool")) ?: "", "hit");
+        json_t *tr = json_object_get(rep, "trace"), *dm = json_object_get(tr, "daemon");
+        checks[k] = json_number_value(json_object_get(dm, "check")) +
+                    json_number_value(json_object_get(dm, "dir"));
+        execs[k] = json_number_value(json_object_get(dm, "exec"));
+        vmexec[k] = json_number_value(json_object_get(json_object_get(tr, "execute"), "total"));
+        json_decref(rep);
+        double t1 = wait_probe(ps);
+        if (t1 < 0)
+            die("no network-up datagram within 10 s");
+        up[k] = t1 - t0;
+
+        const char *pa[] = {argv[3], HOST_IP, port_s, NULL};
+        t0 = real_us();
+        pid_t pid = fork();
+        if (pid == 0) {
+            execv(pa[0], (char *const *)pa);
+            _exit(127);
+        }
+        t1 = wait_probe(ps);
+        waitpid(pid, NULL, 0);
+        if (t1 < 0)
+            die("the fork+exec peer sent nothing");
+        peer[k] = t1 - t0;
+        usleep(20000); /* the pool refills between creates */
+    }
+    printf("bench_api: %d creates over lightvmd's socket (pool %d, bridge-attached shells), "
+           "%d pool hits\n", n, POOL, hits);
+    bench_report("request -> guest network up", up, n);
+    bench_report("request -> reply", reply, n);
+    bench_report("fork+exec udp probe: datagram in", peer, n);
+    bench_report("  of a create: daemon checks, dir, spec", checks, n);
+    bench_report("  of a create: exec round trip to the shell", execs, n);
+    bench_report("  of that: the VM process's execute", vmexec, n);
+
+    for (int k = 0; k < n; k++) {
+        char name[32];
+        snprintf(name, sizeof(name), "api%d", k);
+        json_decref(call(json_pack("{s:s,s:s}", "op", "destroy", "name", name)));
+    }
+    free(up);
+    free(reply);
+    free(peer);
+    free(checks);
+    free(execs);
+    free(vmexec);
+    cleanup();
+    return 0;
+}
