@@ -223,10 +223,13 @@ static json_t *vm_call(struct lvd_daemon *d, struct lvd_vm *vm, json_t *req, int
     return rep;
 }
 
-/* Waits (bounded) for a VM process that was told to end, then forgets it. */
+/* Forgets a VM whose process was told to end. (timeout_ms) > 0: wait that
+ * long for the process and SIGKILL it if it is still there; 0: the VM
+ * process confirmed (it has stopped its guest and freed the name), so it
+ * is left to finish exiting on its own (SIGCHLD reaps a child). */
 static void reap_vm(struct lvd_daemon *d, struct lvd_vm *vm, int timeout_ms)
 {
-    if (vm->pidfd >= 0) {
+    if (vm->pidfd >= 0 && timeout_ms > 0) {
         struct pollfd pf = {vm->pidfd, POLLIN, 0};
         if (poll(&pf, 1, timeout_ms) != 1 && vm->pid > 0)
             kill(vm->pid, SIGKILL); /* did not end: make sure */
@@ -287,8 +290,8 @@ static json_t *do_vm_op(struct lvd_daemon *d, json_t *req, const char *op)
         return rep;
     if (!strcmp(op, "pause") || !strcmp(op, "unpause"))
         json_object_set_new(vm->info, "state", json_string(op[0] == 'p' ? "paused" : "running"));
-    else /* shutdown, destroy: the VM process replied and is ending */
-        reap_vm(d, vm, 2000);
+    else /* shutdown, destroy: the VM process stopped the guest and is exiting */
+        reap_vm(d, vm, 0);
     return rep;
 
 describe:

@@ -116,6 +116,14 @@ static json_t *handle(struct vmproc *p, json_t *req, int *quit)
             return lv_ctl_error("timeout_ms: want an integer 0..600000");
         int graceful = end_vm(p, op[0] == 's', (int)ms);
         *quit = 1;
+        /* The guest is stopped: its name is free again before the reply
+         * (lv_vm_wait joins the vCPU; the kernel's teardown of the KVM VM,
+         * ~15 ms here, happens after the reply, as the process exits). */
+        lv_vm_wait(p->vm, NULL);
+        char path[4096];
+        if (lvd_vm_path(path, sizeof(path), p->rundir, p->spec.name, "ctl.sock") == 0)
+            unlink(path);
+        lvd_vm_dir_remove(p->rundir, p->spec.name);
         json_t *r = lv_ctl_ok();
         if (op[0] == 's')
             json_object_set_new(r, "graceful", json_boolean(graceful));
