@@ -10,8 +10,8 @@
  *
  * Root only. In a network namespace of its own: bridge lvapi0
  * (10.98.0.1/16), lightvmd --pool 8,1,16,lvapi0 in a temporary run
- * directory, N (default 100) VMs created 20 ms apart, kept running, then
- * destroyed. Bounded waits; everything is torn down.
+ * directory, N (default 100) VMs created 20 ms apart ($BENCH_API_GAP_MS),
+ * kept running, then destroyed. Bounded waits; everything is torn down.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -114,6 +114,8 @@ static json_t *call(json_t *req)
 int main(int argc, char **argv)
 {
     int n = argc > 4 ? atoi(argv[4]) : 100, on = 1;
+    /* between creates: the pool refills meanwhile ($BENCH_API_GAP_MS, default 20) */
+    useconds_t gap_us = (useconds_t)(getenv("BENCH_API_GAP_MS") ? atoi(getenv("BENCH_API_GAP_MS")) : 20) * 1000;
     struct sockaddr_in a = {.sin_family = AF_INET};
     socklen_t alen = sizeof(a);
     char kernel[PATH_MAX], probe[40], port_s[8], pool[40];
@@ -204,7 +206,7 @@ int main(int argc, char **argv)
         if (t1 < 0)
             die("the fork+exec peer sent nothing");
         peer[k] = t1 - t0;
-        usleep(20000); /* the pool refills between creates */
+        usleep(gap_us); /* the pool refills between creates */
     }
     printf("bench_api: %d creates over lightvmd's socket (pool %d, bridge-attached shells), "
            "%d pool hits\n", n, POOL, hits);

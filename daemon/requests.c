@@ -51,24 +51,6 @@ static int check_keys(json_t *req, const char *const *allowed, json_t **err_rep)
     return 0;
 }
 
-/* Writes spec.json (the spec plus the VM's id) into the VM's directory. */
-static int write_spec(struct lvd_daemon *d, const char *name, json_t *spec, long id)
-{
-    char path[PATH_MAX], tmp[PATH_MAX + 8];
-    json_t *o = json_deep_copy(spec);
-    int rc;
-
-    json_object_set_new(o, "id", json_integer(id));
-    if (lvd_vm_path(path, sizeof(path), d->rundir, name, "spec.json") < 0) {
-        json_decref(o);
-        return -ENAMETOOLONG;
-    }
-    snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-    rc = json_dump_file(o, tmp, JSON_COMPACT) == 0 && rename(tmp, path) == 0 ? 0 : -errno;
-    json_decref(o);
-    return rc;
-}
-
 static json_t *do_create(struct lvd_daemon *d, json_t *req)
 {
     static const char *const keys[] = {"op", "spec", "probe", "trace", NULL};
@@ -126,11 +108,6 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
         lv_mac_format(mac, ms);
         json_object_set_new(v, "mac", json_string(ms));
     }
-    if (write_spec(d, vs.name, spec, id) < 0) {
-        rep = lv_ctl_error("cannot write the spec of '%s' in %s", vs.name, dir);
-        goto fail;
-    }
-
     double t_dir = lvd_now_us();
     /* A shell: from the pool, or prepared now (the cold path). */
     f = lvd_pool_find(&d->pool, (unsigned)vs.memory_mb, vs.nvifs,

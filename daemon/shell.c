@@ -169,6 +169,7 @@ int vmp_execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *er
 
     if (!json_is_object(spec) || id <= 0)
         return lv_err_set(err, EPROTO, "exec: no spec or id");
+    p->spec_json = json_incref(spec);
     js = json_dumps(spec, JSON_COMPACT);
     rc = js ? lv_vm_spec_parse(js, strlen(js), &p->spec, err) : -ENOMEM;
     free(js);

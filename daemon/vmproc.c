@@ -30,6 +30,26 @@
 #include "abi/lv_abi.h"
 #include "vmproc.h"
 
+/* spec.json (the spec and the VM's id), read by lightvmd for `info` on a
+ * crashed VM. Written by this process, after its exec reply (nobody
+ * needs it sooner), and removed by it at the end: one writer, no race
+ * with the directory's removal. */
+static void write_spec(struct vmproc *p)
+{
+    char path[4096], tmp[4120];
+    json_t *o = json_deep_copy(p->spec_json);
+
+    if (o && lvd_vm_path(path, sizeof(path), p->rundir, p->spec.name, "spec.json") == 0) {
+        json_object_set_new(o, "id", json_integer(p->id));
+        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+        if (json_dump_file(o, tmp, JSON_COMPACT) < 0 || rename(tmp, path) < 0) {
+            fprintf(stderr, "lightvmd vm[%d]: cannot write %s\n", (int)getpid(), path);
+            unlink(tmp);
+        }
+    }
+    json_decref(o);
+}
+
 static void log_err(const char *what, const struct lv_err *err)
 {
     fprintf(stderr, "lightvmd vm[%d]: %s: %s\n", (int)getpid(), what, err->msg);
@@ -335,6 +355,7 @@ int vmproc_main(int argc, char **argv)
     lv_ctl_conn_close(&p.daemon);
     if (rc)
         goto out;
+    write_spec(&p);
     serve(&p);
     rc = finish(&p);
 out:
@@ -353,5 +374,6 @@ out:
     if (p.shell_sock[0])
         unlink(p.shell_sock);
     json_decref(p.prepare_trace);
+    json_decref(p.spec_json);
     return rc;
 }

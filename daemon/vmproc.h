@@ -32,6 +32,7 @@ struct vmproc {
     double started_mono_us;
     double prepared_us;          /* lvd_now_us() when ready was sent */
     json_t *prepare_trace;
+    json_t *spec_json;           /* the exec's spec (MACs filled in), for spec.json */
     int ending;                  /* destroy/shutdown asked: a normal end */
 };
 

@@ -38,7 +38,8 @@ int lvd_shell_sock_path(char *buf, size_t cap, const char *rundir, pid_t pid)
 
 void lvd_vm_dir_remove(const char *rundir, const char *name)
 {
-    static const char *const files[] = {"ctl.sock", "console.log", "spec.json", "crashed"};
+    static const char *const files[] = {"ctl.sock", "console.log", "spec.json", "spec.json.tmp",
+                                        "crashed"};
     char path[4096];
 
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
