@@ -92,7 +92,8 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     double t_checked = lvd_now_us();
     id = d->vms.next_id > 0 ? d->vms.next_id : 1;
     d->vms.next_id = id + 1;
-    /* MACs are chosen here, so spec.json is written once and final. */
+    /* MACs are chosen here: the VM process gets a complete spec (and keeps
+     * it in spec.json). */
     spec = json_deep_copy(spec);
     json_t *sv = json_object_get(spec, "vifs");
     for (size_t i = 0; i < json_array_size(sv); i++) {
