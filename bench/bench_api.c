@@ -213,7 +213,7 @@ int main(int argc, char **argv)
     bench_report("request -> guest network up", up, n);
     bench_report("request -> reply", reply, n);
     bench_report("fork+exec udp probe: datagram in", peer, n);
-    bench_report("  of a create: daemon checks, dir, spec", checks, n);
+    bench_report("  of a create: daemon checks, mkdir, MACs", checks, n);
     bench_report("  of a create: exec round trip to the shell", execs, n);
     bench_report("  of that: the VM process's execute", vmexec, n);
 

@@ -4,7 +4,8 @@
 #      fork+exec of a static binary (bench/bench_boot);
 #   2. in a private network namespace, boots the daytime unikernel on a
 #      bridge and asks it the time with nc;
-#   3. times daytime boots to network up (bench/bench_net, short run).
+#   3. times daytime boots to network up (bench/bench_net, short run);
+#   4. times creates through lightvmd's pool (bench/bench_api, short run).
 # Thin glue over `lightvm` and bench/. Needs root (namespaces, taps).
 # Without a usable /dev/kvm it runs itself inside the nested-KVM VM
 # (scripts/nested/run-in-vm.sh), unless LIGHTVM_NESTED=0.
@@ -86,3 +87,7 @@ echo "== 20 daytime boots to network up, beside fork+exec of a UDP sender (micro
 # no VM outlives it.
 unshare --pid --fork --kill-child --mount-proc \
     "$B/bench/bench_net" "$B/bin/lightvm" "$B/guest/daytime.elf" "$B/bench/udp_probe" 20 --vms 5
+echo
+echo "== 20 creates through lightvmd's pool of VM shells, request to network up (microseconds)"
+unshare --pid --fork --kill-child --mount-proc \
+    "$B/bench/bench_api" "$B/bin/lightvmd" "$B/guest/daytime.elf" "$B/bench/udp_probe" 20
