@@ -23,8 +23,11 @@ int vmproc_main(int argc, char **argv);
 /* $RUNDIR/vms/NAME[/FILE] into (buf); -ENAMETOOLONG if it does not fit. */
 int lvd_vm_path(char *buf, size_t cap, const char *rundir, const char *name, const char *file);
 
-/* $RUNDIR/shells/PID.sock: a shell's control socket until it is executed. */
-int lvd_shell_sock_path(char *buf, size_t cap, const char *rundir, pid_t pid);
+/* $RUNDIR/shells/PID[/FILE]: a shell's directory (its ctl.sock and
+ * console.log) until execute renames it to $RUNDIR/vms/NAME. */
+int lvd_shell_path(char *buf, size_t cap, const char *rundir, pid_t pid, const char *file);
+/* Removes a shell's directory and its files. */
+void lvd_shell_dir_remove(const char *rundir, pid_t pid);
 
 /* Removes $RUNDIR/vms/NAME and the files lightvm puts there. */
 void lvd_vm_dir_remove(const char *rundir, const char *name);

@@ -260,11 +260,10 @@ static int setup(struct lvd_daemon *d, struct lv_err *err)
         return lv_err_set(err, errno, "%s: %s", path, strerror(errno));
     DIR *sd = opendir(path);
     for (struct dirent *de; sd && (de = readdir(sd));) {
-        char f[PATH_MAX + 300];
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(f, sizeof(f), "%s/%s", path, de->d_name);
-        unlink(f);
+        char *end;
+        long pid = strtol(de->d_name, &end, 10);
+        if (de->d_name[0] != '.' && !*end && pid > 0)
+            lvd_shell_dir_remove(d->rundir, (pid_t)pid);
     }
     if (sd)
         closedir(sd);

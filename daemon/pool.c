@@ -125,10 +125,9 @@ void lvd_shell_free(struct lvd_shell **ps, int kill_it)
     if (!s)
         return;
     if (kill_it && s->pid > 0) {
-        char path[4096];
         kill(s->pid, SIGKILL);
-        if (s->rundir && lvd_shell_sock_path(path, sizeof(path), s->rundir, s->pid) == 0)
-            unlink(path); /* it cannot remove its own socket any more */
+        if (s->rundir) /* it cannot remove its own directory any more */
+            lvd_shell_dir_remove(s->rundir, s->pid);
     }
     lv_ctl_conn_close(&s->conn);
     if (s->pidfd >= 0)

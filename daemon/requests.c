@@ -61,7 +61,7 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     struct lv_err err = {""};
     struct lvd_shell *s = NULL;
     struct lvd_flavor *f;
-    char dir[PATH_MAX], *js;
+    char *js;
     int hit = 0, rc;
     long id;
 
@@ -85,10 +85,9 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
         return lv_ctl_error("a VM named '%s' already exists", vs.name);
     if (d->vms.n >= d->max_vms)
         return lv_ctl_error("host full: %u VMs (lightvmd --max-vms)", d->max_vms);
-    if (lvd_vm_path(dir, sizeof(dir), d->rundir, vs.name, NULL) < 0 || mkdir(dir, 0700) < 0)
-        return lv_ctl_error(errno == EEXIST ? "a VM named '%s' already exists (%s)"
-                                            : "cannot make the VM's directory for '%s': %s",
-                            vs.name, errno == EEXIST ? dir : strerror(errno));
+    /* (The VM process makes $RUNDIR/vms/NAME by renaming its shell's
+     * directory: that is where a name taken by a VM this daemon does not
+     * know of is refused.) */
     double t_checked = lvd_now_us();
     id = d->vms.next_id > 0 ? d->vms.next_id : 1;
     d->vms.next_id = id + 1;
@@ -179,8 +178,7 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     lvd_shell_free(&s, 0);
     return rep; /* the loop refills the pool once the reply is out */
 
-fail:
-    lvd_vm_dir_remove(d->rundir, vs.name);
+fail: /* the VM process removes what it made */
     json_decref(spec);
     return rep;
 }

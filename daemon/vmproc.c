@@ -339,6 +339,8 @@ int vmproc_main(int argc, char **argv)
     } else if ((rc = vmp_execute(&p, msg, &trace, &err)) < 0) {
         rep = lv_ctl_error("%s", err.msg);
         rc = 1;
+        if (p.have_vm_dir) /* renamed to the VM's name, then failed to start */
+            lvd_vm_dir_remove(p.rundir, p.spec.name);
     } else {
         rep = lv_ctl_ok();
         json_object_set_new(rep, "vm", vm_json(&p));
@@ -371,8 +373,8 @@ out:
         close(p.ctl_fd);
     if (p.sig_fd >= 0)
         close(p.sig_fd);
-    if (p.shell_sock[0])
-        unlink(p.shell_sock);
+    if (p.have_shell_dir) /* never executed */
+        lvd_shell_dir_remove(p.rundir, getpid());
     json_decref(p.prepare_trace);
     json_decref(p.spec_json);
     return rc;

@@ -16,7 +16,8 @@ struct vmproc {
     const char *bridge;          /* NIC 0 is attached to it at prepare (or NULL) */
     uint32_t bridge_ips[8];      /* its IPv4 addresses, read at prepare */
     int nbridge_ips;
-    char shell_sock[4096];       /* ctl socket bound at prepare, renamed at execute */
+    int have_shell_dir;          /* $RUNDIR/shells/PID exists (until execute renames it) */
+    int have_vm_dir;             /* $RUNDIR/vms/NAME is ours (after the rename) */
     struct lv_kvm kvm;
     struct lv_tap taps[LV_VM_MAX_NICS];
     struct lv_nl *nl;            /* for attaching the taps at execute */

@@ -30,10 +30,23 @@ int lvd_vm_path(char *buf, size_t cap, const char *rundir, const char *name, con
     return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
-int lvd_shell_sock_path(char *buf, size_t cap, const char *rundir, pid_t pid)
+int lvd_shell_path(char *buf, size_t cap, const char *rundir, pid_t pid, const char *file)
 {
-    int n = snprintf(buf, cap, "%s/shells/%d.sock", rundir, (int)pid);
+    int n = file ? snprintf(buf, cap, "%s/shells/%d/%s", rundir, (int)pid, file)
+                 : snprintf(buf, cap, "%s/shells/%d", rundir, (int)pid);
     return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+void lvd_shell_dir_remove(const char *rundir, pid_t pid)
+{
+    char path[4096];
+
+    if (lvd_shell_path(path, sizeof(path), rundir, pid, "ctl.sock") == 0)
+        unlink(path);
+    if (lvd_shell_path(path, sizeof(path), rundir, pid, "console.log") == 0)
+        unlink(path);
+    if (lvd_shell_path(path, sizeof(path), rundir, pid, NULL) == 0)
+        rmdir(path);
 }
 
 void lvd_vm_dir_remove(const char *rundir, const char *name)
