@@ -108,6 +108,8 @@ int vmp_prepare(struct vmproc *p, struct lv_err *err)
     struct sched_param sp = {0};
     sched_setscheduler(0, SCHED_OTHER, &sp);
     rc = lv_vm_spawn_threads(p->vm, err);
+    if (!rc && !getenv("LIGHTVM_NO_WARM")) /* (the knob is for measuring it) */
+        rc = lv_vm_warm(p->vm, 256u << 10, err);
     if (rc)
         return rc;
     p->prepare_trace = json_object();

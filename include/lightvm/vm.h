@@ -131,6 +131,14 @@ int lv_vm_load_elf(struct lv_vm *vm, const uint8_t *img, size_t size, struct lv_
  * creates them when they do not exist. */
 int lv_vm_spawn_threads(struct lv_vm *vm, struct lv_err *err);
 
+/* A VM shell's warm-up (after lv_vm_spawn_threads, before an image): runs
+ * a few bytes of guest code that touch every page a boot touches (the
+ * boot info, the stack's top, the first (image_bytes) of the image area,
+ * the device queues) and exit, then forgets that run: the first entry's
+ * and the first touches' costs on KVM's side are paid now, not at boot.
+ * The memory stays as it was (zero). */
+int lv_vm_warm(struct lv_vm *vm, uint64_t image_bytes, struct lv_err *err);
+
 /* Starts the vCPU (creating its thread unless lv_vm_spawn_threads did). */
 int lv_vm_start(struct lv_vm *vm, struct lv_err *err);
 
