@@ -127,6 +127,24 @@ int main(void)
     r = boot_flags(&g, 200, LV_VM_F_NO_PVM, NULL);
     CHECK(r.outcome == LV_VM_STOPPED, "stop halted guest: %d %s", r.outcome, r.msg);
 
+    /* a shell's path: threads first, a warm-up run, then the image */
+    {
+        struct lv_vm_config cfg = {.mem_size = 4u << 20, .console_fd = 1};
+        struct lv_vm *vm = NULL;
+        elfgen_valid(&g);
+        int ok = lv_vm_create(&vm, &kvm, &cfg, &err) == 0 && lv_vm_spawn_threads(vm, &err) == 0 &&
+                 lv_vm_warm(vm, 256u << 10, &err) == 0 &&
+                 lv_vm_load_elf(vm, g.buf, g.size, &err) == 0 && lv_vm_start(vm, &err) == 0;
+        CHECK(ok, "warm-up path: %s", err.msg);
+        if (ok) {
+            lv_vm_wait(vm, &r);
+            CHECK(r.outcome == LV_VM_EXITED && r.status == ELFGEN_EXIT_STATUS,
+                  "after a warm-up: outcome %d status %d %s", r.outcome, r.status, r.msg);
+            CHECK(lv_vm_stats(vm)->hc_exit == 1, "the warm-up's exit was not forgotten");
+        }
+        lv_vm_destroy(&vm);
+    }
+
     fds = count_fds();
     elfgen_valid(&g);
     for (int i = 0; i < 50; i++) {
