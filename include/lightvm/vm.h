@@ -117,10 +117,8 @@ void lv_vm_set_probe(struct lv_vm *vm, uint32_t ip, uint16_t port);
 void lv_vm_set_probe_mac(struct lv_vm *vm, const uint8_t mac[6]);
 /* The guest console goes to (fd) (borrowed) from now on. */
 void lv_vm_set_console(struct lv_vm *vm, int fd);
-unsigned lv_vm_nnics(const struct lv_vm *vm);
 /* Pre-allocates the host pages of guest RAM [gpa, gpa + len) (lv_mem_populate). */
 int lv_vm_populate(struct lv_vm *vm, uint64_t gpa, uint64_t len, struct lv_err *err);
-uint64_t lv_vm_mem_size(const struct lv_vm *vm);
 
 /* Validates and loads an ELF image, writes the boot info page and the
  * entry registers. Once per VM, before lv_vm_start(). */
@@ -159,11 +157,9 @@ int lv_vm_is_paused(const struct lv_vm *vm);
 
 /* Writes (request) (LV_CTL_SHUTDOWN, ...) into the boot info control
  * field and raises LV_VEC_CONTROL in the guest. The guest acknowledges by
- * writing it to control.ack (see lv_vm_control_ack) and, for shutdown,
- * exits; the caller decides how long to wait before lv_vm_stop(). */
+ * writing it to control.ack and, for shutdown, exits; the caller decides
+ * how long to wait (for lv_vm_done_fd) before lv_vm_stop(). */
 int lv_vm_request(struct lv_vm *vm, uint32_t request, struct lv_err *err);
-/* The guest's control.ack (a hint: the guest writes it). */
-uint32_t lv_vm_control_ack(const struct lv_vm *vm);
 
 /* Waits for the vCPU thread and fills (res). */
 void lv_vm_wait(struct lv_vm *vm, struct lv_vm_result *res);

@@ -304,7 +304,6 @@ static void park(struct lv_vm *vm)
 void *lv_vcpu_thread(void *arg)
 {
     struct lv_vm *vm = arg;
-    const struct lv_bootinfo *bi = lv_mem_ptr(&vm->mem, LV_GPA_BOOTINFO, sizeof(*bi));
     sigset_t kick;
     uint64_t one = 1;
 
@@ -343,10 +342,7 @@ void *lv_vcpu_thread(void *arg)
             break;
     }
     vm->trace.exit_ns = lv_now_ns();
-    if (bi) /* the guest wrote it, so it is only a hint: tsc_to_ns checks it */
-        vm->trace.guest_entry_ns = tsc_to_ns(vm, bi->guest_entry_tsc);
-    if (vm->trace.guest_entry_ns > vm->trace.exit_ns)
-        vm->trace.guest_entry_ns = 0;
+    vm->trace.guest_entry_ns = lv_vm_guest_entry_ns(vm); /* a guest hint, checked there */
     pthread_mutex_lock(&vm->run_lock);
     vm->vcpu_done = 1;
     pthread_cond_broadcast(&vm->run_cond);

@@ -175,16 +175,6 @@ int lv_vm_populate(struct lv_vm *vm, uint64_t gpa, uint64_t len, struct lv_err *
     return lv_mem_populate(&vm->mem, gpa, len, err);
 }
 
-unsigned lv_vm_nnics(const struct lv_vm *vm)
-{
-    return vm->nnics;
-}
-
-uint64_t lv_vm_mem_size(const struct lv_vm *vm)
-{
-    return vm->mem.size;
-}
-
 int lv_vm_load_elf(struct lv_vm *vm, const uint8_t *img, size_t size, struct lv_err *err)
 {
     struct lv_elf_info info;
@@ -366,13 +356,6 @@ int lv_vm_request(struct lv_vm *vm, uint32_t request, struct lv_err *err)
     if (ioctl(vm->vm_fd, KVM_SIGNAL_MSI, &msi) < 0)
         return lv_err_set(err, errno, "KVM_SIGNAL_MSI: %s", strerror(errno));
     return 0;
-}
-
-uint32_t lv_vm_control_ack(const struct lv_vm *vm)
-{
-    const struct lv_bootinfo *bi = lv_mem_ptr(&vm->mem, LV_GPA_BOOTINFO, sizeof(*bi));
-
-    return bi ? __atomic_load_n(&bi->control.ack, __ATOMIC_SEQ_CST) : 0;
 }
 
 void lv_vm_wait(struct lv_vm *vm, struct lv_vm_result *res)
