@@ -158,8 +158,10 @@ int lv_bridge_pin_mac(struct lv_nl *nl, const char *bridge, uint8_t mac[6], stru
 int lv_link_ipv4(struct lv_nl *nl, const char *ifname, uint32_t *ips, unsigned max,
                  struct lv_err *err);
 
-/* 1 and the MAC of bridge (ifname) (pinned, see lv_bridge_pin_mac) in
- * (mac) when (ip) is one of its IPv4 addresses; 0 when it is not; -errno.
+/* 1 and the MAC of bridge (ifname) in (mac) when (ip) is one of its IPv4
+ * addresses; 0 when it is not; -errno. The MAC is only stable once pinned
+ * (lv_link_set_master does so when a tap joins). One link request and
+ * one address dump.
  * For the network-up probe: a VM on bridge B probing an address of B
  * itself can skip ARP. */
 int lv_bridge_owns_ip(struct lv_nl *nl, const char *ifname, uint32_t ip, uint8_t mac[6],

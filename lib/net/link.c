@@ -267,18 +267,16 @@ static int addr_cb(const struct nlmsghdr *h, void *arg)
     return 0;
 }
 
-int lv_link_ipv4(struct lv_nl *nl, const char *ifname, uint32_t *ips, unsigned max,
-                 struct lv_err *err)
+/* The IPv4 addresses of link (ifindex), as lv_link_ipv4. */
+static int ipv4_of(struct lv_nl *nl, int ifindex, uint32_t *ips, unsigned max,
+                   struct lv_err *err)
 {
-    struct addr_dump d = {0, ips, max, 0};
+    struct addr_dump d = {ifindex, ips, max, 0};
     struct ifaddrmsg *ifa;
     struct nlmsghdr *h;
     char kmsg[LV_NL_KMSG];
-    int rc = lv_link_index(nl, ifname, err);
+    int rc;
 
-    if (rc < 0)
-        return rc;
-    d.ifindex = rc;
     /* IPv4 addresses only: taps have none, so the dump stays small
      * however many VMs there are (a link dump would not). */
     h = lv_nl_req(nl, RTM_GETADDR, NLM_F_DUMP);
@@ -290,6 +288,31 @@ int lv_link_ipv4(struct lv_nl *nl, const char *ifname, uint32_t *ips, unsigned m
     if (rc < 0)
         return lv_nl_fail(err, rc, kmsg, "address dump");
     return (int)d.n;
+}
+
+int lv_link_ipv4(struct lv_nl *nl, const char *ifname, uint32_t *ips, unsigned max,
+                 struct lv_err *err)
+{
+    int rc = lv_link_index(nl, ifname, err);
+
+    return rc < 0 ? rc : ipv4_of(nl, rc, ips, max, err);
+}
+
+int lv_bridge_owns_ip(struct lv_nl *nl, const char *ifname, uint32_t ip, uint8_t mac[6],
+                      struct lv_err *err)
+{
+    uint32_t ips[16];
+    struct lv_link l;
+    int n = lv_link_get(nl, ifname, &l, err);
+
+    if (n >= 0)
+        n = ipv4_of(nl, l.ifindex, ips, 16, err);
+    for (int i = 0; i < n; i++)
+        if (ips[i] == ip && l.has_mac) {
+            memcpy(mac, l.mac, 6);
+            return 1;
+        }
+    return n < 0 ? n : 0;
 }
 
 int lv_bridge_ensure(struct lv_nl *nl, const char *bridge, int create, struct lv_err *err)

@@ -23,19 +23,3 @@ int lv_vif_open(struct lv_nl *nl, const char *bridge, int create, struct lv_tap 
     }
     return 0;
 }
-
-int lv_bridge_owns_ip(struct lv_nl *nl, const char *ifname, uint32_t ip, uint8_t mac[6],
-                      struct lv_err *err)
-{
-    uint32_t ips[16];
-    int n = lv_link_ipv4(nl, ifname, ips, 16, err), owns = 0;
-
-    if (n < 0)
-        return n;
-    for (int i = 0; i < n; i++)
-        owns |= ips[i] == ip;
-    if (!owns)
-        return 0;
-    n = lv_bridge_pin_mac(nl, ifname, mac, err);
-    return n < 0 ? n : 1;
-}
