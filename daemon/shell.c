@@ -255,7 +255,6 @@ int vmp_execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *er
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     p->started_wall = now.tv_sec + now.tv_nsec / 1e9;
-    p->started_mono_us = lvd_now_us();
     *trace = json_object();
     json_object_set_new(*trace, "vifs", json_real(t_att - t0));
     json_object_set_new(*trace, "probe_mac", json_real(t_vifs - t_att));

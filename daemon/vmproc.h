@@ -30,7 +30,6 @@ struct vmproc {
     int console_fd, ctl_fd, sig_fd;
     struct lv_ctl_conn conns[MAX_CONNS];
     double started_wall;         /* CLOCK_REALTIME seconds at start */
-    double started_mono_us;
     double prepared_us;          /* lvd_now_us() when ready was sent */
     json_t *prepare_trace;
     json_t *spec_json;           /* the exec's spec (MACs filled in), for spec.json */
