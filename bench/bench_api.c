@@ -47,18 +47,6 @@ static double real_us(void)
     return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
 }
 
-static int run(const char *const argv[])
-{
-    int st;
-    pid_t pid = fork();
-
-    if (pid == 0) {
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && !WEXITSTATUS(st) ? 0 : -1;
-}
-
 static void cleanup(void)
 {
     if (daemon_pid > 0) {
@@ -66,7 +54,7 @@ static void cleanup(void)
         waitpid(daemon_pid, NULL, 0);
     }
     const char *rm[] = {"rm", "-rf", rundir, NULL};
-    run(rm);
+    bench_run(rm);
 }
 
 static void die(const char *why)
@@ -113,11 +101,10 @@ static json_t *call(json_t *req)
 
 int main(int argc, char **argv)
 {
-    int n = argc > 4 ? atoi(argv[4]) : 100, on = 1;
+    int n = argc > 4 ? atoi(argv[4]) : 100;
     /* between creates: the pool refills meanwhile ($BENCH_API_GAP_MS, default 20) */
-    useconds_t gap_us = (useconds_t)(getenv("BENCH_API_GAP_MS") ? atoi(getenv("BENCH_API_GAP_MS")) : 20) * 1000;
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t alen = sizeof(a);
+    const char *gap = getenv("BENCH_API_GAP_MS");
+    useconds_t gap_us = (useconds_t)(gap ? atoi(gap) : 20) * 1000;
     char kernel[PATH_MAX], probe[40], port_s[8], pool[40];
 
     if (argc < 4 || n < 1 || n > 900 || !realpath(argv[2], kernel)) {
@@ -131,16 +118,14 @@ int main(int argc, char **argv)
     const char *setup[] = {"sh", "-c", "ip link set lo up && ip link add " BRIDGE " type bridge"
                            " && ip addr add " HOST_IP "/16 dev " BRIDGE " && ip link set "
                            BRIDGE " up", NULL};
-    if (!mkdtemp(rundir) || run(setup) < 0)
+    if (!mkdtemp(rundir) || bench_run(setup) < 0)
         die("namespace setup failed");
     snprintf(sock, sizeof(sock), "%s/" LV_DAEMON_SOCK, rundir);
-    int ps = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    inet_pton(AF_INET, HOST_IP, &a.sin_addr);
-    if (ps < 0 || bind(ps, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-        getsockname(ps, (struct sockaddr *)&a, &alen) < 0 ||
-        setsockopt(ps, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) < 0)
+    unsigned port;
+    int ps = bench_probe_socket(HOST_IP, &port);
+    if (ps < 0)
         die("probe socket");
-    snprintf(port_s, sizeof(port_s), "%u", ntohs(a.sin_port));
+    snprintf(port_s, sizeof(port_s), "%u", port);
     snprintf(probe, sizeof(probe), HOST_IP ":%s", port_s);
 
     snprintf(pool, sizeof(pool), "8,1,%d," BRIDGE, POOL);

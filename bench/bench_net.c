@@ -39,20 +39,6 @@
 #define REQS 10
 #define UP_TIMEOUT_MS 60000
 
-static int run_wait(const char *const argv[])
-{
-    int st;
-    pid_t pid = fork();
-
-    if (pid == 0) {
-        execvp(argv[0], (char *const *)argv);
-        _exit(127);
-    }
-    if (pid < 0 || waitpid(pid, &st, 0) < 0)
-        return -1;
-    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
-}
-
 static pid_t spawn(const char *const argv[], const char *errfile)
 {
     pid_t pid = fork();
@@ -189,7 +175,7 @@ static void setup_netns(void)
         perror("bench_net: unshare(CLONE_NEWNET) (needs root)");
         exit(1);
     }
-    if (run_wait(lo) || run_wait(br) || run_wait(addr) || run_wait(up)) {
+    if (bench_run(lo) || bench_run(br) || bench_run(addr) || bench_run(up)) {
         fprintf(stderr, "bench_net: bridge setup with ip(8) failed\n");
         exit(1);
     }

@@ -325,10 +325,7 @@ static void on_signal(int sig)
 
 static void setup_net(int nbr)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET};
-    socklen_t len = sizeof(a);
     char cmd[512];
-    int on = 1;
 
     if (unshare(CLONE_NEWNET) < 0) {
         perror("bench_pool: unshare(CLONE_NEWNET) (needs root)");
@@ -344,13 +341,11 @@ static void setup_net(int nbr)
         if (sh(cmd))
             die("bridge setup with ip(8) failed");
     }
-    probe_fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    inet_pton(AF_INET, HOST_IP, &a.sin_addr);
-    if (probe_fd < 0 || bind(probe_fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-        getsockname(probe_fd, (struct sockaddr *)&a, &len) < 0 ||
-        setsockopt(probe_fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) < 0)
+    unsigned port;
+    probe_fd = bench_probe_socket(HOST_IP, &port);
+    if (probe_fd < 0)
         die("probe socket");
-    snprintf(port_s, sizeof(port_s), "%u", ntohs(a.sin_port));
+    snprintf(port_s, sizeof(port_s), "%u", port);
 }
 
 /* The crun peer's bundle (busybox + udp_probe): 0, or -1 (why printed). */

@@ -1,7 +1,12 @@
-/* stats.c: timing helpers shared by the benchmarks. */
+/* stats.c: timing and process helpers shared by the benchmarks. */
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "stats.h"
 
@@ -37,4 +42,36 @@ void bench_report(const char *name, double *v, int n)
     double med = bench_median(v, n), p99 = bench_p99(v, n);
 
     printf("%-38s n=%-4d median_us=%-9.1f p99_us=%-9.1f min_us=%.1f\n", name, n, med, p99, v[0]);
+}
+
+int bench_run(const char *const argv[])
+{
+    int st;
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        execvp(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    if (pid < 0 || waitpid(pid, &st, 0) != pid)
+        return -1;
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+int bench_probe_socket(const char *ip, unsigned *port)
+{
+    struct sockaddr_in a = {.sin_family = AF_INET};
+    socklen_t len = sizeof(a);
+    int on = 1, fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+
+    if (fd < 0)
+        return -1;
+    if (inet_pton(AF_INET, ip, &a.sin_addr) != 1 || bind(fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) < 0) {
+        close(fd);
+        return -1;
+    }
+    *port = ntohs(a.sin_port);
+    return fd;
 }

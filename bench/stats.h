@@ -1,4 +1,4 @@
-/* stats.h: timing helpers shared by the benchmarks. */
+/* stats.h: timing and process helpers shared by the benchmarks. */
 #ifndef LV_BENCH_STATS_H
 #define LV_BENCH_STATS_H
 
@@ -12,5 +12,14 @@ double bench_p99(double *v, int n);
 
 /* Prints "NAME n=N median_us=M p99_us=P min_us=L" (sorts v). */
 void bench_report(const char *name, double *v, int n);
+
+/* Runs argv (argv[0] looked up in PATH) and waits: 0 if it exited 0,
+ * else -1. */
+int bench_run(const char *const argv[]);
+
+/* A UDP socket bound to (ip) (dotted quad) and a free port, with kernel
+ * receive timestamps (SO_TIMESTAMPNS) on; the port in host order in
+ * (*port). The fd, or -1. */
+int bench_probe_socket(const char *ip, unsigned *port);
 
 #endif
