@@ -62,25 +62,13 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 
 int main(int argc, char **argv)
 {
-    struct tcp_pcb *pcb;
-
     (void)argc;
     (void)argv;
     if (!lvrt_wall_ns()) {
         lvrt_puts("daytime: the host gave no wall clock (boot info wall_ns)");
         return 1;
     }
-    if (lvnet_start() <= 0)
+    if (lvnet_start() <= 0 || lvnet_listen_tcp(DAYTIME_PORT, on_accept) < 0)
         return 1;
-    pcb = tcp_new();
-    if (!pcb || tcp_bind(pcb, IP_ANY_TYPE, DAYTIME_PORT) != ERR_OK ||
-        !(pcb = tcp_listen(pcb))) {
-        lvrt_puts("daytime: cannot listen on TCP port 13");
-        return 1;
-    }
-    tcp_accept(pcb, on_accept);
-    /* One console line (one exit), after the network-up probe is out. */
-    lvrt_printf("%s: listening on %s:13\n", lvrt_app_name,
-                ip4addr_ntoa(netif_ip4_addr(lvnet_netif(0))));
     lvnet_loop();
 }

@@ -121,20 +121,9 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
 
 int main(int argc, char **argv)
 {
-    struct tcp_pcb *pcb;
-
     (void)argc;
     (void)argv;
-    if (lvnet_start() <= 0)
+    if (lvnet_start() <= 0 || lvnet_listen_tcp(HTTP_PORT, on_accept) < 0)
         return 1;
-    pcb = tcp_new();
-    if (!pcb || tcp_bind(pcb, IP_ANY_TYPE, HTTP_PORT) != ERR_OK || !(pcb = tcp_listen(pcb))) {
-        lvrt_puts("httpd: cannot listen on TCP port 80");
-        return 1;
-    }
-    tcp_accept(pcb, on_accept);
-    /* One console line (one exit), after the network-up probe is out. */
-    lvrt_printf("%s: listening on %s:80\n", lvrt_app_name,
-                ip4addr_ntoa(netif_ip4_addr(lvnet_netif(0))));
     lvnet_loop();
 }

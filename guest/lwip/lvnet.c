@@ -160,6 +160,24 @@ int lvnet_start(void)
     return (int)nnics;
 }
 
+int lvnet_listen_tcp(u16_t port, tcp_accept_fn on_accept)
+{
+    struct tcp_pcb *pcb = tcp_new(), *l = NULL;
+
+    if (pcb && tcp_bind(pcb, IP_ANY_TYPE, port) == ERR_OK)
+        l = tcp_listen(pcb); /* frees pcb on success */
+    if (!l) {
+        if (pcb)
+            tcp_close(pcb);
+        lvrt_printf("%s: cannot listen on TCP port %u\n", lvrt_app_name, (unsigned)port);
+        return -1;
+    }
+    tcp_accept(l, on_accept);
+    lvrt_printf("%s: listening on %s:%u\n", lvrt_app_name,
+                ip4addr_ntoa(netif_ip4_addr(lvnet_netif(0))), (unsigned)port);
+    return 0;
+}
+
 struct netif *lvnet_netif(unsigned n)
 {
     return n < nnics ? &nic[n].nif : NULL;

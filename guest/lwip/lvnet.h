@@ -14,6 +14,7 @@
 #define LVNET_H
 
 #include "lwip/netif.h"
+#include "lwip/tcp.h"
 
 #define LVNET_MAX_NICS 4u
 
@@ -24,6 +25,12 @@
  * (0: none, a message says so), or -1 when a NIC could not be set up
  * (the driver printed why). */
 int lvnet_start(void);
+
+/* Listens on TCP (port) of every NIC and hands each connection to
+ * (on_accept); then prints one console line (one exit, after the
+ * network-up probe is out): "APP: listening on IP:PORT". 0, or -1 with a
+ * console message. */
+int lvnet_listen_tcp(u16_t port, tcp_accept_fn on_accept);
 
 /* The netif of the (n)th NIC, or NULL. */
 struct netif *lvnet_netif(unsigned n);
