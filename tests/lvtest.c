@@ -71,6 +71,20 @@ static void drain(int fd, char *buf, size_t cap, size_t *len, int *open_)
     buf[*len] = '\0';
 }
 
+/* Two pipes for a child's stdout (po) and stderr (pe): 0, or -1 with
+ * nothing left open. */
+static int out_err_pipes(int po[2], int pe[2])
+{
+    if (pipe2(po, O_CLOEXEC) < 0)
+        return -1;
+    if (pipe2(pe, O_CLOEXEC) < 0) {
+        close(po[0]);
+        close(po[1]);
+        return -1;
+    }
+    return 0;
+}
+
 int lvt_run(struct lvt_proc *p, int timeout_s, const char *const argv[])
 {
     int po[2], pe[2], st = 0, oo = 1, eo = 1;
@@ -80,13 +94,8 @@ int lvt_run(struct lvt_proc *p, int timeout_s, const char *const argv[])
     pid_t pid;
 
     memset(p, 0, sizeof(*p));
-    if (pipe2(po, O_CLOEXEC) < 0)
+    if (out_err_pipes(po, pe) < 0)
         return -1;
-    if (pipe2(pe, O_CLOEXEC) < 0) {
-        close(po[0]);
-        close(po[1]);
-        return -1;
-    }
     pid = fork();
     if (pid == 0) {
         dup2(po[1], 1);
@@ -202,13 +211,8 @@ int lvt_bg_start(struct lvt_bg *b, const char *const argv[])
         errno = EMFILE;
         return -1;
     }
-    if (pipe2(po, O_CLOEXEC) < 0)
+    if (out_err_pipes(po, pe) < 0)
         return -1;
-    if (pipe2(pe, O_CLOEXEC) < 0) {
-        close(po[0]);
-        close(po[1]);
-        return -1;
-    }
     b->t0_ms = now_ms();
     pid = fork();
     if (pid == 0) {
