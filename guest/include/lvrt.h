@@ -162,7 +162,8 @@ void lvrt_net_tx_send(unsigned i, void *buf, size_t len);
 void lvrt_net_wait(uint64_t deadline_ns);
 
 struct lvrt_net_stats {
-    uint64_t rx_frames, tx_frames, kicks, irqs, rx_bad;
+    uint64_t rx_frames, tx_frames, kicks, irqs;
+    uint64_t bad_entries; /* used-ring entries (either queue) with a bad id or length, skipped */
 };
 void lvrt_net_get_stats(unsigned i, struct lvrt_net_stats *out);
 

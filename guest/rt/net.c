@@ -208,7 +208,7 @@ int lvrt_net_rx_peek(unsigned i, const void **frame, size_t *len)
             c->rx_held = 1;
             return 1;
         }
-        c->st.rx_bad++; /* skip it; a bad id cannot be re-posted */
+        c->st.bad_entries++; /* skip it; a bad id cannot be re-posted */
         q->used_seen++;
     }
     return 0;
@@ -242,7 +242,7 @@ static void tx_reclaim(struct nic *c)
         if (id < LVRT_NET_TX_BUFS && c->ntx_free < LVRT_NET_TX_BUFS)
             c->tx_free[c->ntx_free++] = (uint16_t)id;
         else
-            c->st.rx_bad++;
+            c->st.bad_entries++;
     }
     *q->used_event = (uint16_t)(q->used_seen + 0x8000u);
 }
