@@ -1,13 +1,21 @@
 #!/usr/bin/env bash
-# run.sh [all|host|kvm]: runs the test programs under timeouts and prints
-# one closing line "N passed, N failed, N skipped". Thin glue: the tests
-# are C programs.
+# run.sh [all|host|kvm|fuzz]: runs the tests named in tests/tests.list
+# under their timeouts and prints one closing line "N passed, N failed,
+# N skipped". Thin glue: the tests are C programs.
+#   all   unit tests, fuzz targets (LIGHTVM_FUZZ_SECONDS each, default 10),
+#         then the KVM tests, here or in the nested VM (below)
+#   host  unit tests and fuzz targets only
+#   kvm   the KVM tests, here (the nested VM's inner run)
+#   fuzz  the fuzz targets only (make fuzz: LIGHTVM_FUZZ_SECONDS each)
 #
-# The KVM tests run here when /dev/kvm is usable. When it is not, and
-# LIGHTVM_NESTED is not 0, they run inside a nested VM that has real
-# Linux KVM (scripts/nested/run-in-vm.sh: a Debian kernel under QEMU TCG
-# with an emulated AMD SVM CPU, where kvm_amd provides /dev/kvm). Slow,
-# but real: the same test binaries against the kernel's KVM.
+# Where the KVM tests run, LIGHTVM_NESTED says:
+#   unset  here when /dev/kvm is usable, else in the nested VM
+#   1      in the nested VM even when /dev/kvm works here
+#   0      here (they skip without /dev/kvm, or fail under
+#          LIGHTVM_REQUIRE_KVM=1)
+# The nested VM (scripts/nested/run-in-vm.sh) is a Debian kernel under
+# QEMU TCG with an emulated AMD SVM CPU, where kvm_amd provides /dev/kvm:
+# slow, but real: the same test binaries against the kernel's KVM.
 set -u
 cd "$(dirname "$0")/.."
 mode=${1:-all}
@@ -16,6 +24,10 @@ A=$B/asan
 T=$A/tests
 pass=0 fail=0 skip=0
 failed=()
+
+case $mode in all|host|kvm|fuzz) ;; *) echo "usage: $0 [all|host|kvm|fuzz]" >&2; exit 2 ;; esac
+case ${LIGHTVM_NESTED-} in ""|0|1) ;;
+    *) echo "run.sh: LIGHTVM_NESTED=$LIGHTVM_NESTED: must be 0, 1 or unset" >&2; exit 2 ;; esac
 
 run() { # name timeout cmd...
     local name=$1 to=$2 rc; shift 2
@@ -29,51 +41,75 @@ run() { # name timeout cmd...
     esac
 }
 
+# listed KIND: "NAME TIMEOUT ARGS..." of each KIND line of tests.list,
+# with $A and $B replaced.
+listed() {
+    local name kind to args
+    while read -r name kind to args; do
+        case $name in ''|'#'*) continue ;; esac
+        [ "$kind" = "$1" ] || continue
+        args=${args//'$A'/$A}
+        echo "$name $to ${args//'$B'/$B}"
+    done < tests/tests.list
+}
+
+run_listed() { # kind
+    local name to args
+    while read -r name to args; do
+        # shellcheck disable=SC2086 # ARGS are words, as written in the list
+        run "$name" "$to" "$T/$name" $args
+    done < <(listed "$1")
+}
+
+# A fuzz target, LIGHTVM_FUZZ_SECONDS, from the seeds in the tree and what
+# earlier runs found (build/fuzz/corpus/NAME, the one it adds to); crash
+# inputs go to build/fuzz/NAME-crash-*. The closing stats line is kept.
+run_fuzz() {
+    local name to args work log
+    while read -r name to args; do
+        work=$B/fuzz/corpus/$name
+        log=$B/fuzz/$name.log
+        mkdir -p "$work"
+        # the ELF target also starts from the guest images of this build
+        [ "$name" = fuzz_elf ] && cp "$B"/guest/*.elf "$work/" 2>/dev/null
+        # shellcheck disable=SC2086
+        run "$name" "$to" bash -c '"$@" >"$0" 2>&1; rc=$?
+            if [ $rc = 0 ]; then grep -E "^(#[0-9]+[[:space:]]+DONE|stat::)" "$0"; else tail -n 40 "$0"; fi
+            exit $rc' \
+            "$log" "$B/fuzz/$name" -max_total_time="${LIGHTVM_FUZZ_SECONDS:-10}" \
+            -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$B/fuzz/$name-" $args \
+            "$work" "tests/fuzz/corpus/$name"
+    done < <(listed fuzz)
+}
+
 kvm_usable() { [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] && \
     (exec 3<>/dev/kvm) 2>/dev/null; }
 
-if [ "$mode" != kvm ]; then
-    run test_elf 60 "$T/test_elf"
-    run test_boot 60 "$T/test_boot"
-    run test_virtqueue 60 "$T/test_virtqueue"
-    run test_mmio 60 "$T/test_mmio"
-    run test_vmspec 60 "$T/test_vmspec"
-    run test_ctl 60 "$T/test_ctl"
-    run test_cli 120 "$T/test_cli" "$A/bin/lightvm" "$B/guest"
-    run test_net 120 "$T/test_net"
-    mkdir -p "$B/fuzz/corpus_elf" && cp "$B"/guest/*.elf "$B/fuzz/corpus_elf/"
-    run fuzz_elf 120 "$B/fuzz/fuzz_elf" -max_total_time="${LIGHTVM_FUZZ_SECONDS:-20}" \
-        -rss_limit_mb=2048 -print_final_stats=1 "$B/fuzz/corpus_elf"
-    mkdir -p "$B/fuzz/corpus_vq"
-    run fuzz_vq 120 "$B/fuzz/fuzz_vq" -max_total_time="${LIGHTVM_FUZZ_SECONDS:-20}" \
-        -rss_limit_mb=2048 -print_final_stats=1 "$B/fuzz/corpus_vq"
-    mkdir -p "$B/fuzz/corpus_vmspec" && cp docs/examples/daytime.json "$B/fuzz/corpus_vmspec/" &&
-        printf '%s%s%s\n' '{"name":"web-1","kernel":"k","memory":64,"vcpus":1,"cmdline":"a=1",' \
-            '"vifs":[{"bridge":"br0","mac":"02:00:00:00:00:01","ip":"10.0.0.2/16",' \
-            '"gw":"10.0.0.1"},{"bridge":"br1"}]}' > "$B/fuzz/corpus_vmspec/full.json"
-    run fuzz_vmspec 120 "$B/fuzz/fuzz_vmspec" -max_total_time="${LIGHTVM_FUZZ_SECONDS:-20}" \
-        -rss_limit_mb=2048 -print_final_stats=1 "$B/fuzz/corpus_vmspec"
-    mkdir -p "$B/fuzz/corpus_ctl"
-    printf '\001{"op":"create","spec":{"name":"a"}}\n{"op":"list"}\n' > "$B/fuzz/corpus_ctl/two"
-    run fuzz_ctl 120 "$B/fuzz/fuzz_ctl" -max_total_time="${LIGHTVM_FUZZ_SECONDS:-20}" \
-        -rss_limit_mb=2048 -print_final_stats=1 "$B/fuzz/corpus_ctl"
-fi
+case $mode in all|host) run_listed unit ;; esac
+case $mode in all|host|fuzz) run_fuzz ;; esac
 
-if [ "$mode" = kvm ] || { [ "$mode" = all ] && kvm_usable; } ||
-   { [ "$mode" = all ] && [ "${LIGHTVM_NESTED:-1}" = 0 ]; }; then
-    run test_vm 300 "$T/test_vm"
-    run test_run 900 "$T/test_run" "$A/bin/lightvm" "$B/guest"
-    run test_valgrind 900 "$T/test_valgrind" "$B/bin/lightvm" "$B/guest"
-    run test_daytime 900 "$T/test_daytime" "$A/bin/lightvm" "$B/guest"
-    run test_daemon 900 "$T/test_daemon" "$A/bin/lightvm" "$A/bin/lightvmd" "$B/guest" \
-        "$B/bin/lightvm"
+nested=0
+if [ "$mode" = all ]; then
+    case ${LIGHTVM_NESTED-} in
+        1) nested=1 ;;
+        0) ;;
+        *) kvm_usable || nested=1 ;;
+    esac
+fi
+if [ "$mode" = kvm ] || { [ "$mode" = all ] && [ "$nested" = 0 ]; }; then
+    run_listed kvm
 elif [ "$mode" = all ]; then
-    echo "=== no usable /dev/kvm here: running the KVM tests in a nested VM"
+    if kvm_usable; then
+        echo "=== LIGHTVM_NESTED=1: running the KVM tests in a nested VM"
+    else
+        echo "=== no usable /dev/kvm here: running the KVM tests in a nested VM"
+    fi
     echo "    (Debian kernel under QEMU TCG, emulated AMD SVM, Linux kvm_amd: slow but real KVM)"
     counts=$B/nested-counts
+    t0=$SECONDS
     for attempt in 1 2; do
         rm -f "$counts"
-        scripts/nested/run-in-vm.sh --cpus 1 --timeout 1800 -- env BUILD="$B" \
+        scripts/nested/run-in-vm.sh --timeout 1800 -- env BUILD="$B" \
             LIGHTVM_COUNTS="$counts" tests/run.sh kvm
         rc=$?
         # 124/125: the harness itself timed out or failed (QEMU's nested
@@ -81,6 +117,7 @@ elif [ "$mode" = all ]; then
         [ -s "$counts" ] || [ "$rc" -lt 124 ] || [ "$rc" -gt 125 ] || [ "$attempt" = 2 ] && break
         echo "=== nested VM failed (status $rc); retrying once"
     done
+    echo "=== nested VM: $((SECONDS - t0)) s"
     if [ -s "$counts" ]; then
         read -r np nf ns < "$counts"
         pass=$((pass + np)) fail=$((fail + nf)) skip=$((skip + ns))

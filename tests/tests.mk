@@ -1,20 +1,17 @@
-# tests.mk: test programs (sanitizer build) and the fuzz target.
-# Included by the top-level Makefile.
+# tests.mk: the test programs (sanitizer build) and the fuzz targets
+# (clang + libFuzzer), both named in tests/tests.list. Included by the
+# top-level Makefile.
 
-TEST_COMMON   := tests/lvtest.c tests/elfgen.c
-UNIT_TESTS    := test_elf test_boot test_virtqueue test_mmio test_vmspec test_ctl
-KVM_TESTS     := test_vm test_run
-# (test_valgrind, test_daytime and test_daemon need KVM: tests/run.sh runs
-# them with the KVM tests, in the nested VM when there is no /dev/kvm here)
-E2E_TESTS     := test_cli test_valgrind test_net test_daytime test_daemon
-ALL_TESTS     := $(UNIT_TESTS) $(KVM_TESTS) $(E2E_TESTS)
+TEST_LIST     := tests/tests.list
+# $(call listed,KIND): the names of tests/tests.list's KIND lines
+listed         = $(shell awk '$$1 !~ /^\#/ && $$2 == "$(1)" { print $$1 }' $(TEST_LIST))
+ALL_TESTS     := $(call listed,unit) $(call listed,kvm)
+FUZZ_TARGETS  := $(call listed,fuzz)
 TEST_BINS     := $(ALL_TESTS:%=$(ASAN)/tests/%)
+FUZZ_BINS     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+TEST_COMMON   := tests/lvtest.c tests/elfgen.c
 TEST_CFLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g $(SAN) -Iinclude -Itests
-CLANG         ?= clang
-FUZZ_ELF      := $(BUILD)/fuzz/fuzz_elf
-FUZZ_VQ       := $(BUILD)/fuzz/fuzz_vq
-FUZZ_VMSPEC   := $(BUILD)/fuzz/fuzz_vmspec
-FUZZ_CTL      := $(BUILD)/fuzz/fuzz_ctl
+FUZZ_SECONDS  ?= 60
 
 $(ASAN)/tests/%: tests/unit/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(ASAN_CLI_OBJS)
 	@mkdir -p $(@D)
@@ -29,34 +26,45 @@ $(ASAN)/tests/%: tests/e2e/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(LDLIBS)
 
-# libFuzzer needs clang; the library sources are built into the target.
-$(FUZZ_ELF): tests/fuzz/fuzz_elf.c lib/loader/elf.c lib/core/mem.c lib/util/err.c
-	@mkdir -p $(@D)
-	$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Iinclude \
-		-fsanitize=fuzzer,address,undefined -o $@ $^
+# Fuzz targets: libFuzzer needs clang. The library is built once more with
+# clang, instrumented for coverage and sanitizers (build/fuzz/liblightvm.a);
+# each target links what it uses from it. -fno-sanitize-recover=all: a
+# UBSan finding ends the run as a crash, like an ASan one.
+CLANG         ?= clang
+FUZZ_SAN      := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+# (the kernel headers' idiom of a struct with a flexible array inside another
+# is a GNU extension gcc accepts silently and clang warns about)
+FUZZ_CFLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -Wno-gnu-variable-sized-type-not-at-end -g -O1 \
+                 $(FUZZ_SAN) -Iinclude -Ilib
+FUZZ_LIB      := $(BUILD)/fuzz/liblightvm.a
+FUZZ_LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/fuzz/obj/%.o)
 
-$(FUZZ_VQ): tests/fuzz/fuzz_vq.c lib/virtio/virtqueue.c lib/core/mem.c lib/util/err.c
+$(BUILD)/fuzz/obj/%.o: %.c
 	@mkdir -p $(@D)
-	$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Iinclude \
-		-fsanitize=fuzzer,address,undefined -o $@ $^
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
 
-$(FUZZ_VMSPEC): tests/fuzz/fuzz_vmspec.c lib/config/vmspec.c lib/net/addr.c lib/core/bootinfo.c \
-		lib/core/mem.c lib/util/err.c
-	@mkdir -p $(@D)
-	$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Iinclude \
-		-fsanitize=fuzzer,address,undefined -o $@ $^ -ljansson
+$(FUZZ_LIB): $(FUZZ_LIB_OBJS)
+	$(AR) rcs $@ $^
 
-$(FUZZ_CTL): tests/fuzz/fuzz_ctl.c lib/ctl/ctl.c lib/util/err.c
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)
 	@mkdir -p $(@D)
-	$(CLANG) -std=c11 -D_GNU_SOURCE -g -O1 -Wall -Wextra -Werror -Iinclude \
-		-fsanitize=fuzzer,address,undefined -o $@ $^ -ljansson
+	$(CLANG) $(FUZZ_CFLAGS) -fsanitize=fuzzer -o $@ $< $(FUZZ_LIB) $(LDLIBS)
+
+-include $(FUZZ_LIB_OBJS:.o=.d)
+
+fuzz-build: build-all $(FUZZ_BINS)
 
 # lwip-smoke: lwIP (fetched from Debian) still builds and links into a guest.
-test-build: build-all $(ASAN)/bin/lightvm $(ASAN)/bin/lightvmd $(TEST_BINS) $(FUZZ_ELF) $(FUZZ_VQ) \
-	$(FUZZ_VMSPEC) $(FUZZ_CTL) lwip-smoke
+test-build: build-all $(ASAN)/bin/lightvm $(ASAN)/bin/lightvmd $(TEST_BINS) $(FUZZ_BINS) lwip-smoke
 
 test: deps
 	@$(MAKE) --no-print-directory -j2 test-build
 	@BUILD=$(BUILD) tests/run.sh
 
-.PHONY: test-build
+# Each fuzz target for FUZZ_SECONDS from its seeds plus what earlier runs
+# found (build/fuzz/corpus/NAME); not part of make test.
+fuzz: deps
+	@$(MAKE) --no-print-directory -j2 fuzz-build
+	@BUILD=$(BUILD) LIGHTVM_FUZZ_SECONDS=$(FUZZ_SECONDS) tests/run.sh fuzz
+
+.PHONY: test-build fuzz-build fuzz
