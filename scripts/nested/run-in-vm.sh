@@ -13,7 +13,8 @@
 # TERM, LANG, LC_ALL, CI, CC, CFLAGS, LDFLAGS, every LIGHTVM_* and each
 # --env NAME.  The guest console (CMD's stdout+stderr) is on our stdout; our
 # exit status is CMD's.  Harness failures print one "nested: ..." line on
-# stderr and exit 125 (124 on timeout).
+# stderr and exit 125 (124 on timeout).  --cpus defaults to 1: QEMU's
+# emulated SVM with two vCPUs has been seen to wedge the guest.
 # LIGHTVM_NESTED_VERBOSE=1 shows the kernel log, QEMU's warnings and the
 # harness steps; LIGHTVM_NESTED_CPU overrides the QEMU -cpu model (default
 # EPYC,+svm,+npt; max and qemu64,+svm,+npt work too).  The initramfs
@@ -27,7 +28,7 @@ set -euo pipefail
 # The whole script is one { } block so bash parses it before running: editing
 # this file cannot break a run in flight.
 {
-mem=2048 cpus=2 tmo=1200 extra_env=()
+mem=2048 cpus=1 tmo=1200 extra_env=()
 usage() { echo "usage: $0 [--mem MB] [--cpus N] [--timeout SEC] [--env NAME]... -- CMD [ARGS...]" >&2; exit 125; }
 die() { echo "nested: $*" >&2; exit 125; }
 while [ $# -gt 0 ]; do
