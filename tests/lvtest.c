@@ -30,22 +30,41 @@ int lvt_done(const char *name)
     return 0;
 }
 
-void lvt_require_kvm(void)
+/* Ends the test for a missing (what): a skip, or under
+ * LIGHTVM_REQUIRE_KVM=1 a failure. */
+static void cannot(const char *what)
 {
     const char *req = getenv("LIGHTVM_REQUIRE_KVM");
+
+    if (req && !strcmp(req, "1")) {
+        fprintf(stderr, "FAIL: %s and LIGHTVM_REQUIRE_KVM=1\n", what);
+        exit(1);
+    }
+    printf("SKIP: %s\n", what);
+    exit(LVT_SKIP);
+}
+
+void lvt_require_kvm(void)
+{
+    char what[128];
     int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
     if (fd >= 0) {
         close(fd);
         return;
     }
-    if (req && !strcmp(req, "1")) {
-        fprintf(stderr, "FAIL: /dev/kvm unusable (%s) and LIGHTVM_REQUIRE_KVM=1\n",
-                strerror(errno));
-        exit(1);
-    }
-    printf("SKIP: /dev/kvm unusable (%s)\n", strerror(errno));
-    exit(LVT_SKIP);
+    snprintf(what, sizeof(what), "/dev/kvm unusable (%s)", strerror(errno));
+    cannot(what);
+}
+
+void lvt_require_root(const char *test, const char *needs)
+{
+    char what[256];
+
+    if (geteuid() == 0)
+        return;
+    snprintf(what, sizeof(what), "%s needs root (%s)", test, needs);
+    cannot(what);
 }
 
 static double now_ms(void)

@@ -32,6 +32,8 @@ int lvt_done(const char *name);
 /* Exits with LVT_SKIP when there is no usable /dev/kvm, unless
  * LIGHTVM_REQUIRE_KVM=1, in which case the missing KVM is a failure. */
 void lvt_require_kvm(void);
+/* The same for root (network namespaces, taps): (test) needs root for (needs). */
+void lvt_require_root(const char *test, const char *needs);
 
 struct lvt_proc {
     int status;          /* exit code, or 128+signal */

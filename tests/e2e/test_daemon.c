@@ -15,8 +15,8 @@
  *   8. shutdown (graceful), destroy of everything
  *   9. lightvmd stops on SIGTERM; no process, tap or socket left
  *
- * usage: test_daemon LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM (skips without
- * it, fails under LIGHTVM_REQUIRE_KVM=1) and root.
+ * usage: test_daemon LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM and root (skips
+ * without either, fails under LIGHTVM_REQUIRE_KVM=1).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -452,16 +452,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: test_daemon LIGHTVM LIGHTVMD GUEST_DIR [RELEASE_LIGHTVM]\n");
         return 2;
     }
-    if (argc == 5 && access("/usr/bin/valgrind", X_OK) == 0)
-        lightvm_rel = argv[4]; /* valgrind cannot run the sanitizer build */
+    if (argc == 5) { /* verbs under valgrind, which cannot run the sanitizer build */
+        lightvm_rel = argv[4];
+        CHECK(access("/usr/bin/valgrind", X_OK) == 0, "valgrind is not installed "
+              "(scripts/deps.sh installs it)");
+    }
     lightvm = argv[1];
     lightvmd = argv[2];
     setvbuf(stdout, NULL, _IOLBF, 0);
     lvt_require_kvm();
-    if (geteuid() != 0) {
-        printf("SKIP: test_daemon needs root (network namespaces, taps)\n");
-        return LVT_SKIP;
-    }
+    lvt_require_root("test_daemon", "network namespaces, taps");
     static char gabs[PATH_MAX];
     if (!realpath(argv[3], gabs)) {
         fprintf(stderr, "FAIL: %s: %s\n", argv[3], strerror(errno));

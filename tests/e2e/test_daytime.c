@@ -14,8 +14,8 @@
  *   7. `--net BRIDGE,create` under strace: lightvm executes nothing
  *
  * usage: test_daytime LIGHTVM GUEST_DIR (images built by
- * `make guest LWIP_APPS="daytime httpd"`). Needs KVM (skips without it,
- * fails under LIGHTVM_REQUIRE_KVM=1) and root (network namespaces, taps).
+ * `make guest LWIP_APPS="daytime httpd"`). Needs KVM and root (network
+ * namespaces, taps): skips without either, fails under LIGHTVM_REQUIRE_KVM=1.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -594,10 +594,7 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     test_validator();
     lvt_require_kvm();
-    if (geteuid() != 0) {
-        printf("SKIP: test_daytime needs root (network namespaces, taps)\n");
-        return LVT_SKIP;
-    }
+    lvt_require_root("test_daytime", "network namespaces, taps");
     ip_bin = lvt_find_exe(ips);
     nc_bin = lvt_find_exe(ncs);
     curl_bin = lvt_find_exe(curls);

@@ -1,7 +1,8 @@
 /*
  * test_net: host network setup (lib/net) against the real kernel, in a
  * private network and mount namespace of its own (with its own sysfs),
- * so the host's interfaces are never touched. Needs root (skips if not).
+ * so the host's interfaces are never touched. Needs root (skips if not;
+ * fails under LIGHTVM_REQUIRE_KVM=1).
  *
  *   test_net                  the whole test
  *   test_net --child-setup    one full setup in a fresh network namespace;
@@ -318,10 +319,7 @@ int main(int argc, char **argv)
 
     if (argc == 2 && !strcmp(argv[1], "--child-setup"))
         return child_setup();
-    if (geteuid() != 0) {
-        printf("SKIP: test_net needs root (network namespaces, /dev/net/tun)\n");
-        return LVT_SKIP;
-    }
+    lvt_require_root("test_net", "network namespaces, /dev/net/tun");
     /* Own network namespace, and a mount namespace with a sysfs that
      * shows it; both disappear with this process. */
     if (lvt_private_netns(why, sizeof(why)) < 0) {
