@@ -192,16 +192,10 @@ static int create_nic(struct lv_vm *vm, unsigned i, uint64_t *gpa, struct lv_err
         d->q[q].notify_data = (uint16_t)q;
     }
     publish_identity(vm, i);
-
-    for (q = 0; q < LV_VNET_NQUEUES; q++) {
-        rc = bind_queue(vm, i, q, err);
-        if (rc)
-            return rc;
-    }
     return lv_vnet_attach(vm->vnet[i], vm->epfd, err);
 }
 
-int lv_devices_create(struct lv_vm *vm, const struct lv_vm_config *cfg, struct lv_err *err)
+int lv_devices_setup(struct lv_vm *vm, const struct lv_vm_config *cfg, struct lv_err *err)
 {
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     struct lv_virtio_mmio_qaddr qa;
@@ -246,6 +240,18 @@ int lv_devices_create(struct lv_vm *vm, const struct lv_vm_config *cfg, struct l
         if (rc)
             return rc;
     }
+    return 0;
+}
+
+int lv_devices_create(struct lv_vm *vm, const struct lv_vm_config *cfg, struct lv_err *err)
+{
+    int rc = lv_devices_setup(vm, cfg, err);
+
+    for (unsigned i = 0; !rc && i < vm->nnics; i++)
+        for (unsigned q = 0; !rc && q < LV_VNET_NQUEUES; q++)
+            rc = bind_queue(vm, i, q, err);
+    if (rc || !vm->nnics)
+        return rc;
     return bind_irqs(vm, err);
 }
 
@@ -260,31 +266,35 @@ void lv_vm_fail(struct lv_vm *vm, const char *msg)
     lv_vm_stop(vm);
 }
 
+int lv_devices_poll(struct lv_vm *vm, int timeout_ms, struct lv_err *err)
+{
+    struct epoll_event ev[16];
+    int n = epoll_wait(vm->epfd, ev, 16, timeout_ms);
+
+    if (n < 0)
+        return errno == EINTR ? 0 : lv_err_set(err, errno, "I/O thread: epoll_wait: %s",
+                                               strerror(errno));
+    for (int k = 0; k < n; k++) {
+        if (!ev[k].data.ptr)
+            return 1; /* io_stop_fd */
+        int rc = lv_vnet_event(ev[k].data.ptr, err);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static void *io_thread(void *arg)
 {
     struct lv_vm *vm = arg;
-    struct epoll_event ev[16];
-    struct lv_err err;
+    struct lv_err err = {""};
+    int rc;
 
-    for (;;) {
-        int n = epoll_wait(vm->epfd, ev, 16, -1);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            snprintf(err.msg, sizeof(err.msg), "I/O thread: epoll_wait: %s", strerror(errno));
-            lv_vm_fail(vm, err.msg);
-            return NULL;
-        }
-        for (int k = 0; k < n; k++) {
-            if (!ev[k].data.ptr)
-                return NULL; /* io_stop_fd */
-            err.msg[0] = '\0';
-            if (lv_vnet_event(ev[k].data.ptr, &err) < 0) {
-                lv_vm_fail(vm, err.msg);
-                return NULL;
-            }
-        }
-    }
+    while ((rc = lv_devices_poll(vm, -1, &err)) == 0)
+        ;
+    if (rc < 0)
+        lv_vm_fail(vm, err.msg);
+    return NULL;
 }
 
 int lv_devices_start(struct lv_vm *vm, struct lv_err *err)

@@ -241,8 +241,7 @@ static int handle_io(struct lv_vm *vm)
     }
 }
 
-/* Serves one exit; returns 1 when the VM must stop. */
-static int handle_exit(struct lv_vm *vm)
+int lv_vcpu_handle_exit(struct lv_vm *vm)
 {
     const struct kvm_run *run = vm->run;
     unsigned r = run->exit_reason;
@@ -338,7 +337,7 @@ void *lv_vcpu_thread(void *arg)
             finish(vm, LV_VM_FAILED, 0, 1, "KVM_RUN: %s", strerror(errno));
             break;
         }
-        if (handle_exit(vm))
+        if (lv_vcpu_handle_exit(vm))
             break;
     }
     vm->trace.exit_ns = lv_now_ns();

@@ -59,7 +59,16 @@ struct lv_vm {
 };
 
 /* devices.c */
+/* The NICs of (cfg) with their queues, eventfds and epoll set; no KVM
+ * call (a fuzz target drives the devices without a VM).
+ * lv_devices_create = lv_devices_setup + the KVM wiring (ioeventfds,
+ * MSI routes, irqfds). */
+int lv_devices_setup(struct lv_vm *vm, const struct lv_vm_config *cfg, struct lv_err *err);
 int lv_devices_create(struct lv_vm *vm, const struct lv_vm_config *cfg, struct lv_err *err);
+/* The I/O thread's work: serves the events of one epoll_wait of up to
+ * (timeout_ms). 0; 1 when lv_devices_stop asked it to end; -errno with
+ * (err) when a device failed (the VM must stop). */
+int lv_devices_poll(struct lv_vm *vm, int timeout_ms, struct lv_err *err);
 int lv_devices_start(struct lv_vm *vm, struct lv_err *err); /* the I/O thread */
 void lv_devices_stop(struct lv_vm *vm);                     /* joins it */
 void lv_devices_destroy(struct lv_vm *vm);
@@ -76,5 +85,8 @@ int lv_vcpu_init(struct lv_vm *vm, struct lv_err *err);
 /* Kicks the vCPU thread out of KVM_RUN (immediate_exit + SIGUSR1). */
 void lv_vcpu_kick(struct lv_vm *vm);
 void *lv_vcpu_thread(void *arg);
+/* Serves the exit in vm->run (guest memory, devices, host calls); 1 when
+ * the VM must stop, its outcome in vm->result. */
+int lv_vcpu_handle_exit(struct lv_vm *vm);
 
 #endif
