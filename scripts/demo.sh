@@ -8,7 +8,8 @@
 #   4. times creates through lightvmd's pool (bench/bench_api, short run).
 # Thin glue over `lightvm` and bench/. Needs root (namespaces, taps).
 # Without a usable /dev/kvm it runs itself inside the nested-KVM VM
-# (scripts/nested/run-in-vm.sh), unless LIGHTVM_NESTED=0.
+# (scripts/nested/run-in-vm.sh), unless LIGHTVM_NESTED=0; LIGHTVM_NESTED=1
+# runs it there even where /dev/kvm works.
 set -eu
 cd "$(dirname "$0")/.."
 B=${BUILD:-build}
@@ -59,18 +60,29 @@ if [ "${1:-}" = --daytime-in-netns ]; then
     exit
 fi
 
-if ! { [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; }; then
-    if [ "${LIGHTVM_NESTED:-1}" = 0 ] || [ -n "${LIGHTVM_IN_NESTED:-}" ]; then
-        echo "demo: /dev/kvm is not usable here, so no VM can start." >&2
-        exit 1
+# LIGHTVM_NESTED: 1 = in the nested VM even where /dev/kvm works, 0 = never,
+# unset = when /dev/kvm is not usable here.
+kvm_here() { [ -c /dev/kvm ] && (exec 3<>/dev/kvm) 2>/dev/null; }
+nested=
+if [ -z "${LIGHTVM_IN_NESTED:-}" ]; then
+    case ${LIGHTVM_NESTED-} in 1) nested=forced ;; 0) ;; *) kvm_here || nested=auto ;; esac
+fi
+if [ -z "$nested" ] && ! kvm_here; then
+    echo "demo: /dev/kvm is not usable here, so no VM can start." >&2
+    exit 1
+fi
+if [ -n "$nested" ]; then
+    if [ "$nested" = forced ]; then
+        echo "demo: LIGHTVM_NESTED=1: running the demo inside a nested VM"
+    else
+        echo "demo: no usable /dev/kvm on this machine. Running the demo inside a nested VM"
     fi
     cat <<'MSG'
-demo: no usable /dev/kvm on this machine. Running the demo inside a nested VM
 demo: (Debian kernel under QEMU TCG with an emulated AMD SVM CPU, Linux kvm_amd).
 demo: Every instruction there is emulated in software: the times below show the
 demo: shape of a boot (phases, exits, VM vs process), not this toolstack's speed.
 MSG
-    exec scripts/nested/run-in-vm.sh --cpus 1 --timeout 1200 -- \
+    exec scripts/nested/run-in-vm.sh --timeout 1200 -- \
         env BUILD="$B" LIGHTVM_IN_NESTED=1 LIGHTVM_DEMO_RUNS="$N" scripts/demo.sh
 fi
 echo "== lightvm run $B/guest/hello.elf --trace"
