@@ -121,19 +121,21 @@ static int post(struct harness *h, struct input *in)
     struct lv_virtq_desc *desc = lv_mem_ptr(&h->vm->mem, dq->desc_gpa, 16u * dq->size);
     uint16_t idx = __atomic_load_n(&avail->idx, __ATOMIC_RELAXED);
     uint16_t head = (uint16_t)((idx * 4u) % dq->size);
-
-    q &= 1;
     for (unsigned j = 0; j < nseg; j++) {
         uint16_t d = (uint16_t)((head + j) % dq->size);
         uint32_t len = (uint32_t)get(in, 2) % BUF_SLOT;
         uint64_t gpa = BUF_GPA + ((idx * 4u + j) % 32u) * BUF_SLOT;
-        int writable = (q == LV_VNET_RXQ) != (flip != 0);
+        int writable = ((q & 1) == LV_VNET_RXQ) != (flip != 0);
 
         desc[d].addr = gpa;
         desc[d].len = len;
         desc[d].flags = (uint16_t)((writable ? LV_VIRTQ_DESC_F_WRITE : 0) |
                                    (j + 1 < nseg ? LV_VIRTQ_DESC_F_NEXT : 0));
         desc[d].next = (uint16_t)((d + 1) % dq->size);
+        if (q & 4) { /* a driver that gets its descriptors wrong */
+            desc[d].flags = (uint16_t)get(in, 1);
+            desc[d].next = (uint16_t)get(in, 2);
+        }
         if (!writable) { /* a frame: a zero header, then bytes of the input */
             uint32_t skip = j ? 0 : len < LV_NET_HDR_LEN ? len : LV_NET_HDR_LEN;
             size_t n = len - skip < in->n ? len - skip : in->n;
@@ -145,7 +147,7 @@ static int post(struct harness *h, struct input *in)
     }
     avail->ring[idx % dq->size] = head;
     __atomic_store_n(&avail->idx, (uint16_t)(idx + 1), __ATOMIC_RELEASE);
-    kick(h, nic, q);
+    kick(h, nic, q & 1);
     return poll_devices(h);
 }
 
@@ -239,6 +241,34 @@ static int other_exit(struct harness *h, struct input *in)
     return do_exit(h);
 }
 
+/* A guest address: anywhere in RAM, or (odd selector) inside the
+ * descriptor table, driver or device area of one of the NICs' queues. */
+static uint32_t ram_target(struct harness *h, struct input *in)
+{
+    unsigned sel = (unsigned)get(in, 1);
+    uint32_t off = (uint32_t)get(in, 4);
+    const struct lv_dev_queue *dq;
+    uint64_t base, len;
+
+    if (!(sel & 1) || !h->vm->nnics)
+        return off % RAM;
+    dq = &h->vm->dev[(sel >> 1) % h->vm->nnics].q[(sel >> 2) & 1];
+    switch ((sel >> 3) % 3) {
+    case 0:
+        base = dq->desc_gpa;
+        len = LV_VQ_DESC_BYTES(dq->size);
+        break;
+    case 1:
+        base = dq->avail_gpa;
+        len = LV_VQ_AVAIL_BYTES(dq->size);
+        break;
+    default:
+        base = dq->used_gpa;
+        len = LV_VQ_USED_BYTES(dq->size);
+    }
+    return (uint32_t)(base + off % len);
+}
+
 static int step(struct harness *h, struct input *in)
 {
     unsigned op = (unsigned)get(in, 1) % 8;
@@ -255,8 +285,8 @@ static int step(struct harness *h, struct input *in)
     case 2:
         kick(h, (unsigned)get(in, 1) % h->vm->nnics, (unsigned)get(in, 1) & 1);
         return poll_devices(h);
-    case 3: /* the guest writes its RAM (rings included) */
-        gpa = (uint32_t)get(in, 4) % RAM;
+    case 3: /* the guest writes its RAM: anywhere, or inside a queue's rings */
+        gpa = ram_target(h, in);
         n = (size_t)get(in, 1);
         n = n < in->n ? n : in->n;
         n = n < RAM - gpa ? n : RAM - gpa;
