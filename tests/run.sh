@@ -36,7 +36,12 @@ run() { # name timeout cmd...
     rc=$?
     case $rc in
         0) pass=$((pass + 1)) ;;
-        77) skip=$((skip + 1)); echo "--- $name skipped" ;;
+        77) if [ "${LIGHTVM_REQUIRE_KVM-}" = 1 ]; then # CI: nothing may skip
+                fail=$((fail + 1)); failed+=("$name")
+                echo "--- $name FAILED (skipped under LIGHTVM_REQUIRE_KVM=1)"
+            else
+                skip=$((skip + 1)); echo "--- $name skipped"
+            fi ;;
         *) fail=$((fail + 1)); failed+=("$name"); echo "--- $name FAILED (status $rc)" ;;
     esac
 }
