@@ -46,32 +46,42 @@ run() { # name timeout cmd...
     esac
 }
 
-# listed KIND: "NAME TIMEOUT ARGS..." of each KIND line of tests.list,
-# with $A and $B replaced.
+# listed KIND: entries=("NAME TIMEOUT ARGS..." of each KIND line of
+# tests.list, with $A and $B replaced). A kind with no test is a failure
+# (a list that did not parse must not pass as "0 failed").
 listed() {
     local name kind to args
+    entries=()
     while read -r name kind to args; do
         case $name in ''|'#'*) continue ;; esac
         [ "$kind" = "$1" ] || continue
         args=${args//'$A'/$A}
-        echo "$name $to ${args//'$B'/$B}"
+        entries+=("$name $to ${args//'$B'/$B}")
     done < tests/tests.list
+    if [ ${#entries[@]} = 0 ]; then
+        fail=$((fail + 1)); failed+=("(no $1 tests in tests/tests.list)")
+        echo "--- no $1 tests in tests/tests.list"
+    fi
 }
 
 run_listed() { # kind
-    local name to args
-    while read -r name to args; do
+    local e name to args
+    listed "$1"
+    for e in "${entries[@]}"; do
+        read -r name to args <<< "$e"
         # shellcheck disable=SC2086 # ARGS are words, as written in the list
         run "$name" "$to" "$T/$name" $args
-    done < <(listed "$1")
+    done
 }
 
 # A fuzz target, LIGHTVM_FUZZ_SECONDS, from the seeds in the tree and what
 # earlier runs found (build/fuzz/corpus/NAME, the one it adds to); crash
 # inputs go to build/fuzz/NAME-crash-*. The closing stats line is kept.
 run_fuzz() {
-    local name to args work log
-    while read -r name to args; do
+    local e name to args work log
+    listed fuzz
+    for e in "${entries[@]}"; do
+        read -r name to args <<< "$e"
         work=$B/fuzz/corpus/$name
         log=$B/fuzz/$name.log
         mkdir -p "$work"
@@ -84,7 +94,7 @@ run_fuzz() {
             "$log" "$B/fuzz/$name" -max_total_time="${LIGHTVM_FUZZ_SECONDS:-10}" \
             -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$B/fuzz/$name-" $args \
             "$work" "tests/fuzz/corpus/$name"
-    done < <(listed fuzz)
+    done
 }
 
 kvm_usable() { [ -c /dev/kvm ] && [ -r /dev/kvm ] && [ -w /dev/kvm ] && \
@@ -123,12 +133,11 @@ elif [ "$mode" = all ]; then
         echo "=== nested VM failed (status $rc); retrying once"
     done
     echo "=== nested VM: $((SECONDS - t0)) s"
-    if [ -s "$counts" ]; then
-        read -r np nf ns < "$counts"
+    if [ -s "$counts" ] && read -r np nf ns < "$counts" && [ $((np + nf + ns)) -gt 0 ]; then
         pass=$((pass + np)) fail=$((fail + nf)) skip=$((skip + ns))
         [ "$nf" -gt 0 ] && failed+=("(nested KVM tests)")
     else
-        fail=$((fail + 1)); failed+=("nested-vm (harness status $rc)")
+        fail=$((fail + 1)); failed+=("nested-vm (harness status $rc, no test counted)")
     fi
 fi
 
