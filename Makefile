@@ -3,7 +3,8 @@
 #
 #   make            build everything (release: build/)
 #   make demo       the README's main job: boot hello and show start times
-#   make test       every test (sanitizer build: build/asan/)
+#   make test       every test (sanitizer build: build/asan/), as tests/tests.list names them
+#   make fuzz       each fuzz target for FUZZ_SECONDS (60); not part of make test
 #   make bench      benchmarks (never run by the tests)
 
 BUILD   ?= build
