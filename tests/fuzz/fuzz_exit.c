@@ -11,8 +11,8 @@
  * write RAM, post buffers on a queue as a driver would, kick, send a
  * frame from the network, make an exit. It runs until the input ends or
  * the VMM stops the VM. Checked: a stop always says why; a device error
- * is -EINVAL or -EFAULT with a message; every frame the guest sends
- * reaches the tap with a zeroed header and within the size limit;
+ * is -EINVAL or -EFAULT with a message; every frame counted as sent
+ * reached the tap, once, with a zeroed header and within the size limit;
  * ASan/UBSan see every access. */
 #include <errno.h>
 #include <fcntl.h>
@@ -52,6 +52,7 @@ struct harness {
     uint8_t *ram;
     struct kvm_run *run;
     int peer[LV_VM_MAX_NICS]; /* the network's end of each fake tap */
+    uint64_t sent[LV_VM_MAX_NICS]; /* frames that arrived there */
     uint8_t frame[LV_NET_HDR_LEN + LV_VNET_MAX_FRAME + 64];
 };
 
@@ -68,6 +69,7 @@ static void drain_taps(struct harness *h)
             for (unsigned b = 0; b < LV_NET_HDR_LEN; b++)
                 if (h->frame[b])
                     abort(); /* the guest's header must not reach the kernel */
+            h->sent[i]++;
         }
     }
 }
@@ -358,6 +360,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (step(&h, &in))
             break;
 
+    drain_taps(&h);
+    for (unsigned i = 0; i < vm.nnics; i++) {
+        struct lv_vnet_stats st;
+        lv_vnet_get_stats(vm.vnet[i], &st);
+        if (st.tx_frames != h.sent[i])
+            abort(); /* every frame counted as sent reached the tap, once */
+    }
     lv_devices_destroy(&vm);
     for (unsigned i = 0; i < cfg.nnics; i++) {
         close(tap[i][0]);
