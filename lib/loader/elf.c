@@ -236,8 +236,8 @@ static int read_at(const struct lv_image *im, void *buf, uint64_t len, uint64_t 
             return lv_err_set(err, errno, "%s: read at offset %llu: %s", im->path,
                               (unsigned long long)(off + done), strerror(errno));
         if (n == 0)
-            return lv_err_set(err, EIO, "%s: changed while being loaded (it ends at offset "
-                              "%llu, it had %llu bytes when opened)", im->path,
+            return lv_err_set(err, EIO, "%s: changed while being loaded (a read at offset "
+                              "%llu found its end; it had %llu bytes when opened)", im->path,
                               (unsigned long long)(off + done), (unsigned long long)im->size);
         done += (uint64_t)n;
     }

@@ -14,12 +14,15 @@
  *   7b. a second lightvmd on the same directory, --max-vms: "host full"
  *   8. shutdown (graceful), destroy of everything
  *   9. lightvmd stops on SIGTERM; no process, tap or socket left
+ *   faults: a kernel that is a FIFO; an image truncated while it loads
+ *      (lightvm run, run --config, create): one-line errors, nothing left
  *
  * usage: test_daemon LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM (skips without
  * it, fails under LIGHTVM_REQUIRE_KVM=1) and root.
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
 #include <signal.h>
@@ -29,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "elfgen.h"
 #include "lvtest.h"
 
 #define BR "lvdm0"
@@ -260,6 +264,229 @@ static void case_run_config(void)
     CHECK(st == 143, "run --config after SIGTERM: status %d: %s", st, vm.err);
 }
 
+/* ---- image faults (each a self-contained row: fault_*() returns 1 when
+ * the user got a one-line error naming the image and nothing was left
+ * behind, and says in (saw) what the user saw) ---- */
+
+static int one_line(const char *s)
+{
+    const char *nl = strchr(s, '\n');
+    return nl && nl[1] == '\0';
+}
+
+/* A VM config file (name) whose kernel is (kernel), no vifs. */
+static const char *kernel_config(const char *name, const char *kernel, int memory)
+{
+    static char path[PATH_MAX + 64];
+    char buf[PATH_MAX + 256];
+
+    snprintf(path, sizeof(path), "%s/%s.json", cfgdir, name);
+    snprintf(buf, sizeof(buf), "{\"name\":\"%s\",\"kernel\":\"%s\",\"memory\":%d}", name, kernel,
+             memory);
+    CHECK(lvt_write_file(path, buf, strlen(buf)) == 0, "cannot write %s", path);
+    return path;
+}
+
+/* No VM (name) is listed and no directory of it is left. */
+static int vm_gone(const char *name)
+{
+    char p[PATH_MAX];
+
+    snprintf(p, sizeof(p), "%s/vms/%s", rundir, name);
+    return lv("info", name, NULL) == 1 && access(p, F_OK) < 0;
+}
+
+/* `lightvm run FIFO`, `lightvm run --config` and `lightvm create` with a
+ * FIFO as the kernel: each refused at once (a plain open would wait for a
+ * writer forever), the pool untouched. */
+static int fault_fifo_kernel(char *saw, size_t cap)
+{
+    char fifo[PATH_MAX + 16];
+    int ok = 1;
+
+    snprintf(fifo, sizeof(fifo), "%s/kernel.fifo", cfgdir);
+    if (mkfifo(fifo, 0600) < 0) {
+        snprintf(saw, cap, "mkfifo: %s", strerror(errno));
+        return 0;
+    }
+    const char *cfg = kernel_config("fifo0", fifo, 8);
+    const char *runs[][6] = {{lightvm, "run", fifo, NULL},
+                             {lightvm, "run", "--config", cfg, NULL}};
+    for (int i = 0; i < 2; i++) {
+        int r = lvt_run(&cli, 30, runs[i]) == 0 && !cli.timed_out && cli.status == 1 &&
+                strstr(cli.err, fifo) && strstr(cli.err, "FIFO") && one_line(cli.err);
+        CHECK(r, "lightvm run %s: status %d%s: %s", runs[i][2], cli.status,
+              cli.timed_out ? " (timed out)" : "", cli.err);
+        ok &= r;
+    }
+    pool_wait(POOL);
+    int st = lv("create", cfg, NULL);
+    snprintf(saw, cap, "%.*s", (int)strcspn(cli.err, "\n"), cli.err);
+    int r = st == 1 && !cli.timed_out && strstr(cli.err, fifo) && strstr(cli.err, "FIFO") &&
+            one_line(cli.err);
+    CHECK(r, "create with a FIFO kernel: status %d%s: %s", st, cli.timed_out ? " (timed out)" : "",
+          cli.err);
+    ok &= r;
+    CHECK(vm_gone("fifo0"), "a VM fifo0 is left: %s", cli.out);
+    ok &= vm_gone("fifo0");
+    char needle[32];
+    snprintf(needle, sizeof(needle), "ready=%d ", POOL);
+    r = lv("pool", NULL) == 0 && strstr(cli.out, needle);
+    CHECK(r, "the FIFO create took a shell from the pool: %s", cli.out);
+    ok &= r;
+    unlink(fifo);
+    return ok;
+}
+
+/* Writes a valid image whose one segment has (mib) MiB of file bytes
+ * (a sparse file: cheap to make, a real read to load); the guest exits
+ * with ELFGEN_EXIT_STATUS. */
+static int write_big_image(const char *path, unsigned mib)
+{
+    struct elfgen g;
+    int fd, ok;
+
+    elfgen_valid(&g);
+    elfgen_phdr(&g, 0)->p_filesz = elfgen_phdr(&g, 0)->p_memsz = (uint64_t)mib << 20;
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return 0;
+    ok = write(fd, g.buf, g.size) == (ssize_t)g.size &&
+         ftruncate(fd, ELFGEN_CODE_OFF + ((off_t)mib << 20)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* 1 if process (pid) has (path) open. */
+static int has_open(long pid, const char *path)
+{
+    char dir[64], link[384], target[PATH_MAX];
+    DIR *d;
+    struct dirent *de;
+    int found = 0;
+
+    snprintf(dir, sizeof(dir), "/proc/%ld/fd", pid);
+    if (!(d = opendir(dir)))
+        return 0;
+    while (!found && (de = readdir(d))) {
+        ssize_t k;
+        snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
+        k = readlink(link, target, sizeof(target) - 1);
+        if (k > 0) {
+            target[k] = '\0';
+            found = !strcmp(target, path);
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* 1 if (pid), or with (children) one of its children, has (path) open. */
+static int someone_has_open(long pid, int children, const char *path)
+{
+    char p[64], buf[4096];
+    FILE *f;
+    size_t n;
+
+    if (!children)
+        return has_open(pid, path);
+    snprintf(p, sizeof(p), "/proc/%ld/task/%ld/children", pid, pid);
+    if (!(f = fopen(p, "re")))
+        return 0;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    for (char *q = buf, *end; *q; q = end) {
+        long c = strtol(q, &end, 10);
+        if (end == q)
+            break;
+        if (has_open(c, path))
+            return 1;
+    }
+    return 0;
+}
+
+/* Starts (argv) and truncates (image) to 4 KiB as soon as (watch_pid, or
+ * its children) has it open. Returns the program's status; *hit says
+ * whether the truncation came while the file was open. */
+static int run_truncating(const char *const argv[], const char *image, long watch_pid,
+                          struct lvt_bg *b, int *hit)
+{
+    *hit = 0;
+    if (lvt_bg_start(b, argv) < 0)
+        return -1;
+    long pid = watch_pid ? watch_pid : (long)b->pid;
+    for (int i = 0; i < 200000 && b->pid && !*hit; i++) { /* bounded: ends with the program */
+        if (someone_has_open(pid, watch_pid != 0, image)) {
+            *hit = truncate(image, 4096) == 0;
+            break;
+        }
+        if (i % 64 == 63)
+            lvt_bg_pump(0);
+    }
+    return lvt_bg_stop(b, 0, 60000);
+}
+
+/* An image cut short while `lightvm run` and a VM process load it: an
+ * error naming it, never a signal; retried (bounded) until the cut came
+ * while the image was open. */
+static int fault_truncated_image(char *saw, size_t cap)
+{
+    char image[PATH_MAX + 16];
+    struct lvt_bg b;
+    int hits[2] = {0, 0}, ok = 1;
+
+    snprintf(image, sizeof(image), "%s/big.elf", cfgdir);
+    saw[0] = '\0';
+    for (int mode = 0; mode < 2; mode++) { /* 0: lightvm run, 1: lightvm create */
+        for (int attempt = 0; attempt < 6 && !hits[mode]; attempt++) {
+            char name[32];
+            int hit;
+            if (!write_big_image(image, 48)) {
+                CHECK(0, "cannot write %s: %s", image, strerror(errno));
+                return 0;
+            }
+            snprintf(name, sizeof(name), "trunc%d", attempt);
+            const char *run[] = {lightvm, "run", "--memory", "64M", image, NULL};
+            const char *create[] = {lightvm, "create", kernel_config(name, image, 64), "--rundir",
+                                    rundir, NULL};
+            int st = run_truncating(mode ? create : run, image, mode ? daemon_bg.pid : 0, &b,
+                                    &hit);
+            int refused = st == 1 && strstr(b.err, image) &&
+                          strstr(b.err, "changed while being loaded") && one_line(b.err);
+            /* (missed: the load was done before the cut; the guest ran) */
+            int ran = mode ? st == 0 : st == ELFGEN_EXIT_STATUS;
+            CHECK(refused || (!hit && ran), "%s, image cut%s while loading: status %d: %s",
+                  mode ? "create" : "run", hit ? "" : " (maybe not)", st, b.err);
+            ok &= refused || (!hit && ran);
+            if (refused) {
+                hits[mode] = 1;
+                if (mode)
+                    snprintf(saw, cap, "%.*s", (int)strcspn(b.err, "\n"), b.err);
+            }
+            if (mode && ran)
+                lv("destroy", name, NULL);
+            CHECK(!mode || vm_gone(name), "%s is left after its create failed", name);
+        }
+        CHECK(hits[mode], "%s: the image was never cut while it was open (6 tries)",
+              mode ? "create" : "run");
+        ok &= hits[mode];
+    }
+    unlink(image);
+    return ok;
+}
+
+static void case_image_faults(void)
+{
+    char saw[512];
+
+    CHECK(fault_fifo_kernel(saw, sizeof(saw)), "a FIFO kernel: %s", saw);
+    printf("fault: kernel is a FIFO: %s\n", saw);
+    CHECK(fault_truncated_image(saw, sizeof(saw)), "a truncated image: %s", saw);
+    printf("fault: image truncated while loading: %s\n", saw);
+    CHECK(lv("list", NULL) == 0 && answers(0, "5"), "after the image faults: d0 does not answer");
+}
+
 static void case_crash(void)
 {
     const char *c1 = config("d1", 1, NULL);
@@ -489,6 +716,7 @@ int main(int argc, char **argv)
     if (daemon_bg.pid) {
         case_lifecycle();
         case_run_config();
+        case_image_faults();
         case_crash();
         case_daemon_restart();
     }
