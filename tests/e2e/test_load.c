@@ -15,7 +15,7 @@
  *
  * Counts, not times: the requests per VM come from LIGHTVM_LOAD_REQUESTS,
  * or else from a short warm-up run, so that a host 20-100x slower (a nested
- * VM) runs fewer (100..3000 per VM). No timing is checked.
+ * VM) runs fewer (100..6000 per VM). No timing is checked.
  *
  * usage: test_load LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM (skips without
  * it, fails under LIGHTVM_REQUIRE_KVM=1), root and ab (apache2-utils).
@@ -231,7 +231,7 @@ static int requests_per_vm(void)
     double rps = lvt_bg_run(&tool, 120000, argv) == 0 ? ab_field(tool.out, "Requests per second:")
                                                       : 0;
     int n = (int)(rps * 8 / NHTTP);
-    return n < 100 ? 100 : n > 3000 ? 3000 : n;
+    return n < 100 ? 100 : n > 6000 ? 6000 : n;
 }
 
 static void case_load(void)
