@@ -476,14 +476,35 @@ static int fault_truncated_image(char *saw, size_t cap)
     return ok;
 }
 
+/* Entries in /proc/PID/fd, or -1. */
+static int fd_count(long pid)
+{
+    char p[64];
+    DIR *d;
+    int n = 0;
+
+    snprintf(p, sizeof(p), "/proc/%ld/fd", pid);
+    if (!(d = opendir(p)))
+        return -1;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n;
+}
+
 static void case_image_faults(void)
 {
     char saw[512];
 
+    pool_wait(POOL);
+    int fds0 = fd_count(daemon_bg.pid);
     CHECK(fault_fifo_kernel(saw, sizeof(saw)), "a FIFO kernel: %s", saw);
     printf("fault: kernel is a FIFO: %s\n", saw);
     CHECK(fault_truncated_image(saw, sizeof(saw)), "a truncated image: %s", saw);
     printf("fault: image truncated while loading: %s\n", saw);
+    pool_wait(POOL);
+    CHECK(fds0 > 0 && fd_count(daemon_bg.pid) == fds0, "lightvmd had %d fds before the image "
+          "faults, %d after", fds0, fd_count(daemon_bg.pid));
     CHECK(lv("list", NULL) == 0 && answers(0, "5"), "after the image faults: d0 does not answer");
 }
 
