@@ -29,10 +29,13 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "elfgen.h"
+#include "lightvm/ctl.h"
 #include "lvtest.h"
 
 #define BR "lvdm0"
@@ -296,9 +299,70 @@ static int vm_gone(const char *name)
     return lv("info", name, NULL) == 1 && access(p, F_OK) < 0;
 }
 
+/* The VM process's own check, behind lightvmd's (a file swapped for a
+ * FIFO between the two): a shell started by hand on a socketpair (as
+ * lightvmd does, fd 3) and sent an exec whose kernel is (kernel). 1 if it
+ * replied with an error naming (kernel) and (needle), then exited and
+ * left no directory; its reply in (saw). */
+static int shell_exec_refuses(const char *kernel, const char *needle, char *saw, size_t cap)
+{
+    const char *argv[] = {lightvmd, "--vm-shell", "--memory", "8", "--nics", "0", "--rundir",
+                          rundir, NULL};
+    struct lv_ctl_conn c;
+    struct lv_err err = {""};
+    json_t *m = NULL;
+    int sp[2], ok = 0, st = -1;
+    pid_t pid;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 || (pid = fork()) < 0) {
+        snprintf(saw, cap, "socketpair/fork: %s", strerror(errno));
+        return 0;
+    }
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null < 0 || dup2(sp[1], 3) < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
+            dup2(null, 2) < 0)
+            _exit(126);
+        execv(lightvmd, (char *const *)argv);
+        _exit(127);
+    }
+    close(sp[1]);
+    lv_ctl_conn_init(&c, sp[0]);
+    snprintf(saw, cap, "the shell never got ready");
+    if (lv_ctl_recv(&c, 60000, &m, &err) == 0 && json_is_true(json_object_get(m, "ready"))) {
+        json_t *ex = json_pack("{s:s,s:{s:s,s:s,s:i},s:i}", "op", "exec", "spec", "name",
+                               "shellfifo", "kernel", kernel, "memory", 8, "id", 1);
+        json_decref(m);
+        m = NULL;
+        snprintf(saw, cap, "no reply to exec: %s", err.msg);
+        if (lv_ctl_send(&c, ex, 5000, &err) == 0 && lv_ctl_recv(&c, 30000, &m, &err) == 0) {
+            const char *e = json_string_value(json_object_get(m, "error"));
+            snprintf(saw, cap, "%s", e ? e : "(accepted)");
+            ok = !json_is_true(json_object_get(m, "ok")) && e && strstr(e, kernel) &&
+                 strstr(e, needle);
+        }
+        json_decref(ex);
+    }
+    json_decref(m);
+    lv_ctl_conn_close(&c);
+    for (int t = 0; t < 400 && waitpid(pid, &st, WNOHANG) == 0; t++) /* it ends by itself */
+        lvt_sleep_ms(50);
+    if (st == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    CHECK(st != -1 && WIFEXITED(st), "the shell did not exit after a refused exec (%d)", st);
+    char p[PATH_MAX];
+    snprintf(p, sizeof(p), "%s/shells/%d", rundir, (int)pid);
+    CHECK(access(p, F_OK) < 0, "the refused shell left %s", p);
+    snprintf(p, sizeof(p), "%s/vms/shellfifo", rundir);
+    CHECK(access(p, F_OK) < 0, "the refused shell left %s", p);
+    return ok && st != -1;
+}
+
 /* `lightvm run FIFO`, `lightvm run --config` and `lightvm create` with a
  * FIFO as the kernel: each refused at once (a plain open would wait for a
- * writer forever), the pool untouched. */
+ * writer forever), the pool untouched; and a VM process sent one directly. */
 static int fault_fifo_kernel(char *saw, size_t cap)
 {
     char fifo[PATH_MAX + 16];
@@ -333,6 +397,10 @@ static int fault_fifo_kernel(char *saw, size_t cap)
     snprintf(needle, sizeof(needle), "ready=%d ", POOL);
     r = lv("pool", NULL) == 0 && strstr(cli.out, needle);
     CHECK(r, "the FIFO create took a shell from the pool: %s", cli.out);
+    ok &= r;
+    char shsaw[512];
+    r = shell_exec_refuses(fifo, "FIFO", shsaw, sizeof(shsaw));
+    CHECK(r, "a VM process sent a FIFO kernel: %s", shsaw);
     ok &= r;
     unlink(fifo);
     return ok;
@@ -737,10 +805,11 @@ int main(int argc, char **argv)
     if (daemon_bg.pid) {
         case_lifecycle();
         case_run_config();
-        case_image_faults();
         case_crash();
         case_daemon_restart();
     }
+    if (daemon_bg.pid)
+        case_image_faults();
     if (daemon_bg.pid) {
         case_limits();
         case_many();
