@@ -204,13 +204,14 @@ static int start_httpds(void)
 
     for (int i = 0; i < NHTTP; i++) {
         snprintf(name, sizeof(name), "web%d", i);
-        CHECK(lv("create", config(name, 1, i), NULL) == 0, "create %s: %s", name, cli.err);
+        /* --wait-net: back once the guest is on the network (it listens by then) */
+        CHECK(lv("create", config(name, 1, i), "--wait-net", HOST_IP, NULL) == 0,
+              "create %s: %s", name, cli.err);
     }
     for (int i = 0; i < NHTTP; i++) {
         int ok = 0;
         ab_argv(argv, nb, cb, url, i, 1, 1);
-        for (int t = 0; t < 20 && !ok; t++) /* until it listens */
-            ok = lvt_bg_run(&tool, 60000, argv) == 0 && ab_field(tool.out, "Failed requests:") == 0;
+        ok = lvt_bg_run(&tool, 60000, argv) == 0 && ab_field(tool.out, "Failed requests:") == 0;
         CHECK(ok, "web%d never answered a request: %s%s", i, tool.out, tool.err);
         up += ok;
     }
@@ -255,7 +256,7 @@ static void case_load(void)
         if (!running)
             break;
         snprintf(name, sizeof(name), "churn%d", k);
-        if (lv("create", config(name, 0, k), NULL) != 0) {
+        if (lv("create", config(name, 0, k), "--wait-net", HOST_IP, NULL) != 0) {
             CHECK(0, "create %s under load: %s", name, cli.err);
             continue;
         }
