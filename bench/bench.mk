@@ -2,6 +2,8 @@
 # never by the tests. bench_boot: BENCH_N hello boots. bench_net (needs
 # root: it makes its own network namespace and bridge): BENCH_NET_N
 # daytime boots to network up, then BENCH_VMS VMs at once for memory.
+# bench_load (root; not part of make bench): httpd VMs under ab while VMs
+# churn, next to their idle latency and a busybox httpd peer.
 # bench-pool (root; not part of make bench or make test): LightVM's
 # Figure 9, BENCH_POOL_VMS daytime VMs one after another per mode (cold,
 # daemon, pool) and pause/unpause; writes build/bench/fig9/.
@@ -20,7 +22,7 @@ $(BUILD)/bench/hello_static $(BUILD)/bench/udp_probe: $(BUILD)/bench/%: bench/%.
 
 bench-build: build-all $(BUILD)/bench/bench_boot $(BUILD)/bench/hello_static \
 	$(BUILD)/bench/bench_net $(BUILD)/bench/udp_probe $(BUILD)/bench/bench_pool \
-	$(BUILD)/bench/bench_api
+	$(BUILD)/bench/bench_api $(BUILD)/bench/bench_load $(BUILD)/bench/bench_image
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-build
@@ -35,7 +37,17 @@ $(BUILD)/bench/bench_pool: bench/bench_pool.c bench/stats.c bench/stats.h
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $< bench/stats.c -ljansson
 
-# A client of lightvmd's socket: links the library for lib/ctl.
+# Users of the library: bench_image (the loader), clients of lightvmd's socket (lib/ctl).
+$(BUILD)/bench/bench_image: bench/bench_image.c bench/stats.c bench/stats.h $(BUILD)/lib/liblightvm.a
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< bench/stats.c \
+		$(BUILD)/lib/liblightvm.a $(LDLIBS)
+
+$(BUILD)/bench/bench_load: bench/bench_load.c bench/stats.c bench/stats.h $(BUILD)/lib/liblightvm.a
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< bench/stats.c \
+		$(BUILD)/lib/liblightvm.a $(LDLIBS)
+
 $(BUILD)/bench/bench_api: bench/bench_api.c bench/stats.c bench/stats.h $(BUILD)/lib/liblightvm.a
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< bench/stats.c \

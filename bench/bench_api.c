@@ -154,7 +154,7 @@ int main(int argc, char **argv)
     double *up = calloc((size_t)n, sizeof(double)), *reply = calloc((size_t)n, sizeof(double));
     double *peer = calloc((size_t)n, sizeof(double));
     double *checks = calloc((size_t)n, sizeof(double)), *execs = calloc((size_t)n, sizeof(double));
-    double *vmexec = calloc((size_t)n, sizeof(double));
+    double *vmexec = calloc((size_t)n, sizeof(double)), *img = calloc((size_t)n, sizeof(double));
     int hits = 0;
     for (int k = 0; k < n; k++) {
         char name[32], ip[32];
@@ -172,7 +172,10 @@ int main(int argc, char **argv)
         checks[k] = json_number_value(json_object_get(dm, "check")) +
                     json_number_value(json_object_get(dm, "dir"));
         execs[k] = json_number_value(json_object_get(dm, "exec"));
-        vmexec[k] = json_number_value(json_object_get(json_object_get(tr, "execute"), "total"));
+        json_t *ve = json_object_get(tr, "execute");
+        vmexec[k] = json_number_value(json_object_get(ve, "total"));
+        img[k] = json_number_value(json_object_get(ve, "read_image")) +
+                 json_number_value(json_object_get(ve, "load"));
         json_decref(rep);
         double t1 = wait_probe(ps);
         if (t1 < 0)
@@ -201,6 +204,7 @@ int main(int argc, char **argv)
     bench_report("  of a create: daemon checks, mkdir, MACs", checks, n);
     bench_report("  of a create: exec round trip to the shell", execs, n);
     bench_report("  of that: the VM process's execute", vmexec, n);
+    bench_report("    of that: open, check and load the image", img, n);
 
     for (int k = 0; k < n; k++) {
         char name[32];
@@ -213,6 +217,7 @@ int main(int argc, char **argv)
     free(checks);
     free(execs);
     free(vmexec);
+    free(img);
     cleanup();
     return 0;
 }

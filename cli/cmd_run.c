@@ -270,11 +270,9 @@ int cmd_run(int argc, char **argv)
     struct lv_vm *vm = NULL;
     struct lv_vm_config cfg;
     struct lv_vm_result res;
-    struct lv_elf_info info;
+    struct lv_image img = {.fd = -1};
     struct lv_tap taps[LV_VM_MAX_NICS];
     struct lv_vm_nic nics[LV_VM_MAX_NICS];
-    uint8_t *img = NULL;
-    size_t img_size = 0;
     sigset_t sigs;
     int sigfd = -1, probe_fd = -1, sig, rc = LV_EXIT_HOST_ERROR;
 
@@ -286,13 +284,10 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "lightvm run: --cmdline: %s\n", err.msg);
         return LV_EXIT_USAGE;
     }
-    /* Refuse a bad image before touching KVM. */
-    if (lv_image_read(o.image, &img, &img_size, &err) < 0) {
+    /* Refuse a bad image before touching KVM. It stays open (never
+     * mapped) until its segments are read into guest RAM. */
+    if (lv_image_open(o.image, &img, &err) < 0 || lv_image_check(&img, o.mem, &err) < 0) {
         fprintf(stderr, "lightvm run: %s\n", err.msg);
-        goto out;
-    }
-    if (lv_elf_check(img, img_size, o.mem, &info, &err) < 0) {
-        fprintf(stderr, "lightvm run: %s: %s\n", o.image, err.msg);
         goto out;
     }
 
@@ -337,12 +332,11 @@ int cmd_run(int argc, char **argv)
     }
     if (probe_mac_known)
         lv_vm_set_probe_mac(vm, probe_mac);
-    if (lv_vm_load_elf(vm, img, img_size, &err) < 0) {
+    if (lv_vm_load_image(vm, &img, &err) < 0) {
         fprintf(stderr, "lightvm run: %s\n", err.msg);
         goto out;
     }
-    free(img);
-    img = NULL;
+    lv_image_close(&img);
 
     /* A closed stdout must end the VM with "console write failed", not
      * kill the process from the vCPU thread. */
@@ -376,6 +370,6 @@ out:
     lv_vm_destroy(&vm);
     lv_nics_close(taps, o.nnics); /* after the VM: its I/O thread used them */
     lv_kvm_close(&kvm);
-    free(img);
+    lv_image_close(&img);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lightvm/elf.h"
 #include "lightvmd.h"
 
 static const char *req_name(json_t *req)
@@ -79,8 +80,13 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     if (vs.kernel[0] != '/')
         return lv_ctl_error("kernel: '%.200s' must be an absolute path here (lightvm create "
                             "makes it one)", vs.kernel);
-    if (access(vs.kernel, R_OK) < 0)
-        return lv_ctl_error("kernel: %.200s: %s", vs.kernel, strerror(errno));
+    /* A FIFO, a device or an empty file is refused here, without blocking
+     * and before a shell is spent on it; the VM process checks again. */
+    struct lv_image im;
+    rc = lv_image_open(vs.kernel, &im, &err);
+    lv_image_close(&im);
+    if (rc)
+        return lv_ctl_error("kernel: %s", err.msg);
     if (lvd_vms_find(&d->vms, vs.name))
         return lv_ctl_error("a VM named '%s' already exists", vs.name);
     if (d->vms.n >= d->max_vms)

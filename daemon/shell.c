@@ -169,31 +169,15 @@ static void set_probe_mac(struct vmproc *p)
         lv_vm_set_probe_mac(p->vm, mac);
 }
 
-int vmp_execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *err)
+/* The rest of an execute, with the image open and checked. */
+static int execute(struct vmproc *p, json_t *msg, struct lv_image *im, double t0, double t_img,
+                   json_t **trace, struct lv_err *err)
 {
-    json_t *spec = json_object_get(msg, "spec");
     const char *probe = json_string_value(json_object_get(msg, "probe"));
-    json_int_t id = json_integer_value(json_object_get(msg, "id"));
-    char path[4096], *js;
-    const uint8_t *img = NULL;
-    size_t img_size = 0;
-    struct lv_elf_info info;
-    double t0 = lvd_now_us(), t_vifs, t_img;
+    char path[4096];
+    double t_vifs;
     int rc;
 
-    if (!json_is_object(spec) || id <= 0)
-        return lv_err_set(err, EPROTO, "exec: no spec or id");
-    p->spec_json = json_incref(spec);
-    js = json_dumps(spec, JSON_COMPACT);
-    rc = js ? lv_vm_spec_parse(js, strlen(js), &p->spec, err) : -ENOMEM;
-    free(js);
-    if (rc)
-        return rc;
-    p->id = (long)id;
-    if (p->spec.memory_mb != p->mem_mb || p->spec.nvifs != p->nnics)
-        return lv_err_set(err, EINVAL, "exec: spec (%llu MiB, %u vifs) does not fit this shell "
-                          "(%llu MiB, %u NICs)", (unsigned long long)p->spec.memory_mb,
-                          p->spec.nvifs, (unsigned long long)p->mem_mb, p->nnics);
     if (probe) {
         uint32_t ip;
         char host[32];
@@ -217,22 +201,11 @@ int vmp_execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *er
     set_probe_mac(p);
     t_vifs = lvd_now_us();
     rc = lv_vm_set_cmdline(p->vm, p->spec.cmdline, err);
-    if (!rc)
-        rc = lv_image_map(p->spec.kernel, &img, &img_size, err);
-    if (!rc && (rc = lv_elf_check(img, img_size, p->mem_mb << 20, &info, err)) < 0) {
-        char why[LV_ERR_MAX];
-        snprintf(why, sizeof(why), "%s", err ? err->msg : "");
-        rc = lv_err_set(err, -rc, "%s: %s", p->spec.kernel, why);
-    }
-    if (rc) {
-        lv_image_unmap(img, img_size);
+    if (rc)
         return rc;
-    }
-    t_img = lvd_now_us();
-    double t_load = 0, t_ctl = 0;
-    rc = lv_vm_load_elf(p->vm, img, img_size, err);
+    double t_load0 = lvd_now_us(), t_load = 0, t_ctl = 0;
+    rc = lv_vm_load_image(p->vm, im, err);
     t_load = lvd_now_us();
-    lv_image_unmap(img, img_size);
     if (rc)
         return rc;
     /* The shell's directory takes the VM's name; rename() refuses if a
@@ -256,14 +229,49 @@ int vmp_execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *er
     clock_gettime(CLOCK_REALTIME, &now);
     p->started_wall = now.tv_sec + now.tv_nsec / 1e9;
     *trace = json_object();
-    json_object_set_new(*trace, "vifs", json_real(t_att - t0));
+    json_object_set_new(*trace, "read_image", json_real(t_img - t0));
+    json_object_set_new(*trace, "vifs", json_real(t_att - t_img));
     json_object_set_new(*trace, "probe_mac", json_real(t_vifs - t_att));
-    json_object_set_new(*trace, "read_image", json_real(t_img - t_vifs));
+    json_object_set_new(*trace, "cmdline", json_real(t_load0 - t_vifs));
     add_phases(*trace, lv_vm_trace(p->vm), LV_PH_LOAD_IMAGE, LV_PH_BOOT_INFO);
-    json_object_set_new(*trace, "load", json_real(t_load - t_img));
+    json_object_set_new(*trace, "load", json_real(t_load - t_load0));
     json_object_set_new(*trace, "rename_dir", json_real(t_ctl - t_load));
     json_object_set_new(*trace, "start_threads", json_real(lvd_now_us() - t_ctl));
     json_object_set_new(*trace, "total", json_real(lvd_now_us() - t0));
     return 0;
 }
 
+int vmp_execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *err)
+{
+    json_t *spec = json_object_get(msg, "spec");
+    json_int_t id = json_integer_value(json_object_get(msg, "id"));
+    struct lv_image im;
+    double t0 = lvd_now_us(), t_img;
+    char *js;
+    int rc;
+
+    if (!json_is_object(spec) || id <= 0)
+        return lv_err_set(err, EPROTO, "exec: no spec or id");
+    p->spec_json = json_incref(spec);
+    js = json_dumps(spec, JSON_COMPACT);
+    rc = js ? lv_vm_spec_parse(js, strlen(js), &p->spec, err) : -ENOMEM;
+    free(js);
+    if (rc)
+        return rc;
+    p->id = (long)id;
+    if (p->spec.memory_mb != p->mem_mb || p->spec.nvifs != p->nnics)
+        return lv_err_set(err, EINVAL, "exec: spec (%llu MiB, %u vifs) does not fit this shell "
+                          "(%llu MiB, %u NICs)", (unsigned long long)p->spec.memory_mb,
+                          p->spec.nvifs, (unsigned long long)p->mem_mb, p->nnics);
+    /* The image first, before anything VM-specific is done: opened without
+     * blocking (a FIFO is refused) and read, never mapped (a file cut short
+     * meanwhile is a read error, not a SIGBUS), until the load. */
+    rc = lv_image_open(p->spec.kernel, &im, err);
+    if (!rc)
+        rc = lv_image_check(&im, p->mem_mb << 20, err);
+    t_img = lvd_now_us();
+    if (!rc)
+        rc = execute(p, msg, &im, t0, t_img, trace, err);
+    lv_image_close(&im);
+    return rc;
+}

@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "lightvm/err.h"
 #include "lightvm/mem.h"
@@ -49,14 +50,39 @@ int lv_elf_check(const uint8_t *img, size_t size, uint64_t mem_size, struct lv_e
 int lv_elf_load(const uint8_t *img, size_t size, struct lv_mem *mem, int ram_zeroed,
                 struct lv_elf_info *info, struct lv_err *err);
 
-/* Reads a whole image file (at most LV_IMAGE_MAX bytes). On success
- * *buf is malloc()ed and owned by the caller. */
-int lv_image_read(const char *path, uint8_t **buf, size_t *size, struct lv_err *err);
+/*
+ * An image file open for loading. The file is the user's: it may be a
+ * FIFO or a device, and it may be truncated or rewritten while it is
+ * loaded. lv_image_open() never blocks (O_NONBLOCK; anything but a
+ * regular file of 1..LV_IMAGE_MAX bytes is refused, before and after the
+ * open) and the image is never mapped: headers are pread() into private
+ * memory and validated there, segments are pread() straight into guest
+ * RAM, so a file that shrinks gives a short read (an error), never a
+ * SIGBUS. A file whose size, mtime or ctime differs after the load from
+ * what it was at open is refused as changed. Every message names the path.
+ */
+struct lv_image {
+    int fd;                   /* owned; -1 when closed */
+    const char *path;         /* the caller's string, kept for messages */
+    uint64_t size;            /* st_size at open */
+    struct timespec mtime, ctime;
+    uint64_t checked_mem;     /* guest size (info) was validated for; 0: not yet */
+    struct lv_elf_info info;  /* valid once checked_mem != 0 */
+};
 
-/* Maps a whole image file read-only (MAP_PRIVATE: no copy; only the pages
- * the loader reads are faulted in, debug info is never touched), with
- * the checks of lv_image_read. Release with lv_image_unmap(*buf, *size). */
-int lv_image_map(const char *path, const uint8_t **buf, size_t *size, struct lv_err *err);
-void lv_image_unmap(const uint8_t *buf, size_t size);
+/* Opens (path) for reading without blocking. 0, or -errno (-ENOENT...,
+ * -EINVAL not a regular file, -EFBIG size out of range) with a message
+ * naming the path. (path) must outlive (im). Close with lv_image_close. */
+int lv_image_open(const char *path, struct lv_image *im, struct lv_err *err);
+void lv_image_close(struct lv_image *im);
+
+/* Reads the headers and runs lv_elf_check() on them for a guest of
+ * (mem_size) bytes; the result is in im->info. 0 or -errno ("PATH: ..."). */
+int lv_image_check(struct lv_image *im, uint64_t mem_size, struct lv_err *err);
+
+/* Checks (if not yet done for mem->size) and copies the segments into
+ * guest RAM (ram_zeroed as for lv_elf_load); then refuses the image if
+ * the file changed since lv_image_open. 0 or -errno ("PATH: ..."). */
+int lv_image_load(struct lv_image *im, struct lv_mem *mem, int ram_zeroed, struct lv_err *err);
 
 #endif

@@ -16,6 +16,8 @@
 #include "lightvm/err.h"
 #include "lightvm/kvm.h"
 
+struct lv_image; /* lightvm/elf.h */
+
 #define LV_VM_F_NO_PVM (1u << 0) /* do not register the PVM VIF; guest skips its probe */
 
 #define LV_VM_MAX_NICS 8 /* == LV_BOOTINFO_MAX_DEVICES */
@@ -123,6 +125,9 @@ int lv_vm_populate(struct lv_vm *vm, uint64_t gpa, uint64_t len, struct lv_err *
 /* Validates and loads an ELF image, writes the boot info page and the
  * entry registers. Once per VM, before lv_vm_start(). */
 int lv_vm_load_elf(struct lv_vm *vm, const uint8_t *img, size_t size, struct lv_err *err);
+/* The same from an open image file (lv_image_open; checked here if it was
+ * not yet checked for this VM's memory size). (im) stays the caller's. */
+int lv_vm_load_image(struct lv_vm *vm, struct lv_image *im, struct lv_err *err);
 
 /* Creates the vCPU and I/O threads ahead of time (a VM shell's prepare
  * work); the vCPU waits for lv_vm_start(). Optional: lv_vm_start()

@@ -175,12 +175,12 @@ int lv_vm_populate(struct lv_vm *vm, uint64_t gpa, uint64_t len, struct lv_err *
     return lv_mem_populate(&vm->mem, gpa, len, err);
 }
 
+/* The boot info page and the entry registers for a loaded (info). */
+static int load_finish(struct lv_vm *vm, const struct lv_elf_info *ip, struct lv_err *err);
+
 int lv_vm_load_elf(struct lv_vm *vm, const uint8_t *img, size_t size, struct lv_err *err)
 {
     struct lv_elf_info info;
-    struct lv_bootinfo_params bp;
-    struct kvm_regs regs;
-    struct timespec wall;
     int rc;
 
     if (vm->loaded)
@@ -191,8 +191,32 @@ int lv_vm_load_elf(struct lv_vm *vm, const uint8_t *img, size_t size, struct lv_
     span_begin(vm, LV_PH_LOAD_IMAGE);
     rc = lv_elf_load(img, size, &vm->mem, 1, &info, err);
     span_end(vm, LV_PH_LOAD_IMAGE);
+    return rc ? rc : load_finish(vm, &info, err);
+}
+
+int lv_vm_load_image(struct lv_vm *vm, struct lv_image *im, struct lv_err *err)
+{
+    int rc;
+
+    if (vm->loaded)
+        return lv_err_set(err, EBUSY, "an image is already loaded");
+    rc = lv_devices_check_identity(vm, err);
     if (rc)
         return rc;
+    span_begin(vm, LV_PH_LOAD_IMAGE);
+    rc = lv_image_load(im, &vm->mem, 1, err);
+    span_end(vm, LV_PH_LOAD_IMAGE);
+    return rc ? rc : load_finish(vm, &im->info, err);
+}
+
+static int load_finish(struct lv_vm *vm, const struct lv_elf_info *ip, struct lv_err *err)
+{
+    const struct lv_elf_info info = *ip;
+    struct lv_bootinfo_params bp;
+    struct kvm_regs regs;
+    struct timespec wall;
+    int rc;
+
     if (info.end > vm->dev_mem_gpa)
         return lv_err_set(err, EFBIG, "image ends at 0x%llx, inside the memory reserved for "
                           "device queues (from 0x%llx): give the VM more memory",

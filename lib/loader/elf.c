@@ -2,9 +2,8 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -78,26 +77,21 @@ static int check_load(const Elf64_Phdr *ph, unsigned idx, size_t size, uint64_t 
     return 0;
 }
 
-int lv_elf_check(const uint8_t *img, size_t size, uint64_t mem_size, struct lv_elf_info *info,
-                 struct lv_err *err)
+/* Validates the program headers (ph: eh->e_phnum of them, unaligned) of
+ * a file of (size) bytes whose ELF header passed check_ehdr. */
+static int check_segments(const Elf64_Ehdr *ehp, const uint8_t *phs, uint64_t size,
+                          uint64_t mem_size, struct lv_elf_info *info, struct lv_err *err)
 {
-    Elf64_Ehdr eh;
+    const Elf64_Ehdr eh = *ehp;
     int entry_ok = 0;
     int rc;
 
     memset(info, 0, sizeof(*info));
-    if (size < sizeof(eh))
-        return lv_err_set(err, ENOEXEC, "file too short for an ELF header (%zu bytes)", size);
-    memcpy(&eh, img, sizeof(eh)); /* no alignment assumption on (img) */
-    rc = check_ehdr(&eh, size, err);
-    if (rc)
-        return rc;
-
     for (unsigned i = 0; i < eh.e_phnum; i++) {
         Elf64_Phdr ph;
         struct lv_elf_segment *seg;
 
-        memcpy(&ph, img + eh.e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+        memcpy(&ph, phs + (uint64_t)i * sizeof(ph), sizeof(ph));
         if (ph.p_type == PT_INTERP || ph.p_type == PT_DYNAMIC)
             return lv_err_set(err, ENOEXEC, "segment %u: dynamically linked images are not "
                               "supported", i);
@@ -133,6 +127,22 @@ int lv_elf_check(const uint8_t *img, size_t size, uint64_t mem_size, struct lv_e
     return 0;
 }
 
+int lv_elf_check(const uint8_t *img, size_t size, uint64_t mem_size, struct lv_elf_info *info,
+                 struct lv_err *err)
+{
+    Elf64_Ehdr eh;
+    int rc;
+
+    memset(info, 0, sizeof(*info));
+    if (size < sizeof(eh))
+        return lv_err_set(err, ENOEXEC, "file too short for an ELF header (%zu bytes)", size);
+    memcpy(&eh, img, sizeof(eh)); /* no alignment assumption on (img) */
+    rc = check_ehdr(&eh, size, err);
+    if (rc)
+        return rc;
+    return check_segments(&eh, img + eh.e_phoff, size, mem_size, info, err);
+}
+
 int lv_elf_load(const uint8_t *img, size_t size, struct lv_mem *mem, int ram_zeroed,
                 struct lv_elf_info *info, struct lv_err *err)
 {
@@ -153,88 +163,149 @@ int lv_elf_load(const uint8_t *img, size_t size, struct lv_mem *mem, int ram_zer
     return 0;
 }
 
-/* Opens (path) and checks it is a regular file of 1..LV_IMAGE_MAX bytes:
- * the fd (caller closes) and its size, or -errno. */
-static int image_open(const char *path, size_t *size, struct lv_err *err)
-{
-    struct stat st;
-    int fd, rc;
+/* ---- image files ---- */
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return lv_err_set(err, errno, "%s: %s", path, strerror(errno));
-    if (fstat(fd, &st) < 0)
-        rc = lv_err_set(err, errno, "%s: %s", path, strerror(errno));
-    else if (!S_ISREG(st.st_mode))
-        rc = lv_err_set(err, EINVAL, "%s: not a regular file", path);
-    else if (st.st_size <= 0 || (uint64_t)st.st_size > LV_IMAGE_MAX)
-        rc = lv_err_set(err, EFBIG, "%s: size %lld is not in 1..%u bytes", path,
-                        (long long)st.st_size, LV_IMAGE_MAX);
-    else {
-        *size = (size_t)st.st_size;
-        return fd;
-    }
-    close(fd);
-    return rc;
+static const char *file_kind(mode_t m)
+{
+    return S_ISFIFO(m) ? "a FIFO" : S_ISDIR(m) ? "a directory" : S_ISCHR(m) ? "a character device"
+         : S_ISBLK(m) ? "a block device" : S_ISSOCK(m) ? "a socket" : "not a regular file";
 }
 
-int lv_image_map(const char *path, const uint8_t **buf, size_t *size, struct lv_err *err)
+/* A regular file of 1..LV_IMAGE_MAX bytes, or -errno naming (path). */
+static int check_stat(const char *path, const struct stat *st, struct lv_err *err)
 {
-    size_t n = 0;
-    int fd = image_open(path, &n, err);
-    void *p;
-
-    if (fd < 0)
-        return fd;
-    p = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (p == MAP_FAILED)
-        return lv_err_set(err, errno, "%s: mmap: %s", path, strerror(errno));
-    *buf = p;
-    *size = n;
+    if (!S_ISREG(st->st_mode))
+        return lv_err_set(err, EINVAL, "%s: not a regular file (%s)", path,
+                          file_kind(st->st_mode));
+    if (st->st_size <= 0 || (uint64_t)st->st_size > LV_IMAGE_MAX)
+        return lv_err_set(err, EFBIG, "%s: size %lld is not in 1..%u bytes", path,
+                          (long long)st->st_size, LV_IMAGE_MAX);
     return 0;
 }
 
-void lv_image_unmap(const uint8_t *buf, size_t size)
-{
-    if (buf)
-        munmap((void *)buf, size);
-}
-
-int lv_image_read(const char *path, uint8_t **buf, size_t *size, struct lv_err *err)
+int lv_image_open(const char *path, struct lv_image *im, struct lv_err *err)
 {
     struct stat st;
-    uint8_t *p;
-    size_t done = 0;
-    int fd, rc;
+    int rc;
 
-    fd = image_open(path, &done, err);
-    if (fd < 0)
-        return fd;
-    st.st_size = (off_t)done;
-    done = 0;
-    p = malloc((size_t)st.st_size);
-    if (!p) {
-        rc = lv_err_set(err, ENOMEM, "%s: out of memory", path);
-        goto out_close;
+    memset(im, 0, sizeof(*im));
+    im->fd = -1;
+    im->path = path;
+    /* stat first: a FIFO or a device is refused without being opened at
+     * all; the fstat below covers a file swapped in between. */
+    if (stat(path, &st) < 0)
+        return lv_err_set(err, errno, "%s: %s", path, strerror(errno));
+    if ((rc = check_stat(path, &st, err)) < 0)
+        return rc;
+    im->fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (im->fd < 0)
+        return lv_err_set(err, errno, "%s: %s", path, strerror(errno));
+    if (fstat(im->fd, &st) < 0)
+        rc = lv_err_set(err, errno, "%s: %s", path, strerror(errno));
+    else
+        rc = check_stat(path, &st, err);
+    if (rc < 0) {
+        lv_image_close(im);
+        return rc;
     }
-    while (done < (size_t)st.st_size) {
-        ssize_t n = read(fd, p + done, (size_t)st.st_size - done);
+    im->size = (uint64_t)st.st_size;
+    im->mtime = st.st_mtim;
+    im->ctime = st.st_ctim;
+    return 0;
+}
+
+void lv_image_close(struct lv_image *im)
+{
+    if (im->fd >= 0)
+        close(im->fd);
+    im->fd = -1;
+}
+
+/* Reads exactly (len) bytes at (off): 0, or -errno naming the path (a
+ * short read means the file shrank after it was opened). */
+static int read_at(const struct lv_image *im, void *buf, uint64_t len, uint64_t off,
+                   struct lv_err *err)
+{
+    uint64_t done = 0;
+
+    while (done < len) {
+        ssize_t n = pread(im->fd, (uint8_t *)buf + done, len - done, (off_t)(off + done));
         if (n < 0 && errno == EINTR)
             continue;
-        if (n <= 0) {
-            rc = lv_err_set(err, n < 0 ? errno : EIO, "%s: read failed", path);
-            free(p);
-            goto out_close;
-        }
-        done += (size_t)n;
+        if (n < 0)
+            return lv_err_set(err, errno, "%s: read at offset %llu: %s", im->path,
+                              (unsigned long long)(off + done), strerror(errno));
+        if (n == 0)
+            return lv_err_set(err, EIO, "%s: changed while being loaded (a read at offset "
+                              "%llu found its end; it had %llu bytes when opened)", im->path,
+                              (unsigned long long)(off + done), (unsigned long long)im->size);
+        done += (uint64_t)n;
     }
-    close(fd);
-    *buf = p;
-    *size = done;
+    return 0;
+}
+
+int lv_image_check(struct lv_image *im, uint64_t mem_size, struct lv_err *err)
+{
+    /* the ELF header and LV_ELF_MAX_PHDRS program headers, wherever they are */
+    uint8_t hdr[sizeof(Elf64_Ehdr) + LV_ELF_MAX_PHDRS * sizeof(Elf64_Phdr)];
+    uint8_t *ph = hdr + sizeof(Elf64_Ehdr);
+    uint64_t first = im->size < sizeof(hdr) ? im->size : sizeof(hdr);
+    Elf64_Ehdr eh;
+    int rc;
+
+    im->checked_mem = 0;
+    if (im->fd < 0)
+        return lv_err_set(err, EBADF, "%s: not open", im->path);
+    if ((rc = read_at(im, hdr, first, 0, err)) < 0)
+        return rc;
+    if (first < sizeof(eh))
+        return lv_err_set(err, ENOEXEC, "%s: file too short for an ELF header (%llu bytes)",
+                          im->path, (unsigned long long)first);
+    memcpy(&eh, hdr, sizeof(eh));
+    if ((rc = check_ehdr(&eh, im->size, err)) < 0)
+        goto named;
+    /* check_ehdr bounded e_phnum and put the headers inside the file */
+    if (eh.e_phoff + eh.e_phnum * sizeof(Elf64_Phdr) <= first)
+        ph = hdr + eh.e_phoff;
+    else if ((rc = read_at(im, ph, eh.e_phnum * sizeof(Elf64_Phdr), eh.e_phoff, err)) < 0)
+        return rc;
+    if ((rc = check_segments(&eh, ph, im->size, mem_size, &im->info, err)) < 0)
+        goto named;
+    im->checked_mem = mem_size;
     return 0;
 
-out_close:
-    close(fd);
-    return rc;
+named: {
+        char why[LV_ERR_MAX];
+        snprintf(why, sizeof(why), "%s", err ? err->msg : "");
+        return lv_err_set(err, -rc, "%s: %s", im->path, why);
+    }
+}
+
+int lv_image_load(struct lv_image *im, struct lv_mem *mem, int ram_zeroed, struct lv_err *err)
+{
+    struct stat st;
+    int rc;
+
+    if (im->checked_mem != mem->size && (rc = lv_image_check(im, mem->size, err)) < 0)
+        return rc;
+    for (unsigned i = 0; i < im->info.nload; i++) {
+        const struct lv_elf_segment *s = &im->info.seg[i];
+        uint8_t *dst = lv_mem_ptr(mem, s->gpa, s->memsz);
+
+        if (!dst) /* lv_image_check() proved the range; keep the invariant local */
+            return lv_err_set(err, EFAULT, "%s: segment %u outside guest memory", im->path, i);
+        if ((rc = read_at(im, dst, s->filesz, s->offset, err)) < 0)
+            return rc;
+        if (!ram_zeroed)
+            memset(dst + s->filesz, 0, s->memsz - s->filesz);
+    }
+    if (fstat(im->fd, &st) < 0)
+        return lv_err_set(err, errno, "%s: %s", im->path, strerror(errno));
+    if ((uint64_t)st.st_size != im->size || st.st_mtim.tv_sec != im->mtime.tv_sec ||
+        st.st_mtim.tv_nsec != im->mtime.tv_nsec || st.st_ctim.tv_sec != im->ctime.tv_sec ||
+        st.st_ctim.tv_nsec != im->ctime.tv_nsec)
+        return lv_err_set(err, EIO, "%s: changed while being loaded (%lld bytes now, %llu when "
+                          "opened)", im->path, (long long)st.st_size,
+                          (unsigned long long)im->size);
+    return 0;
 }

@@ -116,6 +116,17 @@ static void test_bad_images(void)
           p.err);
     run("run", dir, NULL, NULL, NULL);
     CHECK(p.status == 1 && strstr(p.err, "not a regular file"), "directory: %s", p.err);
+    /* a FIFO without a writer: refused at once, not waited on in open() */
+    snprintf(path, sizeof(path), "%s/kernel.fifo", dir);
+    CHECK(mkfifo(path, 0600) == 0, "mkfifo %s", path);
+    run("run", path, NULL, NULL, NULL);
+    CHECK(p.status == 1 && !p.timed_out && strstr(p.err, path) && strstr(p.err, "FIFO") &&
+          one_line(p.err), "FIFO: status %d%s: %s", p.status, p.timed_out ? " (timed out)" : "",
+          p.err);
+    unlink(path);
+    run("run", "/dev/null", NULL, NULL, NULL);
+    CHECK(p.status == 1 && strstr(p.err, "/dev/null: not a regular file (a character device)") &&
+          one_line(p.err), "/dev/null: %s", p.err);
 }
 
 /* A valid image but no KVM device: one clear line, exit 1. */
