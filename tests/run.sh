@@ -39,6 +39,7 @@ if [ "$mode" != kvm ]; then
     run test_mmio 60 "$T/test_mmio"
     run test_vmspec 60 "$T/test_vmspec"
     run test_ctl 60 "$T/test_ctl"
+    run test_console 120 "$T/test_console"
     run test_cli 120 "$T/test_cli" "$A/bin/lightvm" "$B/guest"
     run test_net 120 "$T/test_net"
     mkdir -p "$B/fuzz/corpus_elf" && cp "$B"/guest/*.elf "$B/fuzz/corpus_elf/"

@@ -3,6 +3,7 @@
 
 TEST_COMMON   := tests/lvtest.c tests/elfgen.c
 UNIT_TESTS    := test_elf test_boot test_virtqueue test_mmio test_vmspec test_ctl
+UNIT_TESTS    += test_console
 KVM_TESTS     := test_vm test_run
 # (test_valgrind, test_daytime and test_daemon need KVM: tests/run.sh runs
 # them with the KVM tests, in the nested VM when there is no /dev/kvm here)
