@@ -5,6 +5,7 @@
  * (docs/protocol.md). Single-threaded: one request at a time, an event
  * loop over the control socket, the shells and the VM processes.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -354,21 +355,26 @@ static int parse_pool(struct lvd_pool *pl, const char *arg)
 /* --console-cap BYTES[K|M|G] */
 static int parse_cap(const char *arg, unsigned long long *cap)
 {
+    static const char units[] = "KMG";
+    const char *u;
     char *end = NULL;
     unsigned long long v = 0;
-    unsigned shift;
+    unsigned shift = 0;
 
     errno = 0;
     if (arg[0] >= '0' && arg[0] <= '9')
         v = strtoull(arg, &end, 10);
-    if (v && !errno) {
-        shift = strchr("kK", *end) && *end ? 10 : strchr("mM", *end) && *end ? 20
-              : strchr("gG", *end) && *end ? 30 : 0;
-        v = end[shift != 0] || v > (LV_CONSOLE_CAP_MAX >> shift) ? 0 : v << shift;
+    if (v && !errno && *end) { /* one unit letter, nothing after it */
+        u = strchr(units, toupper((unsigned char)*end));
+        shift = u && *u && !end[1] ? 10 * (unsigned)(u - units + 1) : 0;
+        v = shift ? v : 0;
     }
+    if (errno || v > (LV_CONSOLE_CAP_MAX >> shift))
+        v = 0;
+    v <<= shift;
     if (v < LV_CONSOLE_CAP_MIN || v > LV_CONSOLE_CAP_MAX) {
-        fprintf(stderr, "lightvmd: --console-cap '%s': want %uK .. %lluM (bytes, or with K, M or "
-                        "G)\n", arg, LV_CONSOLE_CAP_MIN >> 10, LV_CONSOLE_CAP_MAX >> 20);
+        fprintf(stderr, "lightvmd: --console-cap '%s': want %uK .. %lluG (bytes, or with K, M or "
+                        "G)\n", arg, LV_CONSOLE_CAP_MIN >> 10, LV_CONSOLE_CAP_MAX >> 30);
         return -1;
     }
     *cap = v;

@@ -521,6 +521,12 @@ int main(int argc, char **argv)
         goto out;
     }
     case_run_escapes();
+    static const char *const bad_caps[] = {"4K", "2G", "64KB", "x", ""};
+    for (size_t i = 0; i < sizeof(bad_caps) / sizeof(bad_caps[0]); i++) {
+        const char *bad[] = {lightvmd, "--rundir", rundir, "--console-cap", bad_caps[i], NULL};
+        CHECK(lvt_run(&cli, 30, bad) == 0 && cli.status == 2 && strstr(cli.err, "--console-cap"),
+              "lightvmd --console-cap '%s': status %d: %s", bad_caps[i], cli.status, cli.err);
+    }
     if (!daemon_start())
         goto out;
     for (int k = 0; k < NEIGHBOURS; k++) {
