@@ -95,7 +95,8 @@ static json_t *vm_json(struct vmproc *p)
                                               v->ip ? ip : ""));
     }
     return json_pack("{s:s,s:I,s:s,s:i,s:I,s:i,s:s,s:f,s:f,s:o,s:o,s:o}", "name", p->spec.name,
-                     "id", (json_int_t)p->id, "state", lv_vm_is_paused(p->vm) ? "paused" : "running",
+                     "id", (json_int_t)p->id, "state",
+                     lv_vm_is_paused(p->vm) ? "paused" : "running",
                      "pid", (int)getpid(), "memory", (json_int_t)p->spec.memory_mb, "vcpus", 1,
                      "kernel", p->spec.kernel, "uptime_s",
                      now.tv_sec + now.tv_nsec / 1e9 - p->started_wall, "started", p->started_wall,
