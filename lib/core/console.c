@@ -92,11 +92,22 @@ static int log_open(struct lv_console *c)
 
 /* Makes room: LV_CONSOLE_LOG becomes LV_CONSOLE_OLD (the old one's bytes
  * are dropped) and a new one starts. If the rename fails, the current
- * file is emptied instead. 0 or -errno. */
+ * file is emptied instead; if LV_CONSOLE_LOG was removed under us, a new
+ * one starts. 0 or -errno. */
 static int log_rotate(struct lv_console *c)
 {
     if (renameat(c->dirfd, LV_CONSOLE_LOG, c->dirfd, LV_CONSOLE_OLD) < 0) {
         int e = errno;
+        if (e == ENOENT) { /* someone removed it: its bytes are gone */
+            struct stat st;
+            count(&c->dropped, c->cur);
+            if (fstatat(c->dirfd, LV_CONSOLE_OLD, &st, AT_SYMLINK_NOFOLLOW) < 0) {
+                count(&c->dropped, c->prev); /* and the older part too */
+                c->prev = 0;
+            }
+            close(c->fd);
+            return log_open(c);
+        }
         if (ftruncate(c->fd, 0) < 0)
             return -errno;
         failed(c, c->cur, e); /* O_APPEND: the next write lands at 0 */

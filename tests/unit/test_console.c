@@ -284,6 +284,35 @@ static void test_log_renamed_dir(void)
     rm_log();
 }
 
+/* Someone removes the log files under a running console (to free the
+ * space): it starts new ones instead of writing on into a removed file. */
+static void test_log_removed(void)
+{
+    struct lv_console *c = NULL;
+    struct lv_console_stats s;
+    char line[64];
+
+    memset(line, 'r', sizeof(line));
+    line[63] = '\n';
+    if (lv_console_open_log(&c, dir, LV_CONSOLE_CAP_MIN, NULL) < 0) {
+        CHECK(0, "open");
+        return;
+    }
+    for (int i = 0; i < 100; i++)
+        lv_console_write(c, (const uint8_t *)line, sizeof(line));
+    rm_log();
+    for (int i = 0; i < 40; i++) /* 2560 bytes: one rotation, at most */
+        lv_console_write(c, (const uint8_t *)line, sizeof(line));
+    lv_console_stats(c, &s);
+    CHECK(fsize(LV_CONSOLE_LOG) > 0 && s.errors == 0 &&
+          s.bytes - s.dropped == (uint64_t)(fsize(LV_CONSOLE_LOG) + fsize(LV_CONSOLE_OLD)),
+          "after its files were removed: log %ld, old %ld, bytes=%llu dropped=%llu errors=%llu",
+          fsize(LV_CONSOLE_LOG), fsize(LV_CONSOLE_OLD), (unsigned long long)s.bytes,
+          (unsigned long long)s.dropped, (unsigned long long)s.errors);
+    lv_console_close(&c);
+    rm_log();
+}
+
 /* Writes that fail (here EFBIG: a file size limit) lose only their own
  * bytes, are counted, and are never reported to the caller. */
 static void test_log_failures(void)
@@ -467,6 +496,7 @@ int main(void)
     test_unescape_errors();
     test_log_cap();
     test_log_renamed_dir();
+    test_log_removed();
     test_log_failures();
     test_tail_while_rotating();
     test_fd_console();
