@@ -405,8 +405,9 @@ static void case_fs_full(void)
     CHECK(wait_con("ff", &c, bytes_over, &min) && c.errors <= e + 1 &&
           !strcmp(c.state, "running"), "ff with space again: %s, errors %llu -> %llu", c.state,
           e, c.errors);
-    CHECK(log_bytes("ff") > CAP / 2 && log_bytes("ff") <= CAP, "ff's log holds %ld bytes",
-          log_bytes("ff"));
+    /* (between a rotation and the next write it holds the older half only) */
+    long lb = log_bytes("ff");
+    CHECK(lb >= CAP / 2 && lb <= CAP, "ff's log holds %ld bytes (cap %d)", lb, CAP);
     CHECK(lv("destroy", "ff", NULL) == 0, "destroy ff: %s", cli.err);
 }
 
