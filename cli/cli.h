@@ -31,8 +31,11 @@ int cmd_ctl(int argc, char **argv);
 int lv_parse_size(const char *s, uint64_t *bytes);
 
 /* Prints the machine-readable --trace lines of a finished VM to (f);
- * (t0) is when the command started, (open_kvm) the /dev/kvm open span. */
-void lv_print_trace(FILE *f, struct lv_vm *vm, uint64_t t0, const struct lv_span *open_kvm);
+ * (t0) is when the command started, (open_kvm) the /dev/kvm open span,
+ * (con) its console (or NULL). */
+struct lv_console;
+void lv_print_trace(FILE *f, struct lv_vm *vm, uint64_t t0, const struct lv_span *open_kvm,
+                    const struct lv_console *con);
 
 /* netopt.c: one --net BRIDGE[,mac=M][,ip=A.B.C.D[/P]][,gw=G][,create]. */
 struct lv_nic_opt {

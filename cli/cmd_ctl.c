@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "lightvm/ctl.h"
+#include "lightvm/escape.h"
 #include "lightvm/vmspec.h"
 
 #define CALL_TIMEOUT_MS 15000
@@ -29,13 +30,14 @@ enum {
     O_NET = 1 << 2,     /* --wait-net, --probe */
     O_TIMEOUT = 1 << 3,
     O_VERBOSE = 1 << 4,
+    O_RAW = 1 << 5,
 };
 
 struct ctl_opts {
     const char *verb;
     char sock[PATH_MAX];
     const char *arg;    /* NAME or CONFIG.json */
-    int json, trace, verbose, wait_net;
+    int json, trace, verbose, wait_net, raw;
     long timeout_ms;
     uint32_t probe_ip;  /* network byte order */
     uint16_t probe_port;
@@ -100,7 +102,11 @@ static const struct ctl_verb verbs[] = {
      "within MS ms: destroyed'; exits 0 both ways.\n\n"
      "      --timeout MS    how long the guest has (default 5000)\n",
      do_shutdown},
-    {"console", "NAME", 0, "", "Writes the last 64 KiB of the VM NAME's console to stdout.\n",
+    {"console", "NAME", O_RAW, " [--raw]",
+     "Writes the last 64 KiB of the VM NAME's console to stdout, control characters\n"
+     "other than newline and tab, and bytes that are not UTF-8, escaped as \\xNN (a\n"
+     "backslash as \\\\), so that the guest cannot drive the terminal.\n\n"
+     "      --raw           the bytes as the guest wrote them\n",
      do_console},
     {"pool", NULL, O_JSON, " [--json]",
      "Shows lightvmd's pools of prepared VMs, one line per flavor.\n\n"
@@ -121,7 +127,7 @@ static void verb_usage(FILE *f, const struct ctl_verb *v)
 static unsigned opt_need(int c)
 {
     return c == 'j' ? O_JSON : c == 't' ? O_TRACE : c == 'W' || c == 'p' ? O_NET
-         : c == 'T' ? O_TIMEOUT : c == 'v' ? O_VERBOSE : 0;
+         : c == 'T' ? O_TIMEOUT : c == 'v' ? O_VERBOSE : c == 'R' ? O_RAW : 0;
 }
 
 /* Says what is wrong with the option in (arg) (short option (c) when arg
@@ -153,7 +159,7 @@ static int parse(const struct ctl_verb *v, int argc, char **argv, struct ctl_opt
         {"json", no_argument, NULL, 'j'},         {"trace", no_argument, NULL, 't'},
         {"wait-net", required_argument, NULL, 'W'}, {"probe", required_argument, NULL, 'p'},
         {"timeout", required_argument, NULL, 'T'}, {"verbose", no_argument, NULL, 'v'},
-        {NULL, 0, NULL, 0},
+        {"raw", no_argument, NULL, 'R'},          {NULL, 0, NULL, 0},
     };
     const char *rundir = lv_rundir(), *name = v->name;
     struct lv_err err = {""};
@@ -190,6 +196,9 @@ static int parse(const struct ctl_verb *v, int argc, char **argv, struct ctl_opt
             break;
         case 'v':
             o->verbose = 1;
+            break;
+        case 'R':
+            o->raw = 1;
             break;
         case 'W':
         case 'p':
@@ -486,17 +495,41 @@ static int do_shutdown(struct ctl_opts *o)
     return 0;
 }
 
+/* The reply carries the console escaped (docs/protocol.md): decoded to
+ * the guest's bytes, then written as they are (--raw) or escaped here, so
+ * that what reaches the terminal does not depend on the daemon. */
 static int do_console(struct ctl_opts *o)
 {
+    struct lv_err err = {""};
     json_t *reply, *con;
+    uint8_t *raw = NULL;
+    char *text = NULL;
+    size_t n, len = 0;
     int rc = call(o, name_req(o), CALL_TIMEOUT_MS, &reply);
 
     if (rc)
         return rc;
     con = json_object_get(reply, "console");
-    fwrite(json_string_value(con) ? json_string_value(con) : "", 1, json_string_length(con),
-           stdout);
+    n = json_string_length(con);
+    if (!json_is_string(con)) {
+        fprintf(stderr, "lightvm console: lightvmd at %s: reply without \"console\"\n", o->sock);
+        rc = LV_EXIT_HOST_ERROR;
+    } else if (!(raw = malloc(n + 1)) || (!o->raw && !(text = malloc(LV_ESC_MAX(n) + 1)))) {
+        fprintf(stderr, "lightvm console: out of memory\n");
+        rc = LV_EXIT_HOST_ERROR;
+    } else if (lv_unescape(json_string_value(con), n, raw, &len, &err) < 0) {
+        fprintf(stderr, "lightvm console: lightvmd at %s: %s\n", o->sock, err.msg);
+        rc = LV_EXIT_HOST_ERROR;
+    } else if (o->raw) {
+        fwrite(raw, 1, len, stdout);
+    } else {
+        fwrite(text, 1, lv_escape(raw, len, text), stdout);
+    }
     json_decref(reply);
+    free(raw);
+    free(text);
+    if (rc)
+        return rc;
     if (fflush(stdout) != 0) {
         fprintf(stderr, "lightvm console: stdout: %s\n", strerror(errno));
         return LV_EXIT_HOST_ERROR;

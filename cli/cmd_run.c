@@ -12,6 +12,7 @@
 #include "abi/lv_abi.h"
 #include "cli.h"
 #include "lightvm/bootinfo.h"
+#include "lightvm/console.h"
 #include "lightvm/elf.h"
 #include "lightvm/vmspec.h"
 #include "lightvm/x86.h"
@@ -23,10 +24,13 @@ static void run_usage(FILE *f)
     fprintf(f,
             "usage: lightvm run IMAGE [--memory SIZE] [--cmdline STR] [--net SPEC]...\n"
             "                         [--wait-net ADDR | --probe ADDR:PORT] [--trace] [--no-pvm]\n"
+            "                         [--raw]\n"
             "       lightvm run --config CONFIG.json [--wait-net ADDR | --probe ADDR:PORT]\n"
-            "                         [--trace] [--no-pvm]\n\n"
+            "                         [--trace] [--no-pvm] [--raw]\n\n"
             "Boots the unikernel ELF IMAGE in a new KVM VM in the foreground. The guest's\n"
-            "console goes to stdout; the command exits with the guest's exit status.\n\n"
+            "console goes to stdout, control characters other than newline and tab, and\n"
+            "bytes that are not UTF-8, escaped as \\xNN (a backslash as \\\\); the command\n"
+            "exits with the guest's exit status.\n\n"
             "      --config FILE   take the kernel, memory, cmdline and vifs from a VM\n"
             "                      configuration file (as 'lightvm create' does; each vif's\n"
             "                      bridge must exist) instead of IMAGE, --memory, --cmdline\n"
@@ -47,6 +51,7 @@ static void run_usage(FILE *f)
             "                      'trace ...' line each, on stderr\n"
             "      --no-pvm        plain x86-64 path: no PVM VIF, the guest skips its PVM\n"
             "                      probe (tests the VMX/SVM code path on a PVM host)\n"
+            "      --raw           the guest's console bytes as they are, unescaped\n"
             "  -h, --help          this text\n\n"
             "exit status: the guest's (0..255); 1 host error (bad image, no KVM);\n"
             "2 usage error; 125 the VM crashed or was stopped by the VMM (details on\n"
@@ -61,6 +66,7 @@ struct run_opts {
     const char *config;
     struct lv_vm_spec spec; /* from --config */
     int trace;
+    int raw;
     unsigned flags;
     unsigned nnics;
     struct lv_nic_opt nic[LV_VM_MAX_NICS];
@@ -112,7 +118,8 @@ static int parse(int argc, char **argv, struct run_opts *o)
         {"trace", no_argument, NULL, 't'},        {"no-pvm", no_argument, NULL, 'P'},
         {"help", no_argument, NULL, 'h'},         {"net", required_argument, NULL, 'n'},
         {"wait-net", required_argument, NULL, 'W'}, {"probe", required_argument, NULL, 'p'},
-        {"config", required_argument, NULL, 'C'},   {NULL, 0, NULL, 0},
+        {"config", required_argument, NULL, 'C'},   {"raw", no_argument, NULL, 'R'},
+        {NULL, 0, NULL, 0},
     };
     struct lv_err err = {""};
     int c;
@@ -142,6 +149,9 @@ static int parse(int argc, char **argv, struct run_opts *o)
             break;
         case 'P':
             o->flags |= LV_VM_F_NO_PVM;
+            break;
+        case 'R':
+            o->raw = 1;
             break;
         case 'n':
             if (o->nnics == LV_VM_MAX_NICS) {
@@ -268,6 +278,7 @@ int cmd_run(int argc, char **argv)
     struct lv_err err = {""};
     struct lv_kvm kvm = {.fd = -1};
     struct lv_vm *vm = NULL;
+    struct lv_console *con = NULL;
     struct lv_vm_config cfg;
     struct lv_vm_result res;
     struct lv_image img = {.fd = -1};
@@ -325,7 +336,13 @@ int cmd_run(int argc, char **argv)
     cfg.probe_port = o.probe_port;
     cfg.cmdline = o.cmdline;
     cfg.flags = o.flags;
-    cfg.console_fd = STDOUT_FILENO;
+    /* The console: stdout, escaped unless --raw. A write that fails
+     * (stdout closed) stops the VM, as nobody can see it any more. */
+    if (lv_console_open_fd(&con, STDOUT_FILENO, o.raw ? 0 : LV_CONSOLE_ESCAPE, &err) < 0) {
+        fprintf(stderr, "lightvm run: %s\n", err.msg);
+        goto out;
+    }
+    cfg.console = con;
     if (lv_vm_create(&vm, &kvm, &cfg, &err) < 0) {
         fprintf(stderr, "lightvm run: %s\n", err.msg);
         goto out;
@@ -357,10 +374,11 @@ int cmd_run(int argc, char **argv)
     }
     sig = wait_vm(vm, sigfd, probe_fd, t0);
     lv_vm_wait(vm, &res);
+    lv_console_flush(con); /* an unfinished UTF-8 sequence at the end */
     fflush(stdout);
     rc = report(&res, sig);
     if (o.trace)
-        lv_print_trace(stderr, vm, t0, &open_kvm);
+        lv_print_trace(stderr, vm, t0, &open_kvm, con);
 
 out:
     if (sigfd >= 0)
@@ -368,6 +386,7 @@ out:
     if (probe_fd >= 0)
         close(probe_fd);
     lv_vm_destroy(&vm);
+    lv_console_close(&con); /* after the VM, which wrote to it */
     lv_nics_close(taps, o.nnics); /* after the VM: its I/O thread used them */
     lv_kvm_close(&kvm);
     lv_image_close(&img);

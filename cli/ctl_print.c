@@ -105,6 +105,12 @@ void lv_ctl_print_info(FILE *f, const json_t *vm)
     json_array_foreach(json_object_get(vm, "vifs"), i, v)
         fprintf(f, "vif%zu: bridge=%s tap=%s mac=%s ip=%s\n", i, str(v, "bridge"), str(v, "tap"),
                 str(v, "mac"), str(v, "ip"));
+    const json_t *con = json_object_get(vm, "console");
+    const char *le = json_string_value(json_object_get(con, "last_error"));
+    if (json_is_object(con) && json_object_size(con))
+        fprintf(f, "console: cap=%.0f bytes=%.0f dropped=%.0f errors=%.0f%s%s\n", num(con, "cap"),
+                num(con, "bytes"), num(con, "dropped"), num(con, "errors"),
+                le && *le ? " last_error=" : "", le && *le ? le : "");
     if (crashed(vm))
         fprintf(f, "reason: %s\n", str(vm, "reason"));
 }

@@ -4,10 +4,12 @@
  *   trace exits reason=NAME count=N
  *   trace hostcalls console=N exit=N mark=N doorbell=N mmio_dev=N
  *   trace nic=I rx=N tx=N rx_dropped=N tx_dropped=N kicks_rx=N kicks_tx=N irqs=N
+ *   trace console bytes=N dropped=N errors=N
  */
 #include <inttypes.h>
 
 #include "cli.h"
+#include "lightvm/console.h"
 #include "lightvm/virtio_net.h"
 
 static const char *const phase_names[LV_PH_NPHASES] = {
@@ -25,8 +27,11 @@ static void span(FILE *f, const char *name, uint64_t t0, uint64_t a, uint64_t b)
             (double)(b - a) / 1e3);
 }
 
-void lv_print_trace(FILE *f, struct lv_vm *vm, uint64_t t0, const struct lv_span *open_kvm)
+void lv_print_trace(FILE *f, struct lv_vm *vm, uint64_t t0, const struct lv_span *open_kvm,
+                    const struct lv_console *con)
 {
+    struct lv_console_stats cs;
+
     const struct lv_vm_trace *t = lv_vm_trace(vm);
     const struct lv_vm_stats *s = lv_vm_stats(vm);
     uint64_t boot_end = t->first_console_ns ? t->first_console_ns : t->exit_ns;
@@ -59,5 +64,10 @@ void lv_print_trace(FILE *f, struct lv_vm *vm, uint64_t t0, const struct lv_span
                    " irqs=%" PRIu64 "\n",
                 i, n.rx_frames, n.tx_frames, n.rx_dropped, n.tx_dropped, n.kicks[0], n.kicks[1],
                 n.irqs);
+    }
+    if (con) {
+        lv_console_stats(con, &cs);
+        fprintf(f, "trace console bytes=%" PRIu64 " dropped=%" PRIu64 " errors=%" PRIu64 "\n",
+                cs.bytes, cs.dropped, cs.errors);
     }
 }

@@ -5,6 +5,7 @@
 
 #include <limits.h>
 
+#include "lightvm/console.h"
 #include "lightvm/net.h"
 #include "pool.h"
 #include "vms.h"
@@ -16,6 +17,7 @@ struct lvd_daemon {
     char self_exe[PATH_MAX];
     int lock_fd, listen_fd, sig_fd;
     unsigned max_vms;
+    unsigned long long console_cap; /* --console-cap, bytes */
     struct lvd_pool pool;
     struct lvd_vms vms;
     struct lv_ctl_conn clients[MAX_CLIENTS];

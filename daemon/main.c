@@ -5,6 +5,7 @@
  * (docs/protocol.md). Single-threaded: one request at a time, an event
  * loop over the control socket, the shells and the VM processes.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -30,7 +31,8 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: lightvmd [--rundir DIR] [--pool MEM_MB,NICS,COUNT[,BRIDGE]]... [--max-vms N]\n\n"
+            "usage: lightvmd [--rundir DIR] [--pool MEM_MB,NICS,COUNT[,BRIDGE]]... [--max-vms N]\n"
+            "                [--console-cap SIZE]\n\n"
             "The lightvm daemon: keeps COUNT prepared VM shells of each flavor (guest\n"
             "memory in MiB, number of NICs) ready, so `lightvm create` only does the\n"
             "VM-specific rest. Runs in the foreground; logs to stderr. VMs outlive it:\n"
@@ -41,6 +43,9 @@ static void usage(FILE *f)
             "                      first NIC is already on bridge B (VMs whose first vif\n"
             "                      is on B take those first)\n"
             "      --max-vms N     refuse creates beyond N VMs (default 10000)\n"
+            "      --console-cap SIZE  keep at most SIZE bytes of each VM's console (K, M\n"
+            "                      or G suffix; default 128K): the newest output, the\n"
+            "                      oldest is overwritten; 'lightvm info' counts the rest\n"
             "  -h, --help          this text\n\n"
             "SIGTERM or SIGINT stops the daemon (its shells go with it, VMs stay).\n",
             LV_RUNDIR_DEFAULT);
@@ -50,7 +55,7 @@ static void usage(FILE *f)
 
 struct lvd_spawn_ctx lvd_spawn_ctx_of(const struct lvd_daemon *d)
 {
-    return (struct lvd_spawn_ctx){d->self_exe, d->rundir};
+    return (struct lvd_spawn_ctx){d->self_exe, d->rundir, d->console_cap};
 }
 
 static unsigned preparing(const struct lvd_daemon *d)
@@ -347,11 +352,41 @@ static int parse_pool(struct lvd_pool *pl, const char *arg)
     return 0;
 }
 
+/* --console-cap BYTES[K|M|G] */
+static int parse_cap(const char *arg, unsigned long long *cap)
+{
+    static const char units[] = "KMG";
+    const char *u;
+    char *end = NULL;
+    unsigned long long v = 0;
+    unsigned shift = 0;
+
+    errno = 0;
+    if (arg[0] >= '0' && arg[0] <= '9')
+        v = strtoull(arg, &end, 10);
+    if (v && !errno && *end) { /* one unit letter, nothing after it */
+        u = strchr(units, toupper((unsigned char)*end));
+        shift = u && *u && !end[1] ? 10 * (unsigned)(u - units + 1) : 0;
+        v = shift ? v : 0;
+    }
+    if (errno || v > (LV_CONSOLE_CAP_MAX >> shift))
+        v = 0;
+    v <<= shift;
+    if (v < LV_CONSOLE_CAP_MIN || v > LV_CONSOLE_CAP_MAX) {
+        fprintf(stderr, "lightvmd: --console-cap '%s': want %uK .. %lluG (bytes, or with K, M or "
+                        "G)\n", arg, LV_CONSOLE_CAP_MIN >> 10, LV_CONSOLE_CAP_MAX >> 30);
+        return -1;
+    }
+    *cap = v;
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"rundir", required_argument, NULL, 'r'}, {"pool", required_argument, NULL, 'p'},
         {"max-vms", required_argument, NULL, 'M'}, {"help", no_argument, NULL, 'h'},
+        {"console-cap", required_argument, NULL, 'C'},
         {NULL, 0, NULL, 0},
     };
     static struct lvd_daemon d;
@@ -362,6 +397,7 @@ int main(int argc, char **argv)
         return vmproc_main(argc, argv);
     d.lock_fd = d.listen_fd = d.sig_fd = -1;
     d.max_vms = 10000;
+    d.console_cap = LV_CONSOLE_CAP_DEFAULT;
     for (int i = 0; i < MAX_CLIENTS; i++)
         lv_ctl_conn_init(&d.clients[i], -1);
     snprintf(d.rundir, sizeof(d.rundir), "%s", lv_rundir());
@@ -388,6 +424,10 @@ int main(int argc, char **argv)
             d.max_vms = (unsigned)v;
             break;
         }
+        case 'C':
+            if (parse_cap(optarg, &d.console_cap) < 0)
+                return 2;
+            break;
         case 'h':
             usage(stdout);
             return 0;

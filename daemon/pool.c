@@ -26,7 +26,7 @@ int lvd_pidfd_open(pid_t pid)
 int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, unsigned mem_mb,
                     unsigned nics, const char *bridge, struct lv_err *err)
 {
-    char mem[16], nn[16], logpath[4096];
+    char mem[16], nn[16], ccap[24], logpath[4096];
     int sp[2], rc;
     struct lvd_shell *s;
     pid_t parent = getpid(), pid;
@@ -34,6 +34,7 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
     *out = NULL;
     snprintf(mem, sizeof(mem), "%u", mem_mb);
     snprintf(nn, sizeof(nn), "%u", nics);
+    snprintf(ccap, sizeof(ccap), "%llu", ctx->console_cap);
     if (snprintf(logpath, sizeof(logpath), "%s/vmm.log", ctx->rundir) >= (int)sizeof(logpath))
         return lv_err_set(err, ENAMETOOLONG, "run directory path too long");
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
@@ -55,7 +56,8 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
     if (pid == 0) {
         /* Child: a shell dies with the daemon until it is executed. */
         const char *argv[] = {ctx->self_exe, "--vm-shell", "--memory", mem, "--nics", nn,
-                              "--rundir", ctx->rundir, bridge && *bridge ? "--bridge" : NULL,
+                              "--rundir", ctx->rundir, "--console-cap", ccap,
+                              bridge && *bridge ? "--bridge" : NULL,
                               bridge, NULL};
         sigset_t none;
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);

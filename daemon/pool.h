@@ -25,6 +25,7 @@ struct lvd_shell {
 struct lvd_spawn_ctx {
     const char *self_exe;      /* this program, for exec */
     const char *rundir;
+    unsigned long long console_cap; /* bytes per VM console log (--console-cap) */
 };
 
 /* Forks and execs a shell of (mem_mb, nics). The caller owns (*out)

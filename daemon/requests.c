@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "lightvm/elf.h"
+#include "lightvm/escape.h"
 #include "lightvmd.h"
 
 static const char *req_name(json_t *req)
@@ -222,6 +223,38 @@ static void reap_vm(struct lvd_daemon *d, struct lvd_vm *vm, int timeout_ms)
     lvd_vms_remove(&d->vms, vm);
 }
 
+/* The last LVD_CONSOLE_TAIL bytes of the VM's console log (either file
+ * of its rotation), escaped (escape.h): any bytes, one JSON string that
+ * lv_unescape() turns back into them. */
+static json_t *console_tail(struct lvd_daemon *d, struct lvd_vm *vm)
+{
+    char dir[PATH_MAX];
+    struct lv_err err = {""};
+    uint8_t *raw = malloc(LVD_CONSOLE_TAIL);
+    char *text = malloc(LV_ESC_MAX(LVD_CONSOLE_TAIL) + 1);
+    size_t n = 0;
+    json_t *rep = NULL;
+    int rc = raw && text ? 0 : -ENOMEM;
+
+    if (!rc && lvd_vm_path(dir, sizeof(dir), d->rundir, vm->name, NULL) < 0)
+        rc = lv_err_set(&err, ENAMETOOLONG, "run directory path too long");
+    if (!rc)
+        rc = lv_console_tail(dir, raw, LVD_CONSOLE_TAIL, &n, &err);
+    if (rc == -ENOENT) /* no directory (yet, or any more): nothing written */
+        rc = 0;
+    if (!rc) {
+        size_t len = lv_escape(raw, n, text);
+        rep = lv_ctl_ok();
+        json_object_set_new(rep, "console", json_stringn(text, len));
+    } else {
+        rep = lv_ctl_error("console of '%s': %s", vm->name, rc == -ENOMEM ? "out of memory"
+                                                                          : err.msg);
+    }
+    free(raw);
+    free(text);
+    return rep;
+}
+
 static json_t *do_vm_op(struct lvd_daemon *d, json_t *req, const char *op)
 {
     static const char *const keys[] = {"op", "name", "timeout_ms", NULL};
@@ -245,24 +278,8 @@ static json_t *do_vm_op(struct lvd_daemon *d, json_t *req, const char *op)
         reap_vm(d, vm, 0);
         return lv_ctl_ok();
     }
-    if (!strcmp(op, "console")) {
-        char path[PATH_MAX];
-        static char buf[LVD_CONSOLE_TAIL + 1];
-        lvd_vm_path(path, sizeof(path), d->rundir, vm->name, "console.log");
-        FILE *f = fopen(path, "re");
-        size_t n = 0;
-        if (f) {
-            if (fseek(f, -(long)LVD_CONSOLE_TAIL, SEEK_END) < 0)
-                rewind(f);
-            n = fread(buf, 1, LVD_CONSOLE_TAIL, f);
-            fclose(f);
-        }
-        rep = lv_ctl_ok();
-        json_object_set_new(rep, "console", json_stringn_nocheck(buf, n));
-        if (!json_is_string(json_object_get(rep, "console"))) /* not UTF-8: escape nothing */
-            json_object_set_new(rep, "console", json_string(""));
-        return rep;
-    }
+    if (!strcmp(op, "console"))
+        return console_tail(d, vm);
     json_int_t to = json_integer_value(json_object_get(req, "timeout_ms"));
     /* shutdown: the VM process waits (timeout_ms) for the guest, then
      * destroys it; the client waits that + 5 s in all (docs/protocol.md). */

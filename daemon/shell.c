@@ -89,11 +89,11 @@ int vmp_prepare(struct vmproc *p, struct lv_err *err)
     if (mkdir(dir, 0700) < 0)
         return lv_err_set(err, errno, "%s: %s", dir, strerror(errno));
     p->have_shell_dir = 1;
-    snprintf(path, sizeof(path), "%s/console.log", dir);
-    p->console_fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (p->console_fd < 0)
-        return lv_err_set(err, errno, "%s: %s", path, strerror(errno));
-    lv_vm_set_console(p->vm, p->console_fd);
+    /* The console: a log of at most console_cap bytes (console.h). */
+    rc = lv_console_open_log(&p->console, dir, p->console_cap, err);
+    if (rc)
+        return rc;
+    lv_vm_set_console(p->vm, p->console);
     snprintf(path, sizeof(path), "%s/ctl.sock", dir);
     p->ctl_fd = lv_ctl_listen(path, err);
     if (p->ctl_fd < 0)

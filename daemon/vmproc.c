@@ -57,6 +57,20 @@ static void log_err(const char *what, const struct lv_err *err)
 
 /* ---- the VM's description ---- */
 
+/* The console log's counters (console.h). */
+static json_t *console_json(const struct vmproc *p)
+{
+    struct lv_console_stats s;
+
+    if (!p->console)
+        return json_object();
+    lv_console_stats(p->console, &s);
+    return json_pack("{s:I,s:I,s:I,s:I,s:s}", "cap", (json_int_t)s.cap, "bytes",
+                     (json_int_t)s.bytes, "dropped", (json_int_t)s.dropped, "errors",
+                     (json_int_t)s.errors, "last_error", s.last_errno ? strerror(s.last_errno)
+                                                                       : "");
+}
+
 static json_t *vm_json(struct vmproc *p)
 {
     struct timespec now;
@@ -80,12 +94,13 @@ static json_t *vm_json(struct vmproc *p)
                                               p->taps[i].name, "mac", mac, "ip",
                                               v->ip ? ip : ""));
     }
-    return json_pack("{s:s,s:I,s:s,s:i,s:I,s:i,s:s,s:f,s:f,s:o,s:o}", "name", p->spec.name, "id",
-                     (json_int_t)p->id, "state", lv_vm_is_paused(p->vm) ? "paused" : "running",
+    return json_pack("{s:s,s:I,s:s,s:i,s:I,s:i,s:s,s:f,s:f,s:o,s:o,s:o}", "name", p->spec.name,
+                     "id", (json_int_t)p->id, "state",
+                     lv_vm_is_paused(p->vm) ? "paused" : "running",
                      "pid", (int)getpid(), "memory", (json_int_t)p->spec.memory_mb, "vcpus", 1,
                      "kernel", p->spec.kernel, "uptime_s",
                      now.tv_sec + now.tv_nsec / 1e9 - p->started_wall, "started", p->started_wall,
-                     "vifs", vifs, "boot", boot);
+                     "vifs", vifs, "boot", boot, "console", console_json(p));
 }
 
 /* ---- serving ---- */
@@ -251,7 +266,8 @@ static int finish(struct vmproc *p)
 static int vmproc_usage(void)
 {
     fprintf(stderr, "usage: lightvmd --vm-shell --memory MB --nics N --rundir DIR "
-                    "[--bridge BR] (started by lightvmd, with its socket on fd %d)\n",
+                    "[--bridge BR] [--console-cap BYTES] (started by lightvmd, with its "
+                    "socket on fd %d)\n",
             LVD_SHELL_FD);
     return 2;
 }
@@ -261,7 +277,8 @@ int vmproc_main(int argc, char **argv)
     static const struct option opts[] = {
         {"vm-shell", no_argument, NULL, 'S'}, {"memory", required_argument, NULL, 'm'},
         {"nics", required_argument, NULL, 'n'}, {"rundir", required_argument, NULL, 'r'},
-        {"bridge", required_argument, NULL, 'b'}, {NULL, 0, NULL, 0},
+        {"bridge", required_argument, NULL, 'b'}, {"console-cap", required_argument, NULL, 'C'},
+        {NULL, 0, NULL, 0},
     };
     struct vmproc p;
     struct lv_err err = {""};
@@ -270,7 +287,8 @@ int vmproc_main(int argc, char **argv)
     int c, rc;
 
     memset(&p, 0, sizeof(p));
-    p.kvm.fd = p.console_fd = p.ctl_fd = p.sig_fd = -1;
+    p.kvm.fd = p.ctl_fd = p.sig_fd = -1;
+    p.console_cap = LV_CONSOLE_CAP_DEFAULT;
     for (unsigned i = 0; i < LV_VM_MAX_NICS; i++)
         p.taps[i].fd = -1;
     p.mem_mb = 8;
@@ -295,6 +313,11 @@ int vmproc_main(int argc, char **argv)
             break;
         case 'b':
             p.bridge = optarg;
+            break;
+        case 'C':
+            p.console_cap = strtoull(optarg, &end, 10);
+            if (*end || p.console_cap < LV_CONSOLE_CAP_MIN || p.console_cap > LV_CONSOLE_CAP_MAX)
+                return vmproc_usage();
             break;
         default:
             return vmproc_usage();
@@ -367,8 +390,7 @@ out:
         lv_tap_close(&p.taps[i]);
     lv_nl_close(&p.nl);
     lv_kvm_close(&p.kvm);
-    if (p.console_fd >= 0)
-        close(p.console_fd);
+    lv_console_close(&p.console); /* after the VM, which wrote to it */
     if (p.ctl_fd >= 0)
         close(p.ctl_fd);
     if (p.sig_fd >= 0)

@@ -4,6 +4,7 @@
 #define LIGHTVMD_VMPROC_H
 
 #include "daemon.h"
+#include "lightvm/console.h"
 #include "lightvm/net.h"
 #include "lightvm/vm.h"
 
@@ -27,7 +28,9 @@ struct vmproc {
     struct lv_vm_spec spec;
     long id;
     uint32_t probe_ip;
-    int console_fd, ctl_fd, sig_fd;
+    uint64_t console_cap;        /* bytes (--console-cap) */
+    struct lv_console *console;  /* the capped log in the VM's directory, owned */
+    int ctl_fd, sig_fd;
     struct lv_ctl_conn conns[MAX_CONNS];
     double started_wall;         /* CLOCK_REALTIME seconds at start */
     double prepared_us;          /* lvd_now_us() when ready was sent */

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lightvm/console.h"
 #include "pool.h"
 #include "vms.h"
 
@@ -43,7 +44,9 @@ void lvd_shell_dir_remove(const char *rundir, pid_t pid)
 
     if (lvd_shell_path(path, sizeof(path), rundir, pid, "ctl.sock") == 0)
         unlink(path);
-    if (lvd_shell_path(path, sizeof(path), rundir, pid, "console.log") == 0)
+    if (lvd_shell_path(path, sizeof(path), rundir, pid, LV_CONSOLE_LOG) == 0)
+        unlink(path);
+    if (lvd_shell_path(path, sizeof(path), rundir, pid, LV_CONSOLE_OLD) == 0)
         unlink(path);
     if (lvd_shell_path(path, sizeof(path), rundir, pid, NULL) == 0)
         rmdir(path);
@@ -51,8 +54,8 @@ void lvd_shell_dir_remove(const char *rundir, pid_t pid)
 
 void lvd_vm_dir_remove(const char *rundir, const char *name)
 {
-    static const char *const files[] = {"ctl.sock", "console.log", "spec.json", "spec.json.tmp",
-                                        "crashed"};
+    static const char *const files[] = {"ctl.sock", LV_CONSOLE_LOG, LV_CONSOLE_OLD, "spec.json",
+                                        "spec.json.tmp", "crashed"};
     char path[4096];
 
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)

@@ -11,6 +11,11 @@
  *   heap         allocator stress with content checks
  *   clock        lvrt_now_ns twice around a 10 ms sleep
  *   irq          a timer interrupt raised while masked is delivered on unmask
+ *   flood [N]    a hostile console: writes lines as fast as it can (64 KiB per host
+ *                call), forever or N bytes; then "flood: done N" and idles (running).
+ *                Each 64-byte line: "flood NNNNNNNNNN " ESC[1m "!" ESC[0m CR, dots, LF
+ *   ctlchars [idle]  one line of control characters, invalid UTF-8 and valid UTF-8
+ *                (CTL_LINE below), then exits 0 (or idles, running, with "idle")
  *
  * On success it prints only the lines documented per mode; failures print
  * a diagnostic and exit 1; usage errors exit 2.
@@ -22,7 +27,7 @@ const char *const lvrt_app_name = "selftest";
 static int usage(void)
 {
     lvrt_printf("usage: selftest exit N | fault null|ud2|div0|gp | badptr | badlen |"
-                " triple | spin N | heap | clock | irq\n");
+                " triple | spin N | heap | clock | irq | flood [N] | ctlchars [idle]\n");
     return 2;
 }
 
@@ -197,6 +202,54 @@ static int do_irq(void)
     return 0;
 }
 
+/* Halts until the VMM stops the VM or asks for a shutdown. */
+static _Noreturn void idle_forever(void)
+{
+    for (;;)
+        lvrt_sleep_ns(1000ull * 1000 * 1000);
+}
+
+#define FLOOD_LINE 64u
+
+static char flood_buf[LV_CONSOLE_MAX];
+
+static int do_flood(int argc, char **argv)
+{
+    uint64_t limit = 0, sent = 0, line = 0;
+
+    if (argc > 2 && lvrt_parse_u64(argv[2], &limit))
+        return usage();
+    lvrt_printf("flood: %s\n", limit ? "writing" : "writing forever");
+    while (!limit || sent < limit) {
+        for (size_t off = 0; off < sizeof(flood_buf); off += FLOOD_LINE) {
+            char *l = flood_buf + off;
+            int n = lvrt_snprintf(l, FLOOD_LINE, "flood %010lu \x1b[1m!\x1b[0m\r", line++);
+            memset(l + n, '.', FLOOD_LINE - 1 - (size_t)n);
+            l[FLOOD_LINE - 1] = '\n';
+        }
+        size_t n = !limit || limit - sent >= sizeof(flood_buf) ? sizeof(flood_buf)
+                                                               : (size_t)(limit - sent);
+        lvrt_console_write(flood_buf, n); /* one host call, written in place */
+        sent += n;
+    }
+    lvrt_console_flush();
+    lvrt_printf("flood: done %lu\n", sent);
+    idle_forever();
+}
+
+/* Bytes a terminal would act on, and some it must show as they are. */
+static const char CTL_LINE[] = "ctl: esc=\x1b[31mred\x1b[0m cr=\r bel=\a del=\x7f nul=\0 bs=\b "
+                               "c1=\xc2\x9b bad=\xff\xfe\xc3( utf8=\xc3\xa9\xe2\x82\xac "
+                               "tab=\t backslash=\\ end\n";
+
+static int do_ctlchars(int argc, char **argv)
+{
+    lvrt_console_write(CTL_LINE, sizeof(CTL_LINE) - 1);
+    if (argc > 2 && !strcmp(argv[2], "idle"))
+        idle_forever();
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     uint64_t n;
@@ -222,5 +275,9 @@ int main(int argc, char **argv)
         return do_clock();
     if (!strcmp(mode, "irq"))
         return do_irq();
+    if (!strcmp(mode, "flood"))
+        return do_flood(argc, argv);
+    if (!strcmp(mode, "ctlchars"))
+        return do_ctlchars(argc, argv);
     return usage();
 }

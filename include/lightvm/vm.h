@@ -35,7 +35,9 @@ struct lv_vm_config {
                           * (.. LV_GPA_MMIO_BASE with NICs) */
     const char *cmdline; /* copied into the boot info page; may be NULL */
     unsigned flags;      /* LV_VM_F_* */
-    int console_fd;      /* guest console goes here; borrowed, not closed */
+    int console_fd;      /* guest console goes here; borrowed, not closed; a failed
+                          * write stops the VM. Ignored when (console) is set. */
+    struct lv_console *console; /* or here (console.h); borrowed */
     unsigned nnics;      /* 0 .. LV_VM_MAX_NICS */
     const struct lv_vm_nic *nics; /* copied */
     uint32_t probe_ip;   /* network-up probe target, network byte order; */
@@ -117,8 +119,10 @@ int lv_vm_set_cmdline(struct lv_vm *vm, const char *cmdline, struct lv_err *err)
 void lv_vm_set_probe(struct lv_vm *vm, uint32_t ip, uint16_t port);
 /* The probe target's MAC, when the caller knows it (see lv_abi.h). */
 void lv_vm_set_probe_mac(struct lv_vm *vm, const uint8_t mac[6]);
-/* The guest console goes to (fd) (borrowed) from now on. */
-void lv_vm_set_console(struct lv_vm *vm, int fd);
+/* The guest console goes to (c) (borrowed: it must outlive the VM's run)
+ * from now on. */
+struct lv_console;
+void lv_vm_set_console(struct lv_vm *vm, struct lv_console *c);
 /* Pre-allocates the host pages of guest RAM [gpa, gpa + len) (lv_mem_populate). */
 int lv_vm_populate(struct lv_vm *vm, uint64_t gpa, uint64_t len, struct lv_err *err);
 

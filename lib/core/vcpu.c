@@ -10,6 +10,7 @@
 #include <x86intrin.h>
 
 #include "abi/lv_abi.h"
+#include "lightvm/console.h"
 #include "lightvm/x86.h"
 #include "vm_impl.h"
 
@@ -128,6 +129,7 @@ static int finish(struct lv_vm *vm, enum lv_outcome o, int status, int regs, con
     return 1;
 }
 
+/* The console without an lv_console: a plain fd. */
 static int write_all(int fd, const uint8_t *buf, size_t len)
 {
     while (len) {
@@ -174,8 +176,12 @@ static int hc_console(struct lv_vm *vm, uint32_t gpa)
                       (unsigned long long)vm->mem.size);
     if (!vm->trace.first_console_ns)
         vm->trace.first_console_ns = lv_now_ns();
-    if (write_all(vm->console_fd, buf, a.len) < 0)
-        return finish(vm, LV_VM_FAILED, 0, 0, "console write failed: %s", strerror(errno));
+    /* A log console never fails (it counts what it could not keep); an
+     * fd console fails when its fd does (lightvm run's closed stdout). */
+    int rc = vm->console ? lv_console_write(vm->console, buf, a.len)
+                         : write_all(vm->console_fd, buf, a.len) < 0 ? -errno : 0;
+    if (rc < 0)
+        return finish(vm, LV_VM_FAILED, 0, 0, "console write failed: %s", strerror(-rc));
     return 0;
 }
 

@@ -97,6 +97,7 @@ int lv_vm_create(struct lv_vm **out, struct lv_kvm *kvm, const struct lv_vm_conf
     pthread_condattr_destroy(&ca);
     vm->mem.fd = -1;
     vm->console_fd = cfg->console_fd;
+    vm->console = cfg->console;
     vm->flags = cfg->flags;
     if (cfg->cmdline)
         strcpy(vm->cmdline, cfg->cmdline); /* length checked above */
@@ -165,9 +166,9 @@ void lv_vm_set_probe_mac(struct lv_vm *vm, const uint8_t mac[6])
     memcpy(vm->probe_mac, mac, 6);
 }
 
-void lv_vm_set_console(struct lv_vm *vm, int fd)
+void lv_vm_set_console(struct lv_vm *vm, struct lv_console *c)
 {
-    vm->console_fd = fd;
+    vm->console = c;
 }
 
 int lv_vm_populate(struct lv_vm *vm, uint64_t gpa, uint64_t len, struct lv_err *err)

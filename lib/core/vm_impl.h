@@ -17,7 +17,8 @@ struct lv_vm {
     struct kvm_run *run; /* owned mapping of kvm->vcpu_mmap_size bytes */
     struct lv_mem mem;  /* owned */
     int done_fd;        /* eventfd, owned */
-    int console_fd;     /* borrowed */
+    int console_fd;     /* borrowed; used when console is NULL */
+    struct lv_console *console; /* borrowed */
     unsigned flags;
     char cmdline[LV_CMDLINE_MAX];
     int pvm;            /* the VIF was registered: PVM host */

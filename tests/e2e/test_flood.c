@@ -1,0 +1,566 @@
+/*
+ * test_flood: a guest's console can never hurt another VM, nor the
+ * operator's terminal (issue 9, part 3). End to end on real KVM, in a
+ * network and mount namespace of the test's own, with lightvmd's run
+ * directory on a small tmpfs of its own (host RAM, as /run is):
+ *
+ *   1. `lightvm run` of a guest that prints control characters and bytes
+ *      that are not UTF-8: escaped on stdout, the exact bytes with --raw,
+ *      counted by --trace; a closed stdout still ends the VM
+ *   2. the same guest under lightvmd: `lightvm console` escaped, --raw exact
+ *   3. fault_console_flood: a guest writing its console as fast as it can
+ *      keeps running, its daytime neighbours keep answering, its log and
+ *      the run directory stay within the cap (file sizes and the tmpfs's
+ *      use), its dropped counter rises, its console shows escaped
+ *   4. the run directory's filesystem full under a flooding guest: its
+ *      writes fail and are counted (ENOSPC), it keeps running, the
+ *      neighbours answer; with space again its output is kept again
+ *   5. everything destroyed: no process, tap or run-directory entry left
+ *
+ * usage: test_flood LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM (skips without
+ * it, fails under LIGHTVM_REQUIRE_KVM=1) and root.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+#include "lvtest.h"
+
+#define BR "lvfl0"
+#define HOST_IP "10.81.0.1"
+#define CAP (64 << 10)   /* lightvmd --console-cap */
+#define CAP_ARG "64K"
+#define NEIGHBOURS 2     /* daytime VMs 0 .. NEIGHBOURS - 1 */
+#define TMPFS_SIZE "size=16m,mode=0700"
+#define SLACK (64 << 10) /* the run directory's other files: spec.json, vmm.log */
+
+/* What selftest ctlchars prints (guest/apps/selftest.c), and what a
+ * terminal must be shown of it: worked out by hand, not by the library. */
+static const char CTL_RAW[] = "ctl: esc=\x1b[31mred\x1b[0m cr=\r bel=\a del=\x7f nul=\0 bs=\b "
+                              "c1=\xc2\x9b bad=\xff\xfe\xc3( utf8=\xc3\xa9\xe2\x82\xac "
+                              "tab=\t backslash=\\ end\n";
+static const char CTL_ESC[] = "ctl: esc=\\x1b[31mred\\x1b[0m cr=\\x0d bel=\\x07 del=\\x7f "
+                              "nul=\\x00 bs=\\x08 c1=\\xc2\\x9b bad=\\xff\\xfe\\xc3( "
+                              "utf8=\xc3\xa9\xe2\x82\xac tab=\t backslash=\\\\ end\n";
+
+static const char *lightvm, *lightvmd, *gdir, *ip_bin, *nc_bin;
+static char rundir[64] = "/tmp/lvtest-flood-XXXXXX", cfgdir[PATH_MAX];
+static int mounted;
+static struct lvt_bg daemon_bg, tool;
+static struct lvt_proc cli;
+
+#define ipcmd(...) lvt_ip(&tool, ip_bin, __VA_ARGS__)
+
+/* `lightvm ARGS...` (NULL-terminated) with our run directory: its exit
+ * status, output in cli. */
+static int lv(const char *a0, ...)
+{
+    const char *argv[24];
+    int n = 0;
+    va_list ap;
+
+    argv[n++] = lightvm;
+    argv[n++] = a0;
+    va_start(ap, a0);
+    for (const char *a; n < 20 && (a = va_arg(ap, const char *));)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n++] = "--rundir";
+    argv[n++] = rundir;
+    argv[n] = NULL;
+    if (lvt_run(&cli, 60, argv) < 0)
+        return -1;
+    return cli.status;
+}
+
+static void vm_ip(int k, char *buf, size_t cap)
+{
+    snprintf(buf, cap, "10.81.0.%d", k + 2);
+}
+
+/* The config of VM (name): daytime VM number (k) on the bridge, or (k <
+ * 0) the selftest image without a NIC, run with (cmdline). Its path. */
+static const char *config(const char *name, int k, const char *cmdline)
+{
+    static char path[PATH_MAX + 64];
+    char buf[1024], ip[24];
+
+    vm_ip(k, ip, sizeof(ip));
+    snprintf(path, sizeof(path), "%s/%s.json", cfgdir, name);
+    if (k >= 0)
+        snprintf(buf, sizeof(buf),
+                 "{\"name\":\"%s\",\"kernel\":\"%s/daytime.elf\",\"memory\":8,"
+                 "\"vifs\":[{\"bridge\":\"" BR "\",\"ip\":\"%s/16\"}]}", name, gdir, ip);
+    else
+        snprintf(buf, sizeof(buf), "{\"name\":\"%s\",\"kernel\":\"%s/selftest.elf\","
+                 "\"memory\":8,\"cmdline\":\"%s\"}", name, gdir, cmdline);
+    CHECK(lvt_write_file(path, buf, strlen(buf)) == 0, "cannot write %s", path);
+    return path;
+}
+
+/* nc to port 13 of VM k: 1 if a date came. */
+static int answers(int k)
+{
+    char ip[24];
+
+    vm_ip(k, ip, sizeof(ip));
+    const char *argv[] = {nc_bin, "-w", "5", ip, "13", NULL};
+    int st = lvt_bg_run(&tool, 20000, argv);
+    return st == 0 && strlen(tool.out) >= 24 && strstr(tool.out, "\r\n");
+}
+
+static int neighbours_answer(void)
+{
+    int ok = 0;
+
+    for (int k = 0; k < NEIGHBOURS; k++)
+        ok += answers(k);
+    return ok == NEIGHBOURS;
+}
+
+struct con {
+    char state[16];
+    unsigned long long cap, bytes, dropped, errors;
+    char last_error[64];
+};
+
+/* `lightvm info NAME`: its state and console counters; 0 or -1. */
+static int con_stats(const char *name, struct con *c)
+{
+    const char *p;
+
+    memset(c, 0, sizeof(*c));
+    if (lv("info", name, NULL) != 0 || !(p = strstr(cli.out, "state: ")))
+        return -1;
+    sscanf(p, "state: %15s", c->state);
+    if (!(p = strstr(cli.out, "console: ")) ||
+        sscanf(p, "console: cap=%llu bytes=%llu dropped=%llu errors=%llu", &c->cap, &c->bytes,
+               &c->dropped, &c->errors) != 4)
+        return -1;
+    if ((p = strstr(cli.out, "last_error=")))
+        snprintf(c->last_error, sizeof(c->last_error), "%.*s", (int)strcspn(p + 11, "\n"),
+                 p + 11);
+    return 0;
+}
+
+/* Polls `info NAME` (bounded) until (done) holds for its counters. */
+static int wait_con(const char *name, struct con *c, int (*done)(const struct con *, const void *),
+                    const void *arg)
+{
+    for (int t = 0; t < 300; t++) {
+        if (con_stats(name, c) == 0 && done(c, arg))
+            return 1;
+        lvt_sleep_ms(100);
+    }
+    return 0;
+}
+
+static int bytes_over(const struct con *c, const void *arg)
+{
+    return c->bytes > *(const unsigned long long *)arg;
+}
+
+static int dropped_over(const struct con *c, const void *arg)
+{
+    return c->dropped > *(const unsigned long long *)arg;
+}
+
+static int errors_over(const struct con *c, const void *arg)
+{
+    return c->errors > *(const unsigned long long *)arg;
+}
+
+static long vm_file(const char *name, const char *file)
+{
+    char p[PATH_MAX];
+    struct stat st;
+
+    snprintf(p, sizeof(p), "%s/vms/%s/%s", rundir, name, file);
+    return stat(p, &st) == 0 ? (long)st.st_size : 0;
+}
+
+static long log_bytes(const char *name)
+{
+    return vm_file(name, "console.log") + vm_file(name, "console.log.1");
+}
+
+static long long tree_bytes;
+
+static int add_size(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)path;
+    (void)ftw;
+    if (type == FTW_F && S_ISREG(st->st_mode))
+        tree_bytes += st->st_size;
+    return 0;
+}
+
+/* The bytes of all regular files under the run directory. */
+static long long rundir_bytes(void)
+{
+    tree_bytes = 0;
+    nftw(rundir, add_size, 16, FTW_PHYS);
+    return tree_bytes;
+}
+
+/* What the run directory's tmpfs holds, in bytes. */
+static long long tmpfs_used(void)
+{
+    struct statvfs v;
+
+    return statvfs(rundir, &v) == 0 ? (long long)(v.f_blocks - v.f_bfree) * (long long)v.f_frsize
+                                    : -1;
+}
+
+/* Polls (bounded) for the daemon's socket. */
+static int daemon_start(void)
+{
+    char sock[128];
+    const char *argv[] = {lightvmd, "--rundir", rundir, "--pool", "8,1,2," BR, "--console-cap",
+                          CAP_ARG, NULL};
+
+    snprintf(sock, sizeof(sock), "%s/lightvmd.sock", rundir);
+    if (lvt_bg_start(&daemon_bg, argv) < 0)
+        return 0;
+    for (int t = 0; t < 20000; t += 50) {
+        lvt_bg_pump(50);
+        if (!daemon_bg.pid)
+            break;
+        if (access(sock, F_OK) == 0 && lv("list", NULL) == 0)
+            return 1;
+    }
+    CHECK(0, "lightvmd did not come up: status %d\n%s", daemon_bg.status, daemon_bg.err);
+    return 0;
+}
+
+/* ---- 1, 2: escaping ---- */
+
+static void case_run_escapes(void)
+{
+    char img[PATH_MAX];
+    size_t n = sizeof(CTL_ESC) - 1, rn = sizeof(CTL_RAW) - 1;
+    char want_trace[64];
+
+    snprintf(img, sizeof(img), "%s/selftest.elf", gdir);
+    const char *esc[] = {lightvm, "run", img, "--cmdline", "ctlchars", "--trace", NULL};
+    int st = lvt_bg_run(&tool, 60000, esc);
+    CHECK(st == 0 && tool.len[0] == n && !memcmp(tool.out, CTL_ESC, n),
+          "lightvm run ctlchars: status %d, %zu bytes (want %zu): \"%s\"", st, tool.len[0], n,
+          tool.out);
+    snprintf(want_trace, sizeof(want_trace), "trace console bytes=%zu dropped=0 errors=0\n", rn);
+    CHECK(strstr(tool.err, want_trace), "run --trace: no \"%s\" in:\n%s", want_trace, tool.err);
+    const char *raw[] = {lightvm, "run", img, "--cmdline", "ctlchars", "--raw", NULL};
+    st = lvt_bg_run(&tool, 60000, raw);
+    CHECK(st == 0 && tool.len[0] == rn && !memcmp(tool.out, CTL_RAW, rn),
+          "lightvm run --raw ctlchars: status %d, %zu bytes (want %zu)", st, tool.len[0], rn);
+    /* a closed stdout still ends the VM (nobody can see its console) */
+    const char *closed[] = {"/bin/bash", "-c", "set -o pipefail; \"$0\" run \"$1\" --cmdline "
+                            "flood | head -c 1000 >/dev/null", lightvm, img, NULL};
+    st = lvt_bg_run(&tool, 60000, closed);
+    CHECK(st == 125 && strstr(tool.err, "console write failed: Broken pipe"),
+          "run flood with its stdout closed: status %d: %s", st, tool.err);
+}
+
+static void case_console_escapes(void)
+{
+    size_t n = sizeof(CTL_ESC) - 1, rn = sizeof(CTL_RAW) - 1;
+
+    CHECK(lv("create", config("ctl", -1, "ctlchars idle"), NULL) == 0, "create ctl: %s",
+          cli.err);
+    struct con c;
+    CHECK(con_stats("ctl", &c) == 0 && c.bytes == rn && c.dropped == 0 && c.cap == CAP,
+          "info ctl: %s", cli.out);
+    const char *esc[] = {lightvm, "console", "ctl", "--rundir", rundir, NULL};
+    int st = lvt_bg_run(&tool, 60000, esc);
+    CHECK(st == 0 && tool.len[0] == n && !memcmp(tool.out, CTL_ESC, n),
+          "lightvm console ctl: status %d, %zu bytes (want %zu): \"%s\" %s", st, tool.len[0], n,
+          tool.out, tool.err);
+    const char *raw[] = {lightvm, "console", "ctl", "--raw", "--rundir", rundir, NULL};
+    st = lvt_bg_run(&tool, 60000, raw);
+    CHECK(st == 0 && tool.len[0] == rn && !memcmp(tool.out, CTL_RAW, rn),
+          "lightvm console --raw ctl: status %d, %zu bytes (want %zu)", st, tool.len[0], rn);
+    CHECK(lv("destroy", "ctl", NULL) == 0, "destroy ctl: %s", cli.err);
+}
+
+/* ---- 3: the fault ---- */
+
+/*
+ * Fault: a guest floods its console. Self-contained, for a fault suite:
+ * needs a lightvmd on (rundir) started with --console-cap CAP and
+ * NEIGHBOURS daytime VMs answering; uses this file's lv(), config(),
+ * con_stats()/wait_con(), log_bytes(), rundir_bytes(), tmpfs_used() and
+ * neighbours_answer(). Creates the VM "flood" (selftest flood, no NIC),
+ * checks, destroys it. Returns 1 when all held (the VM keeps running, the
+ * neighbours answer, the log and the run directory stay within the cap,
+ * the dropped counter rises, its console is escaped, it is destroyed
+ * cleanly); (seen) gets what a user sees. (own_fs): the run directory is
+ * on a filesystem only this test writes to, so its use is checked too.
+ */
+static int fault_console_flood(int own_fs, char *seen, size_t seen_cap)
+{
+    const int fails0 = lvt_failures, nvms = NEIGHBOURS + 1;
+    const long long bound = (long long)nvms * CAP + SLACK;
+    unsigned long long min = 4ull * CAP;
+    long long used0 = tmpfs_used(), most = 0, most_used = 0;
+    long most_log = 0;
+    struct con c;
+
+    if (lv("create", config("flood", -1, "flood"), NULL) != 0) {
+        CHECK(0, "create flood: %s", cli.err);
+        snprintf(seen, seen_cap, "create failed: %.100s", cli.err);
+        return 0;
+    }
+    CHECK(wait_con("flood", &c, bytes_over, &min), "the flood guest wrote only %llu bytes",
+          c.bytes);
+    for (int round = 0; round < 5; round++) {
+        unsigned long long d = c.dropped;
+        CHECK(wait_con("flood", &c, dropped_over, &d), "round %d: dropped stays at %llu", round,
+              d);
+        CHECK(!strcmp(c.state, "running"), "round %d: flood is %s", round, c.state);
+        long lb = log_bytes("flood");
+        long long rb = rundir_bytes(), used = tmpfs_used() - used0;
+        most_log = lb > most_log ? lb : most_log;
+        most = rb > most ? rb : most;
+        most_used = used > most_used ? used : most_used;
+        CHECK(lb <= CAP, "round %d: flood's log holds %ld bytes (cap %d)", round, lb, CAP);
+        CHECK(rb <= bound, "round %d: the run directory holds %lld bytes (at most %lld)", round,
+              rb, bound);
+        CHECK(!own_fs || used <= bound, "round %d: the tmpfs use grew by %lld bytes (at most "
+              "%lld)", round, used, bound);
+        CHECK(neighbours_answer(), "round %d: a neighbour does not answer daytime", round);
+    }
+    CHECK(c.errors == 0 && c.cap == CAP, "flood's console: cap=%llu errors=%llu (%s)", c.cap,
+          c.errors, c.last_error);
+    /* its console: escaped, the newest lines */
+    CHECK(lv("console", "flood", NULL) == 0 && strstr(cli.out, "flood 0") &&
+          strstr(cli.out, " \\x1b[1m!\\x1b[0m\\x0d...") && !strchr(cli.out, '\x1b') &&
+          !strchr(cli.out, '\r'), "console of flood: status %d, not escaped: %.300s", cli.status,
+          cli.out);
+    printf("flood: %llu bytes written, %llu dropped; its log at most %ld bytes, the run "
+           "directory %lld, the tmpfs +%lld (cap %d)\n", c.bytes, c.dropped, most_log, most,
+           most_used, CAP);
+    snprintf(seen, seen_cap, "kept running; %lluM written, log <= %ldK (cap %dK)",
+             c.bytes >> 20, most_log >> 10, CAP >> 10);
+    CHECK(lv("destroy", "flood", NULL) == 0, "destroy flood: %s", cli.err);
+    CHECK(vm_file("flood", "console.log") == 0 && vm_file("flood", "console.log.1") == 0,
+          "flood's log is still there after destroy");
+    return lvt_failures == fails0;
+}
+
+/* ---- 4: the filesystem full ----
+ * A log at its cap needs no new space (a rotation frees what the next
+ * writes take), so the filesystem is filled first and the flooding VM
+ * made after: its log has to grow, and cannot. */
+
+static void case_fs_full(void)
+{
+    char filler[PATH_MAX];
+    unsigned long long min, e;
+    static char chunk[1 << 20];
+    struct con c;
+    int fd, full = 0;
+
+    /* fill the tmpfs (bounded: it is 16 MiB) */
+    snprintf(filler, sizeof(filler), "%s/filler", rundir);
+    fd = open(filler, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    CHECK(fd >= 0, "%s: %s", filler, strerror(errno));
+    memset(chunk, 'z', sizeof(chunk));
+    for (int i = 0; fd >= 0 && i < 64 && !full; i++)
+        full = write(fd, chunk, sizeof(chunk)) < (ssize_t)sizeof(chunk);
+    if (fd >= 0)
+        close(fd);
+    CHECK(full, "the tmpfs did not fill up");
+    if (lv("create", config("ff", -1, "flood"), NULL) != 0) {
+        CHECK(0, "create ff with the filesystem full: %s", cli.err);
+        unlink(filler);
+        return;
+    }
+    e = 0;
+    CHECK(wait_con("ff", &c, errors_over, &e) && strstr(c.last_error, "No space left"),
+          "ff's console writes never failed on a full filesystem: errors=%llu (%s)", c.errors,
+          c.last_error);
+    e = c.errors;
+    CHECK(wait_con("ff", &c, errors_over, &e) && !strcmp(c.state, "running"),
+          "ff after its writes failed: %s, errors %llu", c.state, c.errors);
+    CHECK(neighbours_answer(), "a neighbour does not answer with the filesystem full");
+    CHECK(lv("list", NULL) == 0 && !strstr(cli.out, "crashed"), "list with the filesystem "
+          "full: %s", cli.out);
+    printf("filesystem full: ff running, %llu failed console writes (%s)\n", c.errors,
+           c.last_error);
+    /* space again: its output is kept again */
+    unlink(filler);
+    CHECK(con_stats("ff", &c) == 0, "info ff: %s", cli.err);
+    e = c.errors;
+    min = c.bytes + 8ull * CAP;
+    CHECK(wait_con("ff", &c, bytes_over, &min) && c.errors <= e + 1 &&
+          !strcmp(c.state, "running"), "ff with space again: %s, errors %llu -> %llu", c.state,
+          e, c.errors);
+    /* (between a rotation and the next write it holds the older half only) */
+    long lb = log_bytes("ff");
+    CHECK(lb >= CAP / 2 && lb <= CAP, "ff's log holds %ld bytes (cap %d)", lb, CAP);
+    CHECK(lv("destroy", "ff", NULL) == 0, "destroy ff: %s", cli.err);
+}
+
+/* ---- 5: the end ---- */
+
+static int count_taps(void)
+{
+    DIR *d = opendir("/sys/class/net");
+    struct dirent *de;
+    int n = 0;
+
+    while (d && (de = readdir(d)))
+        n += de->d_name[0] != '.' && lvt_sys_exists(de->d_name, "tun_flags");
+    if (d)
+        closedir(d);
+    return n;
+}
+
+static void case_end(void)
+{
+    char name[32], list[1024], p[PATH_MAX];
+    int n = 0;
+
+    for (int k = 0; k < NEIGHBOURS; k++) {
+        snprintf(name, sizeof(name), "d%d", k);
+        CHECK(lv("destroy", name, NULL) == 0, "destroy %s: %s", name, cli.err);
+    }
+    kill(daemon_bg.pid, SIGTERM);
+    int st = lvt_bg_stop(&daemon_bg, 0, 20000);
+    CHECK(st == 0 && !daemon_bg.timed_out, "lightvmd after SIGTERM: status %d\n%s", st,
+          daemon_bg.err);
+    for (int t = 0; t < 100; t++) {
+        n = lvt_netns_others(NULL, 0, list, sizeof(list));
+        if (n == 0 && count_taps() == 0)
+            break;
+        lvt_sleep_ms(100);
+    }
+    CHECK(n == 0, "processes left in the test's namespace:%s", list);
+    CHECK(count_taps() == 0, "%d taps left", count_taps());
+    snprintf(p, sizeof(p), "%s/vms", rundir);
+    DIR *d = opendir(p);
+    struct dirent *de;
+    while (d && (de = readdir(d)))
+        CHECK(!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."), "left in %s: %s", p,
+              de->d_name);
+    if (d)
+        closedir(d);
+}
+
+static void kill_leftovers(void)
+{
+    char list[8192];
+    pid_t pids[256];
+    int n = lvt_netns_others(pids, 256, list, sizeof(list));
+
+    for (int i = 0; i < n && i < 256; i++)
+        kill(pids[i], SIGKILL);
+    for (int t = 0; t < 50 && lvt_netns_others(NULL, 0, list, sizeof(list)) > 0; t++)
+        lvt_sleep_ms(100);
+}
+
+static void rm_tree(const char *dir)
+{
+    const char *argv[] = {"/bin/rm", "-rf", dir, NULL};
+    lvt_bg_run(&tool, 30000, argv);
+}
+
+int main(int argc, char **argv)
+{
+    static const char *const ips[] = {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", NULL};
+    static const char *const ncs[] = {"/usr/bin/nc", "/bin/nc", NULL};
+    static char gabs[PATH_MAX];
+    char why[256], name[32], seen[160];
+
+    if (argc != 4) {
+        fprintf(stderr, "usage: test_flood LIGHTVM LIGHTVMD GUEST_DIR\n");
+        return 2;
+    }
+    lightvm = argv[1];
+    lightvmd = argv[2];
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    lvt_require_kvm();
+    if (geteuid() != 0) {
+        printf("SKIP: test_flood needs root (namespaces, a tmpfs, taps)\n");
+        return LVT_SKIP;
+    }
+    if (!realpath(argv[3], gabs)) {
+        fprintf(stderr, "FAIL: %s: %s\n", argv[3], strerror(errno));
+        return 1;
+    }
+    gdir = gabs;
+    ip_bin = lvt_find_exe(ips);
+    nc_bin = lvt_find_exe(ncs);
+    if (!ip_bin || !nc_bin || !mkdtemp(rundir)) {
+        fprintf(stderr, "FAIL: missing ip or nc, or mkdtemp: %s\n", strerror(errno));
+        return 1;
+    }
+    snprintf(cfgdir, sizeof(cfgdir), "%s-cfg", rundir);
+    mkdir(cfgdir, 0700);
+    if (lvt_private_netns(why, sizeof(why)) < 0) {
+        fprintf(stderr, "FAIL: private network namespace: %s\n", why);
+        goto out;
+    }
+    /* the run directory on a tmpfs of our own (this mount namespace's) */
+    if (mount("tmpfs", rundir, "tmpfs", 0, TMPFS_SIZE) < 0) {
+        fprintf(stderr, "FAIL: tmpfs on %s: %s\n", rundir, strerror(errno));
+        lvt_failures++;
+        goto out;
+    }
+    mounted = 1;
+    if (ipcmd("link set lo up") || ipcmd("link add " BR " type bridge") ||
+        ipcmd("addr add " HOST_IP "/16 dev " BR) || ipcmd("link set " BR " up")) {
+        fprintf(stderr, "FAIL: bridge setup: %s\n", tool.err);
+        lvt_failures++;
+        goto out;
+    }
+    case_run_escapes();
+    static const char *const bad_caps[] = {"4K", "2G", "64KB", "x", ""};
+    for (size_t i = 0; i < sizeof(bad_caps) / sizeof(bad_caps[0]); i++) {
+        const char *bad[] = {lightvmd, "--rundir", rundir, "--console-cap", bad_caps[i], NULL};
+        CHECK(lvt_run(&cli, 30, bad) == 0 && cli.status == 2 && strstr(cli.err, "--console-cap"),
+              "lightvmd --console-cap '%s': status %d: %s", bad_caps[i], cli.status, cli.err);
+    }
+    if (!daemon_start())
+        goto out;
+    for (int k = 0; k < NEIGHBOURS; k++) {
+        snprintf(name, sizeof(name), "d%d", k);
+        CHECK(lv("create", config(name, k, NULL), "--wait-net", HOST_IP, NULL) == 0,
+              "create %s: %s", name, cli.err);
+    }
+    CHECK(neighbours_answer(), "the neighbours do not answer daytime");
+    case_console_escapes();
+    int ok = fault_console_flood(1, seen, sizeof(seen));
+    printf("fault: console flood | %s | recovered %s\n", seen, ok ? "yes" : "no");
+    case_fs_full();
+    case_end();
+out:
+    if (lvt_failures) {
+        char p[PATH_MAX];
+        snprintf(p, sizeof(p), "%s/vmm.log", rundir);
+        FILE *f = fopen(p, "r");
+        char line[512];
+        for (int i = 0; f && i < 40 && fgets(line, sizeof(line), f); i++)
+            fprintf(stderr, "vmm.log: %s", line);
+        if (f)
+            fclose(f);
+    }
+    if (daemon_bg.pid)
+        lvt_bg_stop(&daemon_bg, SIGKILL, 5000);
+    kill_leftovers();
+    if (mounted)
+        umount2(rundir, MNT_DETACH);
+    rm_tree(rundir);
+    rm_tree(cfgdir);
+    return lvt_done("test_flood");
+}
