@@ -12,6 +12,7 @@
 #define LVD_SHELL_FD 3          /* a shell's end of its socketpair with the daemon */
 #define LVD_EXEC_TIMEOUT_MS 10000
 #define LVD_CALL_TIMEOUT_MS 5000
+#define LVD_SHUTDOWN_DEFAULT_MS 5000 /* a shutdown request without timeout_ms */
 #define LVD_CONSOLE_TAIL (64u << 10)
 
 /* vmproc.c: `lightvmd --vm-shell --memory MB --nics N --rundir DIR`,
