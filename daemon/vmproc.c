@@ -131,9 +131,10 @@ static json_t *handle(struct vmproc *p, json_t *req, int *quit)
     }
     if (!strcmp(op, "shutdown") || !strcmp(op, "destroy")) {
         json_t *t = json_object_get(req, "timeout_ms");
-        json_int_t ms = json_is_integer(t) ? json_integer_value(t) : 5000;
-        if (t && (!json_is_integer(t) || ms < 0 || ms > 600000))
-            return lv_ctl_error("timeout_ms: want an integer 0..600000");
+        json_int_t ms = json_is_integer(t) ? json_integer_value(t) : LVD_SHUTDOWN_DEFAULT_MS;
+        if (t && (!json_is_integer(t) || ms < 0 || ms > LV_SHUTDOWN_TIMEOUT_MAX_MS))
+            return lv_ctl_error("timeout_ms: want an integer 0..%d (milliseconds)",
+                                LV_SHUTDOWN_TIMEOUT_MAX_MS);
         int graceful = end_vm(p, op[0] == 's', (int)ms);
         *quit = 1;
         /* The guest is stopped: its name is free again before the reply
@@ -333,6 +334,10 @@ int vmproc_main(int argc, char **argv)
         rc = rc == -EPIPE ? 0 : 1;
         goto out;
     }
+    /* Told to exec: from here on the VM comes up even if the daemon dies
+     * now (a new daemon adopts it); killed half-way by PDEATHSIG, it
+     * would leave a VM directory without a VM. */
+    prctl(PR_SET_PDEATHSIG, 0);
     if (strcmp(json_string_value(json_object_get(msg, "op")) ?: "", "exec")) {
         rep = lv_ctl_error("a shell only takes \"exec\"");
         rc = 1;
@@ -349,9 +354,6 @@ int vmproc_main(int argc, char **argv)
         json_object_set_new(rep, "prepared_us_ago", json_real(lvd_now_us() - p.prepared_us));
     }
     json_decref(msg);
-    /* Outlive the daemon from here on. */
-    if (!rc)
-        prctl(PR_SET_PDEATHSIG, 0);
     lv_ctl_send(&p.daemon, rep, 5000, NULL);
     json_decref(rep);
     lv_ctl_conn_close(&p.daemon);
