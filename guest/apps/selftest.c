@@ -11,6 +11,8 @@
  *   heap         allocator stress with content checks
  *   clock        lvrt_now_ns twice around a 10 ms sleep
  *   irq          a timer interrupt raised while masked is delivered on unmask
+ *   deaf         masks interrupts and spins forever: ignores the host's
+ *                shutdown request (the VMM has to destroy it)
  *
  * On success it prints only the lines documented per mode; failures print
  * a diagnostic and exit 1; usage errors exit 2.
@@ -22,7 +24,7 @@ const char *const lvrt_app_name = "selftest";
 static int usage(void)
 {
     lvrt_printf("usage: selftest exit N | fault null|ud2|div0|gp | badptr | badlen |"
-                " triple | spin N | heap | clock | irq\n");
+                " triple | spin N | heap | clock | irq | deaf\n");
     return 2;
 }
 
@@ -222,5 +224,11 @@ int main(int argc, char **argv)
         return do_clock();
     if (!strcmp(mode, "irq"))
         return do_irq();
+    if (!strcmp(mode, "deaf")) {
+        lvrt_irq_disable();
+        lvrt_printf("deaf: interrupts masked\n");
+        for (;;)
+            __asm__ volatile("pause");
+    }
     return usage();
 }
