@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -305,6 +306,14 @@ int vmproc_main(int argc, char **argv)
         return vmproc_usage();
     fcntl(LVD_SHELL_FD, F_SETFD, FD_CLOEXEC);
     lv_ctl_conn_init(&p.daemon, LVD_SHELL_FD);
+    /* A VM process needs a few dozen fds (KVM, memory, taps, eventfds,
+     * its socket and clients) whatever the daemon's soft limit: up to the
+     * hard one. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
