@@ -406,10 +406,13 @@ static int take_lock(struct lvd_daemon *d, struct lv_err *err)
     return lv_err_set(err, EBUSY, "%s: cannot take the lock (it keeps changing)", path);
 }
 
-/* Removes the directories of shells that died with an earlier daemon. A
- * shell that was told to exec just before that daemon died lives on (it
- * renames its directory to vms/NAME, or removes it if it fails): its
- * socket still accepts, so its directory stays. */
+/* Removes the directories of shells that died with an earlier daemon.
+ * Their sockets refuse connections, except while a killed shell is still
+ * exiting (the kernel tears its KVM VM down first): then its pidfd says
+ * when it is gone. A shell that was told to exec just before that daemon
+ * died lives on and renames its directory to vms/NAME (or removes it if
+ * it fails): that directory is left to it. Both take milliseconds; the
+ * wait is bounded. */
 static void remove_dead_shell_dirs(const char *rundir)
 {
     char path[PATH_MAX + 32];
@@ -418,16 +421,30 @@ static void remove_dead_shell_dirs(const char *rundir)
     snprintf(path, sizeof(path), "%s/shells", rundir);
     sd = opendir(path);
     for (struct dirent *de; sd && (de = readdir(sd));) {
-        char *end, sock[PATH_MAX + 64];
+        char *end, sock[PATH_MAX + 64], dir[PATH_MAX + 64];
         long pid = strtol(de->d_name, &end, 10);
         if (de->d_name[0] == '.' || *end || pid <= 0)
             continue;
-        if (lvd_shell_path(sock, sizeof(sock), rundir, (pid_t)pid, "ctl.sock") < 0)
+        if (lvd_shell_path(sock, sizeof(sock), rundir, (pid_t)pid, "ctl.sock") < 0 ||
+            lvd_shell_path(dir, sizeof(dir), rundir, (pid_t)pid, NULL) < 0)
             continue;
         int fd = lv_ctl_connect(sock, NULL);
+        if (fd == -ECONNREFUSED || fd == -ENOENT) {
+            lvd_shell_dir_remove(rundir, (pid_t)pid);
+            continue;
+        }
         if (fd >= 0)
-            close(fd); /* alive */
-        else if (fd == -ECONNREFUSED || fd == -ENOENT)
+            close(fd);
+        /* its process holds the socket: dying, or executing */
+        int pidfd = lvd_pidfd_open((pid_t)pid);
+        int dead = pidfd < 0;
+        for (int t = 0; !dead && t < 50 && access(dir, F_OK) == 0; t++) {
+            struct pollfd pf = {pidfd, POLLIN, 0};
+            dead = poll(&pf, 1, 100) == 1;
+        }
+        if (pidfd >= 0)
+            close(pidfd);
+        if (dead)
             lvd_shell_dir_remove(rundir, (pid_t)pid);
     }
     if (sd)
