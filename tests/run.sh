@@ -67,6 +67,8 @@ if [ "$mode" = kvm ] || { [ "$mode" = all ] && kvm_usable; } ||
     run test_daytime 900 "$T/test_daytime" "$A/bin/lightvm" "$B/guest"
     run test_daemon 900 "$T/test_daemon" "$A/bin/lightvm" "$A/bin/lightvmd" "$B/guest" \
         "$B/bin/lightvm"
+    run test_faults 900 "$T/test_faults" "$A/bin/lightvm" "$A/bin/lightvmd" "$B/guest" \
+        "$B/bin/lightvmd"
 elif [ "$mode" = all ]; then
     echo "=== no usable /dev/kvm here: running the KVM tests in a nested VM"
     echo "    (Debian kernel under QEMU TCG, emulated AMD SVM, Linux kvm_amd: slow but real KVM)"

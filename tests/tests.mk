@@ -6,7 +6,7 @@ UNIT_TESTS    := test_elf test_boot test_virtqueue test_mmio test_vmspec test_ct
 KVM_TESTS     := test_vm test_run
 # (test_valgrind, test_daytime and test_daemon need KVM: tests/run.sh runs
 # them with the KVM tests, in the nested VM when there is no /dev/kvm here)
-E2E_TESTS     := test_cli test_valgrind test_net test_daytime test_daemon
+E2E_TESTS     := test_cli test_valgrind test_net test_daytime test_daemon test_faults
 ALL_TESTS     := $(UNIT_TESTS) $(KVM_TESTS) $(E2E_TESTS)
 TEST_BINS     := $(ALL_TESTS:%=$(ASAN)/tests/%)
 TEST_CFLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g $(SAN) -Iinclude -Itests

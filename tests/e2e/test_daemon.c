@@ -154,19 +154,6 @@ static void pool_wait(int want)
     CHECK(0, "the pool never reached %d ready shells: %s", want, cli.out);
 }
 
-static int count_taps(void)
-{
-    DIR *d = opendir("/sys/class/net");
-    struct dirent *de;
-    int n = 0;
-
-    while (d && (de = readdir(d)))
-        n += de->d_name[0] != '.' && lvt_sys_exists(de->d_name, "tun_flags");
-    if (d)
-        closedir(d);
-    return n;
-}
-
 static long vm_pid(const char *name)
 {
     const char *p;
@@ -444,12 +431,12 @@ static void case_end(void)
     int n = 0;
     for (int t = 0; t < 10000; t += 100) {
         n = lvt_netns_others(NULL, 0, list, sizeof(list));
-        if (n == 0 && count_taps() == 0)
+        if (n == 0 && lvt_count_taps() == 0)
             break;
         lvt_sleep_ms(100);
     }
     CHECK(n == 0, "processes left in the test's namespace:%s", list);
-    CHECK(count_taps() == 0, "%d taps left", count_taps());
+    CHECK(lvt_count_taps() == 0, "%d taps left", lvt_count_taps());
     char p[PATH_MAX];
     snprintf(p, sizeof(p), "%s/lightvmd.sock", rundir);
     CHECK(access(p, F_OK) < 0, "lightvmd.sock left behind");
