@@ -579,6 +579,25 @@ static void f_rundir_full(struct row *r)
         CHECK(LV("destroy", "rf") == 0, "destroy rf: %s", cli.err);
 }
 
+/* utime + stime of (pid) in ms, from /proc/PID/stat (0 if unreadable). */
+static double proc_cpu_ms(pid_t pid)
+{
+    char p[64], buf[1024];
+    unsigned long ut = 0, st = 0;
+    FILE *f;
+
+    snprintf(p, sizeof(p), "/proc/%d/stat", (int)pid);
+    if (!(f = fopen(p, "r")))
+        return 0;
+    if (!fgets(buf, sizeof(buf), f))
+        buf[0] = '\0';
+    fclose(f);
+    char *rp = strrchr(buf, ')');
+    if (!rp || sscanf(rp + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &ut, &st) != 2)
+        return 0;
+    return (double)(ut + st) * 1000.0 / (double)sysconf(_SC_CLK_TCK);
+}
+
 /* fds in the flood of f_fd_limit */
 #define FLOOD_CONNS 24
 static int held[FLOOD_CONNS];
@@ -599,9 +618,14 @@ static void f_fd_limit(struct row *r)
     const char *l = daemon_logged("Too many open files", 10000);
     CHECK(l, "the daemon at %d fds never said it ran out:\n%s", limit, daemon_bg.err + log_mark);
     /* Held for a second: a daemon polling its listening socket while
-     * accept fails would log here without end; backing off, a few lines. */
+     * accept fails spins (all of a core, and a log line per failure);
+     * backing off, it sleeps (the CPU check is a spin detector). */
+    double c0 = proc_cpu_ms(daemon_bg.pid), w0 = lvt_now_ms();
     for (int t = 0; t < 1000; t += 50)
         lvt_bg_pump(50);
+    double used = proc_cpu_ms(daemon_bg.pid) - c0, wall = lvt_now_ms() - w0;
+    CHECK(used < wall / 2, "the daemon at its fd limit spins: %.0f ms of CPU in %.0f ms", used,
+          wall);
     int lines = 0;
     for (const char *p = daemon_bg.err + log_mark; (p = strstr(p, "accept: ")); p++)
         lines++;
@@ -666,8 +690,17 @@ static void f_bridge_deleted(struct row *r)
     LV("info", "td");
     const char *t = strstr(cli.out, "lvtap");
     snprintf(tap, sizeof(tap), "%.*s", t ? (int)strspn(t, "lvtap0123456789") : 0, t ? t : "");
+    long tdpid = vm_pid("td");
     CHECK(tap[0] && ipcmd("link del %s", tap) == 0, "deleting td's tap '%s'", tap);
-    lvt_sleep_ms(500);
+    /* A spin detector, not a speed check: an idle guest's process uses
+     * next to no CPU; one that spins on its dead tap, all of a core. */
+    double c0 = proc_cpu_ms((pid_t)tdpid), w0 = lvt_now_ms();
+    lvt_sleep_ms(1000);
+    double used = proc_cpu_ms((pid_t)tdpid) - c0, wall = lvt_now_ms() - w0;
+    printf("    td's process used %.0f ms of CPU in the %.0f ms after its tap went\n", used,
+           wall);
+    CHECK(used < wall / 2, "td's process spins without its tap: %.0f ms of CPU in %.0f ms", used,
+          wall);
     char tds[32], reason[128];
     LV("info", "td");
     info_field("state", tds, sizeof(tds));
