@@ -375,82 +375,6 @@ static void loop(struct lvd_daemon *d)
     }
 }
 
-/* Takes $RUNDIR/lightvmd.lock: d->lock_fd is set only once this process
- * holds it (teardown unlinks the file only then). The file a holder
- * unlinks at its end may have been opened by a daemon starting just then:
- * a lock on a file that is no longer at the path is retried. */
-static int take_lock(struct lvd_daemon *d, struct lv_err *err)
-{
-    char path[PATH_MAX + 32];
-    struct stat a, b;
-
-    snprintf(path, sizeof(path), "%s/lightvmd.lock", d->rundir);
-    for (int tries = 0; tries < 10; tries++) {
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-        if (fd < 0)
-            return lv_err_set(err, errno, "%s: %s", path, strerror(errno));
-        if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
-            int e = errno;
-            close(fd);
-            if (e == EWOULDBLOCK)
-                return lv_err_set(err, EBUSY, "another lightvmd is running on %s", d->rundir);
-            return lv_err_set(err, e, "%s: flock: %s", path, strerror(e));
-        }
-        if (fstat(fd, &a) == 0 && stat(path, &b) == 0 && a.st_ino == b.st_ino &&
-            a.st_dev == b.st_dev) {
-            d->lock_fd = fd;
-            return 0;
-        }
-        close(fd); /* its holder removed it as we took it: again */
-    }
-    return lv_err_set(err, EBUSY, "%s: cannot take the lock (it keeps changing)", path);
-}
-
-/* Removes the directories of shells that died with an earlier daemon.
- * Their sockets refuse connections, except while a killed shell is still
- * exiting (the kernel tears its KVM VM down first): then its pidfd says
- * when it is gone. A shell that was told to exec just before that daemon
- * died lives on and renames its directory to vms/NAME (or removes it if
- * it fails): that directory is left to it. Both take milliseconds; the
- * wait is bounded. */
-static void remove_dead_shell_dirs(const char *rundir)
-{
-    char path[PATH_MAX + 32];
-    DIR *sd;
-
-    snprintf(path, sizeof(path), "%s/shells", rundir);
-    sd = opendir(path);
-    for (struct dirent *de; sd && (de = readdir(sd));) {
-        char *end, sock[PATH_MAX + 64], dir[PATH_MAX + 64];
-        long pid = strtol(de->d_name, &end, 10);
-        if (de->d_name[0] == '.' || *end || pid <= 0)
-            continue;
-        if (lvd_shell_path(sock, sizeof(sock), rundir, (pid_t)pid, "ctl.sock") < 0 ||
-            lvd_shell_path(dir, sizeof(dir), rundir, (pid_t)pid, NULL) < 0)
-            continue;
-        int fd = lv_ctl_connect(sock, NULL);
-        if (fd == -ECONNREFUSED || fd == -ENOENT) {
-            lvd_shell_dir_remove(rundir, (pid_t)pid);
-            continue;
-        }
-        if (fd >= 0)
-            close(fd);
-        /* its process holds the socket: dying, or executing */
-        int pidfd = lvd_pidfd_open((pid_t)pid);
-        int dead = pidfd < 0;
-        for (int t = 0; !dead && t < 50 && access(dir, F_OK) == 0; t++) {
-            struct pollfd pf = {pidfd, POLLIN, 0};
-            dead = poll(&pf, 1, 100) == 1;
-        }
-        if (pidfd >= 0)
-            close(pidfd);
-        if (dead)
-            lvd_shell_dir_remove(rundir, (pid_t)pid);
-    }
-    if (sd)
-        closedir(sd);
-}
-
 /* Everything setup() acquires is recorded in (d) as it is acquired, so
  * that teardown() undoes exactly that: a daemon refused by the lock of a
  * running one touches nothing of the running one's. */
@@ -467,7 +391,7 @@ static int setup(struct lvd_daemon *d, struct lv_err *err)
     d->self_exe[n] = '\0';
     if (mkdir(d->rundir, 0700) < 0 && errno != EEXIST)
         return lv_err_set(err, errno, "%s: %s", d->rundir, strerror(errno));
-    rc = take_lock(d, err);
+    rc = lvd_rundir_lock(d->rundir, &d->lock_fd, err);
     if (rc)
         return rc;
     /* From here on the directory is this daemon's. */
@@ -478,7 +402,7 @@ static int setup(struct lvd_daemon *d, struct lv_err *err)
     snprintf(path, sizeof(path), "%s/shells", d->rundir);
     if (mkdir(path, 0700) < 0 && errno != EEXIST)
         return lv_err_set(err, errno, "%s: %s", path, strerror(errno));
-    remove_dead_shell_dirs(d->rundir);
+    lvd_rundir_clean_shells(d->rundir);
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
@@ -528,7 +452,7 @@ static void teardown(struct lvd_daemon *d)
         snprintf(path, sizeof(path), "%s/shells", d->rundir);
         rmdir(path);
         snprintf(path, sizeof(path), "%s/lightvmd.lock", d->rundir);
-        unlink(path); /* while holding it: see take_lock */
+        unlink(path); /* while holding it: see lvd_rundir_lock */
         close(d->lock_fd);
         d->lock_fd = -1;
     }
