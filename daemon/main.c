@@ -416,7 +416,13 @@ static int setup(struct lvd_daemon *d, struct lv_err *err)
     int found = lvd_vms_adopt(&d->vms, d->rundir);
     if (found)
         fprintf(stderr, "lightvmd: found %d VM(s) in %s/vms\n", found, d->rundir);
+    /* Holding the lock, the socket file is ours whatever answers on it:
+     * an earlier daemon's, possibly still held open by a child of it that
+     * was between fork and exec when it was killed (a connection then
+     * still succeeds, for a moment). */
     snprintf(path, sizeof(path), "%s/" LV_DAEMON_SOCK, d->rundir);
+    if (unlink(path) < 0 && errno != ENOENT)
+        return lv_err_set(err, errno, "cannot remove the old %s: %s", path, strerror(errno));
     rc = lv_ctl_listen(path, err);
     if (rc < 0)
         return rc;
