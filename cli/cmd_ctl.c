@@ -21,7 +21,7 @@
 #define CALL_TIMEOUT_MS 15000
 #define SHUTDOWN_SLACK_MS 5000  /* the shutdown call waits its --timeout and this */
 #define PROBE_WAIT_MS 10000     /* --wait-net, after the reply */
-#define SHUTDOWN_TIMEOUT_MAX 3600000
+#define SHUTDOWN_TIMEOUT_MAX LV_SHUTDOWN_TIMEOUT_MAX_MS
 
 /* The options a verb may take. */
 enum {

@@ -12,6 +12,7 @@
 #define LVD_SHELL_FD 3          /* a shell's end of its socketpair with the daemon */
 #define LVD_EXEC_TIMEOUT_MS 10000
 #define LVD_CALL_TIMEOUT_MS 5000
+#define LVD_SHUTDOWN_DEFAULT_MS 5000 /* a shutdown request without timeout_ms */
 #define LVD_CONSOLE_TAIL (64u << 10)
 
 /* vmproc.c: `lightvmd --vm-shell --memory MB --nics N --rundir DIR`,
@@ -31,6 +32,14 @@ void lvd_shell_dir_remove(const char *rundir, pid_t pid);
 
 /* Removes $RUNDIR/vms/NAME and the files lightvm puts there. */
 void lvd_vm_dir_remove(const char *rundir, const char *name);
+
+/* rundir.c: takes $RUNDIR/lightvmd.lock; (*lock_fd) is set only once this
+ * process holds it (the caller unlinks the file at its end only then).
+ * -EBUSY: another daemon holds it. */
+int lvd_rundir_lock(const char *rundir, int *lock_fd, struct lv_err *err);
+/* Removes the directories of shells that died with an earlier daemon
+ * (call with the lock held). */
+void lvd_rundir_clean_shells(const char *rundir);
 
 /* Monotonic microseconds. */
 double lvd_now_us(void);

@@ -5,27 +5,36 @@
 
 #include <limits.h>
 
+#include "clients.h"
 #include "lightvm/console.h"
 #include "lightvm/net.h"
 #include "pool.h"
 #include "vms.h"
 
-#define MAX_CLIENTS 64
-
 struct lvd_daemon {
     char rundir[PATH_MAX];
     char self_exe[PATH_MAX];
-    int lock_fd, listen_fd, sig_fd;
+    int lock_fd;       /* -1 until this process holds the lock */
+    int listen_fd;     /* -1 until this process has bound the socket */
+    int sig_fd;
+    double accept_retry_at_us; /* out of fds: no accept before this */
     unsigned max_vms;
     unsigned long long console_cap; /* --console-cap, bytes */
     struct lvd_pool pool;
     struct lvd_vms vms;
-    struct lv_ctl_conn clients[MAX_CLIENTS];
+    struct lvd_client clients[MAX_CLIENTS];
     int quit;
 };
 
-/* The reply to one request (a new reference; never NULL). */
-json_t *lvd_handle(struct lvd_daemon *d, json_t *req);
+/* The reply to one request of client (c) (a new reference), or NULL when
+ * the request was relayed to a VM process (c->call is pending: the loop
+ * completes it with lvd_call_done). */
+json_t *lvd_handle(struct lvd_daemon *d, struct lvd_client *c, json_t *req);
+
+/* The reply to (c)'s relayed request: the VM process's reply (vm_rep,
+ * borrowed) or NULL and why (err). Ends the call. */
+json_t *lvd_call_done(struct lvd_daemon *d, struct lvd_client *c, json_t *vm_rep,
+                      const struct lv_err *err);
 
 /* How this daemon starts shells. */
 struct lvd_spawn_ctx lvd_spawn_ctx_of(const struct lvd_daemon *d);

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <sched.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -120,17 +121,35 @@ int lvd_shell_on_ready(struct lvd_shell *s, int block_ms, struct lv_err *err)
     return 1;
 }
 
+/* SIGKILLs the shell and waits (bounded) for its end: through its pidfd,
+ * which still names it if it was reaped already (a plain kill() could hit
+ * a new process that got its pid). 1 once it is known to be gone. */
+static int kill_and_wait(struct lvd_shell *s)
+{
+    if (s->pidfd < 0) {
+        kill(s->pid, SIGKILL); /* (no pidfd: fds ran out at its spawn) */
+        return 0;
+    }
+    if (syscall(SYS_pidfd_send_signal, s->pidfd, SIGKILL, NULL, 0) < 0 && errno == ESRCH)
+        return 1;
+    struct pollfd pf = {s->pidfd, POLLIN, 0};
+    int n;
+    do
+        n = poll(&pf, 1, 5000); /* KVM teardown: ~15 ms */
+    while (n < 0 && errno == EINTR);
+    return n == 1;
+}
+
 void lvd_shell_free(struct lvd_shell **ps, int kill_it)
 {
     struct lvd_shell *s = *ps;
 
     if (!s)
         return;
-    if (kill_it && s->pid > 0) {
-        kill(s->pid, SIGKILL);
-        if (s->rundir) /* it cannot remove its own directory any more */
-            lvd_shell_dir_remove(s->rundir, s->pid);
-    }
+    /* Dead, it cannot remove its own directory; only once it is dead is
+     * that safe (a dying shell could still be making it). */
+    if (kill_it && s->pid > 0 && kill_and_wait(s) && s->rundir)
+        lvd_shell_dir_remove(s->rundir, s->pid);
     lv_ctl_conn_close(&s->conn);
     if (s->pidfd >= 0)
         close(s->pidfd);

@@ -53,6 +53,94 @@ static int check_keys(json_t *req, const char *const *allowed, json_t **err_rep)
     return 0;
 }
 
+/* The exec of (spec) on shell (s): 0 and the shell's reply (*sr), or
+ * -errno with err (the shell's own error, or why it did not answer). */
+static int exec_shell(struct lvd_shell *s, json_t *spec, json_t *probe, long id, json_t **sr,
+                      struct lv_err *err)
+{
+    json_t *ex = json_pack("{s:s,s:O,s:I}", "op", "exec", "spec", spec, "id", (json_int_t)id);
+    int rc;
+
+    *sr = NULL;
+    if (!ex)
+        return lv_err_set(err, ENOMEM, "out of memory");
+    if (probe)
+        json_object_set(ex, "probe", probe);
+    rc = lv_ctl_send(&s->conn, ex, LVD_CALL_TIMEOUT_MS, err);
+    if (!rc)
+        rc = lv_ctl_recv(&s->conn, LVD_EXEC_TIMEOUT_MS, sr, err);
+    json_decref(ex);
+    if (!rc && !json_is_true(json_object_get(*sr, "ok"))) {
+        const char *e = json_string_value(json_object_get(*sr, "error"));
+        rc = lv_err_set(err, EIO, "%s", e ? e : "failed");
+        json_decref(*sr);
+        *sr = NULL;
+    }
+    return rc;
+}
+
+/* A shell whose exec failed: killed (lvd_shell_free waits for its end).
+ * One that died or timed out may have renamed its directory to vms/NAME
+ * before: that directory, if it was not there before the exec, is removed
+ * with it, so a failed create leaves nothing. */
+static void drop_failed_shell(struct lvd_daemon *d, struct lvd_shell **s, const char *name,
+                              int dir_existed)
+{
+    lvd_shell_free(s, 1);
+    if (!dir_existed)
+        lvd_vm_dir_remove(d->rundir, name);
+}
+
+/* Takes a shell for (vs) (from the pool, or prepared now: the cold path)
+ * and execs (spec) on it. A pool shell that died while it waited (EPIPE)
+ * is replaced by the next one, a few times. On success the shell (*out,
+ * the caller's) has become the VM's process and (*sr) is its reply. */
+static int get_and_exec(struct lvd_daemon *d, const struct lv_vm_spec *vs, json_t *spec,
+                        json_t *probe, long id, struct lvd_shell **out, json_t **sr, int *hit,
+                        double *t_shell, struct lv_err *err)
+{
+    char why[LV_ERR_MAX];
+    struct lvd_flavor *f = lvd_pool_find(&d->pool, (unsigned)vs->memory_mb, vs->nvifs,
+                                         vs->nvifs ? vs->vifs[0].bridge : NULL);
+    char dir[PATH_MAX];
+    struct stat st;
+    int rc = -EPIPE;
+
+    *out = NULL;
+    if (lvd_vm_path(dir, sizeof(dir), d->rundir, vs->name, NULL) < 0)
+        return lv_err_set(err, ENAMETOOLONG, "run directory path too long");
+    int dir_existed = stat(dir, &st) == 0;
+    for (int attempt = 0; attempt < 4 && rc == -EPIPE; attempt++) {
+        struct lvd_shell *s = f && attempt < 3 ? lvd_flavor_take(f) : NULL;
+        *hit = s != NULL;
+        if (f && attempt == 0)
+            *hit ? f->hits++ : f->misses++;
+        if (!s) {
+            struct lvd_spawn_ctx ctx = lvd_spawn_ctx_of(d);
+            rc = lvd_shell_spawn(&s, &ctx, (unsigned)vs->memory_mb, vs->nvifs, NULL, err);
+            if (!rc && (rc = lvd_shell_on_ready(s, LVD_EXEC_TIMEOUT_MS, err)) < 0)
+                lvd_shell_free(&s, 1);
+            if (rc < 0) {
+                snprintf(why, sizeof(why), "%s", err->msg);
+                return lv_err_set(err, -rc, "preparing a VM for '%s': %s", vs->name, why);
+            }
+            attempt = 3; /* a fresh shell: no more retries */
+        }
+        *t_shell = lvd_now_us();
+        rc = exec_shell(s, spec, probe, id, sr, err);
+        if (!rc) {
+            *out = s;
+            return 0;
+        }
+        drop_failed_shell(d, &s, vs->name, dir_existed);
+        if (rc == -EPIPE)
+            fprintf(stderr, "lightvmd: create %s: a pool shell had died; taking another\n",
+                    vs->name);
+    }
+    snprintf(why, sizeof(why), "%s", err->msg);
+    return lv_err_set(err, -rc, "creating '%s': %s", vs->name, why);
+}
+
 static json_t *do_create(struct lvd_daemon *d, json_t *req)
 {
     static const char *const keys[] = {"op", "spec", "probe", "trace", NULL};
@@ -62,7 +150,6 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     struct lv_vm_spec vs;
     struct lv_err err = {""};
     struct lvd_shell *s = NULL;
-    struct lvd_flavor *f;
     char *js;
     int hit = 0, rc;
     long id;
@@ -116,47 +203,18 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
         json_object_set_new(v, "mac", json_string(ms));
     }
     double t_dir = lvd_now_us();
-    /* A shell: from the pool, or prepared now (the cold path). */
-    f = lvd_pool_find(&d->pool, (unsigned)vs.memory_mb, vs.nvifs,
-                      vs.nvifs ? vs.vifs[0].bridge : NULL);
-    s = f ? lvd_flavor_take(f) : NULL;
-    hit = s != NULL;
-    if (f)
-        hit ? f->hits++ : f->misses++;
-    if (!s) {
-        struct lvd_spawn_ctx ctx = lvd_spawn_ctx_of(d);
-        rc = lvd_shell_spawn(&s, &ctx, (unsigned)vs.memory_mb, vs.nvifs, NULL, &err);
-        if (!rc && (rc = lvd_shell_on_ready(s, LVD_EXEC_TIMEOUT_MS, &err)) < 0)
-            lvd_shell_free(&s, 1);
-        if (rc < 0) {
-            rep = lv_ctl_error("preparing a VM for '%s': %s", vs.name, err.msg);
-            goto fail;
-        }
-    }
-    double t_shell = lvd_now_us();
-    json_t *ex = json_pack("{s:s,s:O,s:I}", "op", "exec", "spec", spec, "id", (json_int_t)id);
-    if (probe)
-        json_object_set(ex, "probe", probe);
     json_t *sr = NULL;
-    rc = lv_ctl_send(&s->conn, ex, LVD_CALL_TIMEOUT_MS, &err);
-    if (!rc)
-        rc = lv_ctl_recv(&s->conn, LVD_EXEC_TIMEOUT_MS, &sr, &err);
-    json_decref(ex);
-    if (!rc && !json_is_true(json_object_get(sr, "ok"))) {
-        const char *e = json_string_value(json_object_get(sr, "error"));
-        rc = lv_err_set(&err, EIO, "%s", e ? e : "failed");
-    }
+    double t_shell = t_dir;
+    rc = get_and_exec(d, &vs, spec, probe, id, &s, &sr, &hit, &t_shell, &err);
     if (rc) {
-        rep = lv_ctl_error("creating '%s': %s", vs.name, err.msg);
-        json_decref(sr);
-        lvd_shell_free(&s, 1);
+        rep = lv_ctl_error("%s", err.msg);
         goto fail;
     }
     double t_exec = lvd_now_us();
     struct lvd_vm *vm = lvd_vms_add(&d->vms, vs.name, id);
     if (!vm) {
         json_decref(sr);
-        lvd_shell_free(&s, 1);
+        drop_failed_shell(d, &s, vs.name, 0);
         rep = lv_ctl_error("out of memory");
         goto fail;
     }
@@ -190,37 +248,56 @@ fail: /* the VM process removes what it made */
     return rep;
 }
 
-/* Forwards (op) to the VM's own socket. */
-static json_t *vm_call(struct lvd_daemon *d, struct lvd_vm *vm, json_t *req, int timeout_ms)
+/* Relays (op) to the VM's own socket without waiting for the reply: the
+ * loop completes it (lvd_call_done). NULL when the call is pending, else
+ * the reply. */
+static json_t *vm_call(struct lvd_daemon *d, struct lvd_client *c, struct lvd_vm *vm,
+                       const char *op, json_int_t shutdown_ms)
 {
     char path[PATH_MAX];
     struct lv_err err = {""};
-    json_t *rep = NULL;
+    json_t *req;
+    int timeout_ms = LVD_CALL_TIMEOUT_MS, rc;
 
     if (vm->crashed)
         return lv_ctl_error("VM '%s' has crashed (%s): only destroy removes it", vm->name,
                             vm->reason);
+    if (!strcmp(op, "shutdown")) {
+        /* The VM process waits (shutdown_ms) for the guest, then destroys
+         * it: its reply comes within that and LVD_CALL_TIMEOUT_MS. */
+        req = json_pack("{s:s,s:s,s:I}", "op", op, "name", vm->name, "timeout_ms", shutdown_ms);
+        timeout_ms = (int)shutdown_ms + LVD_CALL_TIMEOUT_MS;
+    } else {
+        req = json_pack("{s:s,s:s}", "op", op, "name", vm->name);
+    }
+    if (!req)
+        return lv_ctl_error("out of memory");
     lvd_vm_path(path, sizeof(path), d->rundir, vm->name, "ctl.sock");
-    if (lv_ctl_call(path, req, timeout_ms, &rep, &err) < 0)
+    rc = lvd_call_start(&c->call, path, req, timeout_ms, &err);
+    json_decref(req);
+    if (rc < 0)
         return lv_ctl_error("%s: %s", vm->name, err.msg);
-    return rep;
+    snprintf(c->call.name, sizeof(c->call.name), "%s", vm->name);
+    snprintf(c->call.op, sizeof(c->call.op), "%s", op);
+    c->call.id = vm->id;
+    return NULL;
 }
 
-/* Forgets a VM whose process was told to end. (timeout_ms) > 0: wait that
- * long for the process and SIGKILL it if it is still there; 0: the VM
- * process confirmed (it has stopped its guest and freed the name), so it
- * is left to finish exiting on its own (SIGCHLD reaps a child). */
-static void reap_vm(struct lvd_daemon *d, struct lvd_vm *vm, int timeout_ms)
+/* Forgets a VM whose process confirmed its end (it stopped its guest and
+ * freed the name: it finishes exiting on its own; SIGCHLD reaps a child),
+ * or a crashed one (destroy: the daemon removes what is left of it). */
+static void forget_vm(struct lvd_daemon *d, struct lvd_vm *vm)
 {
-    if (vm->pidfd >= 0 && timeout_ms > 0) {
-        struct pollfd pf = {vm->pidfd, POLLIN, 0};
-        if (poll(&pf, 1, timeout_ms) != 1 && vm->pid > 0)
-            kill(vm->pid, SIGKILL); /* did not end: make sure */
-        if (vm->is_child)
-            waitpid(vm->pid, NULL, 0);
-    }
     lvd_vm_dir_remove(d->rundir, vm->name);
     lvd_vms_remove(&d->vms, vm);
+}
+
+static json_t *describe(const struct lvd_vm *vm)
+{
+    json_t *rep = lv_ctl_ok();
+
+    json_object_set_new(rep, "vm", lvd_vm_json(vm));
+    return rep;
 }
 
 /* The last LVD_CONSOLE_TAIL bytes of the VM's console log (either file
@@ -255,47 +332,68 @@ static json_t *console_tail(struct lvd_daemon *d, struct lvd_vm *vm)
     return rep;
 }
 
-static json_t *do_vm_op(struct lvd_daemon *d, json_t *req, const char *op)
+static json_t *do_vm_op(struct lvd_daemon *d, struct lvd_client *c, json_t *req, const char *op)
 {
     static const char *const keys[] = {"op", "name", "timeout_ms", NULL};
-    json_t *er = NULL, *rep;
+    json_t *er = NULL, *t = json_object_get(req, "timeout_ms");
+    json_int_t shutdown_ms = LVD_SHUTDOWN_DEFAULT_MS;
     struct lvd_vm *vm;
 
     if (check_keys(req, keys, &er) < 0 || !(vm = find_vm(d, req, &er)))
         return er;
-    if (!strcmp(op, "info")) {
-        if (vm->crashed)
-            goto describe;
-        rep = vm_call(d, vm, req, LVD_CALL_TIMEOUT_MS);
-        if (json_is_true(json_object_get(rep, "ok"))) {
-            json_decref(vm->info);
-            vm->info = json_incref(json_object_get(rep, "vm"));
-        }
-        json_decref(rep);
-        goto describe;
+    if (t) {
+        if (!json_is_integer(t) || json_integer_value(t) < 0 ||
+            json_integer_value(t) > LV_SHUTDOWN_TIMEOUT_MAX_MS)
+            return lv_ctl_error("timeout_ms: want an integer 0..%d (milliseconds)",
+                                LV_SHUTDOWN_TIMEOUT_MAX_MS);
+        shutdown_ms = json_integer_value(t);
     }
+    if (!strcmp(op, "info") && vm->crashed)
+        return describe(vm);
     if (!strcmp(op, "destroy") && vm->crashed) {
-        reap_vm(d, vm, 0);
+        forget_vm(d, vm);
         return lv_ctl_ok();
     }
     if (!strcmp(op, "console"))
         return console_tail(d, vm);
-    json_int_t to = json_integer_value(json_object_get(req, "timeout_ms"));
-    /* shutdown: the VM process waits (timeout_ms) for the guest, then
-     * destroys it; the client waits that + 5 s in all (docs/protocol.md). */
-    int timeout = !strcmp(op, "shutdown") ? (int)(to > 0 ? to : 5000) + 1000 : LVD_CALL_TIMEOUT_MS;
-    rep = vm_call(d, vm, req, timeout);
-    if (!json_is_true(json_object_get(rep, "ok")))
-        return rep;
-    if (!strcmp(op, "pause") || !strcmp(op, "unpause"))
-        json_object_set_new(vm->info, "state", json_string(op[0] == 'p' ? "paused" : "running"));
-    else /* shutdown, destroy: the VM process stopped the guest and is exiting */
-        reap_vm(d, vm, 0);
+    json_t *rep = vm_call(d, c, vm, op, shutdown_ms);
+    if (rep && !strcmp(op, "info")) { /* could not ask: what is known */
+        json_decref(rep);
+        return describe(vm);
+    }
     return rep;
+}
 
-describe:
-    rep = lv_ctl_ok();
-    json_object_set_new(rep, "vm", lvd_vm_json(vm));
+json_t *lvd_call_done(struct lvd_daemon *d, struct lvd_client *c, json_t *vm_rep,
+                      const struct lv_err *err)
+{
+    struct lvd_call *call = &c->call;
+    struct lvd_vm *vm = lvd_vms_find(&d->vms, call->name);
+    const char *op = call->op;
+    json_t *rep;
+
+    if (vm && vm->id != call->id)
+        vm = NULL; /* destroyed meanwhile, and the name taken again */
+    if (!strcmp(op, "info")) {
+        if (vm && json_is_true(json_object_get(vm_rep, "ok"))) {
+            json_decref(vm->info);
+            vm->info = json_incref(json_object_get(vm_rep, "vm"));
+        }
+        rep = vm ? describe(vm) : lv_ctl_error("no VM named '%s' any more", call->name);
+    } else if (!vm_rep) {
+        rep = lv_ctl_error("%s: %s", call->name, err->msg);
+    } else if (!json_is_true(json_object_get(vm_rep, "ok"))) {
+        const char *e = json_string_value(json_object_get(vm_rep, "error"));
+        rep = lv_ctl_error("%s: %s", call->name, e ? e : "request refused (no reason given)");
+    } else {
+        rep = json_incref(vm_rep);
+        if (vm && (!strcmp(op, "pause") || !strcmp(op, "unpause")))
+            json_object_set_new(vm->info, "state",
+                                json_string(op[0] == 'p' ? "paused" : "running"));
+        else if (vm) /* shutdown, destroy: the guest is stopped, its process exiting */
+            forget_vm(d, vm);
+    }
+    lvd_call_end(call);
     return rep;
 }
 
@@ -306,7 +404,7 @@ static int cmp_id(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-json_t *lvd_handle(struct lvd_daemon *d, json_t *req)
+json_t *lvd_handle(struct lvd_daemon *d, struct lvd_client *c, json_t *req)
 {
     const char *op = json_string_value(json_object_get(req, "op"));
 
@@ -335,7 +433,7 @@ json_t *lvd_handle(struct lvd_daemon *d, json_t *req)
     }
     if (!strcmp(op, "info") || !strcmp(op, "pause") || !strcmp(op, "unpause") ||
         !strcmp(op, "shutdown") || !strcmp(op, "destroy") || !strcmp(op, "console"))
-        return do_vm_op(d, req, op);
+        return do_vm_op(d, c, req, op);
     return lv_ctl_error("unknown op '%.40s'", op);
 }
 

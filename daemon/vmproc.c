@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -146,9 +147,10 @@ static json_t *handle(struct vmproc *p, json_t *req, int *quit)
     }
     if (!strcmp(op, "shutdown") || !strcmp(op, "destroy")) {
         json_t *t = json_object_get(req, "timeout_ms");
-        json_int_t ms = json_is_integer(t) ? json_integer_value(t) : 5000;
-        if (t && (!json_is_integer(t) || ms < 0 || ms > 600000))
-            return lv_ctl_error("timeout_ms: want an integer 0..600000");
+        json_int_t ms = json_is_integer(t) ? json_integer_value(t) : LVD_SHUTDOWN_DEFAULT_MS;
+        if (t && (!json_is_integer(t) || ms < 0 || ms > LV_SHUTDOWN_TIMEOUT_MAX_MS))
+            return lv_ctl_error("timeout_ms: want an integer 0..%d (milliseconds)",
+                                LV_SHUTDOWN_TIMEOUT_MAX_MS);
         int graceful = end_vm(p, op[0] == 's', (int)ms);
         *quit = 1;
         /* The guest is stopped: its name is free again before the reply
@@ -327,6 +329,14 @@ int vmproc_main(int argc, char **argv)
         return vmproc_usage();
     fcntl(LVD_SHELL_FD, F_SETFD, FD_CLOEXEC);
     lv_ctl_conn_init(&p.daemon, LVD_SHELL_FD);
+    /* A VM process needs a few dozen fds (KVM, memory, taps, eventfds,
+     * its socket and clients) whatever the daemon's soft limit: up to the
+     * hard one. */
+    struct rlimit nofile;
+    if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < nofile.rlim_max) {
+        nofile.rlim_cur = nofile.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &nofile);
+    }
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -356,6 +366,10 @@ int vmproc_main(int argc, char **argv)
         rc = rc == -EPIPE ? 0 : 1;
         goto out;
     }
+    /* Told to exec: from here on the VM comes up even if the daemon dies
+     * now (a new daemon adopts it); killed half-way by PDEATHSIG, it
+     * would leave a VM directory without a VM. */
+    prctl(PR_SET_PDEATHSIG, 0);
     if (strcmp(json_string_value(json_object_get(msg, "op")) ?: "", "exec")) {
         rep = lv_ctl_error("a shell only takes \"exec\"");
         rc = 1;
@@ -372,9 +386,6 @@ int vmproc_main(int argc, char **argv)
         json_object_set_new(rep, "prepared_us_ago", json_real(lvd_now_us() - p.prepared_us));
     }
     json_decref(msg);
-    /* Outlive the daemon from here on. */
-    if (!rc)
-        prctl(PR_SET_PDEATHSIG, 0);
     lv_ctl_send(&p.daemon, rep, 5000, NULL);
     json_decref(rep);
     lv_ctl_conn_close(&p.daemon);

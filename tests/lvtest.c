@@ -152,6 +152,21 @@ int lvt_run(struct lvt_proc *p, int timeout_s, const char *const argv[])
     return 0;
 }
 
+int lvt_runv(struct lvt_proc *p, int timeout_s, const char *a0, ...)
+{
+    const char *argv[64];
+    int n = 0;
+    va_list ap;
+
+    argv[n++] = a0;
+    va_start(ap, a0);
+    for (const char *a; n < 63 && (a = va_arg(ap, const char *));)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    return lvt_run(p, timeout_s, argv);
+}
+
 int lvt_write_file(const char *path, const void *buf, size_t len)
 {
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
@@ -217,6 +232,12 @@ static void bg_close(struct lvt_bg *b)
 
 int lvt_bg_start(struct lvt_bg *b, const char *const argv[])
 {
+    return lvt_bg_start_limited(b, argv, -1, 0);
+}
+
+int lvt_bg_start_limited(struct lvt_bg *b, const char *const argv[], int resource,
+                         unsigned long soft)
+{
     int po[2], pe[2], slot = -1;
     pid_t pid;
 
@@ -239,6 +260,12 @@ int lvt_bg_start(struct lvt_bg *b, const char *const argv[])
         setpgid(0, 0);
         if (null >= 0)
             dup2(null, 0);
+        struct rlimit rl;
+        if (resource >= 0 && getrlimit(resource, &rl) == 0) {
+            rl.rlim_cur = soft;
+            if (setrlimit(resource, &rl) < 0)
+                _exit(126);
+        }
         dup2(po[1], 1);
         dup2(pe[1], 2);
         execv(argv[0], (char *const *)argv);
@@ -358,7 +385,35 @@ int lvt_bg_run(struct lvt_bg *b, int timeout_ms, const char *const argv[])
     return lvt_bg_stop(b, 0, timeout_ms);
 }
 
+int lvt_fd_count(pid_t pid)
+{
+    char path[64];
+    DIR *d;
+    int n = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/fd", (int)pid);
+    if (!(d = opendir(path)))
+        return -1;
+    for (struct dirent *de; (de = readdir(d));)
+        n += de->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
 /* ---------------------------------------------------------------- sysfs */
+
+int lvt_count_taps(void)
+{
+    DIR *d = opendir("/sys/class/net");
+    struct dirent *de;
+    int n = 0;
+
+    while (d && (de = readdir(d)))
+        n += de->d_name[0] != '.' && lvt_sys_exists(de->d_name, "tun_flags");
+    if (d)
+        closedir(d);
+    return n;
+}
 
 int lvt_sys_read(const char *ifname, const char *attr, char *buf, size_t cap)
 {

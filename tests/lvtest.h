@@ -48,6 +48,10 @@ struct lvt_proc {
  * Returns 0, or -1 if it could not be started. */
 int lvt_run(struct lvt_proc *p, int timeout_s, const char *const argv[]);
 
+/* lvt_run with argv given as arguments (a NULL-terminated list, at most
+ * 62), so that a caller's macro can add its own (see test_faults.c). */
+int lvt_runv(struct lvt_proc *p, int timeout_s, const char *a0, ...);
+
 /* Writes (len) bytes to a new file (path). Returns 0 or -1. */
 int lvt_write_file(const char *path, const void *buf, size_t len);
 
@@ -74,6 +78,10 @@ struct lvt_bg {
 
 /* Starts argv (argv[0] a path). Returns 0, or -1 (errno set). */
 int lvt_bg_start(struct lvt_bg *b, const char *const argv[]);
+/* lvt_bg_start with the soft limit of rlimit (resource) set to (soft) in
+ * the child before the exec (the hard limit stays). */
+int lvt_bg_start_limited(struct lvt_bg *b, const char *const argv[], int resource,
+                         unsigned long soft);
 /* Reads the output of every running background program for up to (ms)
  * (less when something arrives); reaps those that ended. */
 void lvt_bg_pump(int ms);
@@ -100,7 +108,12 @@ int lvt_ip(struct lvt_bg *tool, const char *ip_bin, const char *fmt, ...)
  * each in (list). */
 int lvt_netns_others(pid_t *pids, int max, char *list, size_t cap);
 
+/* Open fds of process (pid) (entries of /proc/PID/fd), -1 if unreadable. */
+int lvt_fd_count(pid_t pid);
+
 /* ---- sysfs of the current network namespace (see lvt_private_netns) ---- */
+/* Tap (tun) devices in this network namespace. */
+int lvt_count_taps(void);
 /* Reads /sys/class/net/<ifname>/<attr> without its newline; 0 or -1. */
 int lvt_sys_read(const char *ifname, const char *attr, char *buf, size_t cap);
 /* The attribute as a number (hex with 0x or decimal); 0 if unreadable. */

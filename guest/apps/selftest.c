@@ -16,6 +16,8 @@
  *                Each 64-byte line: "flood NNNNNNNNNN " ESC[1m "!" ESC[0m CR, dots, LF
  *   ctlchars [idle]  one line of control characters, invalid UTF-8 and valid UTF-8
  *                (CTL_LINE below), then exits 0 (or idles, running, with "idle")
+ *   deaf         masks interrupts and spins forever: ignores the host's
+ *                shutdown request (the VMM has to destroy it)
  *
  * On success it prints only the lines documented per mode; failures print
  * a diagnostic and exit 1; usage errors exit 2.
@@ -27,7 +29,7 @@ const char *const lvrt_app_name = "selftest";
 static int usage(void)
 {
     lvrt_printf("usage: selftest exit N | fault null|ud2|div0|gp | badptr | badlen |"
-                " triple | spin N | heap | clock | irq | flood [N] | ctlchars [idle]\n");
+                " triple | spin N | heap | clock | irq | flood [N] | ctlchars [idle] | deaf\n");
     return 2;
 }
 
@@ -279,5 +281,11 @@ int main(int argc, char **argv)
         return do_flood(argc, argv);
     if (!strcmp(mode, "ctlchars"))
         return do_ctlchars(argc, argv);
+    if (!strcmp(mode, "deaf")) {
+        lvrt_irq_disable();
+        lvrt_printf("deaf: interrupts masked\n");
+        for (;;)
+            __asm__ volatile("pause");
+    }
     return usage();
 }

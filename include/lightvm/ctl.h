@@ -24,6 +24,9 @@
 #define LV_RUNDIR_ENV "LIGHTVM_RUNDIR"
 #define LV_DAEMON_SOCK "lightvmd.sock"
 
+/* The longest a shutdown may give its guest (timeout_ms, in ms). */
+#define LV_SHUTDOWN_TIMEOUT_MAX_MS 600000
+
 /* $LIGHTVM_RUNDIR if set and non-empty, else LV_RUNDIR_DEFAULT. */
 const char *lv_rundir(void);
 

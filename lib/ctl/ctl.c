@@ -56,12 +56,17 @@ int lv_ctl_listen(const char *path, struct lv_err *err)
 
     if (rc)
         return rc;
-    /* A socket file nobody accepts on is left over from a dead process. */
+    /* A socket file nobody accepts on is left over from a dead process.
+     * Only a refused connection says so: another error (out of fds, a
+     * full backlog) says nothing, and the file may be a live one. */
     fd = lv_ctl_connect(path, NULL);
     if (fd >= 0) {
         close(fd);
         return lv_err_set(err, EADDRINUSE, "%s: another process is listening there", path);
     }
+    if (fd != -ECONNREFUSED && fd != -ENOENT)
+        return lv_err_set(err, -fd, "%s: cannot tell whether another process listens there: %s",
+                          path, strerror(-fd));
     if (unlink(path) < 0 && errno != ENOENT)
         return lv_err_set(err, errno, "cannot remove stale %s: %s", path, strerror(errno));
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

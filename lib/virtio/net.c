@@ -31,6 +31,7 @@ struct lv_vnet {
     int epfd;                     /* borrowed, -1 until attached */
     int tap_armed;                /* the tap is in epfd with EPOLLIN */
     int broken;                   /* a queue was malformed: serve nothing */
+    int tap_gone;                 /* the tap was deleted under us: out of epfd */
     struct lv_vq *vq[LV_VNET_NQUEUES]; /* ready queues (inside mmio), or NULL */
     struct lv_vq_chain rx_held;   /* a popped receive chain waiting for a frame */
     int have_held;
@@ -226,7 +227,7 @@ int lv_vnet_attach(struct lv_vnet *vn, int epfd, struct lv_err *err)
 /* Reads the tap only while the guest has receive buffers. */
 static void tap_arm(struct lv_vnet *vn, int on)
 {
-    if (vn->tap_armed == on)
+    if (vn->tap_armed == on || vn->tap_gone)
         return;
     if (ep_ctl(vn, EPOLL_CTL_MOD, vn->p.tap_fd, on ? EPOLLIN : 0, SRC_TAP) == 0)
         vn->tap_armed = on;
@@ -290,6 +291,8 @@ static int rx_process(struct lv_vnet *vn, struct lv_err *err)
     int pushed = 0, rc, n;
     ssize_t r;
 
+    if (vn->tap_gone)
+        return 0; /* nothing will arrive (its buffers stay with us) */
     if (!vq || !(vn->mmio.status & LV_VIRTIO_STATUS_DRIVER_OK)) {
         tap_arm(vn, 0); /* a kick or the queue becoming ready re-arms */
         return 0;
@@ -321,6 +324,16 @@ static int rx_process(struct lv_vnet *vn, struct lv_err *err)
         if (r < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) {
                 tap_arm(vn, 1);
+                break;
+            }
+            if (errno == EBADFD) {
+                /* The interface was deleted (ip link del): the fd reports
+                 * EPOLLERR for good, whatever it is armed for, so it
+                 * leaves epfd. The guest is left without a wire (its
+                 * frames are dropped), like a NIC whose cable was pulled. */
+                epoll_ctl(vn->epfd, EPOLL_CTL_DEL, vn->p.tap_fd, NULL);
+                vn->tap_gone = 1;
+                vn->tap_armed = 0;
                 break;
             }
             if (errno != EINTR)

@@ -11,14 +11,20 @@
  *   5. kill -9 of a VM process: shown as crashed, its tap gone; destroy
  *   6. kill -9 of lightvmd, restart: every VM still listed and answering
  *   7. NMANY VMs through the pool: all answer daytime; pool stats
- *   7b. a second lightvmd on the same directory, --max-vms: "host full"
+ *   7b. a second lightvmd on the same directory is refused and leaves the
+ *       running one's lock, socket and shells directory as they were (the
+ *       running one still serves creates from its pool); --max-vms: "host full"
  *   8. shutdown (graceful), destroy of everything
  *   9. lightvmd stops on SIGTERM; no process, tap or socket left
  *   faults: a kernel that is a FIFO; an image truncated while it loads
  *      (lightvm run, run --config, create): one-line errors, nothing left
  *
- * usage: test_daemon LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM and root (skips
- * without either, fails under LIGHTVM_REQUIRE_KVM=1).
+ * The cases run in this order on one daemon and share its VMs: each says
+ * what it needs from the earlier ones. A daemon that does not start, or
+ * dies, is a failure and the cases after it are reported as not run.
+ *
+ * usage: test_daemon LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM (skips without
+ * it, fails under LIGHTVM_REQUIRE_KVM=1) and root.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -126,8 +132,10 @@ static int daemon_start(const char *pool)
     const char *argv[] = {lightvmd, "--rundir", rundir, pool ? "--pool" : NULL, pool, NULL};
 
     snprintf(sock, sizeof(sock), "%s/lightvmd.sock", rundir);
-    if (lvt_bg_start(&daemon_bg, argv) < 0)
+    if (lvt_bg_start(&daemon_bg, argv) < 0) {
+        CHECK(0, "cannot start %s: %s", lightvmd, strerror(errno));
         return 0;
+    }
     for (int t = 0; t < 20000; t += 50) {
         lvt_bg_pump(50);
         if (!daemon_bg.pid)
@@ -151,19 +159,6 @@ static void pool_wait(int want)
         lvt_sleep_ms(100);
     }
     CHECK(0, "the pool never reached %d ready shells: %s", want, cli.out);
-}
-
-static int count_taps(void)
-{
-    DIR *d = opendir("/sys/class/net");
-    struct dirent *de;
-    int n = 0;
-
-    while (d && (de = readdir(d)))
-        n += de->d_name[0] != '.' && lvt_sys_exists(de->d_name, "tun_flags");
-    if (d)
-        closedir(d);
-    return n;
 }
 
 static long vm_pid(const char *name)
@@ -219,6 +214,7 @@ static void case_errors(void)
           "a failed create left a VM: %s", cli.out);
 }
 
+/* Needs the daemon of case_errors; leaves d0 running (unpaused). */
 static void case_lifecycle(void)
 {
     const char *c0 = config("d0", 0, NULL);
@@ -552,63 +548,55 @@ static int fault_truncated_image(char *saw, size_t cap)
     return ok;
 }
 
-/* Entries in /proc/PID/fd, or -1. */
-static int fd_count(long pid)
-{
-    char p[64];
-    DIR *d;
-    int n = 0;
-
-    snprintf(p, sizeof(p), "/proc/%ld/fd", pid);
-    if (!(d = opendir(p)))
-        return -1;
-    while (readdir(d))
-        n++;
-    closedir(d);
-    return n;
-}
-
 static void case_image_faults(void)
 {
     char saw[512];
 
     pool_wait(POOL);
-    int fds0 = fd_count(daemon_bg.pid);
+    int fds0 = lvt_fd_count(daemon_bg.pid);
     CHECK(fault_fifo_kernel(saw, sizeof(saw)), "a FIFO kernel: %s", saw);
     printf("fault: kernel is a FIFO: %s\n", saw);
     CHECK(fault_truncated_image(saw, sizeof(saw)), "a truncated image: %s", saw);
     printf("fault: image truncated while loading: %s\n", saw);
     pool_wait(POOL);
-    CHECK(fds0 > 0 && fd_count(daemon_bg.pid) == fds0, "lightvmd had %d fds before the image "
-          "faults, %d after", fds0, fd_count(daemon_bg.pid));
+    CHECK(fds0 > 0 && lvt_fd_count(daemon_bg.pid) == fds0, "lightvmd had %d fds before the image "
+          "faults, %d after", fds0, lvt_fd_count(daemon_bg.pid));
     CHECK(lv("list", NULL) == 0 && answers(0, "5"), "after the image faults: d0 does not answer");
 }
 
+/* Needs the daemon of case_errors (no VM of the earlier cases). */
 static void case_crash(void)
 {
-    const char *c1 = config("d1", 1, NULL);
+    const char *c1 = config("d1", 1, NULL), *t;
+    char tap[IF_NAMESIZE + 1] = "";
     long pid;
-    int taps;
 
     CHECK(lv("create", c1, NULL) == 0, "create d1: %s", cli.err);
     CHECK(answers(1, "5"), "d1 does not answer");
     pid = vm_pid("d1");
-    taps = count_taps();
+    /* its own tap, by name: other taps come and go as the pool refills */
+    if ((t = strstr(cli.out, "lvtap")))
+        snprintf(tap, sizeof(tap), "%.*s", (int)strspn(t, "lvtap0123456789"), t);
+    CHECK(tap[0] && lvt_sys_exists(tap, NULL), "d1's tap not in info: %s", cli.out);
     CHECK(pid > 0 && kill((pid_t)pid, SIGKILL) == 0, "cannot kill d1 (pid %ld)", pid);
     int crashed = 0;
-    for (int t = 0; t < 10000 && !crashed; t += 100) {
+    for (int t_ = 0; t_ < 10000 && !crashed; t_ += 100) {
         lvt_sleep_ms(100);
         crashed = lv("info", "d1", NULL) == 0 && strstr(cli.out, "state: crashed");
     }
     CHECK(crashed && strstr(cli.out, "signal 9"), "d1 after kill -9: %s", cli.out);
-    CHECK(count_taps() == taps - 1, "d1's tap is still there (%d taps, were %d)", count_taps(),
-          taps);
+    /* a killed process's tap goes with it (the kernel closes its fd) */
+    int gone = 0;
+    for (int t_ = 0; t_ < 5000 && !(gone = !lvt_sys_exists(tap, NULL)); t_ += 50)
+        lvt_sleep_ms(50);
+    CHECK(tap[0] && gone, "d1's tap %s is still there after its process was killed", tap);
     CHECK(lv("pause", "d1", NULL) == 1 && strstr(cli.err, "crashed"), "pause of a crashed VM: %s",
           cli.err);
     CHECK(lv("destroy", "d1", NULL) == 0, "destroy crashed d1: %s", cli.err);
     CHECK(lv("info", "d1", NULL) == 1, "d1 is still known after destroy");
 }
 
+/* Needs d0 (case_lifecycle), running; leaves d0 and d2 for case_end. */
 static void case_daemon_restart(void)
 {
     const char *c2 = config("d2", 2, NULL);
@@ -627,6 +615,7 @@ static void case_daemon_restart(void)
     CHECK(answers(2, "5"), "adopted d2 does not answer");
 }
 
+/* Needs the daemon with its pool; leaves m10.. for case_end. */
 static void case_many(void)
 {
     char name[32];
@@ -650,16 +639,53 @@ static void case_many(void)
     CHECK(h && atoi(h + 5) > NMANY / 4, "few pool hits: %s", cli.out);
 }
 
-/* A second daemon on the same directory is refused; a daemon with
- * --max-vms 1 refuses the second VM with "host full". */
+/* stat of $RUNDIR/NAME; st_ino 0 when it is not there. */
+static struct stat rundir_stat(const char *name)
+{
+    char p[PATH_MAX];
+    struct stat st;
+
+    snprintf(p, sizeof(p), "%s/%s", rundir, name);
+    if (stat(p, &st) < 0)
+        memset(&st, 0, sizeof(st));
+    return st;
+}
+
+/* Needs the running daemon with its pool (any VMs). A second daemon on
+ * the same directory is refused and touches nothing of the first's: its
+ * lock file, socket and shells directory are the same files after, and
+ * the first still serves creates from its pool (that only an empty shells
+ * directory shows the bug: a shell that has made its directory keeps
+ * rmdir from removing it; so the pool is full and the check runs at
+ * once). A daemon with --max-vms 1 refuses the second VM with "host full". */
 static void case_limits(void)
 {
+    static const char *const owned[] = {"lightvmd.lock", "lightvmd.sock", "shells"};
+    struct stat before[3];
     struct lvt_proc p2;
     char rd2[128];
     const char *argv[] = {lightvmd, "--rundir", rundir, NULL};
 
-    CHECK(lvt_run(&p2, 30, argv) == 0 && p2.status == 1 && strstr(p2.err, "another lightvmd"),
-          "a second lightvmd on %s: status %d: %s", rundir, p2.status, p2.err);
+    pool_wait(POOL);
+    for (int i = 0; i < 3; i++)
+        before[i] = rundir_stat(owned[i]);
+    for (int k = 0; k < 2; k++) /* twice: the first must not have opened a door */
+        CHECK(lvt_run(&p2, 30, argv) == 0 && p2.status == 1 &&
+              strstr(p2.err, "another lightvmd"),
+              "a second lightvmd on %s: status %d: %s", rundir, p2.status, p2.err);
+    for (int i = 0; i < 3; i++) {
+        struct stat now = rundir_stat(owned[i]);
+        CHECK(before[i].st_ino && now.st_ino == before[i].st_ino,
+              "the refused daemon changed the running one's %s (inode %lu, was %lu)", owned[i],
+              (unsigned long)now.st_ino, (unsigned long)before[i].st_ino);
+    }
+    /* the first daemon still hands out pool shells (their directories
+     * are made under shells/) */
+    CHECK(lv("create", config("lim0", 8, NULL), NULL) == 0 && strstr(cli.out, "pool=hit"),
+          "create after the refused daemon: status %d: %s%s", cli.status, cli.out, cli.err);
+    CHECK(answers(8, "5"), "lim0 does not answer daytime");
+    CHECK(lv("destroy", "lim0", NULL) == 0, "destroy lim0: %s", cli.err);
+    pool_wait(POOL); /* refilled: new shells made their directories */
     snprintf(rd2, sizeof(rd2), "%s-full", rundir);
     /* ... and its pool's shells cannot be made (no such bridge): it backs
      * off instead of respawning them at full speed */
@@ -692,6 +718,7 @@ static void case_limits(void)
     lvt_bg_run(&tool, 30000, rm);
 }
 
+/* Needs d0, d2 (case_daemon_restart) and m10.. (case_many). */
 static void case_end(void)
 {
     char name[32], list[1024];
@@ -712,12 +739,12 @@ static void case_end(void)
     int n = 0;
     for (int t = 0; t < 10000; t += 100) {
         n = lvt_netns_others(NULL, 0, list, sizeof(list));
-        if (n == 0 && count_taps() == 0)
+        if (n == 0 && lvt_count_taps() == 0)
             break;
         lvt_sleep_ms(100);
     }
     CHECK(n == 0, "processes left in the test's namespace:%s", list);
-    CHECK(count_taps() == 0, "%d taps left", count_taps());
+    CHECK(lvt_count_taps() == 0, "%d taps left", lvt_count_taps());
     char p[PATH_MAX];
     snprintf(p, sizeof(p), "%s/lightvmd.sock", rundir);
     CHECK(access(p, F_OK) < 0, "lightvmd.sock left behind");
@@ -824,6 +851,9 @@ int main(int argc, char **argv)
     }
     if (daemon_bg.pid)
         case_end();
+    else
+        CHECK(0, "lightvmd is not running (status %d): the cases after that did not run\n%s",
+              daemon_bg.status, daemon_bg.err);
     if (lvt_failures)
         show_log();
     if (daemon_bg.pid)
