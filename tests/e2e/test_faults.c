@@ -15,6 +15,9 @@
  * At the end a table: fault | what the user saw | recovered | leaked
  * nothing. The test fails if any row says no (or any CHECK failed).
  *
+ * lightvmd runs with --console-cap 64K (CON_CAP), which the console
+ * flood's row checks the VM's log and the run directory against.
+ *
  * Adding a fault: write `static void f_NAME(struct row *r)` that injects
  * it, puts what a user saw in r->saw and removes the VMs it made (they
  * are no part of the steady set), and add it to faults[] (main). A fault
@@ -566,6 +569,7 @@ static void f_rundir_full(struct row *r)
     struct lvt_con c;
     int fd;
 
+    memset(&c, 0, sizeof(c)); /* (shown as "gone" if rf was never made) */
     snprintf(path, sizeof(path), "%s/filler", rundir);
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     CHECK(fd >= 0, "%s: %s", path, strerror(errno));
