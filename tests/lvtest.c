@@ -611,3 +611,67 @@ void lvt_strace_check_one_exec(struct lvt_strace *s, const char *path)
     CHECK(line && strstr(line, ") = 0"), "the one execve is not the launch of %s:\n%s", path,
           line ? line : trace);
 }
+
+/* ------------------------------------------------------- a VM's console */
+
+int lvt_con_stats(struct lvt_proc *p, const char *lightvm, const char *rundir, const char *name,
+                  struct lvt_con *c)
+{
+    const char *argv[] = {lightvm, "info", name, "--rundir", rundir, NULL};
+    const char *s;
+
+    memset(c, 0, sizeof(*c));
+    if (lvt_run(p, 60, argv) < 0 || p->status != 0 || !(s = strstr(p->out, "state: ")))
+        return -1;
+    sscanf(s, "state: %15s", c->state);
+    if (!(s = strstr(p->out, "console: ")) ||
+        sscanf(s, "console: cap=%llu bytes=%llu dropped=%llu errors=%llu", &c->cap, &c->bytes,
+               &c->dropped, &c->errors) != 4)
+        return -1;
+    if ((s = strstr(p->out, "last_error=")))
+        snprintf(c->last_error, sizeof(c->last_error), "%.*s", (int)strcspn(s + 11, "\n"),
+                 s + 11);
+    return 0;
+}
+
+int lvt_con_wait(struct lvt_proc *p, const char *lightvm, const char *rundir, const char *name,
+                 struct lvt_con *c, int (*done)(const struct lvt_con *, const void *),
+                 const void *arg)
+{
+    for (int t = 0; t < 300; t++) {
+        if (lvt_con_stats(p, lightvm, rundir, name, c) == 0 && done(c, arg))
+            return 1;
+        lvt_sleep_ms(100);
+    }
+    return 0;
+}
+
+int lvt_con_bytes_over(const struct lvt_con *c, const void *arg)
+{
+    return c->bytes > *(const unsigned long long *)arg;
+}
+
+int lvt_con_dropped_over(const struct lvt_con *c, const void *arg)
+{
+    return c->dropped > *(const unsigned long long *)arg;
+}
+
+int lvt_con_errors_over(const struct lvt_con *c, const void *arg)
+{
+    return c->errors > *(const unsigned long long *)arg;
+}
+
+long lvt_vm_file_size(const char *rundir, const char *name, const char *file)
+{
+    char p[4096];
+    struct stat st;
+
+    snprintf(p, sizeof(p), "%s/vms/%s/%s", rundir, name, file);
+    return stat(p, &st) == 0 ? (long)st.st_size : 0;
+}
+
+long lvt_con_log_bytes(const char *rundir, const char *name)
+{
+    return lvt_vm_file_size(rundir, name, "console.log") +
+           lvt_vm_file_size(rundir, name, "console.log.1");
+}

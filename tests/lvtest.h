@@ -143,4 +143,28 @@ int lvt_strace_prepare(struct lvt_strace *s, const char *const cmd[]);
 void lvt_strace_restore_env(struct lvt_strace *s);
 void lvt_strace_check_one_exec(struct lvt_strace *s, const char *path);
 
+/* ---- a VM's console, as lightvmd reports it (`lightvm info`) ---- */
+struct lvt_con {
+    char state[16];
+    unsigned long long cap, bytes, dropped, errors;
+    char last_error[64];
+};
+
+/* `(lightvm) info NAME --rundir RUNDIR` (output in p): its state and
+ * console counters in (c); 0, or -1 (not run, failed, no counters). */
+int lvt_con_stats(struct lvt_proc *p, const char *lightvm, const char *rundir, const char *name,
+                  struct lvt_con *c);
+/* Polls lvt_con_stats (bounded: 30 s) until (done)(c, arg); 1 if it came. */
+int lvt_con_wait(struct lvt_proc *p, const char *lightvm, const char *rundir, const char *name,
+                 struct lvt_con *c, int (*done)(const struct lvt_con *, const void *),
+                 const void *arg);
+/* lvt_con_wait conditions: the counter is above *(unsigned long long *)arg. */
+int lvt_con_bytes_over(const struct lvt_con *c, const void *arg);
+int lvt_con_dropped_over(const struct lvt_con *c, const void *arg);
+int lvt_con_errors_over(const struct lvt_con *c, const void *arg);
+/* The size of $RUNDIR/vms/NAME/FILE (0 when it is not there). */
+long lvt_vm_file_size(const char *rundir, const char *name, const char *file);
+/* The bytes of VM (name)'s console log: console.log + console.log.1. */
+long lvt_con_log_bytes(const char *rundir, const char *name);
+
 #endif

@@ -16,8 +16,9 @@
  *       running one still serves creates from its pool); --max-vms: "host full"
  *   8. shutdown (graceful), destroy of everything
  *   9. lightvmd stops on SIGTERM; no process, tap or socket left
- *   faults: a kernel that is a FIFO; an image truncated while it loads
- *      (lightvm run, run --config, create): one-line errors, nothing left
+ *
+ * (A kernel that is a FIFO and an image truncated while it loads are rows
+ * of test_faults' table.)
  *
  * The cases run in this order on one daemon and share its VMs: each says
  * what it needs from the earlier ones. A daemon that does not start, or
@@ -28,20 +29,15 @@
  */
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "elfgen.h"
-#include "lightvm/ctl.h"
 #include "lvtest.h"
 
 #define BR "lvdm0"
@@ -261,307 +257,6 @@ static void case_run_config(void)
     CHECK(answers(4, "5"), "run --config VM does not answer daytime");
     int st = lvt_bg_stop(&vm, SIGTERM, 20000);
     CHECK(st == 143, "run --config after SIGTERM: status %d: %s", st, vm.err);
-}
-
-/* ---- image faults (each a self-contained row: fault_*() returns 1 when
- * the user got a one-line error naming the image and nothing was left
- * behind, and says in (saw) what the user saw) ---- */
-
-static int one_line(const char *s)
-{
-    const char *nl = strchr(s, '\n');
-    return nl && nl[1] == '\0';
-}
-
-/* A VM config file (name) whose kernel is (kernel), 8 MiB; with (k) >= 0
- * one vif on our bridge with VM k's address (the pool's flavor). */
-static const char *kernel_config(const char *name, const char *kernel, int k)
-{
-    static char path[PATH_MAX + 64];
-    char buf[PATH_MAX + 256], vif[128] = "", ip[24];
-
-    if (k >= 0) {
-        vm_ip(k, ip, sizeof(ip));
-        snprintf(vif, sizeof(vif), ",\"vifs\":[{\"bridge\":\"" BR "\",\"ip\":\"%s/16\"}]", ip);
-    }
-    snprintf(path, sizeof(path), "%s/%s.json", cfgdir, name);
-    snprintf(buf, sizeof(buf), "{\"name\":\"%s\",\"kernel\":\"%s\",\"memory\":8%s}", name,
-             kernel, vif);
-    CHECK(lvt_write_file(path, buf, strlen(buf)) == 0, "cannot write %s", path);
-    return path;
-}
-
-/* No VM (name) is listed and no directory of it is left. */
-static int vm_gone(const char *name)
-{
-    char p[PATH_MAX];
-
-    snprintf(p, sizeof(p), "%s/vms/%s", rundir, name);
-    return lv("info", name, NULL) == 1 && access(p, F_OK) < 0;
-}
-
-/* The VM process's own check, behind lightvmd's (a file swapped for a
- * FIFO between the two): a shell started by hand on a socketpair (as
- * lightvmd does, fd 3) and sent an exec whose kernel is (kernel). 1 if it
- * replied with an error naming (kernel) and (needle), then exited and
- * left no directory; its reply in (saw). */
-static int shell_exec_refuses(const char *kernel, const char *needle, char *saw, size_t cap)
-{
-    const char *argv[] = {lightvmd, "--vm-shell", "--memory", "8", "--nics", "0", "--rundir",
-                          rundir, NULL};
-    struct lv_ctl_conn c;
-    struct lv_err err = {""};
-    json_t *m = NULL;
-    int sp[2], ok = 0, st = -1;
-    pid_t pid;
-
-    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 || (pid = fork()) < 0) {
-        snprintf(saw, cap, "socketpair/fork: %s", strerror(errno));
-        return 0;
-    }
-    if (pid == 0) {
-        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        if (null < 0 || dup2(sp[1], 3) < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
-            dup2(null, 2) < 0)
-            _exit(126);
-        execv(lightvmd, (char *const *)argv);
-        _exit(127);
-    }
-    close(sp[1]);
-    lv_ctl_conn_init(&c, sp[0]);
-    snprintf(saw, cap, "the shell never got ready");
-    if (lv_ctl_recv(&c, 60000, &m, &err) == 0 && json_is_true(json_object_get(m, "ready"))) {
-        json_t *ex = json_pack("{s:s,s:{s:s,s:s,s:i},s:i}", "op", "exec", "spec", "name",
-                               "shellfifo", "kernel", kernel, "memory", 8, "id", 1);
-        json_decref(m);
-        m = NULL;
-        snprintf(saw, cap, "no reply to exec: %s", err.msg);
-        if (lv_ctl_send(&c, ex, 5000, &err) == 0 && lv_ctl_recv(&c, 30000, &m, &err) == 0) {
-            const char *e = json_string_value(json_object_get(m, "error"));
-            snprintf(saw, cap, "%s", e ? e : "(accepted)");
-            ok = !json_is_true(json_object_get(m, "ok")) && e && strstr(e, kernel) &&
-                 strstr(e, needle);
-        }
-        json_decref(ex);
-    }
-    json_decref(m);
-    lv_ctl_conn_close(&c);
-    for (int t = 0; t < 400 && waitpid(pid, &st, WNOHANG) == 0; t++) /* it ends by itself */
-        lvt_sleep_ms(50);
-    if (st == -1) {
-        kill(pid, SIGKILL);
-        waitpid(pid, NULL, 0);
-    }
-    CHECK(st != -1 && WIFEXITED(st), "the shell did not exit after a refused exec (%d)", st);
-    char p[PATH_MAX];
-    snprintf(p, sizeof(p), "%s/shells/%d", rundir, (int)pid);
-    CHECK(access(p, F_OK) < 0, "the refused shell left %s", p);
-    snprintf(p, sizeof(p), "%s/vms/shellfifo", rundir);
-    CHECK(access(p, F_OK) < 0, "the refused shell left %s", p);
-    return ok && st != -1;
-}
-
-/* `lightvm run FIFO`, `lightvm run --config` and `lightvm create` with a
- * FIFO as the kernel: each refused at once (a plain open would wait for a
- * writer forever), the pool untouched; and a VM process sent one directly. */
-static int fault_fifo_kernel(char *saw, size_t cap)
-{
-    char fifo[PATH_MAX + 16];
-    int ok = 1;
-
-    snprintf(fifo, sizeof(fifo), "%s/kernel.fifo", cfgdir);
-    if (mkfifo(fifo, 0600) < 0) {
-        snprintf(saw, cap, "mkfifo: %s", strerror(errno));
-        return 0;
-    }
-    const char *cfg = kernel_config("fifo0", fifo, -1);
-    const char *runs[][6] = {{lightvm, "run", fifo, NULL},
-                             {lightvm, "run", "--config", cfg, NULL}};
-    for (int i = 0; i < 2; i++) {
-        int r = lvt_run(&cli, 30, runs[i]) == 0 && !cli.timed_out && cli.status == 1 &&
-                strstr(cli.err, fifo) && strstr(cli.err, "FIFO") && one_line(cli.err);
-        CHECK(r, "lightvm run %s: status %d%s: %s", runs[i][2], cli.status,
-              cli.timed_out ? " (timed out)" : "", cli.err);
-        ok &= r;
-    }
-    pool_wait(POOL);
-    int st = lv("create", cfg, NULL);
-    snprintf(saw, cap, "%.*s", (int)strcspn(cli.err, "\n"), cli.err);
-    int r = st == 1 && !cli.timed_out && strstr(cli.err, fifo) && strstr(cli.err, "FIFO") &&
-            one_line(cli.err);
-    CHECK(r, "create with a FIFO kernel: status %d%s: %s", st, cli.timed_out ? " (timed out)" : "",
-          cli.err);
-    ok &= r;
-    CHECK(vm_gone("fifo0"), "a VM fifo0 is left: %s", cli.out);
-    ok &= vm_gone("fifo0");
-    char needle[32];
-    snprintf(needle, sizeof(needle), "ready=%d ", POOL);
-    r = lv("pool", NULL) == 0 && strstr(cli.out, needle);
-    CHECK(r, "the FIFO create took a shell from the pool: %s", cli.out);
-    ok &= r;
-    char shsaw[512];
-    r = shell_exec_refuses(fifo, "FIFO", shsaw, sizeof(shsaw));
-    CHECK(r, "a VM process sent a FIFO kernel: %s", shsaw);
-    ok &= r;
-    unlink(fifo);
-    return ok;
-}
-
-/* Writes a valid image whose one segment has (mib) MiB of file bytes
- * (a sparse file: cheap to make, a real read to load; 6 MiB still fits
- * an 8 MiB VM with a NIC, the pool's flavor); the guest exits with
- * ELFGEN_EXIT_STATUS. */
-static int write_big_image(const char *path, unsigned mib)
-{
-    struct elfgen g;
-    int fd, ok;
-
-    elfgen_valid(&g);
-    elfgen_phdr(&g, 0)->p_filesz = elfgen_phdr(&g, 0)->p_memsz = (uint64_t)mib << 20;
-    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return 0;
-    ok = write(fd, g.buf, g.size) == (ssize_t)g.size &&
-         ftruncate(fd, ELFGEN_CODE_OFF + ((off_t)mib << 20)) == 0;
-    close(fd);
-    return ok;
-}
-
-/* 1 if process (pid) has (path) open. */
-static int has_open(long pid, const char *path)
-{
-    char dir[64], link[384], target[PATH_MAX];
-    DIR *d;
-    struct dirent *de;
-    int found = 0;
-
-    snprintf(dir, sizeof(dir), "/proc/%ld/fd", pid);
-    if (!(d = opendir(dir)))
-        return 0;
-    while (!found && (de = readdir(d))) {
-        ssize_t k;
-        snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
-        k = readlink(link, target, sizeof(target) - 1);
-        if (k > 0) {
-            target[k] = '\0';
-            found = !strcmp(target, path);
-        }
-    }
-    closedir(d);
-    return found;
-}
-
-/* 1 if (pid), or with (children) one of its children, has (path) open. */
-static int someone_has_open(long pid, int children, const char *path)
-{
-    char p[64], buf[4096];
-    FILE *f;
-    size_t n;
-
-    if (!children)
-        return has_open(pid, path);
-    snprintf(p, sizeof(p), "/proc/%ld/task/%ld/children", pid, pid);
-    if (!(f = fopen(p, "re")))
-        return 0;
-    n = fread(buf, 1, sizeof(buf) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    for (char *q = buf, *end; *q; q = end) {
-        long c = strtol(q, &end, 10);
-        if (end == q)
-            break;
-        if (has_open(c, path))
-            return 1;
-    }
-    return 0;
-}
-
-/* Starts (argv) and truncates (image) to 4 KiB as soon as (watch_pid, or
- * its children) has it open. Returns the program's status; *hit says
- * whether the truncation came while the file was open. */
-static int run_truncating(const char *const argv[], const char *image, long watch_pid,
-                          struct lvt_bg *b, int *hit)
-{
-    *hit = 0;
-    if (lvt_bg_start(b, argv) < 0)
-        return -1;
-    long pid = watch_pid ? watch_pid : (long)b->pid;
-    for (int i = 0; i < 200000 && b->pid && !*hit; i++) { /* bounded: ends with the program */
-        if (someone_has_open(pid, watch_pid != 0, image)) {
-            *hit = truncate(image, 4096) == 0;
-            break;
-        }
-        if (i % 64 == 63)
-            lvt_bg_pump(0);
-    }
-    return lvt_bg_stop(b, 0, 60000);
-}
-
-/* An image cut short while `lightvm run` and a VM process load it: an
- * error naming it, never a signal; retried (bounded) until the cut came
- * while the image was open. */
-static int fault_truncated_image(char *saw, size_t cap)
-{
-    char image[PATH_MAX + 16];
-    struct lvt_bg b;
-    int hits[2] = {0, 0}, ok = 1;
-
-    snprintf(image, sizeof(image), "%s/big.elf", cfgdir);
-    saw[0] = '\0';
-    for (int mode = 0; mode < 2; mode++) { /* 0: lightvm run, 1: lightvm create */
-        for (int attempt = 0; attempt < 6 && !hits[mode]; attempt++) {
-            char name[32];
-            int hit;
-            if (!write_big_image(image, 6)) {
-                CHECK(0, "cannot write %s: %s", image, strerror(errno));
-                return 0;
-            }
-            snprintf(name, sizeof(name), "trunc%d", attempt);
-            /* create: from the pool (a shell prepared on the spot takes
-             * more than lightvmd's 10 s under a nested TCG VM) */
-            const char *run[] = {lightvm, "run", "--memory", "8M", image, NULL};
-            const char *create[] = {lightvm, "create", kernel_config(name, image, 250 + attempt),
-                                    "--rundir", rundir, NULL};
-            int st = run_truncating(mode ? create : run, image, mode ? daemon_bg.pid : 0, &b,
-                                    &hit);
-            int refused = st == 1 && strstr(b.err, image) &&
-                          strstr(b.err, "changed while being loaded") && one_line(b.err);
-            /* (missed: the load was done before the cut; the guest ran) */
-            int ran = mode ? st == 0 : st == ELFGEN_EXIT_STATUS;
-            CHECK(refused || (!hit && ran), "%s, image cut%s while loading: status %d: %s",
-                  mode ? "create" : "run", hit ? "" : " (maybe not)", st, b.err);
-            ok &= refused || (!hit && ran);
-            if (refused) {
-                hits[mode] = 1;
-                if (mode)
-                    snprintf(saw, cap, "%.*s", (int)strcspn(b.err, "\n"), b.err);
-            }
-            if (mode && ran)
-                lv("destroy", name, NULL);
-            CHECK(!mode || vm_gone(name), "%s is left after its create failed", name);
-        }
-        CHECK(hits[mode], "%s: the image was never cut while it was open (6 tries)",
-              mode ? "create" : "run");
-        ok &= hits[mode];
-    }
-    unlink(image);
-    return ok;
-}
-
-static void case_image_faults(void)
-{
-    char saw[512];
-
-    pool_wait(POOL);
-    int fds0 = lvt_fd_count(daemon_bg.pid);
-    CHECK(fault_fifo_kernel(saw, sizeof(saw)), "a FIFO kernel: %s", saw);
-    printf("fault: kernel is a FIFO: %s\n", saw);
-    CHECK(fault_truncated_image(saw, sizeof(saw)), "a truncated image: %s", saw);
-    printf("fault: image truncated while loading: %s\n", saw);
-    pool_wait(POOL);
-    CHECK(fds0 > 0 && lvt_fd_count(daemon_bg.pid) == fds0, "lightvmd had %d fds before the image "
-          "faults, %d after", fds0, lvt_fd_count(daemon_bg.pid));
-    CHECK(lv("list", NULL) == 0 && answers(0, "5"), "after the image faults: d0 does not answer");
 }
 
 /* Needs the daemon of case_errors (no VM of the earlier cases). */
@@ -843,8 +538,6 @@ int main(int argc, char **argv)
         case_crash();
         case_daemon_restart();
     }
-    if (daemon_bg.pid)
-        case_image_faults();
     if (daemon_bg.pid) {
         case_limits();
         case_many();

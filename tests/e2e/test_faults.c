@@ -15,6 +15,9 @@
  * At the end a table: fault | what the user saw | recovered | leaked
  * nothing. The test fails if any row says no (or any CHECK failed).
  *
+ * lightvmd runs with --console-cap 64K (CON_CAP), which the console
+ * flood's row checks the VM's log and the run directory against.
+ *
  * Adding a fault: write `static void f_NAME(struct row *r)` that injects
  * it, puts what a user saw in r->saw and removes the VMs it made (they
  * are no part of the steady set), and add it to faults[] (main). A fault
@@ -37,9 +40,12 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "elfgen.h"
 #include "lightvm/ctl.h"
 #include "lvtest.h"
 
@@ -47,6 +53,9 @@
 #define BR2 "lvft1"         /* the bridge that gets deleted */
 #define POOL 4
 #define RUNDIR_MB 16
+#define CON_CAP (64 << 10)      /* lightvmd --console-cap */
+#define CON_CAP_ARG "64K"
+#define CON_SLACK (64 << 10)    /* a VM's other files (spec.json), vmm.log's lines */
 
 static const char *lightvm, *lightvmd, *lightvmd_rel, *gdir, *ip_bin, *nc_bin;
 static char rundir[64] = "/tmp/lvtest-faults-XXXXXX", cfgdir[PATH_MAX];
@@ -69,7 +78,7 @@ struct row {
     const char *name;
     void (*inject)(struct row *r);
     void (*after)(struct row *r);   /* undoes what had to outlive the checks (or NULL) */
-    char saw[256];
+    char saw[384];
     char why[512];                  /* what the checks found wrong */
     int recovered, clean;
 };
@@ -77,11 +86,21 @@ struct row {
 static void saw(struct row *r, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void saw(struct row *r, const char *fmt, ...)
 {
+    char full[1024];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(r->saw, sizeof(r->saw), fmt, ap);
+    vsnprintf(full, sizeof(full), fmt, ap);
     va_end(ap);
+    /* the test's own directory of configs and images, shown as <cfg> */
+    for (char *p; cfgdir[0] && (p = strstr(full, cfgdir));) {
+        size_t n = strlen(cfgdir);
+        memcpy(p, "<cfg>", 5);
+        memmove(p + 5, p + n, strlen(p + n) + 1);
+    }
+    size_t len = strnlen(full, sizeof(r->saw) - 1);
+    memcpy(r->saw, full, len);
+    r->saw[len] = '\0';
     for (char *p = r->saw; *p; p++)
         if (*p == '\n' || *p == '|')
             *p = ' ';
@@ -104,7 +123,8 @@ static void why(struct row *r, const char *fmt, ...)
 
 /* ---- VMs ---- */
 
-/* Writes a config (kernel in the guest dir) and returns its path. */
+/* Writes a config and returns its path (static): (kernel) a path, or a
+ * name in the guest dir; with (bridge) one vif there with address (ip). */
 static const char *config(const char *name, const char *kernel, int mem_mb, const char *bridge,
                           const char *ip, const char *cmdline)
 {
@@ -116,8 +136,9 @@ static const char *config(const char *name, const char *kernel, int mem_mb, cons
                  ip);
     snprintf(path, sizeof(path), "%s/%s.json", cfgdir, name);
     snprintf(buf, sizeof(buf),
-             "{\"name\":\"%s\",\"kernel\":\"%s/%s\",\"memory\":%d,\"cmdline\":\"%s\"%s}", name,
-             gdir, kernel, mem_mb, cmdline ? cmdline : "", vifs);
+             "{\"name\":\"%s\",\"kernel\":\"%s%s%s\",\"memory\":%d,\"cmdline\":\"%s\"%s}",
+             name, kernel[0] == '/' ? "" : gdir, kernel[0] == '/' ? "" : "/", kernel, mem_mb,
+             cmdline ? cmdline : "", vifs);
     CHECK(lvt_write_file(path, buf, strlen(buf)) == 0, "cannot write %s", path);
     return path;
 }
@@ -171,7 +192,8 @@ static int daemon_up(void)
  * until it answers. */
 static int daemon_start(const char *bin, int resource, unsigned long soft)
 {
-    const char *argv[] = {bin, "--rundir", rundir, "--pool", "8,1," "4," BR, NULL};
+    const char *argv[] = {bin, "--rundir", rundir, "--pool", "8,1," "4," BR, "--console-cap",
+                          CON_CAP_ARG, NULL};
 
     if (lvt_bg_start_limited(&daemon_bg, argv, resource, soft) < 0) {
         CHECK(0, "cannot start %s: %s", bin, strerror(errno));
@@ -536,12 +558,18 @@ static void f_vm_kill(struct row *r)
     CHECK(LV("destroy", "vk") == 0, "destroy vk: %s", cli.err);
 }
 
+/* The run directory's tmpfs filled up, then a VM created: its console
+ * writes fail and are counted (the console is capped, never a reason to
+ * stop a VM), so it runs and answers, and so do s0 and s1. */
 static void f_rundir_full(struct row *r)
 {
     char path[PATH_MAX], buf[65536];
     long long written = 0;
+    unsigned long long none = 0;
+    struct lvt_con c;
     int fd;
 
+    memset(&c, 0, sizeof(c)); /* (shown as "gone" if rf was never made) */
     snprintf(path, sizeof(path), "%s/filler", rundir);
     fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
     CHECK(fd >= 0, "%s: %s", path, strerror(errno));
@@ -558,13 +586,17 @@ static void f_rundir_full(struct row *r)
     char first[200];
     snprintf(first, sizeof(first), "%.*s", (int)strcspn(st ? cli.err : cli.out, "\n"),
              st ? cli.err : cli.out);
+    CHECK(st == 0, "create rf with the filesystem full: status %d: %s", st, cli.err);
     int rf_answers = st == 0 && answers("10.81.2.4");
-    char rfstate[160] = "";
-    if (st == 0 && LV("info", "rf") == 0) {
-        char a[32], b[120];
-        snprintf(rfstate, sizeof(rfstate), ", then %s%s%s", info_field("state", a, sizeof(a)),
-                 info_field("reason", b, sizeof(b))[0] ? ": " : "", b);
-    }
+    CHECK(st != 0 || rf_answers, "rf does not answer with the filesystem full");
+    int failed = st == 0 && lvt_con_wait(&cli, lightvm, rundir, "rf", &c, lvt_con_errors_over,
+                                         &none);
+    CHECK(st != 0 || (failed && strstr(c.last_error, "No space left")),
+          "rf's console writes never failed on a full filesystem: errors=%llu (%s)", c.errors,
+          c.last_error);
+    CHECK(st != 0 || (lvt_con_stats(&cli, lightvm, rundir, "rf", &c) == 0 &&
+                      !strcmp(c.state, "running")), "rf after its console writes failed: %s",
+          cli.out);
     for (int i = 0; i < NSTEADY; i++)
         CHECK(answers(steady[i].ip), "%s stopped answering with the run directory full",
               steady[i].name);
@@ -572,9 +604,10 @@ static void f_rundir_full(struct row *r)
     char listing[300];
     snprintf(listing, sizeof(listing), "%.299s", cli.out);
     unlink(path);
-    saw(r, "filled (%lld KiB); create rf: status %d: %s%s%s", written >> 10, st, first,
-        st == 0 ? (rf_answers ? " (answers" : " (does not answer") : "", st == 0 ? ")" : "");
-    strncat(r->saw, rfstate, sizeof(r->saw) - strlen(r->saw) - 1);
+    saw(r, "filled (%lld KiB); create rf: status %d: %s%s; rf %s, %llu console writes failed "
+        "(%s), s0, s1 answer", written >> 10, st, first,
+        st == 0 ? (rf_answers ? " (answers)" : " (does not answer)") : "",
+        c.state[0] ? c.state : "gone", c.errors, c.last_error[0] ? c.last_error : "none");
     if (st == 0 || strstr(listing, "rf "))
         CHECK(LV("destroy", "rf") == 0, "destroy rf: %s", cli.err);
 }
@@ -801,6 +834,358 @@ static void f_shutdown_max(struct row *r)
     CHECK(LV("info", "s0") == 0 && strstr(cli.out, "running"), "s0 after: %s", cli.out);
 }
 
+/* ---- image faults: a kernel that is a FIFO, an image cut short while it loads ---- */
+
+static int one_line(const char *s)
+{
+    const char *nl = strchr(s, '\n');
+    return nl && nl[1] == '\0';
+}
+
+/* No VM (name) is listed and no directory of it is left. */
+static int vm_gone(const char *name)
+{
+    char p[PATH_MAX];
+
+    snprintf(p, sizeof(p), "%s/vms/%s", rundir, name);
+    return LV("info", name) == 1 && access(p, F_OK) < 0;
+}
+
+/* The VM process's own check, behind lightvmd's (a file swapped for a
+ * FIFO between the two): a shell started by hand on a socketpair (as
+ * lightvmd does, fd 3) and sent an exec whose kernel is (kernel). 1 if it
+ * replied with an error naming (kernel) and (needle), then exited and
+ * left no directory; its reply in (out). */
+static int shell_exec_refuses(const char *kernel, const char *needle, char *out, size_t cap)
+{
+    const char *argv[] = {lightvmd, "--vm-shell", "--memory", "8", "--nics", "0", "--rundir",
+                          rundir, NULL};
+    struct lv_ctl_conn c;
+    struct lv_err err = {""};
+    json_t *m = NULL;
+    int sp[2], ok = 0, st = -1;
+    pid_t pid;
+
+    if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0 || (pid = fork()) < 0) {
+        snprintf(out, cap, "socketpair/fork: %s", strerror(errno));
+        return 0;
+    }
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null < 0 || dup2(sp[1], 3) < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
+            dup2(null, 2) < 0)
+            _exit(126);
+        execv(lightvmd, (char *const *)argv);
+        _exit(127);
+    }
+    close(sp[1]);
+    lv_ctl_conn_init(&c, sp[0]);
+    snprintf(out, cap, "the shell never got ready");
+    if (lv_ctl_recv(&c, 60000, &m, &err) == 0 && json_is_true(json_object_get(m, "ready"))) {
+        json_t *ex = json_pack("{s:s,s:{s:s,s:s,s:i},s:i}", "op", "exec", "spec", "name",
+                               "shellfifo", "kernel", kernel, "memory", 8, "id", 1);
+        json_decref(m);
+        m = NULL;
+        snprintf(out, cap, "no reply to exec: %s", err.msg);
+        if (lv_ctl_send(&c, ex, 5000, &err) == 0 && lv_ctl_recv(&c, 30000, &m, &err) == 0) {
+            const char *e = json_string_value(json_object_get(m, "error"));
+            snprintf(out, cap, "%s", e ? e : "(accepted)");
+            ok = !json_is_true(json_object_get(m, "ok")) && e && strstr(e, kernel) &&
+                 strstr(e, needle);
+        }
+        json_decref(ex);
+    }
+    json_decref(m);
+    lv_ctl_conn_close(&c);
+    for (int t = 0; t < 400 && waitpid(pid, &st, WNOHANG) == 0; t++) /* it ends by itself */
+        lvt_sleep_ms(50);
+    if (st == -1) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+    }
+    CHECK(st != -1 && WIFEXITED(st), "the shell did not exit after a refused exec (%d)", st);
+    char p[PATH_MAX];
+    snprintf(p, sizeof(p), "%s/shells/%d", rundir, (int)pid);
+    CHECK(access(p, F_OK) < 0, "the refused shell left %s", p);
+    snprintf(p, sizeof(p), "%s/vms/shellfifo", rundir);
+    CHECK(access(p, F_OK) < 0, "the refused shell left %s", p);
+    return ok && st != -1;
+}
+
+/* `lightvm run FIFO`, `lightvm run --config` and `lightvm create` with a
+ * FIFO as the kernel: each refused at once with one line (a plain open
+ * would wait for a writer forever), the pool untouched; and a VM process
+ * sent one directly. */
+static void f_fifo_kernel(struct row *r)
+{
+    char fifo[PATH_MAX + 16], cfg[PATH_MAX + 64], shsaw[512], what[1024];
+
+    snprintf(fifo, sizeof(fifo), "%s/kernel.fifo", cfgdir);
+    if (mkfifo(fifo, 0600) < 0) {
+        CHECK(0, "mkfifo %s: %s", fifo, strerror(errno));
+        return;
+    }
+    snprintf(cfg, sizeof(cfg), "%s", config("fifo0", fifo, 8, NULL, NULL, NULL));
+    const char *runs[][6] = {{lightvm, "run", fifo, NULL},
+                             {lightvm, "run", "--config", cfg, NULL}};
+    for (int i = 0; i < 2; i++)
+        CHECK(lvt_run(&cli, 30, runs[i]) == 0 && !cli.timed_out && cli.status == 1 &&
+              strstr(cli.err, fifo) && strstr(cli.err, "FIFO") && one_line(cli.err),
+              "lightvm run %s: status %d%s: %s", runs[i][2], cli.status,
+              cli.timed_out ? " (timed out)" : "", cli.err);
+    CHECK(wait_steady(what, sizeof(what)), "before the FIFO create: %s", what);
+    int st = LV("create", cfg);
+    saw(r, "run, run --config, create: one line each, status %d: %.*s", st,
+        (int)strcspn(cli.err, "\n"), cli.err);
+    CHECK(st == 1 && !cli.timed_out && strstr(cli.err, fifo) && strstr(cli.err, "FIFO") &&
+          one_line(cli.err), "create with a FIFO kernel: status %d%s: %s", st,
+          cli.timed_out ? " (timed out)" : "", cli.err);
+    CHECK(vm_gone("fifo0"), "a VM fifo0 is left: %s", cli.out);
+    CHECK(LV("pool") == 0 && strstr(cli.out, "ready=" "4" " "),
+          "the FIFO create took a shell from the pool: %s", cli.out);
+    CHECK(shell_exec_refuses(fifo, "FIFO", shsaw, sizeof(shsaw)),
+          "a VM process sent a FIFO kernel: %s", shsaw);
+    unlink(fifo);
+}
+
+/* Writes a valid image whose one segment has (mib) MiB of file bytes
+ * (a sparse file: cheap to make, a real read to load; 6 MiB still fits
+ * an 8 MiB VM with a NIC, the pool's flavor); the guest exits with
+ * ELFGEN_EXIT_STATUS. */
+static int write_big_image(const char *path, unsigned mib)
+{
+    struct elfgen g;
+    int fd, ok;
+
+    elfgen_valid(&g);
+    elfgen_phdr(&g, 0)->p_filesz = elfgen_phdr(&g, 0)->p_memsz = (uint64_t)mib << 20;
+    fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return 0;
+    ok = write(fd, g.buf, g.size) == (ssize_t)g.size &&
+         ftruncate(fd, ELFGEN_CODE_OFF + ((off_t)mib << 20)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* 1 if process (pid) has (path) open. */
+static int has_open(long pid, const char *path)
+{
+    char dir[64], link[384], target[PATH_MAX];
+    DIR *d;
+    struct dirent *de;
+    int found = 0;
+
+    snprintf(dir, sizeof(dir), "/proc/%ld/fd", pid);
+    if (!(d = opendir(dir)))
+        return 0;
+    while (!found && (de = readdir(d))) {
+        ssize_t k;
+        snprintf(link, sizeof(link), "%s/%s", dir, de->d_name);
+        k = readlink(link, target, sizeof(target) - 1);
+        if (k > 0) {
+            target[k] = '\0';
+            found = !strcmp(target, path);
+        }
+    }
+    closedir(d);
+    return found;
+}
+
+/* 1 if (pid), or with (children) one of its children, has (path) open. */
+static int someone_has_open(long pid, int children, const char *path)
+{
+    char p[64], buf[4096];
+    FILE *f;
+    size_t n;
+
+    if (!children)
+        return has_open(pid, path);
+    snprintf(p, sizeof(p), "/proc/%ld/task/%ld/children", pid, pid);
+    if (!(f = fopen(p, "re")))
+        return 0;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    for (char *q = buf, *end; *q; q = end) {
+        long c = strtol(q, &end, 10);
+        if (end == q)
+            break;
+        if (has_open(c, path))
+            return 1;
+    }
+    return 0;
+}
+
+/* Starts (argv) and truncates (image) to 4 KiB as soon as (watch_pid, or
+ * its children) has it open. Returns the program's status; *hit says
+ * whether the truncation came while the file was open. */
+static int run_truncating(const char *const argv[], const char *image, long watch_pid,
+                          struct lvt_bg *b, int *hit)
+{
+    *hit = 0;
+    if (lvt_bg_start(b, argv) < 0)
+        return -1;
+    long pid = watch_pid ? watch_pid : (long)b->pid;
+    for (int i = 0; i < 200000 && b->pid && !*hit; i++) { /* bounded: ends with the program */
+        if (someone_has_open(pid, watch_pid != 0, image)) {
+            *hit = truncate(image, 4096) == 0;
+            break;
+        }
+        if (i % 64 == 63)
+            lvt_bg_pump(0);
+    }
+    return lvt_bg_stop(b, 0, 60000);
+}
+
+/* An image cut short while `lightvm run` and a VM process (create, from
+ * the pool) load it: an error naming it, never a signal; retried
+ * (bounded) until the cut came while the image was open. */
+static void f_truncated_image(struct row *r)
+{
+    static const char *const how[] = {"run", "create"};
+    char image[PATH_MAX + 16], line[2][256] = {"(never cut in time)", "(never cut in time)"};
+    struct lvt_bg b;
+    int hits[2] = {0, 0};
+
+    snprintf(image, sizeof(image), "%s/big.elf", cfgdir);
+    for (int mode = 0; mode < 2; mode++) { /* 0: lightvm run, 1: lightvm create */
+        for (int attempt = 0; attempt < 6 && !hits[mode]; attempt++) {
+            char name[32], ip[24], cfg[PATH_MAX + 64];
+            int hit;
+            if (!write_big_image(image, 6)) {
+                CHECK(0, "cannot write %s: %s", image, strerror(errno));
+                return;
+            }
+            snprintf(name, sizeof(name), "trunc%d", attempt);
+            snprintf(ip, sizeof(ip), "10.81.2.%d", 10 + attempt);
+            snprintf(cfg, sizeof(cfg), "%s", config(name, image, 8, BR, ip, NULL));
+            const char *run[] = {lightvm, "run", "--memory", "8M", image, NULL};
+            const char *create[] = {lightvm, "create", cfg, "--rundir", rundir, NULL};
+            int st = run_truncating(mode ? create : run, image, mode ? daemon_bg.pid : 0, &b,
+                                    &hit);
+            int refused = st == 1 && strstr(b.err, image) &&
+                          strstr(b.err, "changed while being loaded") && one_line(b.err);
+            /* (missed: the load was done before the cut; the guest ran) */
+            int ran = mode ? st == 0 : st == ELFGEN_EXIT_STATUS;
+            CHECK(refused || (!hit && ran), "%s, image cut%s while loading: status %d: %s",
+                  how[mode], hit ? "" : " (maybe not)", st, b.err);
+            if (refused) {
+                hits[mode] = 1;
+                snprintf(line[mode], sizeof(line[mode]), "status 1: %.*s",
+                         (int)strcspn(b.err, "\n"), b.err);
+            }
+            if (mode && ran)
+                LV("destroy", name);
+            CHECK(!mode || vm_gone(name), "%s is left after its create failed", name);
+        }
+        CHECK(hits[mode], "%s: the image was never cut while it was open (6 tries)", how[mode]);
+    }
+    unlink(image);
+    saw(r, "run: %s; create: %s", line[0], line[1]);
+}
+
+/* ---- a guest that floods its console ---- */
+
+/* The bytes of the regular files under directory (fd) (closed here). */
+static long long tree_bytes(int fd)
+{
+    DIR *d = fdopendir(fd);
+    long long n = 0;
+
+    if (!d) {
+        close(fd);
+        return 0;
+    }
+    for (struct dirent *de; (de = readdir(d));) {
+        struct stat st;
+        if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..") ||
+            fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+            continue;
+        if (S_ISREG(st.st_mode))
+            n += st.st_size;
+        else if (S_ISDIR(st.st_mode)) {
+            int sub = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+            if (sub >= 0)
+                n += tree_bytes(sub);
+        }
+    }
+    closedir(d);
+    return n;
+}
+
+static long long rundir_bytes(void)
+{
+    int fd = open(rundir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    return fd < 0 ? -1 : tree_bytes(fd);
+}
+
+/* What the run directory's tmpfs (the test's own) holds, in bytes. */
+static long long tmpfs_used(void)
+{
+    struct statvfs v;
+
+    return statvfs(rundir, &v) == 0 ? (long long)(v.f_blocks - v.f_bfree) * (long long)v.f_frsize
+                                    : -1;
+}
+
+/* The VM "flood" (selftest flood, no NIC) writes its console as fast as
+ * it can: it keeps running, s0 and s1 answer, its log stays within the
+ * cap, the run directory's files and its tmpfs grow by at most the cap
+ * (and a VM's other files), its dropped counter rises, its console shows
+ * escaped; destroy removes its log. */
+static void f_console_flood(struct row *r)
+{
+    const long long bound = CON_CAP + CON_SLACK;
+    unsigned long long min = 4ull * CON_CAP;
+    long long used0 = tmpfs_used(), rb0 = rundir_bytes(), most = 0, most_used = 0;
+    long most_log = 0;
+    struct lvt_con c;
+
+    if (LV("create", config("flood", "selftest.elf", 8, NULL, NULL, "flood")) != 0) {
+        CHECK(0, "create flood: %s", cli.err);
+        saw(r, "create failed: %.100s", cli.err);
+        return;
+    }
+    CHECK(lvt_con_wait(&cli, lightvm, rundir, "flood", &c, lvt_con_bytes_over, &min),
+          "the flood guest wrote only %llu bytes", c.bytes);
+    for (int round = 0; round < 5; round++) {
+        unsigned long long d = c.dropped;
+        CHECK(lvt_con_wait(&cli, lightvm, rundir, "flood", &c, lvt_con_dropped_over, &d),
+              "round %d: dropped stays at %llu", round, d);
+        CHECK(!strcmp(c.state, "running"), "round %d: flood is %s", round, c.state);
+        long lb = lvt_con_log_bytes(rundir, "flood");
+        long long rb = rundir_bytes() - rb0, used = tmpfs_used() - used0;
+        most_log = lb > most_log ? lb : most_log;
+        most = rb > most ? rb : most;
+        most_used = used > most_used ? used : most_used;
+        CHECK(lb <= CON_CAP, "round %d: flood's log holds %ld bytes (cap %d)", round, lb,
+              CON_CAP);
+        CHECK(rb <= bound, "round %d: the run directory's files grew by %lld bytes (at most "
+              "%lld)", round, rb, bound);
+        CHECK(used <= bound, "round %d: the tmpfs use grew by %lld bytes (at most %lld)", round,
+              used, bound);
+        for (int i = 0; i < NSTEADY; i++)
+            CHECK(answers(steady[i].ip), "round %d: %s does not answer daytime", round,
+                  steady[i].name);
+    }
+    CHECK(c.errors == 0 && c.cap == CON_CAP, "flood's console: cap=%llu errors=%llu (%s)", c.cap,
+          c.errors, c.last_error);
+    /* its console: escaped, the newest lines */
+    CHECK(LV("console", "flood") == 0 && strstr(cli.out, "flood 0") &&
+          strstr(cli.out, " \\x1b[1m!\\x1b[0m\\x0d...") && !strchr(cli.out, '\x1b') &&
+          !strchr(cli.out, '\r'), "console of flood: status %d, not escaped: %.300s", cli.status,
+          cli.out);
+    printf("    flood: %llu bytes written, %llu dropped; its log at most %ld bytes, the run "
+           "directory's files +%lld, the tmpfs +%lld (cap %d)\n", c.bytes, c.dropped, most_log,
+           most, most_used, CON_CAP);
+    saw(r, "flood kept running: %llu MiB written, %llu MiB dropped, its log <= %ld KiB (cap "
+        "%d KiB), the run directory +%lld KiB; console shown escaped", c.bytes >> 20,
+        c.dropped >> 20, most_log >> 10, CON_CAP >> 10, most_used >> 10);
+    CHECK(LV("destroy", "flood") == 0, "destroy flood: %s", cli.err);
+    CHECK(lvt_con_log_bytes(rundir, "flood") == 0, "flood's log is still there after destroy");
+}
+
 /* ---- main ---- */
 
 static void kill_leftovers(void)
@@ -868,9 +1253,11 @@ int main(int argc, char **argv)
         {"guest that ignores shutdown", f_deaf_guest, NULL, "", "", 0, 0},
         {"client floods requests, never reads", f_flood, f_flood_after, "", "", 0, 0},
         {"shutdown with timeout_ms 2147483647", f_shutdown_max, NULL, "", "", 0, 0},
+        {"kernel path that is a FIFO", f_fifo_kernel, NULL, "", "", 0, 0},
+        {"image truncated while it loads", f_truncated_image, NULL, "", "", 0, 0},
+        {"guest floods its console", f_console_flood, NULL, "", "", 0, 0},
         /* More faults go here (each: inject, say what the user saw, remove
-         * its own VMs): a kernel path that is a FIFO, an image truncated
-         * while it loads, a guest that floods its console. */
+         * its own VMs). */
     };
     const int nfaults = (int)(sizeof(faults) / sizeof(faults[0]));
 

@@ -8,14 +8,14 @@
  *      that are not UTF-8: escaped on stdout, the exact bytes with --raw,
  *      counted by --trace; a closed stdout still ends the VM
  *   2. the same guest under lightvmd: `lightvm console` escaped, --raw exact
- *   3. fault_console_flood: a guest writing its console as fast as it can
- *      keeps running, its daytime neighbours keep answering, its log and
- *      the run directory stay within the cap (file sizes and the tmpfs's
- *      use), its dropped counter rises, its console shows escaped
- *   4. the run directory's filesystem full under a flooding guest: its
+ *   3. the run directory's filesystem full under a flooding guest: its
  *      writes fail and are counted (ENOSPC), it keeps running, the
  *      neighbours answer; with space again its output is kept again
- *   5. everything destroyed: no process, tap or run-directory entry left
+ *   4. everything destroyed: no process, tap or run-directory entry left
+ *
+ * A guest flooding a console that has space (its log and the run
+ * directory stay within the cap, its neighbours answer) is a row of
+ * test_faults' table ("guest floods its console").
  *
  * usage: test_flood LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM (skips without
  * it, fails under LIGHTVM_REQUIRE_KVM=1) and root.
@@ -23,7 +23,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -31,7 +30,6 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
-#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "lvtest.h"
@@ -42,7 +40,6 @@
 #define CAP_ARG "64K"
 #define NEIGHBOURS 2     /* daytime VMs 0 .. NEIGHBOURS - 1 */
 #define TMPFS_SIZE "size=16m,mode=0700"
-#define SLACK (64 << 10) /* the run directory's other files: spec.json, vmm.log */
 
 /* What selftest ctlchars prints (guest/apps/selftest.c), and what a
  * terminal must be shown of it: worked out by hand, not by the library. */
@@ -128,98 +125,17 @@ static int neighbours_answer(void)
     return ok == NEIGHBOURS;
 }
 
-struct con {
-    char state[16];
-    unsigned long long cap, bytes, dropped, errors;
-    char last_error[64];
-};
-
 /* `lightvm info NAME`: its state and console counters; 0 or -1. */
-static int con_stats(const char *name, struct con *c)
+static int con_stats(const char *name, struct lvt_con *c)
 {
-    const char *p;
-
-    memset(c, 0, sizeof(*c));
-    if (lv("info", name, NULL) != 0 || !(p = strstr(cli.out, "state: ")))
-        return -1;
-    sscanf(p, "state: %15s", c->state);
-    if (!(p = strstr(cli.out, "console: ")) ||
-        sscanf(p, "console: cap=%llu bytes=%llu dropped=%llu errors=%llu", &c->cap, &c->bytes,
-               &c->dropped, &c->errors) != 4)
-        return -1;
-    if ((p = strstr(cli.out, "last_error=")))
-        snprintf(c->last_error, sizeof(c->last_error), "%.*s", (int)strcspn(p + 11, "\n"),
-                 p + 11);
-    return 0;
+    return lvt_con_stats(&cli, lightvm, rundir, name, c);
 }
 
 /* Polls `info NAME` (bounded) until (done) holds for its counters. */
-static int wait_con(const char *name, struct con *c, int (*done)(const struct con *, const void *),
-                    const void *arg)
+static int wait_con(const char *name, struct lvt_con *c,
+                    int (*done)(const struct lvt_con *, const void *), const void *arg)
 {
-    for (int t = 0; t < 300; t++) {
-        if (con_stats(name, c) == 0 && done(c, arg))
-            return 1;
-        lvt_sleep_ms(100);
-    }
-    return 0;
-}
-
-static int bytes_over(const struct con *c, const void *arg)
-{
-    return c->bytes > *(const unsigned long long *)arg;
-}
-
-static int dropped_over(const struct con *c, const void *arg)
-{
-    return c->dropped > *(const unsigned long long *)arg;
-}
-
-static int errors_over(const struct con *c, const void *arg)
-{
-    return c->errors > *(const unsigned long long *)arg;
-}
-
-static long vm_file(const char *name, const char *file)
-{
-    char p[PATH_MAX];
-    struct stat st;
-
-    snprintf(p, sizeof(p), "%s/vms/%s/%s", rundir, name, file);
-    return stat(p, &st) == 0 ? (long)st.st_size : 0;
-}
-
-static long log_bytes(const char *name)
-{
-    return vm_file(name, "console.log") + vm_file(name, "console.log.1");
-}
-
-static long long tree_bytes;
-
-static int add_size(const char *path, const struct stat *st, int type, struct FTW *ftw)
-{
-    (void)path;
-    (void)ftw;
-    if (type == FTW_F && S_ISREG(st->st_mode))
-        tree_bytes += st->st_size;
-    return 0;
-}
-
-/* The bytes of all regular files under the run directory. */
-static long long rundir_bytes(void)
-{
-    tree_bytes = 0;
-    nftw(rundir, add_size, 16, FTW_PHYS);
-    return tree_bytes;
-}
-
-/* What the run directory's tmpfs holds, in bytes. */
-static long long tmpfs_used(void)
-{
-    struct statvfs v;
-
-    return statvfs(rundir, &v) == 0 ? (long long)(v.f_blocks - v.f_bfree) * (long long)v.f_frsize
-                                    : -1;
+    return lvt_con_wait(&cli, lightvm, rundir, name, c, done, arg);
 }
 
 /* Polls (bounded) for the daemon's socket. */
@@ -277,7 +193,7 @@ static void case_console_escapes(void)
 
     CHECK(lv("create", config("ctl", -1, "ctlchars idle"), NULL) == 0, "create ctl: %s",
           cli.err);
-    struct con c;
+    struct lvt_con c;
     CHECK(con_stats("ctl", &c) == 0 && c.bytes == rn && c.dropped == 0 && c.cap == CAP,
           "info ctl: %s", cli.out);
     const char *esc[] = {lightvm, "console", "ctl", "--rundir", rundir, NULL};
@@ -292,72 +208,7 @@ static void case_console_escapes(void)
     CHECK(lv("destroy", "ctl", NULL) == 0, "destroy ctl: %s", cli.err);
 }
 
-/* ---- 3: the fault ---- */
-
-/*
- * Fault: a guest floods its console. Self-contained, for a fault suite:
- * needs a lightvmd on (rundir) started with --console-cap CAP and
- * NEIGHBOURS daytime VMs answering; uses this file's lv(), config(),
- * con_stats()/wait_con(), log_bytes(), rundir_bytes(), tmpfs_used() and
- * neighbours_answer(). Creates the VM "flood" (selftest flood, no NIC),
- * checks, destroys it. Returns 1 when all held (the VM keeps running, the
- * neighbours answer, the log and the run directory stay within the cap,
- * the dropped counter rises, its console is escaped, it is destroyed
- * cleanly); (seen) gets what a user sees. (own_fs): the run directory is
- * on a filesystem only this test writes to, so its use is checked too.
- */
-static int fault_console_flood(int own_fs, char *seen, size_t seen_cap)
-{
-    const int fails0 = lvt_failures, nvms = NEIGHBOURS + 1;
-    const long long bound = (long long)nvms * CAP + SLACK;
-    unsigned long long min = 4ull * CAP;
-    long long used0 = tmpfs_used(), most = 0, most_used = 0;
-    long most_log = 0;
-    struct con c;
-
-    if (lv("create", config("flood", -1, "flood"), NULL) != 0) {
-        CHECK(0, "create flood: %s", cli.err);
-        snprintf(seen, seen_cap, "create failed: %.100s", cli.err);
-        return 0;
-    }
-    CHECK(wait_con("flood", &c, bytes_over, &min), "the flood guest wrote only %llu bytes",
-          c.bytes);
-    for (int round = 0; round < 5; round++) {
-        unsigned long long d = c.dropped;
-        CHECK(wait_con("flood", &c, dropped_over, &d), "round %d: dropped stays at %llu", round,
-              d);
-        CHECK(!strcmp(c.state, "running"), "round %d: flood is %s", round, c.state);
-        long lb = log_bytes("flood");
-        long long rb = rundir_bytes(), used = tmpfs_used() - used0;
-        most_log = lb > most_log ? lb : most_log;
-        most = rb > most ? rb : most;
-        most_used = used > most_used ? used : most_used;
-        CHECK(lb <= CAP, "round %d: flood's log holds %ld bytes (cap %d)", round, lb, CAP);
-        CHECK(rb <= bound, "round %d: the run directory holds %lld bytes (at most %lld)", round,
-              rb, bound);
-        CHECK(!own_fs || used <= bound, "round %d: the tmpfs use grew by %lld bytes (at most "
-              "%lld)", round, used, bound);
-        CHECK(neighbours_answer(), "round %d: a neighbour does not answer daytime", round);
-    }
-    CHECK(c.errors == 0 && c.cap == CAP, "flood's console: cap=%llu errors=%llu (%s)", c.cap,
-          c.errors, c.last_error);
-    /* its console: escaped, the newest lines */
-    CHECK(lv("console", "flood", NULL) == 0 && strstr(cli.out, "flood 0") &&
-          strstr(cli.out, " \\x1b[1m!\\x1b[0m\\x0d...") && !strchr(cli.out, '\x1b') &&
-          !strchr(cli.out, '\r'), "console of flood: status %d, not escaped: %.300s", cli.status,
-          cli.out);
-    printf("flood: %llu bytes written, %llu dropped; its log at most %ld bytes, the run "
-           "directory %lld, the tmpfs +%lld (cap %d)\n", c.bytes, c.dropped, most_log, most,
-           most_used, CAP);
-    snprintf(seen, seen_cap, "kept running; %lluM written, log <= %ldK (cap %dK)",
-             c.bytes >> 20, most_log >> 10, CAP >> 10);
-    CHECK(lv("destroy", "flood", NULL) == 0, "destroy flood: %s", cli.err);
-    CHECK(vm_file("flood", "console.log") == 0 && vm_file("flood", "console.log.1") == 0,
-          "flood's log is still there after destroy");
-    return lvt_failures == fails0;
-}
-
-/* ---- 4: the filesystem full ----
+/* ---- 3: the filesystem full ----
  * A log at its cap needs no new space (a rotation frees what the next
  * writes take), so the filesystem is filled first and the flooding VM
  * made after: its log has to grow, and cannot. */
@@ -367,7 +218,7 @@ static void case_fs_full(void)
     char filler[PATH_MAX];
     unsigned long long min, e;
     static char chunk[1 << 20];
-    struct con c;
+    struct lvt_con c;
     int fd, full = 0;
 
     /* fill the tmpfs (bounded: it is 16 MiB) */
@@ -386,11 +237,11 @@ static void case_fs_full(void)
         return;
     }
     e = 0;
-    CHECK(wait_con("ff", &c, errors_over, &e) && strstr(c.last_error, "No space left"),
+    CHECK(wait_con("ff", &c, lvt_con_errors_over, &e) && strstr(c.last_error, "No space left"),
           "ff's console writes never failed on a full filesystem: errors=%llu (%s)", c.errors,
           c.last_error);
     e = c.errors;
-    CHECK(wait_con("ff", &c, errors_over, &e) && !strcmp(c.state, "running"),
+    CHECK(wait_con("ff", &c, lvt_con_errors_over, &e) && !strcmp(c.state, "running"),
           "ff after its writes failed: %s, errors %llu", c.state, c.errors);
     CHECK(neighbours_answer(), "a neighbour does not answer with the filesystem full");
     CHECK(lv("list", NULL) == 0 && !strstr(cli.out, "crashed"), "list with the filesystem "
@@ -402,16 +253,16 @@ static void case_fs_full(void)
     CHECK(con_stats("ff", &c) == 0, "info ff: %s", cli.err);
     e = c.errors;
     min = c.bytes + 8ull * CAP;
-    CHECK(wait_con("ff", &c, bytes_over, &min) && c.errors <= e + 1 &&
+    CHECK(wait_con("ff", &c, lvt_con_bytes_over, &min) && c.errors <= e + 1 &&
           !strcmp(c.state, "running"), "ff with space again: %s, errors %llu -> %llu", c.state,
           e, c.errors);
     /* (between a rotation and the next write it holds the older half only) */
-    long lb = log_bytes("ff");
+    long lb = lvt_con_log_bytes(rundir, "ff");
     CHECK(lb >= CAP / 2 && lb <= CAP, "ff's log holds %ld bytes (cap %d)", lb, CAP);
     CHECK(lv("destroy", "ff", NULL) == 0, "destroy ff: %s", cli.err);
 }
 
-/* ---- 5: the end ---- */
+/* ---- 4: the end ---- */
 
 static int count_taps(void)
 {
@@ -480,7 +331,7 @@ int main(int argc, char **argv)
     static const char *const ips[] = {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", NULL};
     static const char *const ncs[] = {"/usr/bin/nc", "/bin/nc", NULL};
     static char gabs[PATH_MAX];
-    char why[256], name[32], seen[160];
+    char why[256], name[32];
 
     if (argc != 4) {
         fprintf(stderr, "usage: test_flood LIGHTVM LIGHTVMD GUEST_DIR\n");
@@ -540,8 +391,6 @@ int main(int argc, char **argv)
     }
     CHECK(neighbours_answer(), "the neighbours do not answer daytime");
     case_console_escapes();
-    int ok = fault_console_flood(1, seen, sizeof(seen));
-    printf("fault: console flood | %s | recovered %s\n", seen, ok ? "yes" : "no");
     case_fs_full();
     case_end();
 out:
