@@ -86,7 +86,8 @@ static const struct ctl_verb verbs[] = {
      "Describes the VM NAME, one 'key: value' line each.\n\n"
      "      --json          print the VM as a JSON object\n",
      do_info},
-    {"destroy", "NAME", 0, "", "Ends the VM NAME at once (or removes a crashed one).\n",
+    {"destroy", "NAME", 0, "", "Ends the VM NAME at once (or removes a crashed one). A VM process that does\n"
+     "not answer within 5 s (stopped, hung) is killed.\n",
      do_simple},
     {"pause", "NAME", O_VERBOSE, " [-v]",
      "Stops the VM NAME's vCPU until 'lightvm unpause'.\n\n"
@@ -474,6 +475,9 @@ static int do_simple(struct ctl_opts *o)
         return rc;
     if (o->verbose)
         printf("latency_us=%.0f\n", json_number_value(json_object_get(reply, "latency_us")));
+    if (json_is_true(json_object_get(reply, "killed")))
+        fprintf(stderr, "lightvm %s: %s: its VM process did not answer: killed\n", o->verb,
+                o->arg);
     json_decref(reply);
     return 0;
 }

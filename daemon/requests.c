@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -292,6 +293,22 @@ static void forget_vm(struct lvd_daemon *d, struct lvd_vm *vm)
     lvd_vms_remove(&d->vms, vm);
 }
 
+/* destroy of a VM process that did not answer (stopped, hung): SIGKILL
+ * through its pidfd (never a pid that may have been reused) and forget
+ * it; its taps and memory go as the kernel ends it, a child's status is
+ * reaped by the SIGCHLD handler. 0, or -errno when it cannot be killed. */
+static int kill_vm(struct lvd_daemon *d, struct lvd_vm *vm)
+{
+    if (vm->pidfd < 0)
+        return -ESRCH;
+    if (syscall(SYS_pidfd_send_signal, vm->pidfd, SIGKILL, NULL, 0) < 0 && errno != ESRCH)
+        return -errno;
+    fprintf(stderr, "lightvmd: %s: the VM process (pid %d) did not answer destroy: killed\n",
+            vm->name, (int)vm->pid);
+    forget_vm(d, vm);
+    return 0;
+}
+
 static json_t *describe(const struct lvd_vm *vm)
 {
     json_t *rep = lv_ctl_ok();
@@ -380,6 +397,8 @@ json_t *lvd_call_done(struct lvd_daemon *d, struct lvd_client *c, json_t *vm_rep
             vm->info = json_incref(json_object_get(vm_rep, "vm"));
         }
         rep = vm ? describe(vm) : lv_ctl_error("no VM named '%s' any more", call->name);
+    } else if (!vm_rep && vm && !strcmp(op, "destroy") && kill_vm(d, vm) == 0) {
+        rep = json_pack("{s:b,s:b}", "ok", 1, "killed", 1);
     } else if (!vm_rep) {
         rep = lv_ctl_error("%s: %s", call->name, err->msg);
     } else if (!json_is_true(json_object_get(vm_rep, "ok"))) {
