@@ -65,14 +65,8 @@ static int base_fds;        /* the daemon's fds in the steady state */
 static size_t log_mark;     /* daemon_bg.err offset where a fault began */
 
 /* `lightvm ARGS... --rundir RUNDIR`: its exit status (-1: not run), output in cli. */
-#define LV(...) cli_status(lvt_runv(&cli, 60, lightvm, __VA_ARGS__, "--rundir", rundir, \
-                                    (const char *)NULL))
+#define LV(...) lvt_lv(&cli, lightvm, rundir, __VA_ARGS__, (const char *)NULL)
 #define ipcmd(...) lvt_ip(&tool, ip_bin, __VA_ARGS__)
-
-static int cli_status(int rc)
-{
-    return rc < 0 ? -1 : cli.status;
-}
 
 struct row {
     const char *name;
@@ -151,9 +145,7 @@ static const char *daytime_cfg(const char *name, const char *ip)
 /* nc to port 13 of (ip): 1 if a date came. */
 static int answers(const char *ip)
 {
-    const char *argv[] = {nc_bin, "-w", "5", ip, "13", NULL};
-    int st = lvt_bg_run(&tool, 20000, argv);
-    return st == 0 && strlen(tool.out) >= 24 && strstr(tool.out, "\r\n");
+    return lvt_daytime_answers(&tool, nc_bin, ip, "5");
 }
 
 /* The steady VMs: running from start to end. */
@@ -199,15 +191,7 @@ static int daemon_start(const char *bin, int resource, unsigned long soft)
         CHECK(0, "cannot start %s: %s", bin, strerror(errno));
         return 0;
     }
-    for (int t = 0; t < 30000; t += 50) {
-        lvt_bg_pump(50);
-        if (!daemon_bg.pid)
-            break;
-        if (LV("list") == 0)
-            return 1;
-    }
-    CHECK(0, "lightvmd did not come up: status %d\n%s", daemon_bg.status, daemon_bg.err);
-    return 0;
+    return lvt_daemon_wait(&daemon_bg, 30000, &cli, lightvm, rundir);
 }
 
 /* SIGTERM (VMs stay) or SIGKILL, then a new daemon. */
@@ -1188,52 +1172,22 @@ static void f_console_flood(struct row *r)
 
 /* ---- main ---- */
 
-static void kill_leftovers(void)
-{
-    char list[8192];
-    pid_t pids[1024];
-    int n = lvt_netns_others(pids, 1024, list, sizeof(list));
-
-    for (int i = 0; i < n && i < 1024; i++)
-        kill(pids[i], SIGKILL);
-    for (int t = 0; t < 5000 && lvt_netns_others(NULL, 0, list, sizeof(list)) > 0; t += 100)
-        lvt_sleep_ms(100);
-}
-
 static int setup(char *argv3)
 {
-    static const char *const ips[] = {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", NULL};
-    static const char *const ncs[] = {"/usr/bin/nc", "/bin/nc", NULL};
     static char gabs[PATH_MAX];
-    char why_[256], opts[64];
+    char opts[64];
 
-    if (!realpath(argv3, gabs)) {
-        fprintf(stderr, "FAIL: %s: %s\n", argv3, strerror(errno));
+    if (lvt_e2e_setup(argv3, gabs, rundir, cfgdir, &ip_bin, &nc_bin) < 0)
         return -1;
-    }
     gdir = gabs;
-    ip_bin = lvt_find_exe(ips);
-    nc_bin = lvt_find_exe(ncs);
-    if (!ip_bin || !nc_bin || !mkdtemp(rundir)) {
-        fprintf(stderr, "FAIL: missing ip or nc, or mkdtemp: %s\n", strerror(errno));
-        return -1;
-    }
-    snprintf(cfgdir, sizeof(cfgdir), "%s-cfg", rundir);
-    mkdir(cfgdir, 0700);
-    if (lvt_private_netns(why_, sizeof(why_)) < 0) {
-        fprintf(stderr, "FAIL: private network namespace: %s\n", why_);
-        return -1;
-    }
     /* in the test's own mount namespace: gone with it */
     snprintf(opts, sizeof(opts), "size=%dm,mode=0700", RUNDIR_MB);
     if (mount("lvtest-faults", rundir, "tmpfs", 0, opts) < 0) {
         fprintf(stderr, "FAIL: tmpfs on %s: %s\n", rundir, strerror(errno));
         return -1;
     }
-    if (ipcmd("link set lo up") || ipcmd("link add " BR " type bridge") ||
-        ipcmd("addr add 10.81.0.1/16 dev " BR) || ipcmd("link set " BR " up") ||
-        ipcmd("link add " BR2 " type bridge") || ipcmd("addr add 10.82.0.1/16 dev " BR2) ||
-        ipcmd("link set " BR2 " up")) {
+    if (ipcmd("link set lo up") || lvt_bridge_add(&tool, ip_bin, BR, "10.81.0.1/16") ||
+        lvt_bridge_add(&tool, ip_bin, BR2, "10.82.0.1/16")) {
         fprintf(stderr, "FAIL: bridge setup: %s\n", tool.err);
         return -1;
     }
@@ -1270,10 +1224,7 @@ int main(int argc, char **argv)
     lightvmd_rel = argv[4];
     setvbuf(stdout, NULL, _IOLBF, 0);
     lvt_require_kvm();
-    if (geteuid() != 0) {
-        printf("SKIP: test_faults needs root (network namespaces, taps, mounts)\n");
-        return LVT_SKIP;
-    }
+    lvt_require_root("test_faults", "network namespaces, taps, mounts");
     if (setup(argv[3]) < 0)
         return 1;
     int ok = daemon_start(lightvmd, -1, 0);
@@ -1312,24 +1263,15 @@ int main(int argc, char **argv)
     }
     for (int i = 0; i < NSTEADY && daemon_up(); i++)
         CHECK(LV("destroy", steady[i].name) == 0, "destroy %s: %s", steady[i].name, cli.err);
-    if (daemon_bg.pid) {
-        kill(daemon_bg.pid, SIGTERM);
-        CHECK(lvt_bg_stop(&daemon_bg, 0, 20000) == 0, "lightvmd after SIGTERM: %s",
-              daemon_bg.err);
-    }
+    if (daemon_bg.pid)
+        lvt_daemon_term(&daemon_bg);
     if (lvt_failures) {
-        char p[PATH_MAX], line[512];
-        snprintf(p, sizeof(p), "%s/vmm.log", rundir);
-        FILE *f = fopen(p, "r");
-        for (int i = 0; f && i < 60 && fgets(line, sizeof(line), f); i++)
-            fprintf(stderr, "vmm.log: %s", line);
-        if (f)
-            fclose(f);
+        lvt_show_vmm_log(rundir, 60);
         fprintf(stderr, "lightvmd's log:\n%s\n", daemon_bg.err);
     }
-    kill_leftovers();
+    lvt_kill_netns_others();
     umount2(rundir, MNT_DETACH);
-    const char *rm[] = {"/bin/rm", "-rf", rundir, cfgdir, NULL};
-    lvt_bg_run(&tool, 30000, rm);
+    lvt_rm_rf(&tool, rundir);
+    lvt_rm_rf(&tool, cfgdir);
     return lvt_done("test_faults");
 }
