@@ -24,7 +24,11 @@ $(ASAN)/tests/%: tests/kvm/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a
 
 $(ASAN)/tests/%: tests/e2e/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a
 	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(LDLIBS)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_EXTRA) $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(LDLIBS)
+
+# An e2e test in more than one file: its other sources in TEST_EXTRA.
+$(ASAN)/tests/test_faults: TEST_EXTRA := tests/e2e/faults_image.c
+$(ASAN)/tests/test_faults: tests/e2e/faults_image.c tests/e2e/test_faults.h
 
 # Fuzz targets: libFuzzer needs clang. The library is built once more with
 # clang, instrumented for coverage and sanitizers (build/fuzz/liblightvm.a);
