@@ -254,8 +254,13 @@ void f_truncated_image(struct row *r)
                           strstr(b.err, "changed while being loaded") && one_line(b.err);
             /* (missed: the load was done before the cut; the guest ran) */
             int ran = mode ? st == 0 : st == ELFGEN_EXIT_STATUS;
-            CHECK(refused || (!hit && ran), "%s, image cut%s while loading: status %d: %s",
-                  how[mode], hit ? "" : " (maybe not)", st, b.err);
+            /* (too early: cut between the open and the loader's fstat, so
+             * the headers name a segment past the 4 KiB it saw: a clean
+             * refusal too, but not a load cut short: tried again) */
+            int early = hit && st == 1 && strstr(b.err, image) &&
+                        strstr(b.err, "runs past the end of the file") && one_line(b.err);
+            CHECK(refused || early || (!hit && ran), "%s, image cut%s while loading: status %d: "
+                  "%s", how[mode], hit ? "" : " (maybe not)", st, b.err);
             if (refused) {
                 hits[mode] = 1;
                 snprintf(line[mode], sizeof(line[mode]), "status 1: %.*s",
