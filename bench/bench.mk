@@ -43,14 +43,11 @@ $(BUILD)/bench/bench_image: bench/bench_image.c bench/stats.c bench/stats.h $(BU
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< bench/stats.c \
 		$(BUILD)/lib/liblightvm.a $(LDLIBS)
 
-$(BUILD)/bench/bench_load: bench/bench_load.c bench/stats.c bench/stats.h $(BUILD)/lib/liblightvm.a
+# bench/lvd.c: what these two clients of lightvmd's socket share (the pool wait).
+$(BUILD)/bench/bench_load $(BUILD)/bench/bench_api: $(BUILD)/bench/%: bench/%.c bench/stats.c \
+		bench/stats.h bench/lvd.c bench/lvd.h $(BUILD)/lib/liblightvm.a
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< bench/stats.c \
-		$(BUILD)/lib/liblightvm.a $(LDLIBS)
-
-$(BUILD)/bench/bench_api: bench/bench_api.c bench/stats.c bench/stats.h $(BUILD)/lib/liblightvm.a
-	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< bench/stats.c \
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< bench/stats.c bench/lvd.c \
 		$(BUILD)/lib/liblightvm.a $(LDLIBS)
 
 bench-pool: deps

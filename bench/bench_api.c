@@ -28,6 +28,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "lvd.h"
 #include "lightvm/ctl.h"
 #include "stats.h"
 
@@ -115,10 +116,7 @@ int main(int argc, char **argv)
         perror("bench_api: unshare(CLONE_NEWNET) (needs root)");
         return 1;
     }
-    const char *setup[] = {"sh", "-c", "ip link set lo up && ip link add " BRIDGE " type bridge"
-                           " && ip addr add " HOST_IP "/16 dev " BRIDGE " && ip link set "
-                           BRIDGE " up", NULL};
-    if (!mkdtemp(rundir) || bench_run(setup) < 0)
+    if (!mkdtemp(rundir) || bench_bridge_up(BRIDGE, HOST_IP "/16") < 0)
         die("namespace setup failed");
     snprintf(sock, sizeof(sock), "%s/" LV_DAEMON_SOCK, rundir);
     unsigned port;
@@ -136,20 +134,8 @@ int main(int argc, char **argv)
         execv(d[0], (char *const *)d);
         _exit(127);
     }
-    for (int t = 0;; t += 50) { /* until the pool is full */
-        json_t *rep = NULL;
-        json_t *req = json_pack("{s:s}", "op", "pool");
-        int rc = lv_ctl_call(sock, req, 2000, &rep, NULL);
-        json_decref(req);
-        json_t *f = json_array_get(json_object_get(rep, "flavors"), 0);
-        int ready = rc == 0 ? (int)json_integer_value(json_object_get(f, "ready")) : 0;
-        json_decref(rep);
-        if (ready == POOL)
-            break;
-        if (t > 60000)
-            die("the pool did not fill in 60 s");
-        usleep(50000);
-    }
+    if (bench_pool_wait(sock, POOL, 60000) < 0) /* until the pool is full */
+        die("the pool did not fill in 60 s");
 
     double *up = calloc((size_t)n, sizeof(double)), *reply = calloc((size_t)n, sizeof(double));
     double *peer = calloc((size_t)n, sizeof(double));

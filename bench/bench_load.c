@@ -30,6 +30,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lvd.h"
 #include "lightvm/ctl.h"
 #include "stats.h"
 
@@ -225,10 +226,7 @@ int main(int argc, char **argv)
         return 1;
     }
     signal(SIGPIPE, SIG_IGN);
-    const char *setup[] = {"sh", "-c", "ip link set lo up && ip link add " BRIDGE " type bridge"
-                           " && ip addr add " HOST_IP "/16 dev " BRIDGE " && ip link set "
-                           BRIDGE " up", NULL};
-    if (!mkdtemp(rundir) || bench_run(setup) < 0)
+    if (!mkdtemp(rundir) || bench_bridge_up(BRIDGE, HOST_IP "/16") < 0)
         die("namespace setup failed");
     snprintf(sock, sizeof(sock), "%s/" LV_DAEMON_SOCK, rundir);
     snprintf(pool, sizeof(pool), "8,1,%d," BRIDGE, POOL);
@@ -246,19 +244,8 @@ int main(int argc, char **argv)
         die("peer setup");
     peer_pid = spawn(bb, NULL);
 
-    for (int t = 0;; t += 50) { /* until the pool is full */
-        json_t *rep = NULL, *req = json_pack("{s:s}", "op", "pool");
-        int rc = lv_ctl_call(sock, req, 2000, &rep, NULL);
-        json_decref(req);
-        json_t *f = json_array_get(json_object_get(rep, "flavors"), 0);
-        int ready = rc == 0 ? (int)json_integer_value(json_object_get(f, "ready")) : 0;
-        json_decref(rep);
-        if (ready == POOL)
-            break;
-        if (t > 60000)
-            die("the pool did not fill in 60 s");
-        usleep(50000);
-    }
+    if (bench_pool_wait(sock, POOL, 60000) < 0) /* until the pool is full */
+        die("the pool did not fill in 60 s");
     for (int i = 0; i < nvms; i++) {
         char name[32], ip[32];
         snprintf(name, sizeof(name), "web%d", i);

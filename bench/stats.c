@@ -58,6 +58,16 @@ int bench_run(const char *const argv[])
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
+int bench_bridge_up(const char *br, const char *cidr)
+{
+    char cmd[256];
+    const char *argv[] = {"sh", "-c", cmd, NULL};
+
+    snprintf(cmd, sizeof(cmd), "ip link set lo up && ip link add %s type bridge && "
+             "ip addr add %s dev %s && ip link set %s up", br, cidr, br, br);
+    return bench_run(argv);
+}
+
 int bench_probe_socket(const char *ip, unsigned *port)
 {
     struct sockaddr_in a = {.sin_family = AF_INET};

@@ -17,6 +17,10 @@ void bench_report(const char *name, double *v, int n);
  * else -1. */
 int bench_run(const char *const argv[]);
 
+/* In the current network namespace: lo up, and bridge (br) with address
+ * (cidr, "10.1.0.1/16") up (through sh and ip). 0, or -1. */
+int bench_bridge_up(const char *br, const char *cidr);
+
 /* A UDP socket bound to (ip) (dotted quad) and a free port, with kernel
  * receive timestamps (SO_TIMESTAMPNS) on; the port in host order in
  * (*port). The fd, or -1. */

@@ -167,4 +167,54 @@ long lvt_vm_file_size(const char *rundir, const char *name, const char *file);
 /* The bytes of VM (name)'s console log: console.log + console.log.1. */
 long lvt_con_log_bytes(const char *rundir, const char *name);
 
+/* ---- end-to-end tests: the test's namespace, lightvmd, the CLI (lve2e.c) ----
+ * Every buffer, lvt_bg and lvt_proc here is the caller's; nothing is
+ * allocated. The CLI calls take the caller's (p, lightvm, rundir) as
+ * lvt_con_stats does; tests wrap them in a macro of their own (lv). */
+
+/* The start of an e2e test's main: (guest_arg) resolved into (gdir)
+ * (PATH_MAX bytes), ip and nc found, (rundir) (a mkdtemp template)
+ * created and (cfgdir) (PATH_MAX bytes) = RUNDIR-cfg beside it, then this
+ * process moved into a network and mount namespace of its own
+ * (lvt_private_netns). Returns 0, or -1 after printing a FAIL line (and
+ * removing the directories it made: the caller just returns). On success
+ * the caller removes both directories at its end (lvt_rm_rf). */
+int lvt_e2e_setup(const char *guest_arg, char *gdir, char *rundir, char *cfgdir,
+                  const char **ip_bin, const char **nc_bin);
+/* Bridge (br) with address (cidr, "10.1.0.1/16") and up, with (tool);
+ * 0, or the failing ip's status (its stderr printed). */
+int lvt_bridge_add(struct lvt_bg *tool, const char *ip_bin, const char *br, const char *cidr);
+
+/* Runs `(lightvm) ARGS... --rundir (rundir)` (ARGS NULL-terminated, at
+ * most 18), 60 s at most: its exit status, -1 if not run; output in p. */
+int lvt_lv(struct lvt_proc *p, const char *lightvm, const char *rundir, const char *a0, ...);
+/* After lvt_bg_start of lightvmd as (d): waits up to (timeout_ms) until
+ * its socket is there and `lightvm list` succeeds (1), or CHECK-fails (0:
+ * it ended or never answered). */
+int lvt_daemon_wait(struct lvt_bg *d, int timeout_ms, struct lvt_proc *p, const char *lightvm,
+                    const char *rundir);
+/* SIGTERM to lightvmd (d), waits (20 s) for it: CHECKs it ended with 0.
+ * Returns its status. */
+int lvt_daemon_term(struct lvt_bg *d);
+/* Polls `lightvm pool` (60 s at most) until it shows (want) ready shells;
+ * CHECK-fails if it never does. */
+void lvt_pool_wait(struct lvt_proc *p, const char *lightvm, const char *rundir, int want);
+/* nc to port 13 of (ip), waiting at most (secs), with (tool): 1 if a date
+ * came. */
+int lvt_daytime_answers(struct lvt_bg *tool, const char *nc_bin, const char *ip,
+                        const char *secs);
+
+/* Waits (10 s at most) until no other process and no tap is left in this
+ * network namespace; CHECKs both. */
+void lvt_check_netns_empty(void);
+/* CHECKs that directory (path) holds nothing (a missing one holds nothing). */
+void lvt_check_dir_empty(const char *path);
+/* The first (lines) lines of (rundir)/vmm.log on stderr (after a failure). */
+void lvt_show_vmm_log(const char *rundir, int lines);
+/* SIGKILLs whatever else runs in this network namespace (what a failure
+ * left: VM processes outlive lightvmd by design); waits 5 s at most. */
+void lvt_kill_netns_others(void);
+/* rm -rf (path), with (tool). */
+void lvt_rm_rf(struct lvt_bg *tool, const char *path);
+
 #endif

@@ -9,7 +9,7 @@ ALL_TESTS     := $(call listed,unit) $(call listed,kvm)
 FUZZ_TARGETS  := $(call listed,fuzz)
 TEST_BINS     := $(ALL_TESTS:%=$(ASAN)/tests/%)
 FUZZ_BINS     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
-TEST_COMMON   := tests/lvtest.c tests/elfgen.c
+TEST_COMMON   := tests/lvtest.c tests/lve2e.c tests/elfgen.c
 TEST_CFLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g $(SAN) -Iinclude -Itests
 FUZZ_SECONDS  ?= 60
 
@@ -24,7 +24,11 @@ $(ASAN)/tests/%: tests/kvm/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a
 
 $(ASAN)/tests/%: tests/e2e/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a
 	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(LDLIBS)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_EXTRA) $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(LDLIBS)
+
+# An e2e test in more than one file: its other sources in TEST_EXTRA.
+$(ASAN)/tests/test_faults: TEST_EXTRA := tests/e2e/faults_image.c
+$(ASAN)/tests/test_faults: tests/e2e/faults_image.c tests/e2e/test_faults.h
 
 # Fuzz targets: libFuzzer needs clang. The library is built once more with
 # clang, instrumented for coverage and sanitizers (build/fuzz/liblightvm.a);

@@ -27,12 +27,10 @@
  * usage: test_daemon LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM (skips without
  * it, fails under LIGHTVM_REQUIRE_KVM=1) and root.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <net/if.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -51,28 +49,9 @@ static struct lvt_bg daemon_bg, tool;
 static struct lvt_proc cli;
 
 #define ipcmd(...) lvt_ip(&tool, ip_bin, __VA_ARGS__)
-
-/* Runs `lightvm ARGS...` (NULL-terminated) with our run directory; its
- * exit status, output in cli. */
-static int lv(const char *a0, ...)
-{
-    const char *argv[24];
-    int n = 0;
-    va_list ap;
-
-    argv[n++] = lightvm;
-    argv[n++] = a0;
-    va_start(ap, a0);
-    for (const char *a; n < 20 && (a = va_arg(ap, const char *));)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n++] = "--rundir";
-    argv[n++] = rundir;
-    argv[n] = NULL;
-    if (lvt_run(&cli, 60, argv) < 0)
-        return -1;
-    return cli.status;
-}
+/* `lightvm ARGS...` (NULL-terminated) with our run directory: its exit
+ * status, output in cli. */
+#define lv(...) lvt_lv(&cli, lightvm, rundir, __VA_ARGS__)
 
 /* `lightvm VERB NAME_OR_FILE` (release build) under valgrind against the
  * live daemon: no leak, no invalid access, status (want). */
@@ -116,46 +95,23 @@ static int answers(int k, const char *secs)
     char ip[24];
 
     vm_ip(k, ip, sizeof(ip));
-    const char *argv[] = {nc_bin, "-w", secs, ip, "13", NULL};
-    int st = lvt_bg_run(&tool, 20000, argv);
-    return st == 0 && strlen(tool.out) >= 24 && strstr(tool.out, "\r\n");
+    return lvt_daytime_answers(&tool, nc_bin, ip, secs);
 }
 
 /* Polls (bounded) for the daemon's socket. */
 static int daemon_start(const char *pool)
 {
-    char sock[128];
     const char *argv[] = {lightvmd, "--rundir", rundir, pool ? "--pool" : NULL, pool, NULL};
 
-    snprintf(sock, sizeof(sock), "%s/lightvmd.sock", rundir);
     if (lvt_bg_start(&daemon_bg, argv) < 0) {
         CHECK(0, "cannot start %s: %s", lightvmd, strerror(errno));
         return 0;
     }
-    for (int t = 0; t < 20000; t += 50) {
-        lvt_bg_pump(50);
-        if (!daemon_bg.pid)
-            break;
-        if (access(sock, F_OK) == 0 && lv("list", NULL) == 0)
-            return 1;
-    }
-    CHECK(0, "lightvmd did not come up: status %d\n%s", daemon_bg.status, daemon_bg.err);
-    return 0;
+    return lvt_daemon_wait(&daemon_bg, 20000, &cli, lightvm, rundir);
 }
 
 /* Waits (bounded) until the pool has (want) ready shells. */
-static void pool_wait(int want)
-{
-    char needle[32];
-
-    snprintf(needle, sizeof(needle), "ready=%d ", want);
-    for (int t = 0; t < 60000; t += 100) {
-        if (lv("pool", NULL) == 0 && strstr(cli.out, needle))
-            return;
-        lvt_sleep_ms(100);
-    }
-    CHECK(0, "the pool never reached %d ready shells: %s", want, cli.out);
-}
+#define pool_wait(want) lvt_pool_wait(&cli, lightvm, rundir, want)
 
 static long vm_pid(const char *name)
 {
@@ -416,7 +372,7 @@ static void case_limits(void)
 /* Needs d0, d2 (case_daemon_restart) and m10.. (case_many). */
 static void case_end(void)
 {
-    char name[32], list[1024];
+    char name[32];
 
     CHECK(lv("shutdown", "d0", NULL) == 0 && strstr(cli.out, "d0: shut down"),
           "shutdown d0: %s%s", cli.out, cli.err);
@@ -427,72 +383,20 @@ static void case_end(void)
     }
     CHECK(lv("list", NULL) == 0 && !strchr(cli.out + strcspn(cli.out, "\n") + 1, 'm'),
           "VMs left after destroying all: %s", cli.out);
-    kill(daemon_bg.pid, SIGTERM);
-    int st = lvt_bg_stop(&daemon_bg, 0, 20000);
-    CHECK(st == 0 && !daemon_bg.timed_out, "lightvmd after SIGTERM: status %d\n%s", st,
-          daemon_bg.err);
-    int n = 0;
-    for (int t = 0; t < 10000; t += 100) {
-        n = lvt_netns_others(NULL, 0, list, sizeof(list));
-        if (n == 0 && lvt_count_taps() == 0)
-            break;
-        lvt_sleep_ms(100);
-    }
-    CHECK(n == 0, "processes left in the test's namespace:%s", list);
-    CHECK(lvt_count_taps() == 0, "%d taps left", lvt_count_taps());
+    lvt_daemon_term(&daemon_bg);
+    lvt_check_netns_empty();
     char p[PATH_MAX];
     snprintf(p, sizeof(p), "%s/lightvmd.sock", rundir);
     CHECK(access(p, F_OK) < 0, "lightvmd.sock left behind");
     snprintf(p, sizeof(p), "%s/vms", rundir);
-    DIR *d = opendir(p);
-    struct dirent *de;
-    while (d && (de = readdir(d)))
-        CHECK(!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."), "left in %s: %s", p,
-              de->d_name);
-    if (d)
-        closedir(d);
+    lvt_check_dir_empty(p);
     snprintf(p, sizeof(p), "%s/shells", rundir);
     CHECK(access(p, F_OK) < 0, "%s left behind (shell sockets)", p);
 }
 
-static void show_log(void)
-{
-    char p[PATH_MAX], line[512];
-    FILE *f;
-
-    snprintf(p, sizeof(p), "%s/vmm.log", rundir);
-    f = fopen(p, "r");
-    for (int i = 0; f && i < 40 && fgets(line, sizeof(line), f); i++)
-        fprintf(stderr, "vmm.log: %s", line);
-    if (f)
-        fclose(f);
-}
-
-/* Whatever the test started and a failure left running (VM processes
- * outlive the daemon by design): SIGKILL, bounded wait. */
-static void kill_leftovers(void)
-{
-    char list[8192];
-    pid_t pids[1024];
-    int n = lvt_netns_others(pids, 1024, list, sizeof(list));
-
-    for (int i = 0; i < n && i < 1024; i++)
-        kill(pids[i], SIGKILL);
-    for (int t = 0; t < 5000 && lvt_netns_others(NULL, 0, list, sizeof(list)) > 0; t += 100)
-        lvt_sleep_ms(100);
-}
-
-static void rm_tree(const char *dir)
-{
-    const char *argv[] = {"/bin/rm", "-rf", dir, NULL};
-    lvt_bg_run(&tool, 30000, argv);
-}
-
 int main(int argc, char **argv)
 {
-    static const char *const ips[] = {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", NULL};
-    static const char *const ncs[] = {"/usr/bin/nc", "/bin/nc", NULL};
-    char why[256];
+    static char gabs[PATH_MAX];
 
     if (argc != 4 && argc != 5) {
         fprintf(stderr, "usage: test_daemon LIGHTVM LIGHTVMD GUEST_DIR [RELEASE_LIGHTVM]\n");
@@ -508,26 +412,10 @@ int main(int argc, char **argv)
     setvbuf(stdout, NULL, _IOLBF, 0);
     lvt_require_kvm();
     lvt_require_root("test_daemon", "network namespaces, taps");
-    static char gabs[PATH_MAX];
-    if (!realpath(argv[3], gabs)) {
-        fprintf(stderr, "FAIL: %s: %s\n", argv[3], strerror(errno));
+    if (lvt_e2e_setup(argv[3], gabs, rundir, cfgdir, &ip_bin, &nc_bin) < 0)
         return 1;
-    }
     gdir = gabs;
-    ip_bin = lvt_find_exe(ips);
-    nc_bin = lvt_find_exe(ncs);
-    if (!ip_bin || !nc_bin || !mkdtemp(rundir)) {
-        fprintf(stderr, "FAIL: missing ip or nc, or mkdtemp: %s\n", strerror(errno));
-        return 1;
-    }
-    snprintf(cfgdir, sizeof(cfgdir), "%s-cfg", rundir);
-    mkdir(cfgdir, 0700);
-    if (lvt_private_netns(why, sizeof(why)) < 0) {
-        fprintf(stderr, "FAIL: private network namespace: %s\n", why);
-        return 1;
-    }
-    if (ipcmd("link set lo up") || ipcmd("link add " BR " type bridge") ||
-        ipcmd("addr add " HOST_IP "/16 dev " BR) || ipcmd("link set " BR " up")) {
+    if (ipcmd("link set lo up") || lvt_bridge_add(&tool, ip_bin, BR, HOST_IP "/16")) {
         fprintf(stderr, "FAIL: bridge setup: %s\n", tool.err);
         return 1;
     }
@@ -548,11 +436,11 @@ int main(int argc, char **argv)
         CHECK(0, "lightvmd is not running (status %d): the cases after that did not run\n%s",
               daemon_bg.status, daemon_bg.err);
     if (lvt_failures)
-        show_log();
+        lvt_show_vmm_log(rundir, 40);
     if (daemon_bg.pid)
         lvt_bg_stop(&daemon_bg, SIGKILL, 5000);
-    kill_leftovers();
-    rm_tree(rundir);
-    rm_tree(cfgdir);
+    lvt_kill_netns_others();
+    lvt_rm_rf(&tool, rundir);
+    lvt_rm_rf(&tool, cfgdir);
     return lvt_done("test_daemon");
 }

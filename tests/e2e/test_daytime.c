@@ -621,8 +621,7 @@ int main(int argc, char **argv)
     }
     CHECK(lvt_sys_exists("lo", NULL) && !lvt_sys_exists(BR, NULL) && !lvt_sys_exists(BR2, NULL),
           "sysfs does not show a fresh network namespace");
-    if (ipcmd("link set lo up") || ipcmd("link add " BR " type bridge") ||
-        ipcmd("addr add " HOST_IP "/24 dev " BR) || ipcmd("link set " BR " up")) {
+    if (ipcmd("link set lo up") || lvt_bridge_add(&tool, ip_bin, BR, HOST_IP "/24")) {
         CHECK(0, "bridge setup in the test's namespace failed");
         return lvt_done("test_daytime");
     }

@@ -20,12 +20,10 @@
  * usage: test_flood LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM (skips without
  * it, fails under LIGHTVM_REQUIRE_KVM=1) and root.
  */
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
@@ -60,25 +58,7 @@ static struct lvt_proc cli;
 
 /* `lightvm ARGS...` (NULL-terminated) with our run directory: its exit
  * status, output in cli. */
-static int lv(const char *a0, ...)
-{
-    const char *argv[24];
-    int n = 0;
-    va_list ap;
-
-    argv[n++] = lightvm;
-    argv[n++] = a0;
-    va_start(ap, a0);
-    for (const char *a; n < 20 && (a = va_arg(ap, const char *));)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n++] = "--rundir";
-    argv[n++] = rundir;
-    argv[n] = NULL;
-    if (lvt_run(&cli, 60, argv) < 0)
-        return -1;
-    return cli.status;
-}
+#define lv(...) lvt_lv(&cli, lightvm, rundir, __VA_ARGS__)
 
 static void vm_ip(int k, char *buf, size_t cap)
 {
@@ -111,9 +91,7 @@ static int answers(int k)
     char ip[24];
 
     vm_ip(k, ip, sizeof(ip));
-    const char *argv[] = {nc_bin, "-w", "5", ip, "13", NULL};
-    int st = lvt_bg_run(&tool, 20000, argv);
-    return st == 0 && strlen(tool.out) >= 24 && strstr(tool.out, "\r\n");
+    return lvt_daytime_answers(&tool, nc_bin, ip, "5");
 }
 
 static int neighbours_answer(void)
@@ -141,22 +119,14 @@ static int wait_con(const char *name, struct lvt_con *c,
 /* Polls (bounded) for the daemon's socket. */
 static int daemon_start(void)
 {
-    char sock[128];
     const char *argv[] = {lightvmd, "--rundir", rundir, "--pool", "8,1,2," BR, "--console-cap",
                           CAP_ARG, NULL};
 
-    snprintf(sock, sizeof(sock), "%s/lightvmd.sock", rundir);
-    if (lvt_bg_start(&daemon_bg, argv) < 0)
+    if (lvt_bg_start(&daemon_bg, argv) < 0) {
+        CHECK(0, "cannot start %s: %s", lightvmd, strerror(errno));
         return 0;
-    for (int t = 0; t < 20000; t += 50) {
-        lvt_bg_pump(50);
-        if (!daemon_bg.pid)
-            break;
-        if (access(sock, F_OK) == 0 && lv("list", NULL) == 0)
-            return 1;
     }
-    CHECK(0, "lightvmd did not come up: status %d\n%s", daemon_bg.status, daemon_bg.err);
-    return 0;
+    return lvt_daemon_wait(&daemon_bg, 20000, &cli, lightvm, rundir);
 }
 
 /* ---- 1, 2: escaping ---- */
@@ -264,74 +234,24 @@ static void case_fs_full(void)
 
 /* ---- 4: the end ---- */
 
-static int count_taps(void)
-{
-    DIR *d = opendir("/sys/class/net");
-    struct dirent *de;
-    int n = 0;
-
-    while (d && (de = readdir(d)))
-        n += de->d_name[0] != '.' && lvt_sys_exists(de->d_name, "tun_flags");
-    if (d)
-        closedir(d);
-    return n;
-}
-
 static void case_end(void)
 {
-    char name[32], list[1024], p[PATH_MAX];
-    int n = 0;
+    char name[32], p[PATH_MAX];
 
     for (int k = 0; k < NEIGHBOURS; k++) {
         snprintf(name, sizeof(name), "d%d", k);
         CHECK(lv("destroy", name, NULL) == 0, "destroy %s: %s", name, cli.err);
     }
-    kill(daemon_bg.pid, SIGTERM);
-    int st = lvt_bg_stop(&daemon_bg, 0, 20000);
-    CHECK(st == 0 && !daemon_bg.timed_out, "lightvmd after SIGTERM: status %d\n%s", st,
-          daemon_bg.err);
-    for (int t = 0; t < 100; t++) {
-        n = lvt_netns_others(NULL, 0, list, sizeof(list));
-        if (n == 0 && count_taps() == 0)
-            break;
-        lvt_sleep_ms(100);
-    }
-    CHECK(n == 0, "processes left in the test's namespace:%s", list);
-    CHECK(count_taps() == 0, "%d taps left", count_taps());
+    lvt_daemon_term(&daemon_bg);
+    lvt_check_netns_empty();
     snprintf(p, sizeof(p), "%s/vms", rundir);
-    DIR *d = opendir(p);
-    struct dirent *de;
-    while (d && (de = readdir(d)))
-        CHECK(!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."), "left in %s: %s", p,
-              de->d_name);
-    if (d)
-        closedir(d);
-}
-
-static void kill_leftovers(void)
-{
-    char list[8192];
-    pid_t pids[256];
-    int n = lvt_netns_others(pids, 256, list, sizeof(list));
-
-    for (int i = 0; i < n && i < 256; i++)
-        kill(pids[i], SIGKILL);
-    for (int t = 0; t < 50 && lvt_netns_others(NULL, 0, list, sizeof(list)) > 0; t++)
-        lvt_sleep_ms(100);
-}
-
-static void rm_tree(const char *dir)
-{
-    const char *argv[] = {"/bin/rm", "-rf", dir, NULL};
-    lvt_bg_run(&tool, 30000, argv);
+    lvt_check_dir_empty(p);
 }
 
 int main(int argc, char **argv)
 {
-    static const char *const ips[] = {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", NULL};
-    static const char *const ncs[] = {"/usr/bin/nc", "/bin/nc", NULL};
     static char gabs[PATH_MAX];
-    char why[256], name[32];
+    char name[32];
 
     if (argc != 4) {
         fprintf(stderr, "usage: test_flood LIGHTVM LIGHTVMD GUEST_DIR\n");
@@ -341,27 +261,12 @@ int main(int argc, char **argv)
     lightvmd = argv[2];
     setvbuf(stdout, NULL, _IOLBF, 0);
     lvt_require_kvm();
-    if (geteuid() != 0) {
-        printf("SKIP: test_flood needs root (namespaces, a tmpfs, taps)\n");
-        return LVT_SKIP;
-    }
-    if (!realpath(argv[3], gabs)) {
-        fprintf(stderr, "FAIL: %s: %s\n", argv[3], strerror(errno));
+    lvt_require_root("test_flood", "namespaces, a tmpfs, taps");
+    /* (on failure it removed what it made; lvt_kill_netns_others must not
+     * run outside the test's own namespace) */
+    if (lvt_e2e_setup(argv[3], gabs, rundir, cfgdir, &ip_bin, &nc_bin) < 0)
         return 1;
-    }
     gdir = gabs;
-    ip_bin = lvt_find_exe(ips);
-    nc_bin = lvt_find_exe(ncs);
-    if (!ip_bin || !nc_bin || !mkdtemp(rundir)) {
-        fprintf(stderr, "FAIL: missing ip or nc, or mkdtemp: %s\n", strerror(errno));
-        return 1;
-    }
-    snprintf(cfgdir, sizeof(cfgdir), "%s-cfg", rundir);
-    mkdir(cfgdir, 0700);
-    if (lvt_private_netns(why, sizeof(why)) < 0) {
-        fprintf(stderr, "FAIL: private network namespace: %s\n", why);
-        goto out;
-    }
     /* the run directory on a tmpfs of our own (this mount namespace's) */
     if (mount("tmpfs", rundir, "tmpfs", 0, TMPFS_SIZE) < 0) {
         fprintf(stderr, "FAIL: tmpfs on %s: %s\n", rundir, strerror(errno));
@@ -369,8 +274,7 @@ int main(int argc, char **argv)
         goto out;
     }
     mounted = 1;
-    if (ipcmd("link set lo up") || ipcmd("link add " BR " type bridge") ||
-        ipcmd("addr add " HOST_IP "/16 dev " BR) || ipcmd("link set " BR " up")) {
+    if (ipcmd("link set lo up") || lvt_bridge_add(&tool, ip_bin, BR, HOST_IP "/16")) {
         fprintf(stderr, "FAIL: bridge setup: %s\n", tool.err);
         lvt_failures++;
         goto out;
@@ -394,22 +298,14 @@ int main(int argc, char **argv)
     case_fs_full();
     case_end();
 out:
-    if (lvt_failures) {
-        char p[PATH_MAX];
-        snprintf(p, sizeof(p), "%s/vmm.log", rundir);
-        FILE *f = fopen(p, "r");
-        char line[512];
-        for (int i = 0; f && i < 40 && fgets(line, sizeof(line), f); i++)
-            fprintf(stderr, "vmm.log: %s", line);
-        if (f)
-            fclose(f);
-    }
+    if (lvt_failures)
+        lvt_show_vmm_log(rundir, 40);
     if (daemon_bg.pid)
         lvt_bg_stop(&daemon_bg, SIGKILL, 5000);
-    kill_leftovers();
+    lvt_kill_netns_others();
     if (mounted)
         umount2(rundir, MNT_DETACH);
-    rm_tree(rundir);
-    rm_tree(cfgdir);
+    lvt_rm_rf(&tool, rundir);
+    lvt_rm_rf(&tool, cfgdir);
     return lvt_done("test_flood");
 }

@@ -20,11 +20,9 @@
  * usage: test_load LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM (skips without
  * it, fails under LIGHTVM_REQUIRE_KVM=1), root and ab (apache2-utils).
  */
-#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -44,25 +42,7 @@ static struct lvt_bg daemon_bg, tool;
 static struct lvt_proc cli;
 
 /* `lightvm ARGS... --rundir RUNDIR` (NULL-terminated): its status, output in cli. */
-static int lv(const char *a0, ...)
-{
-    const char *argv[24];
-    int n = 0;
-    va_list ap;
-
-    argv[n++] = lightvm;
-    argv[n++] = a0;
-    va_start(ap, a0);
-    for (const char *a; n < 20 && (a = va_arg(ap, const char *));)
-        argv[n++] = a;
-    va_end(ap);
-    argv[n++] = "--rundir";
-    argv[n++] = rundir;
-    argv[n] = NULL;
-    if (lvt_run(&cli, 60, argv) < 0)
-        return -1;
-    return cli.status;
-}
+#define lv(...) lvt_lv(&cli, lightvm, rundir, __VA_ARGS__)
 
 /* httpd VM i: 10.81.1.(i+2); churn VM k: 10.81.(k/200+2).(k%200+2). */
 static void vm_ip(int httpd, int k, char *buf, size_t cap)
@@ -93,9 +73,7 @@ static int daytime_answers(int k)
     char ip[24];
 
     vm_ip(0, k, ip, sizeof(ip));
-    const char *argv[] = {nc_bin, "-w", "5", ip, "13", NULL};
-    int st = lvt_bg_run(&tool, 20000, argv);
-    return st == 0 && strlen(tool.out) >= 24 && strstr(tool.out, "\r\n");
+    return lvt_daytime_answers(&tool, nc_bin, ip, "5");
 }
 
 /* ab's argv for httpd VM i: (n) requests, concurrency (c). */
@@ -131,68 +109,20 @@ static int ab_clean(const struct lvt_bg *b, int n, const char *who)
 
 static int daemon_start(void)
 {
-    char sock[128], pool[64];
+    char pool[64];
     snprintf(pool, sizeof(pool), "8,1,%d," BR, POOL);
     const char *argv[] = {lightvmd, "--rundir", rundir, "--pool", pool, NULL};
 
-    snprintf(sock, sizeof(sock), "%s/lightvmd.sock", rundir);
-    if (lvt_bg_start(&daemon_bg, argv) < 0)
+    if (lvt_bg_start(&daemon_bg, argv) < 0) {
+        CHECK(0, "cannot start %s: %s", lightvmd, strerror(errno));
         return 0;
-    for (int t = 0; t < 20000; t += 50) {
-        lvt_bg_pump(50);
-        if (!daemon_bg.pid)
-            break;
-        if (access(sock, F_OK) == 0 && lv("list", NULL) == 0)
-            return 1;
     }
-    CHECK(0, "lightvmd did not come up: status %d\n%s", daemon_bg.status, daemon_bg.err);
-    return 0;
+    return lvt_daemon_wait(&daemon_bg, 20000, &cli, lightvm, rundir);
 }
 
 static void pool_wait(void)
 {
-    char needle[32];
-
-    snprintf(needle, sizeof(needle), "ready=%d ", POOL);
-    for (int t = 0; t < 60000; t += 100) {
-        if (lv("pool", NULL) == 0 && strstr(cli.out, needle))
-            return;
-        lvt_sleep_ms(100);
-    }
-    CHECK(0, "the pool never reached %d ready shells: %s", POOL, cli.out);
-}
-
-static int count_dir(const char *path, int skip_dots)
-{
-    DIR *d = opendir(path);
-    struct dirent *de;
-    int n = 0;
-
-    while (d && (de = readdir(d)))
-        n += !skip_dots || de->d_name[0] != '.';
-    if (d)
-        closedir(d);
-    return d ? n : -1;
-}
-
-static int count_taps(void)
-{
-    DIR *d = opendir("/sys/class/net");
-    struct dirent *de;
-    int n = 0;
-
-    while (d && (de = readdir(d)))
-        n += de->d_name[0] != '.' && lvt_sys_exists(de->d_name, "tun_flags");
-    if (d)
-        closedir(d);
-    return n;
-}
-
-static int daemon_fds(void)
-{
-    char p[64];
-    snprintf(p, sizeof(p), "/proc/%d/fd", (int)daemon_bg.pid);
-    return count_dir(p, 1);
+    lvt_pool_wait(&cli, lightvm, rundir, POOL);
 }
 
 /* Creates the httpd VMs and waits (bounded) until each answers one request. */
@@ -243,7 +173,7 @@ static void case_load(void)
     int n = requests_per_vm(), running = 0, churned = 0, answered = 0, clean = 0;
 
     pool_wait();
-    int fds0 = daemon_fds();
+    int fds0 = lvt_fd_count(daemon_bg.pid);
     for (int i = 0; i < NHTTP; i++) {
         ab_argv(argv[i], nb[i], cb[i], url[i], i, n, 4 + 2 * i);
         CHECK(lvt_bg_start(&ab[i], argv[i]) == 0, "cannot start ab: %s", strerror(errno));
@@ -289,14 +219,14 @@ static void case_load(void)
               "%s does not answer after the load: %s", name, tool.out);
     }
     pool_wait();
-    int fds1 = daemon_fds();
+    int fds1 = lvt_fd_count(daemon_bg.pid);
     CHECK(fds0 > 0 && fds1 == fds0, "lightvmd had %d fds before the load and %d after", fds0,
           fds1);
 }
 
 static void case_end(void)
 {
-    char name[32], list[1024], p[PATH_MAX];
+    char name[32], p[PATH_MAX];
 
     for (int i = 0; i < NHTTP; i++) {
         snprintf(name, sizeof(name), "web%d", i);
@@ -304,50 +234,18 @@ static void case_end(void)
     }
     CHECK(lv("list", NULL) == 0 && !strstr(cli.out, "web") && !strstr(cli.out, "churn"),
           "VMs left after destroying all: %s", cli.out);
-    kill(daemon_bg.pid, SIGTERM);
-    int st = lvt_bg_stop(&daemon_bg, 0, 20000);
-    CHECK(st == 0 && !daemon_bg.timed_out, "lightvmd after SIGTERM: status %d\n%s", st,
-          daemon_bg.err);
-    int n = 0;
-    for (int t = 0; t < 10000; t += 100) {
-        n = lvt_netns_others(NULL, 0, list, sizeof(list));
-        if (n == 0 && count_taps() == 0)
-            break;
-        lvt_sleep_ms(100);
-    }
-    CHECK(n == 0, "processes left in the test's namespace:%s", list);
-    CHECK(count_taps() == 0, "%d taps left", count_taps());
+    lvt_daemon_term(&daemon_bg);
+    lvt_check_netns_empty();
     snprintf(p, sizeof(p), "%s/vms", rundir);
-    CHECK(count_dir(p, 1) <= 0, "VM directories left in %s", p);
+    lvt_check_dir_empty(p);
     snprintf(p, sizeof(p), "%s/shells", rundir);
     CHECK(access(p, F_OK) < 0, "%s left behind", p);
 }
 
-static void kill_leftovers(void)
-{
-    char list[8192];
-    pid_t pids[1024];
-    int n = lvt_netns_others(pids, 1024, list, sizeof(list));
-
-    for (int i = 0; i < n && i < 1024; i++)
-        kill(pids[i], SIGKILL);
-    for (int t = 0; t < 5000 && lvt_netns_others(NULL, 0, list, sizeof(list)) > 0; t += 100)
-        lvt_sleep_ms(100);
-}
-
-static void rm_tree(const char *dir)
-{
-    const char *argv[] = {"/bin/rm", "-rf", dir, NULL};
-    lvt_bg_run(&tool, 30000, argv);
-}
-
 int main(int argc, char **argv)
 {
-    static const char *const ips[] = {"/usr/sbin/ip", "/sbin/ip", "/usr/bin/ip", NULL};
-    static const char *const ncs[] = {"/usr/bin/nc", "/bin/nc", NULL};
     static const char *const abs_[] = {"/usr/bin/ab", "/usr/sbin/ab", NULL};
     static char gabs[PATH_MAX];
-    char why[256];
 
     if (argc != 4) {
         fprintf(stderr, "usage: test_load LIGHTVM LIGHTVMD GUEST_DIR\n");
@@ -357,28 +255,16 @@ int main(int argc, char **argv)
     lightvmd = argv[2];
     setvbuf(stdout, NULL, _IOLBF, 0);
     lvt_require_kvm();
-    if (geteuid() != 0) {
-        printf("SKIP: test_load needs root (network namespaces, taps)\n");
-        return LVT_SKIP;
-    }
-    ip_bin = lvt_find_exe(ips);
-    nc_bin = lvt_find_exe(ncs);
+    lvt_require_root("test_load", "network namespaces, taps");
     ab_bin = lvt_find_exe(abs_);
-    if (!realpath(argv[3], gabs) || !ip_bin || !nc_bin || !ab_bin || !mkdtemp(rundir)) {
-        fprintf(stderr, "FAIL: %s, or missing ip, nc or ab (scripts/deps.sh), or mkdtemp\n",
-                argv[3]);
+    if (!ab_bin) {
+        fprintf(stderr, "FAIL: missing ab (scripts/deps.sh installs apache2-utils)\n");
         return 1;
     }
+    if (lvt_e2e_setup(argv[3], gabs, rundir, cfgdir, &ip_bin, &nc_bin) < 0)
+        return 1;
     gdir = gabs;
-    snprintf(cfgdir, sizeof(cfgdir), "%s-cfg", rundir);
-    mkdir(cfgdir, 0700);
-    if (lvt_private_netns(why, sizeof(why)) < 0) {
-        fprintf(stderr, "FAIL: private network namespace: %s\n", why);
-        return 1;
-    }
-    if (lvt_ip(&tool, ip_bin, "link set lo up") || lvt_ip(&tool, ip_bin, "link add " BR " type bridge") ||
-        lvt_ip(&tool, ip_bin, "addr add " HOST_IP "/16 dev " BR) ||
-        lvt_ip(&tool, ip_bin, "link set " BR " up")) {
+    if (lvt_ip(&tool, ip_bin, "link set lo up") || lvt_bridge_add(&tool, ip_bin, BR, HOST_IP "/16")) {
         fprintf(stderr, "FAIL: bridge setup: %s\n", tool.err);
         return 1;
     }
@@ -390,8 +276,8 @@ int main(int argc, char **argv)
     }
     if (daemon_bg.pid)
         lvt_bg_stop(&daemon_bg, SIGKILL, 5000);
-    kill_leftovers();
-    rm_tree(rundir);
-    rm_tree(cfgdir);
+    lvt_kill_netns_others();
+    lvt_rm_rf(&tool, rundir);
+    lvt_rm_rf(&tool, cfgdir);
     return lvt_done("test_load");
 }
