@@ -531,6 +531,30 @@ static void f_vm_kill(struct row *r)
     CHECK(LV("destroy", "vk") == 0, "destroy vk: %s", cli.err);
 }
 
+/* A VM process that is alive but does not answer (SIGSTOP): destroy
+ * kills it after the relayed call's deadline instead of failing and
+ * leaving it. */
+static void f_vm_stopped(struct row *r)
+{
+    CHECK(LV("create", daytime_cfg("vs", "10.81.2.30")) == 0, "create vs: %s", cli.err);
+    long pid = vm_pid("vs");
+    CHECK(pid > 0 && kill((pid_t)pid, SIGSTOP) == 0, "cannot stop vs (%ld)", pid);
+    int st = LV("destroy", "vs");
+    saw(r, "destroy vs: status %d: %.*s", st, (int)strcspn(cli.err, "\n"), cli.err);
+    CHECK(st == 0 && strstr(cli.err, "did not answer: killed"), "destroy of a stopped VM "
+          "process: status %d: %s", st, cli.err);
+    int gone = 0;
+    for (int t = 0; t < 100 && !gone && pid > 0; t++) { /* KVM teardown: ~15 ms */
+        char p[64];
+        snprintf(p, sizeof(p), "/proc/%ld", pid);
+        gone = access(p, F_OK) < 0;
+        if (!gone)
+            lvt_sleep_ms(100);
+    }
+    CHECK(gone, "vs's process %ld is still there after destroy", pid);
+    CHECK(LV("info", "vs") == 1, "vs is still known after destroy: %s", cli.out);
+}
+
 /* The run directory's tmpfs filled up, then a VM created: its console
  * writes fail and are counted (the console is capped, never a reason to
  * stop a VM), so it runs and answers, and so do s0 and s1. */
@@ -938,6 +962,7 @@ int main(int argc, char **argv)
         {"kill -9 of a shell while it prepares", f_shell_kill, NULL, "", "", 0, 0},
         {"kill -9 of lightvmd mid-create, restart", f_daemon_kill, NULL, "", "", 0, 0},
         {"kill -9 of a VM process", f_vm_kill, NULL, "", "", 0, 0},
+        {"VM process stopped (SIGSTOP), then destroy", f_vm_stopped, NULL, "", "", 0, 0},
         {"run directory's filesystem full", f_rundir_full, NULL, "", "", 0, 0},
         {"lightvmd at its fd limit", f_fd_limit, restore_daemon, "", "", 0, 0},
         {"VM memory that cannot be allocated", f_memory, restore_daemon, "", "", 0, 0},
