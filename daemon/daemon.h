@@ -30,9 +30,16 @@ int lvd_shell_path(char *buf, size_t cap, const char *rundir, pid_t pid, const c
 /* Removes a shell's directory and its files. */
 void lvd_shell_dir_remove(const char *rundir, pid_t pid);
 
+/* Writes (line) and a newline to the file (path), replacing it; a
+ * symbolic link there is not followed (an error). 0 or -errno. */
+int lvd_note_write(const char *path, const char *line);
 /* Removes $RUNDIR/vms/NAME and the files lightvm puts there. */
 void lvd_vm_dir_remove(const char *rundir, const char *name);
 
+/* rundir.c: refuses a run directory that others could tamper with: a
+ * symbolic link, not a directory, not owned by this user, or writable by
+ * group or others. 0 or -errno with a one-line err. */
+int lvd_rundir_check(const char *rundir, struct lv_err *err);
 /* rundir.c: takes $RUNDIR/lightvmd.lock; (*lock_fd) is set only once this
  * process holds it (the caller unlinks the file at its end only then).
  * -EBUSY: another daemon holds it. */

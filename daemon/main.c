@@ -396,11 +396,12 @@ static int setup(struct lvd_daemon *d, struct lv_err *err)
     d->self_exe[n] = '\0';
     if (mkdir(d->rundir, 0700) < 0 && errno != EEXIST)
         return lv_err_set(err, errno, "%s: %s", d->rundir, strerror(errno));
-    rc = lvd_rundir_lock(d->rundir, &d->lock_fd, err);
+    rc = lvd_rundir_check(d->rundir, err);
+    if (!rc)
+        rc = lvd_rundir_lock(d->rundir, &d->lock_fd, err);
     if (rc)
         return rc;
     /* From here on the directory is this daemon's. */
-    chmod(d->rundir, 0700);
     snprintf(path, sizeof(path), "%s/vms", d->rundir);
     if (mkdir(path, 0700) < 0 && errno != EEXIST)
         return lv_err_set(err, errno, "%s: %s", path, strerror(errno));

@@ -62,7 +62,7 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
                               bridge, NULL};
         sigset_t none;
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
-        int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+        int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
         prctl(PR_SET_PDEATHSIG, SIGKILL);
         if (getppid() != parent)
             _exit(1);
@@ -76,6 +76,10 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
         sigprocmask(SIG_SETMASK, &none, NULL);
         if (null < 0 || dup2(sp[1], LVD_SHELL_FD) < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
             dup2(log >= 0 ? log : null, 2) < 0)
+            _exit(1);
+        /* Nothing the daemon inherited (or leaked) reaches a VM process:
+         * only stdio and the socketpair. */
+        if (close_range(LVD_SHELL_FD + 1, ~0U, 0) < 0)
             _exit(1);
         execv(ctx->self_exe, (char *const *)argv);
         _exit(127);

@@ -17,6 +17,26 @@
 
 #include "pool.h"
 
+int lvd_rundir_check(const char *rundir, struct lv_err *err)
+{
+    struct stat st;
+
+    if (lstat(rundir, &st) < 0)
+        return lv_err_set(err, errno, "%s: %s", rundir, strerror(errno));
+    if (S_ISLNK(st.st_mode))
+        return lv_err_set(err, ELOOP, "%s: is a symbolic link (give the real directory)",
+                          rundir);
+    if (!S_ISDIR(st.st_mode))
+        return lv_err_set(err, ENOTDIR, "%s: not a directory", rundir);
+    if (st.st_uid != geteuid())
+        return lv_err_set(err, EPERM, "%s: owned by uid %u, not by this user (uid %u)", rundir,
+                          (unsigned)st.st_uid, (unsigned)geteuid());
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return lv_err_set(err, EPERM, "%s: writable by others (mode %04o; want 0700)", rundir,
+                          (unsigned)(st.st_mode & 07777));
+    return 0;
+}
+
 /* The file a holder unlinks at its end may have been opened by a daemon
  * starting just then: a lock on a file that is no longer at the path is
  * retried. */
@@ -27,7 +47,7 @@ int lvd_rundir_lock(const char *rundir, int *lock_fd, struct lv_err *err)
 
     snprintf(path, sizeof(path), "%s/lightvmd.lock", rundir);
     for (int tries = 0; tries < 10; tries++) {
-        int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+        int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0)
             return lv_err_set(err, errno, "%s: %s", path, strerror(errno));
         if (flock(fd, LOCK_EX | LOCK_NB) < 0) {

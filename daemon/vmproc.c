@@ -252,14 +252,12 @@ static int finish(struct vmproc *p)
         return 0;
     }
     if (lvd_vm_path(path, sizeof(path), p->rundir, p->spec.name, "crashed") == 0) {
-        FILE *f = fopen(path, "we");
-        if (f) {
-            if (res.outcome == LV_VM_EXITED)
-                fprintf(f, "guest exited with status %d\n", res.status);
-            else
-                fprintf(f, "%s\n", res.msg);
-            fclose(f);
-        }
+        char why[sizeof(res.msg) + 32];
+        if (res.outcome == LV_VM_EXITED)
+            snprintf(why, sizeof(why), "guest exited with status %d", res.status);
+        else
+            snprintf(why, sizeof(why), "%s", res.msg);
+        lvd_note_write(path, why);
     }
     status = res.outcome == LV_VM_EXITED ? res.status : 125;
     return status;

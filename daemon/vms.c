@@ -5,6 +5,7 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,12 +125,30 @@ void lvd_vms_free(struct lvd_vms *t)
     memset(t, 0, sizeof(*t));
 }
 
+int lvd_note_write(const char *path, const char *line)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    size_t len = strlen(line);
+    int rc = 0;
+
+    if (fd < 0)
+        return -errno;
+    if (write(fd, line, len) != (ssize_t)len || write(fd, "\n", 1) != 1)
+        rc = -EIO;
+    close(fd);
+    return rc;
+}
+
 static int read_line(const char *path, char *buf, size_t cap)
 {
-    FILE *f = fopen(path, "re");
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
 
-    if (!f)
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
         return -1;
+    }
     if (!fgets(buf, (int)cap, f))
         buf[0] = '\0';
     fclose(f);
@@ -156,11 +175,7 @@ int lvd_vm_gone(struct lvd_vms *t, struct lvd_vm *vm, const char *rundir, const 
     if (read_line(path, vm->reason, sizeof(vm->reason)) < 0 || !vm->reason[0]) {
         /* It could not say so itself (killed): say it for it. */
         snprintf(vm->reason, sizeof(vm->reason), "%s", why);
-        FILE *f = fopen(path, "we");
-        if (f) {
-            fprintf(f, "%s\n", why);
-            fclose(f);
-        }
+        lvd_note_write(path, why);
     }
     /* Its host resources: the taps and memory went with the process; the
      * socket file is all that is left. */

@@ -27,10 +27,13 @@
  * usage: test_daemon LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM (skips without
  * it, fails under LIGHTVM_REQUIRE_KVM=1) and root.
  */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -122,12 +125,79 @@ static long vm_pid(const char *name)
     return strtol(p + 5, NULL, 10);
 }
 
+/* Stands alone (no daemon): a run directory others could tamper with is
+ * refused with one line naming it, and nothing is made in it. */
+static void case_rundir(void)
+{
+    static const struct {
+        const char *name, *needle;
+        int kind; /* 0 symlink to a good directory, 1 mode 0777, 2 owned by nobody */
+    } bad[] = {{"rd_link", "symbolic link", 0}, {"rd_open", "writable by others", 1},
+               {"rd_nobody", "owned by uid 65534", 2}};
+    char real[PATH_MAX + 32], path[PATH_MAX + 32], lock[PATH_MAX + 64];
+
+    snprintf(real, sizeof(real), "%s/rd_real", cfgdir);
+    CHECK(mkdir(real, 0700) == 0, "mkdir %s: %s", real, strerror(errno));
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        snprintf(path, sizeof(path), "%s/%s", cfgdir, bad[i].name);
+        int made = bad[i].kind == 0 ? symlink(real, path)
+                   : mkdir(path, 0700) == 0 ? (bad[i].kind == 1 ? chmod(path, 0777)
+                                                                : chown(path, 65534, 65534))
+                                            : -1;
+        CHECK(made == 0, "cannot make %s: %s", path, strerror(errno));
+        const char *argv[] = {lightvmd, "--rundir", path, NULL};
+        int r = lvt_run(&cli, 20, argv);
+        CHECK(r == 0 && cli.status == 1 && strstr(cli.err, path) &&
+              strstr(cli.err, bad[i].needle),
+              "lightvmd --rundir %s (%s): status %d: %s", path, bad[i].needle, cli.status,
+              cli.err);
+        snprintf(lock, sizeof(lock), "%s/lightvmd.lock", bad[i].kind ? path : real);
+        CHECK(access(lock, F_OK) < 0, "a refused lightvmd made %s", lock);
+    }
+}
+
+/* A file descriptor lightvmd inherited without close-on-exec (from a
+ * careless parent: the test leaks LEAK_FD on purpose) reaches no shell. */
+#define LEAK_FD 77
+static void check_shells_fds(void)
+{
+    char path[PATH_MAX + 64];
+    DIR *sd;
+    struct dirent *de;
+    int shells = 0;
+
+    snprintf(path, sizeof(path), "/proc/%d/fd/%d", (int)daemon_bg.pid, LEAK_FD);
+    CHECK(access(path, F_OK) == 0, "lightvmd did not inherit the test's fd %d", LEAK_FD);
+    snprintf(path, sizeof(path), "%s/shells", rundir);
+    sd = opendir(path);
+    CHECK(sd != NULL, "%s: %s", path, strerror(errno));
+    while (sd && (de = readdir(sd))) {
+        long pid = strtol(de->d_name, NULL, 10);
+        if (pid <= 0)
+            continue;
+        shells++;
+        snprintf(path, sizeof(path), "/proc/%ld/fd/%d", pid, LEAK_FD);
+        CHECK(access(path, F_OK) < 0, "shell %ld has the daemon's inherited fd %d", pid,
+              LEAK_FD);
+    }
+    if (sd)
+        closedir(sd);
+    CHECK(shells > 0, "no shell to look at");
+}
+
 static void case_errors(void)
 {
     CHECK(lv("list", NULL) == 1 && strstr(cli.err, "cannot reach lightvmd"),
           "list without a daemon: status %d: %s", cli.status, cli.err);
-    if (!daemon_start("8,1," "8"))
+    int null = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    CHECK(null >= 0 && dup2(null, LEAK_FD) == LEAK_FD, "cannot make fd %d", LEAK_FD);
+    int started = daemon_start("8,1," "8");
+    close(LEAK_FD); /* lightvmd has its copy */
+    close(null);
+    if (!started)
         return;
+    pool_wait(8);
+    check_shells_fds();
     /* bad configs: each names its problem, none leaves a VM behind */
     static const struct {
         const char *json, *needle;
@@ -419,6 +489,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "FAIL: bridge setup: %s\n", tool.err);
         return 1;
     }
+    case_rundir();
     case_errors();
     if (daemon_bg.pid) {
         case_lifecycle();
