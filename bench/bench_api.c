@@ -51,6 +51,7 @@ static double real_us(void)
 static void cleanup(void)
 {
     if (daemon_pid > 0) {
+        bench_destroy_all(sock); /* VMs outlive lightvmd */
         kill(daemon_pid, SIGTERM);
         waitpid(daemon_pid, NULL, 0);
     }

@@ -47,6 +47,8 @@ static pid_t daemon_pid, peer_pid;
 static void cleanup(void)
 {
     pid_t p[2] = {daemon_pid, peer_pid};
+    if (daemon_pid > 0)
+        bench_destroy_all(sock); /* VMs outlive lightvmd */
     for (int i = 0; i < 2; i++)
         if (p[i] > 0) {
             kill(p[i], SIGTERM);

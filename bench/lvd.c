@@ -20,3 +20,20 @@ int bench_pool_wait(const char *sock, int want, int timeout_ms)
     }
     return -1;
 }
+
+void bench_destroy_all(const char *sock)
+{
+    json_t *rep = NULL, *req = json_pack("{s:s}", "op", "list"), *vm;
+    size_t i;
+
+    if (lv_ctl_call(sock, req, 5000, &rep, NULL) == 0)
+        json_array_foreach(json_object_get(rep, "vms"), i, vm) {
+            json_t *d = json_pack("{s:s,s:O}", "op", "destroy", "name", json_object_get(vm, "name"));
+            json_t *drep = NULL;
+            lv_ctl_call(sock, d, 15000, &drep, NULL);
+            json_decref(drep);
+            json_decref(d);
+        }
+    json_decref(rep);
+    json_decref(req);
+}

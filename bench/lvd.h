@@ -7,4 +7,9 @@
  * has (want) ready shells (0), or (timeout_ms) passes (-1). */
 int bench_pool_wait(const char *sock, int want, int timeout_ms);
 
+/* Destroys every VM lightvmd at (sock) knows (VMs outlive the daemon:
+ * a benchmark that stops its daemon without this leaves them running).
+ * Best effort, for cleanup paths: errors are ignored. */
+void bench_destroy_all(const char *sock);
+
 #endif
