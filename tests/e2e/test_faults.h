@@ -12,6 +12,8 @@
 #include "lvtest.h"
 
 #define BR "lvft0"          /* the pool's bridge, s0, s1 and the check VMs */
+#define CON_CAP (64 << 10)      /* lightvmd --console-cap */
+#define CON_SLACK (64 << 10)    /* a VM's other files (spec.json), vmm.log's lines */
 
 extern const char *lightvm, *lightvmd, *gdir;   /* argv[1], argv[2], the guest dir */
 extern char rundir[64], cfgdir[PATH_MAX];       /* lightvmd's run directory; configs, images */
@@ -40,6 +42,13 @@ const char *config(const char *name, const char *kernel, int mem_mb, const char 
 /* Waits (30 s at most) until taps, processes, run directory and the
  * daemon's fds are the steady state again: 1, or 0 with what differs in out. */
 int wait_steady(char *out, size_t cap);
+
+/* The name of the first steady VM (s0, s1) that does not answer daytime,
+ * or NULL when all do. */
+const char *steady_silent(void);
+
+/* faults_console.c: a guest that floods its console. */
+void f_console_flood(struct row *r);
 
 /* faults_image.c: a kernel path that is a FIFO; an image truncated while
  * it loads. */
