@@ -50,13 +50,7 @@ static double real_us(void)
 
 static void cleanup(void)
 {
-    if (daemon_pid > 0) {
-        bench_destroy_all(sock); /* VMs outlive lightvmd */
-        kill(daemon_pid, SIGTERM);
-        waitpid(daemon_pid, NULL, 0);
-    }
-    const char *rm[] = {"rm", "-rf", rundir, NULL};
-    bench_run(rm);
+    bench_daemon_stop(sock, daemon_pid, rundir);
 }
 
 static void die(const char *why)

@@ -46,16 +46,11 @@ static pid_t daemon_pid, peer_pid;
 
 static void cleanup(void)
 {
-    pid_t p[2] = {daemon_pid, peer_pid};
-    if (daemon_pid > 0)
-        bench_destroy_all(sock); /* VMs outlive lightvmd */
-    for (int i = 0; i < 2; i++)
-        if (p[i] > 0) {
-            kill(p[i], SIGTERM);
-            waitpid(p[i], NULL, 0);
-        }
-    const char *rm[] = {"rm", "-rf", rundir, NULL};
-    bench_run(rm);
+    if (peer_pid > 0) {
+        kill(peer_pid, SIGTERM);
+        waitpid(peer_pid, NULL, 0);
+    }
+    bench_daemon_stop(sock, daemon_pid, rundir);
 }
 
 static void die(const char *why)

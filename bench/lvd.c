@@ -1,9 +1,12 @@
 /* lvd.c: what the benchmarks that talk to lightvmd's socket share. */
 #include <jansson.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "lvd.h"
 #include "lightvm/ctl.h"
+#include "stats.h"
 
 int bench_pool_wait(const char *sock, int want, int timeout_ms)
 {
@@ -36,4 +39,16 @@ void bench_destroy_all(const char *sock)
         }
     json_decref(rep);
     json_decref(req);
+}
+
+void bench_daemon_stop(const char *sock, pid_t pid, const char *rundir)
+{
+    const char *rm[] = {"rm", "-rf", rundir, NULL};
+
+    if (pid > 0) {
+        bench_destroy_all(sock); /* VMs outlive lightvmd */
+        kill(pid, SIGTERM);
+        waitpid(pid, NULL, 0);
+    }
+    bench_run(rm);
 }
