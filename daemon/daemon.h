@@ -14,6 +14,8 @@
 #define LVD_CALL_TIMEOUT_MS 5000
 #define LVD_SHUTDOWN_DEFAULT_MS 5000 /* a shutdown request without timeout_ms */
 #define LVD_CONSOLE_TAIL (64u << 10)
+#define LVD_JAIL_NPROC 16       /* RLIMIT_NPROC of a jailed VM process (its uid's tasks:
+                                 * it needs 3 threads) */
 
 /* vmproc.c: `lightvmd --vm-shell --memory MB --nics N --rundir DIR`,
  * run by the daemon with its socketpair on fd LVD_SHELL_FD: prepares a VM
@@ -30,9 +32,10 @@ int lvd_shell_path(char *buf, size_t cap, const char *rundir, pid_t pid, const c
 /* Removes a shell's directory and its files. */
 void lvd_shell_dir_remove(const char *rundir, pid_t pid);
 
-/* Writes (line) and a newline to the file (path), replacing it; a
- * symbolic link there is not followed (an error). 0 or -errno. */
-int lvd_note_write(const char *path, const char *line);
+/* Writes (line) and a newline to the file (path, relative to dir_fd or
+ * AT_FDCWD), replacing it; a symbolic link there is not followed (an
+ * error). 0 or -errno. */
+int lvd_note_write(int dir_fd, const char *path, const char *line);
 /* Removes $RUNDIR/vms/NAME and the files lightvm puts there. */
 void lvd_vm_dir_remove(const char *rundir, const char *name);
 

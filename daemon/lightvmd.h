@@ -11,6 +11,16 @@
 #include "pool.h"
 #include "vms.h"
 
+#define LVD_MAX_BRIDGE_PATTERNS 32
+#define LVD_BRIDGES_DEFAULT "lv*"
+
+/* The bridges VMs may join: names or NAME* prefixes (--bridges; by
+ * default the bridges of the --pool flavors). */
+struct lvd_bridges {
+    char pat[LVD_MAX_BRIDGE_PATTERNS][16];
+    unsigned n;
+};
+
 struct lvd_daemon {
     char rundir[PATH_MAX];
     char self_exe[PATH_MAX];
@@ -21,6 +31,8 @@ struct lvd_daemon {
     unsigned max_vms;
     unsigned long long console_cap; /* --console-cap, bytes */
     struct lvd_pool pool;
+    struct lvd_bridges bridges;
+    struct lv_nl *nl;  /* rtnetlink, opened on first use, owned */
     struct lvd_vms vms;
     struct lvd_client clients[MAX_CLIENTS];
     int quit;
@@ -35,6 +47,20 @@ json_t *lvd_handle(struct lvd_daemon *d, struct lvd_client *c, json_t *req);
  * borrowed) or NULL and why (err). Ends the call. */
 json_t *lvd_call_done(struct lvd_daemon *d, struct lvd_client *c, json_t *vm_rep,
                       const struct lv_err *err);
+
+/* vmnet.c: adds the comma-separated names or NAME* prefixes of (list). */
+int lvd_bridges_add(struct lvd_bridges *b, const char *list, struct lv_err *err);
+/* 1 if VMs may join (bridge). */
+int lvd_bridge_allowed(const struct lvd_bridges *b, const char *bridge);
+/* 0, or -EPERM naming the first vif of (vs) on a bridge not allowed. */
+int lvd_bridges_check(const struct lvd_bridges *b, const struct lv_vm_spec *vs,
+                      struct lv_err *err);
+/* vmnet.c: before the exec of (vs) on shell (s): attaches the shell's
+ * taps to the vifs' bridges (NIC 0 may be on its flavor's already) and,
+ * when the exec message's "probe" address is the first bridge's own, adds
+ * that bridge's MAC as "probe_mac" to (exec_msg). 0 or -errno with err. */
+int lvd_vmnet_attach(struct lvd_daemon *d, const struct lvd_shell *s,
+                     const struct lv_vm_spec *vs, json_t *exec_msg, struct lv_err *err);
 
 /* How this daemon starts shells. */
 struct lvd_spawn_ctx lvd_spawn_ctx_of(const struct lvd_daemon *d);

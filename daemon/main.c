@@ -32,7 +32,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: lightvmd [--rundir DIR] [--pool MEM_MB,NICS,COUNT[,BRIDGE]]... [--max-vms N]\n"
-            "                [--console-cap SIZE]\n\n"
+            "                [--console-cap SIZE] [--bridges LIST]\n\n"
             "The lightvm daemon: keeps COUNT prepared VM shells of each flavor (guest\n"
             "memory in MiB, number of NICs) ready, so `lightvm create` only does the\n"
             "VM-specific rest. Runs in the foreground; logs to stderr. VMs outlive it:\n"
@@ -46,6 +46,11 @@ static void usage(FILE *f)
             "      --console-cap SIZE  keep at most SIZE bytes of each VM's console (K, M\n"
             "                      or G suffix; default 128K): the newest output, the\n"
             "                      oldest is overwritten; 'lightvm info' counts the rest\n"
+            "      --bridges LIST  the bridges VMs may join: names or NAME* prefixes, comma-\n"
+            "                      separated (repeatable; default lv*); a --pool bridge\n"
+            "                      is always allowed. lightvmd changes no bridge it did\n"
+            "                      not make: give yours a fixed MAC (ip link set BR\n"
+            "                      address ...)\n"
             "  -h, --help          this text\n\n"
             "SIGTERM or SIGINT stops the daemon (its shells go with it, VMs stay).\n",
             LV_RUNDIR_DEFAULT);
@@ -455,6 +460,7 @@ static void teardown(struct lvd_daemon *d)
             waitpid(pid, NULL, 0);
         }
     lvd_vms_free(&d->vms);
+    lv_nl_close(&d->nl);
     if (d->sig_fd >= 0)
         close(d->sig_fd);
     if (d->lock_fd >= 0) {
@@ -536,6 +542,7 @@ int main(int argc, char **argv)
         {"rundir", required_argument, NULL, 'r'}, {"pool", required_argument, NULL, 'p'},
         {"max-vms", required_argument, NULL, 'M'}, {"help", no_argument, NULL, 'h'},
         {"console-cap", required_argument, NULL, 'C'},
+        {"bridges", required_argument, NULL, 'B'},
         {NULL, 0, NULL, 0},
     };
     static struct lvd_daemon d;
@@ -577,6 +584,12 @@ int main(int argc, char **argv)
             if (parse_cap(optarg, &d.console_cap) < 0)
                 return 2;
             break;
+        case 'B':
+            if (lvd_bridges_add(&d.bridges, optarg, &err) < 0) {
+                fprintf(stderr, "lightvmd: %s\n", err.msg);
+                return 2;
+            }
+            break;
         case 'h':
             usage(stdout);
             return 0;
@@ -590,6 +603,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "lightvmd: unexpected argument '%s' (try --help)\n", argv[optind]);
         return 2;
     }
+    if (!d.bridges.n)
+        lvd_bridges_add(&d.bridges, LVD_BRIDGES_DEFAULT, NULL);
+    for (unsigned i = 0; i < d.pool.nflavors; i++)
+        if (d.pool.fl[i].bridge[0] && lvd_bridges_add(&d.bridges, d.pool.fl[i].bridge, &err) < 0) {
+            fprintf(stderr, "lightvmd: %s\n", err.msg);
+            return 2;
+        }
     if (setup(&d, &err) < 0) {
         fprintf(stderr, "lightvmd: %s\n", err.msg);
         teardown(&d);

@@ -30,7 +30,7 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
     char mem[16], nn[16], ccap[24], logpath[4096];
     int sp[2], rc;
     struct lvd_shell *s;
-    pid_t parent = getpid(), pid;
+    pid_t pid;
 
     *out = NULL;
     snprintf(mem, sizeof(mem), "%u", mem_mb);
@@ -46,7 +46,9 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
         close(sp[1]);
         return lv_err_set(err, ENOMEM, "out of memory");
     }
-    pid = fork();
+    /* Like fork(), but the child is PID 1 of a PID namespace of its own:
+     * it sees no other process (the jail, lightvm/jail.h, does the rest). */
+    pid = (pid_t)syscall(SYS_clone, CLONE_NEWPID | SIGCHLD, NULL, NULL, NULL, 0);
     if (pid < 0) {
         rc = lv_err_set(err, errno, "fork: %s (host full?)", strerror(errno));
         close(sp[0]);
@@ -63,9 +65,9 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
         sigset_t none;
         int null = open("/dev/null", O_RDWR | O_CLOEXEC);
         int log = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+        /* (The daemon dying before this line: the shell finds its socket
+         * closed and ends; getppid() is 0 in a new PID namespace.) */
         prctl(PR_SET_PDEATHSIG, SIGKILL);
-        if (getppid() != parent)
-            _exit(1);
         setsid(); /* no signals from the daemon's terminal */
         /* Preparing is background work: a booting VM comes first. Under
          * SCHED_IDLE any runnable normal task preempts it (the shell goes
@@ -117,6 +119,22 @@ int lvd_shell_on_ready(struct lvd_shell *s, int block_ms, struct lv_err *err)
         rc = lv_err_set(err, EIO, "%s", e ? e : "shell not ready");
         json_decref(m);
         return rc;
+    }
+    /* Its taps, which lightvmd attaches to the VM's bridges at exec. */
+    json_t *taps = json_object_get(m, "taps");
+    if (json_array_size(taps) != s->nics) {
+        json_decref(m);
+        return lv_err_set(err, EPROTO, "the shell's ready message names %zu taps, not %u",
+                          json_array_size(taps), s->nics);
+    }
+    for (unsigned i = 0; i < s->nics; i++) {
+        const char *t = json_string_value(json_array_get(taps, i));
+        if (!t || lv_ifname_check(t, NULL) < 0) {
+            json_decref(m);
+            return lv_err_set(err, EPROTO, "the shell's ready message: taps[%u] is not an "
+                              "interface name", i);
+        }
+        snprintf(s->taps[i], sizeof(s->taps[i]), "%s", t);
     }
     s->prepare = json_incref(json_object_get(m, "prepare"));
     json_decref(m);

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include "daemon.h"
+#include "lightvm/vm.h"
 
 #define LVD_MAX_FLAVORS 8
 #define LVD_MAX_POOL 256
@@ -20,6 +21,7 @@ struct lvd_shell {
     int ready;
     double spawned_us, ready_us;
     json_t *prepare;           /* the shell's prepare trace, owned */
+    char taps[LV_VM_MAX_NICS][16]; /* its taps' names, from its ready message */
 };
 
 struct lvd_spawn_ctx {

@@ -54,9 +54,28 @@ static int check_keys(json_t *req, const char *const *allowed, json_t **err_rep)
     return 0;
 }
 
-/* The exec of (spec) on shell (s): 0 and the shell's reply (*sr), or
- * -errno with err (the shell's own error, or why it did not answer). */
-static int exec_shell(struct lvd_shell *s, json_t *spec, json_t *probe, long id, json_t **sr,
+/* The shell's directory becomes the VM's: rename() refuses if a VM of
+ * that name exists (the name is unique across daemons too). */
+static int claim_dir(struct lvd_daemon *d, const struct lvd_shell *s, const char *name,
+                     struct lv_err *err)
+{
+    char from[PATH_MAX], to[PATH_MAX];
+
+    if (lvd_shell_path(from, sizeof(from), d->rundir, s->pid, NULL) < 0 ||
+        lvd_vm_path(to, sizeof(to), d->rundir, name, NULL) < 0)
+        return lv_err_set(err, ENAMETOOLONG, "run directory path too long");
+    if (rename(from, to) == 0)
+        return 0;
+    if (errno == EEXIST || errno == ENOTEMPTY)
+        return lv_err_set(err, EEXIST, "a VM named '%s' already exists (%s)", name, to);
+    return lv_err_set(err, errno, "%s: %s", to, strerror(errno));
+}
+
+/* The exec of (spec) on shell (s): its taps attached, its directory named
+ * after the VM, then the exec, with the image's fd (borrowed). 0 and the shell's reply (*sr), or -errno
+ * with err (the shell's own error, or why it did not answer). */
+static int exec_shell(struct lvd_daemon *d, struct lvd_shell *s, const struct lv_vm_spec *vs,
+                      json_t *spec, json_t *probe, int image_fd, long id, json_t **sr,
                       struct lv_err *err)
 {
     json_t *ex = json_pack("{s:s,s:O,s:I}", "op", "exec", "spec", spec, "id", (json_int_t)id);
@@ -67,7 +86,11 @@ static int exec_shell(struct lvd_shell *s, json_t *spec, json_t *probe, long id,
         return lv_err_set(err, ENOMEM, "out of memory");
     if (probe)
         json_object_set(ex, "probe", probe);
-    rc = lv_ctl_send(&s->conn, ex, LVD_CALL_TIMEOUT_MS, err);
+    rc = lvd_vmnet_attach(d, s, vs, ex, err);
+    if (!rc)
+        rc = claim_dir(d, s, vs->name, err);
+    if (!rc)
+        rc = lv_ctl_send_fd(&s->conn, ex, image_fd, LVD_CALL_TIMEOUT_MS, err);
     if (!rc)
         rc = lv_ctl_recv(&s->conn, LVD_EXEC_TIMEOUT_MS, sr, err);
     json_decref(ex);
@@ -97,7 +120,7 @@ static void drop_failed_shell(struct lvd_daemon *d, struct lvd_shell **s, const 
  * is replaced by the next one, a few times. On success the shell (*out,
  * the caller's) has become the VM's process and (*sr) is its reply. */
 static int get_and_exec(struct lvd_daemon *d, const struct lv_vm_spec *vs, json_t *spec,
-                        json_t *probe, long id, struct lvd_shell **out, json_t **sr, int *hit,
+                        json_t *probe, int image_fd, long id, struct lvd_shell **out, json_t **sr, int *hit,
                         double *t_shell, struct lv_err *err)
 {
     char why[LV_ERR_MAX];
@@ -128,7 +151,7 @@ static int get_and_exec(struct lvd_daemon *d, const struct lv_vm_spec *vs, json_
             attempt = 3; /* a fresh shell: no more retries */
         }
         *t_shell = lvd_now_us();
-        rc = exec_shell(s, spec, probe, id, sr, err);
+        rc = exec_shell(d, s, vs, spec, probe, image_fd, id, sr, err);
         if (!rc) {
             *out = s;
             return 0;
@@ -166,23 +189,25 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     free(js);
     if (rc)
         return lv_ctl_error("%s", err.msg);
+    if (lvd_bridges_check(&d->bridges, &vs, &err) < 0)
+        return lv_ctl_error("%s", err.msg);
     if (vs.kernel[0] != '/')
         return lv_ctl_error("kernel: '%.200s' must be an absolute path here (lightvm create "
                             "makes it one)", vs.kernel);
-    /* A FIFO, a device or an empty file is refused here, without blocking
-     * and before a shell is spent on it; the VM process checks again. */
-    struct lv_image im;
-    rc = lv_image_open(vs.kernel, &im, &err);
-    lv_image_close(&im);
-    if (rc)
-        return lv_ctl_error("kernel: %s", err.msg);
     if (lvd_vms_find(&d->vms, vs.name))
         return lv_ctl_error("a VM named '%s' already exists", vs.name);
     if (d->vms.n >= d->max_vms)
         return lv_ctl_error("host full: %u VMs (lightvmd --max-vms)", d->max_vms);
-    /* (The VM process makes $RUNDIR/vms/NAME by renaming its shell's
-     * directory: that is where a name taken by a VM this daemon does not
-     * know of is refused.) */
+    /* A FIFO, a device or an empty file is refused here, without blocking
+     * and before a shell is spent on it. The VM process, which sees no
+     * filesystem, gets this fd with the exec and checks the file again. */
+    struct lv_image im;
+    rc = lv_image_open(vs.kernel, &im, &err);
+    if (rc)
+        return lv_ctl_error("kernel: %s", err.msg);
+    /* (The shell's directory is renamed to $RUNDIR/vms/NAME at exec: that
+     * is where a name taken by a VM this daemon does not know of is
+     * refused.) */
     double t_checked = lvd_now_us();
     id = d->vms.next_id > 0 ? d->vms.next_id : 1;
     d->vms.next_id = id + 1;
@@ -206,7 +231,7 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     double t_dir = lvd_now_us();
     json_t *sr = NULL;
     double t_shell = t_dir;
-    rc = get_and_exec(d, &vs, spec, probe, id, &s, &sr, &hit, &t_shell, &err);
+    rc = get_and_exec(d, &vs, spec, probe, im.fd, id, &s, &sr, &hit, &t_shell, &err);
     if (rc) {
         rep = lv_ctl_error("%s", err.msg);
         goto fail;
@@ -242,10 +267,12 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     json_decref(sr);
     json_decref(spec);
     lvd_shell_free(&s, 0);
+    lv_image_close(&im);
     return rep; /* the loop refills the pool once the reply is out */
 
 fail: /* the VM process removes what it made */
     json_decref(spec);
+    lv_image_close(&im);
     return rep;
 }
 

@@ -16,6 +16,7 @@
 
 #include "abi/lv_abi.h"
 #include "lightvm/elf.h"
+#include "lightvm/jail.h"
 #include "vmproc.h"
 
 static double span_us(const struct lv_span *s)
@@ -37,31 +38,93 @@ static void add_phases(json_t *o, const struct lv_vm_trace *t, int first, int la
 
 /* ---- prepare ---- */
 
+/* The taps, up, NIC 0 on the flavor's bridge: the last netlink work a VM
+ * process does (the daemon attaches taps to other bridges at exec). */
+static int open_taps(struct vmproc *p, struct lv_vm_nic *nics, struct lv_err *err)
+{
+    struct lv_nl *nl = NULL;
+    int rc = 0;
+
+    if (p->nnics && (rc = lv_nl_open(&nl, err)) < 0)
+        return rc;
+    for (unsigned i = 0; !rc && i < p->nnics; i++) {
+        /* Up but on no bridge: lightvmd attaches it at exec. */
+        rc = lv_tap_open(NULL, &p->taps[i], err);
+        if (!rc)
+            rc = lv_link_set(nl, p->taps[i].name, NULL, 0, 1, err);
+        if (!rc && i == 0 && p->bridge) /* the flavor's bridge: attached now */
+            rc = lv_link_set_master(nl, p->taps[i].name, p->bridge, err);
+        nics[i].tap_fd = p->taps[i].fd; /* MAC and addresses at execute */
+    }
+    lv_nl_close(&nl);
+    return rc;
+}
+
+/* The VM's directory, made now under the shell's pid with its control
+ * socket and console: lightvmd renames it to vms/NAME at exec, one
+ * metadata operation where mkdir, a file creation and a socket rename
+ * were (each 0.1-0.3 ms on this host's ext4). It belongs to the jail's
+ * uid, which reaches it only through p->dir_fd. */
+static int make_dir(struct vmproc *p, uid_t uid, gid_t gid, struct lv_err *err)
+{
+    char dir[4096], path[4200];
+    int rc;
+
+    if (lvd_shell_path(dir, sizeof(dir), p->rundir, p->pid, NULL) < 0)
+        return lv_err_set(err, ENAMETOOLONG, "run directory path too long");
+    if (mkdir(dir, 0700) < 0)
+        return lv_err_set(err, errno, "%s: %s", dir, strerror(errno));
+    p->have_shell_dir = 1;
+    p->dir_fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (p->dir_fd < 0)
+        return lv_err_set(err, errno, "%s: %s", dir, strerror(errno));
+    if (fchown(p->dir_fd, uid, gid) < 0)
+        return lv_err_set(err, errno, "%s: chown: %s", dir, strerror(errno));
+    /* The console: a log of at most console_cap bytes (console.h). */
+    rc = lv_console_open_log(&p->console, dir, p->console_cap, err);
+    if (rc)
+        return rc;
+    lv_vm_set_console(p->vm, p->console);
+    snprintf(path, sizeof(path), "%s/ctl.sock", dir);
+    p->ctl_fd = lv_ctl_listen(path, err);
+    return p->ctl_fd < 0 ? p->ctl_fd : 0;
+}
+
+/* Everything the VM needs is open: from here on the process has no root,
+ * no capabilities, no filesystem but its directory's fd (jail.h). */
+static int enter_jail(struct vmproc *p, uid_t uid, gid_t gid, struct lv_err *err)
+{
+    struct lv_jail j = {
+        .uid = uid, .gid = gid,
+        .mount_at = p->rundir,
+        /* the console's two files (each under the cap), spec.json, notes */
+        .fsize = p->console_cap + (1u << 20),
+        .nproc = LVD_JAIL_NPROC,
+    };
+    int rc = lv_jail_enter(&j, err);
+
+    p->jailed = rc == 0;
+    return rc;
+}
+
 int vmp_prepare(struct vmproc *p, struct lv_err *err)
 {
     struct lv_vm_nic nics[LV_VM_MAX_NICS];
     struct lv_vm_config cfg;
-    double t0 = lvd_now_us(), t_kvm, t_taps;
+    double t0 = lvd_now_us(), t_kvm, t_taps, t_vm, t_dir, t_jail;
+    uid_t uid;
+    gid_t gid;
     int rc;
 
+    if ((rc = lv_jail_ids(p->pid, &uid, &gid, err)) < 0)
+        return rc;
     rc = lv_kvm_open(&p->kvm, err);
     if (rc)
         return rc;
     t_kvm = lvd_now_us();
     memset(nics, 0, sizeof(nics));
-    if (p->nnics && (rc = lv_nl_open(&p->nl, err)) < 0)
+    if ((rc = open_taps(p, nics, err)) < 0)
         return rc;
-    for (unsigned i = 0; i < p->nnics; i++) {
-        /* Up but on no bridge: execute only attaches it. */
-        rc = lv_tap_open(NULL, &p->taps[i], err);
-        if (!rc)
-            rc = lv_link_set(p->nl, p->taps[i].name, NULL, 0, 1, err);
-        if (!rc && i == 0 && p->bridge) /* the flavor's bridge: attached now */
-            rc = lv_link_set_master(p->nl, p->taps[i].name, p->bridge, err);
-        if (rc)
-            return rc;
-        nics[i].tap_fd = p->taps[i].fd; /* MAC and addresses at execute */
-    }
     t_taps = lvd_now_us();
     memset(&cfg, 0, sizeof(cfg));
     cfg.mem_size = p->mem_mb << 20;
@@ -71,37 +134,20 @@ int vmp_prepare(struct vmproc *p, struct lv_err *err)
     rc = lv_vm_create(&p->vm, &p->kvm, &cfg, err);
     if (rc)
         return rc;
-    double t_vm = lvd_now_us();
+    t_vm = lvd_now_us();
     /* Host pages every boot writes: the image's first 256 KiB and the top
      * of the stack (no page faults for them at execute). */
     rc = lv_vm_populate(p->vm, LV_GPA_IMAGE_MIN, 256u << 10, err);
     if (!rc)
         rc = lv_vm_populate(p->vm, LV_GPA_STACK_TOP - (16u << 10), 16u << 10, err);
+    if (!rc)
+        rc = make_dir(p, uid, gid, err);
+    t_dir = lvd_now_us();
+    if (!rc)
+        rc = enter_jail(p, uid, gid, err);
     if (rc)
         return rc;
-    /* The VM's directory, made now under the shell's pid with its control
-     * socket and console: execute renames it to vms/NAME, one metadata
-     * operation where mkdir, a file creation and a socket rename were
-     * (each 0.1-0.3 ms on this host's ext4). */
-    char dir[4096], path[4200];
-    if (lvd_shell_path(dir, sizeof(dir), p->rundir, getpid(), NULL) < 0)
-        return lv_err_set(err, ENAMETOOLONG, "run directory path too long");
-    if (mkdir(dir, 0700) < 0)
-        return lv_err_set(err, errno, "%s: %s", dir, strerror(errno));
-    p->have_shell_dir = 1;
-    /* The console: a log of at most console_cap bytes (console.h). */
-    rc = lv_console_open_log(&p->console, dir, p->console_cap, err);
-    if (rc)
-        return rc;
-    lv_vm_set_console(p->vm, p->console);
-    snprintf(path, sizeof(path), "%s/ctl.sock", dir);
-    p->ctl_fd = lv_ctl_listen(path, err);
-    if (p->ctl_fd < 0)
-        return p->ctl_fd;
-    if (p->bridge) {
-        int n = lv_link_ipv4(p->nl, p->bridge, p->bridge_ips, 8, NULL);
-        p->nbridge_ips = n > 0 ? n : 0;
-    }
+    t_jail = lvd_now_us();
     /* The heavy part ran under SCHED_IDLE (pool.c). Waiting costs no CPU
      * and an exec must be served at once: back to SCHED_OTHER before the
      * vCPU and I/O threads are made (they inherit it). */
@@ -113,7 +159,9 @@ int vmp_prepare(struct vmproc *p, struct lv_err *err)
     if (rc)
         return rc;
     p->prepare_trace = json_object();
-    json_object_set_new(p->prepare_trace, "populate_ctl_threads", json_real(lvd_now_us() - t_vm));
+    json_object_set_new(p->prepare_trace, "populate_dir", json_real(t_dir - t_vm));
+    json_object_set_new(p->prepare_trace, "jail", json_real(t_jail - t_dir));
+    json_object_set_new(p->prepare_trace, "threads", json_real(lvd_now_us() - t_jail));
     json_object_set_new(p->prepare_trace, "open_kvm", json_real(t_kvm - t0));
     json_object_set_new(p->prepare_trace, "taps", json_real(t_taps - t_kvm));
     add_phases(p->prepare_trace, lv_vm_trace(p->vm), LV_PH_CREATE_VM, LV_PH_DEVICES);
@@ -121,9 +169,22 @@ int vmp_prepare(struct vmproc *p, struct lv_err *err)
     return 0;
 }
 
+void vmp_dir_empty(struct vmproc *p)
+{
+    static const char *const files[] = {"ctl.sock", LV_CONSOLE_LOG, LV_CONSOLE_OLD, "spec.json",
+                                        "spec.json.tmp", "crashed"};
+
+    if (p->dir_fd < 0)
+        return;
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+        unlinkat(p->dir_fd, files[i], 0);
+}
+
 /* ---- execute ---- */
 
-static int attach_vifs(struct vmproc *p, struct lv_err *err)
+/* The NICs' identities. lightvmd attached the taps to their bridges
+ * before the exec (the VM process has no netlink). */
+static int set_nics(struct vmproc *p, struct lv_err *err)
 {
     int rc = 0;
 
@@ -139,68 +200,57 @@ static int attach_vifs(struct vmproc *p, struct lv_err *err)
         n.netmask = v->netmask;
         n.gw = v->gw;
         rc = lv_vm_set_nic(p->vm, i, &n, err);
-        if (!rc && !(i == 0 && p->bridge && !strcmp(p->bridge, v->bridge)))
-            /* says so if the bridge does not exist or is not one */
-            rc = lv_link_set_master(p->nl, p->taps[i].name, v->bridge, err);
     }
     return rc;
 }
 
-/* The probe target is the first bridge itself (lightvm create --wait-net
- * on the bridge's address): give the guest its MAC, saving an ARP round
- * trip before network up. */
-static void set_probe_mac(struct vmproc *p)
+/* "probe": "A.B.C.D:PORT" and, when lightvmd found that address on the
+ * first vif's bridge, "probe_mac" (saves the guest an ARP round trip
+ * before network up). */
+static int set_probe(struct vmproc *p, json_t *msg, struct lv_err *err)
 {
+    const char *probe = json_string_value(json_object_get(msg, "probe"));
+    const char *pmac = json_string_value(json_object_get(msg, "probe_mac"));
+    uint32_t ip;
     uint8_t mac[6];
+    char host[32], *end;
+    int rc;
 
-    if (!p->probe_ip || !p->spec.nvifs)
-        return;
-    if (p->bridge && !strcmp(p->bridge, p->spec.vifs[0].bridge)) {
-        struct lv_link l;
-        /* Its addresses were read at prepare and its MAC pinned when the
-         * tap joined (lv_link_set_master): one request for the MAC. */
-        for (int i = 0; i < p->nbridge_ips; i++)
-            if (p->bridge_ips[i] == p->probe_ip &&
-                lv_link_get(p->nl, p->bridge, &l, NULL) == 0 && l.has_mac)
-                lv_vm_set_probe_mac(p->vm, l.mac);
-        return;
-    }
-    if (lv_bridge_owns_ip(p->nl, p->spec.vifs[0].bridge, p->probe_ip, mac, NULL) == 1)
+    if (!probe)
+        return 0;
+    const char *colon = strrchr(probe, ':');
+    unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
+    if (!colon || (size_t)(colon - probe) >= sizeof(host) || *end || !port || port > 65535)
+        return lv_err_set(err, EINVAL, "probe '%s': want A.B.C.D:PORT", probe);
+    memcpy(host, probe, (size_t)(colon - probe));
+    host[colon - probe] = '\0';
+    rc = lv_ipv4_parse(host, &ip, NULL, err);
+    if (rc)
+        return rc;
+    lv_vm_set_probe(p->vm, ip, __builtin_bswap16((uint16_t)port));
+    p->probe_ip = ip;
+    if (pmac && p->spec.nvifs) {
+        if ((rc = lv_mac_parse(pmac, mac, err)) < 0)
+            return rc;
         lv_vm_set_probe_mac(p->vm, mac);
+    }
+    return 0;
 }
 
 /* The rest of an execute, with the image open and checked. */
 static int execute(struct vmproc *p, json_t *msg, struct lv_image *im, double t0, double t_img,
                    json_t **trace, struct lv_err *err)
 {
-    const char *probe = json_string_value(json_object_get(msg, "probe"));
-    char path[4096];
-    double t_vifs;
+    double t_vifs, t_att;
     int rc;
 
-    if (probe) {
-        uint32_t ip;
-        char host[32];
-        const char *colon = strrchr(probe, ':');
-        char *end;
-        unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
-        if (!colon || (size_t)(colon - probe) >= sizeof(host) || *end || !port || port > 65535)
-            return lv_err_set(err, EINVAL, "probe '%s': want A.B.C.D:PORT", probe);
-        memcpy(host, probe, (size_t)(colon - probe));
-        host[colon - probe] = '\0';
-        rc = lv_ipv4_parse(host, &ip, NULL, err);
-        if (rc)
-            return rc;
-        lv_vm_set_probe(p->vm, ip, __builtin_bswap16((uint16_t)port));
-        p->probe_ip = ip;
-    }
-    rc = attach_vifs(p, err);
-    if (rc)
-        return rc;
-    double t_att = lvd_now_us();
-    set_probe_mac(p);
+    rc = set_nics(p, err);
+    t_att = lvd_now_us();
+    if (!rc)
+        rc = set_probe(p, msg, err);
     t_vifs = lvd_now_us();
-    rc = lv_vm_set_cmdline(p->vm, p->spec.cmdline, err);
+    if (!rc)
+        rc = lv_vm_set_cmdline(p->vm, p->spec.cmdline, err);
     if (rc)
         return rc;
     double t_load0 = lvd_now_us(), t_load = 0, t_ctl = 0;
@@ -208,19 +258,7 @@ static int execute(struct vmproc *p, json_t *msg, struct lv_image *im, double t0
     t_load = lvd_now_us();
     if (rc)
         return rc;
-    /* The shell's directory takes the VM's name; rename() refuses if a
-     * VM of that name exists (the name is unique across daemons too). */
-    char shell_dir[4096];
-    if (lvd_shell_path(shell_dir, sizeof(shell_dir), p->rundir, getpid(), NULL) < 0 ||
-        lvd_vm_path(path, sizeof(path), p->rundir, p->spec.name, NULL) < 0)
-        return lv_err_set(err, ENAMETOOLONG, "run directory path too long");
-    if (rename(shell_dir, path) < 0)
-        return lv_err_set(err, errno, errno == EEXIST || errno == ENOTEMPTY
-                                          ? "a VM named '%s' already exists (%s)" : "%s: %s",
-                          errno == EEXIST || errno == ENOTEMPTY ? p->spec.name : path,
-                          errno == EEXIST || errno == ENOTEMPTY ? path : strerror(errno));
-    p->have_shell_dir = 0;
-    p->have_vm_dir = 1;
+    p->have_shell_dir = 0; /* lightvmd renamed it to vms/NAME */
     t_ctl = lvd_now_us();
     rc = lv_vm_start(p->vm, err);
     if (rc)
@@ -231,11 +269,10 @@ static int execute(struct vmproc *p, json_t *msg, struct lv_image *im, double t0
     *trace = json_object();
     json_object_set_new(*trace, "read_image", json_real(t_img - t0));
     json_object_set_new(*trace, "vifs", json_real(t_att - t_img));
-    json_object_set_new(*trace, "probe_mac", json_real(t_vifs - t_att));
+    json_object_set_new(*trace, "probe", json_real(t_vifs - t_att));
     json_object_set_new(*trace, "cmdline", json_real(t_load0 - t_vifs));
     add_phases(*trace, lv_vm_trace(p->vm), LV_PH_LOAD_IMAGE, LV_PH_BOOT_INFO);
     json_object_set_new(*trace, "load", json_real(t_load - t_load0));
-    json_object_set_new(*trace, "rename_dir", json_real(t_ctl - t_load));
     json_object_set_new(*trace, "start_threads", json_real(lvd_now_us() - t_ctl));
     json_object_set_new(*trace, "total", json_real(lvd_now_us() - t0));
     return 0;
@@ -266,7 +303,9 @@ int vmp_execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *er
     /* The image first, before anything VM-specific is done: opened without
      * blocking (a FIFO is refused) and read, never mapped (a file cut short
      * meanwhile is a read error, not a SIGBUS), until the load. */
-    rc = lv_image_open(p->spec.kernel, &im, err);
+    /* lightvmd opened the image (the jail has no filesystem) and passed it
+     * with the exec. */
+    rc = lv_image_open_fd(lv_ctl_take_fd(&p->daemon), p->spec.kernel, &im, err);
     if (!rc)
         rc = lv_image_check(&im, p->mem_mb << 20, err);
     t_img = lvd_now_us();

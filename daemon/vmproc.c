@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include "abi/lv_abi.h"
+#include "lightvm/jail.h"
 #include "vmproc.h"
 
 /* spec.json (the spec and the VM's id), read by lightvmd for `info` on a
@@ -37,23 +38,28 @@
  * with the directory's removal. */
 static void write_spec(struct vmproc *p)
 {
-    char path[4096], tmp[4120];
     json_t *o = json_deep_copy(p->spec_json);
+    int fd = -1;
 
-    if (o && lvd_vm_path(path, sizeof(path), p->rundir, p->spec.name, "spec.json") == 0) {
+    if (o) {
         json_object_set_new(o, "id", json_integer(p->id));
-        snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-        if (json_dump_file(o, tmp, JSON_COMPACT) < 0 || rename(tmp, path) < 0) {
-            fprintf(stderr, "lightvmd vm[%d]: cannot write %s\n", (int)getpid(), path);
-            unlink(tmp);
-        }
+        fd = openat(p->dir_fd, "spec.json.tmp",
+                    O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     }
+    if (fd < 0 || json_dumpfd(o, fd, JSON_COMPACT) < 0 ||
+        renameat(p->dir_fd, "spec.json.tmp", p->dir_fd, "spec.json") < 0) {
+        fprintf(stderr, "lightvmd vm[%d]: cannot write %s's spec.json\n", (int)p->pid,
+                p->spec.name);
+        unlinkat(p->dir_fd, "spec.json.tmp", 0);
+    }
+    if (fd >= 0)
+        close(fd);
     json_decref(o);
 }
 
-static void log_err(const char *what, const struct lv_err *err)
+static void log_err(const struct vmproc *p, const char *what, const struct lv_err *err)
 {
-    fprintf(stderr, "lightvmd vm[%d]: %s: %s\n", (int)getpid(), what, err->msg);
+    fprintf(stderr, "lightvmd vm[%d]: %s: %s\n", (int)p->pid, what, err->msg);
 }
 
 /* ---- the VM's description ---- */
@@ -98,7 +104,7 @@ static json_t *vm_json(struct vmproc *p)
     return json_pack("{s:s,s:I,s:s,s:i,s:I,s:i,s:s,s:f,s:f,s:o,s:o,s:o}", "name", p->spec.name,
                      "id", (json_int_t)p->id, "state",
                      lv_vm_is_paused(p->vm) ? "paused" : "running",
-                     "pid", (int)getpid(), "memory", (json_int_t)p->spec.memory_mb, "vcpus", 1,
+                     "pid", (int)p->pid, "memory", (json_int_t)p->spec.memory_mb, "vcpus", 1,
                      "kernel", p->spec.kernel, "uptime_s",
                      now.tv_sec + now.tv_nsec / 1e9 - p->started_wall, "started", p->started_wall,
                      "vifs", vifs, "boot", boot, "console", console_json(p));
@@ -157,10 +163,7 @@ static json_t *handle(struct vmproc *p, json_t *req, int *quit)
          * (lv_vm_wait joins the vCPU; the kernel's teardown of the KVM VM,
          * ~15 ms here, happens after the reply, as the process exits). */
         lv_vm_wait(p->vm, NULL);
-        char path[4096];
-        if (lvd_vm_path(path, sizeof(path), p->rundir, p->spec.name, "ctl.sock") == 0)
-            unlink(path);
-        lvd_vm_dir_remove(p->rundir, p->spec.name);
+        vmp_dir_empty(p); /* lightvmd removes the directory as it relays the reply */
         json_t *r = lv_ctl_ok();
         if (op[0] == 's')
             json_object_set_new(r, "graceful", json_boolean(graceful));
@@ -236,29 +239,25 @@ static void serve(struct vmproc *p)
         lv_ctl_conn_close(&p->conns[i]);
 }
 
-/* After the VM ended: a normal end (exit 0, shutdown, destroy) removes the
+/* After the VM ended: a normal end (exit 0, shutdown, destroy) empties the
  * VM's directory; anything else leaves it with a "crashed" note. */
 static int finish(struct vmproc *p)
 {
     struct lv_vm_result res;
-    char path[4096];
     int status = 0;
 
     lv_vm_wait(p->vm, &res);
-    if (lvd_vm_path(path, sizeof(path), p->rundir, p->spec.name, "ctl.sock") == 0)
-        unlink(path);
+    unlinkat(p->dir_fd, "ctl.sock", 0);
     if (p->ending || (res.outcome == LV_VM_EXITED && res.status == 0)) {
-        lvd_vm_dir_remove(p->rundir, p->spec.name);
+        vmp_dir_empty(p); /* an empty directory: lightvmd removes it */
         return 0;
     }
-    if (lvd_vm_path(path, sizeof(path), p->rundir, p->spec.name, "crashed") == 0) {
-        char why[sizeof(res.msg) + 32];
-        if (res.outcome == LV_VM_EXITED)
-            snprintf(why, sizeof(why), "guest exited with status %d", res.status);
-        else
-            snprintf(why, sizeof(why), "%s", res.msg);
-        lvd_note_write(path, why);
-    }
+    char why[sizeof(res.msg) + 32];
+    if (res.outcome == LV_VM_EXITED)
+        snprintf(why, sizeof(why), "guest exited with status %d", res.status);
+    else
+        snprintf(why, sizeof(why), "%s", res.msg);
+    lvd_note_write(p->dir_fd, "crashed", why);
     status = res.outcome == LV_VM_EXITED ? res.status : 125;
     return status;
 }
@@ -287,7 +286,7 @@ int vmproc_main(int argc, char **argv)
     int c, rc;
 
     memset(&p, 0, sizeof(p));
-    p.kvm.fd = p.ctl_fd = p.sig_fd = -1;
+    p.kvm.fd = p.ctl_fd = p.sig_fd = p.dir_fd = -1;
     p.console_cap = LV_CONSOLE_CAP_DEFAULT;
     for (unsigned i = 0; i < LV_VM_MAX_NICS; i++)
         p.taps[i].fd = -1;
@@ -336,6 +335,7 @@ int vmproc_main(int argc, char **argv)
         setrlimit(RLIMIT_NOFILE, &nofile);
     }
     signal(SIGPIPE, SIG_IGN);
+    signal(SIGXFSZ, SIG_IGN); /* over RLIMIT_FSIZE: the write fails, counted by the console */
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
@@ -343,12 +343,17 @@ int vmproc_main(int argc, char **argv)
     sigprocmask(SIG_BLOCK, &sigs, NULL); /* before any thread: they inherit it */
     p.sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC);
 
-    rc = vmp_prepare(&p, &err);
+    p.pid = lv_jail_host_pid(&err);
+    rc = p.pid < 0 ? (int)p.pid : vmp_prepare(&p, &err);
     if (rc) {
         rep = lv_ctl_error("prepare: %s", err.msg);
-        log_err("prepare", &err);
+        log_err(&p, "prepare", &err);
     } else {
-        rep = json_pack("{s:b,s:b,s:O}", "ok", 1, "ready", 1, "prepare", p.prepare_trace);
+        json_t *taps = json_array();
+        for (unsigned i = 0; i < p.nnics; i++)
+            json_array_append_new(taps, json_string(p.taps[i].name));
+        rep = json_pack("{s:b,s:b,s:O,s:o}", "ok", 1, "ready", 1, "prepare", p.prepare_trace,
+                        "taps", taps);
     }
     p.prepared_us = lvd_now_us();
     if (lv_ctl_send(&p.daemon, rep, 5000, NULL) < 0 || rc) {
@@ -373,9 +378,7 @@ int vmproc_main(int argc, char **argv)
         rc = 1;
     } else if ((rc = vmp_execute(&p, msg, &trace, &err)) < 0) {
         rep = lv_ctl_error("%s", err.msg);
-        rc = 1;
-        if (p.have_vm_dir) /* renamed to the VM's name, then failed to start */
-            lvd_vm_dir_remove(p.rundir, p.spec.name);
+        rc = 1; /* lightvmd removes the directory it renamed to vms/NAME */
     } else {
         rep = lv_ctl_ok();
         json_object_set_new(rep, "vm", vm_json(&p));
@@ -397,16 +400,25 @@ out:
     lv_vm_destroy(&p.vm);
     for (unsigned i = 0; i < LV_VM_MAX_NICS; i++)
         lv_tap_close(&p.taps[i]);
-    lv_nl_close(&p.nl);
     lv_kvm_close(&p.kvm);
     lv_console_close(&p.console); /* after the VM, which wrote to it */
     if (p.ctl_fd >= 0)
         close(p.ctl_fd);
     if (p.sig_fd >= 0)
         close(p.sig_fd);
-    if (p.have_shell_dir) /* never executed */
-        lvd_shell_dir_remove(p.rundir, getpid());
+    if (p.have_shell_dir && !p.jailed) /* never executed */
+        lvd_shell_dir_remove(p.rundir, p.pid);
+    else if (p.have_shell_dir) /* lightvmd removes the empty directory */
+        vmp_dir_empty(&p);
+    if (p.dir_fd >= 0)
+        close(p.dir_fd);
     json_decref(p.prepare_trace);
     json_decref(p.spec_json);
+    if (p.jailed) {
+        /* Nothing at exit can work in the jail (LeakSanitizer's check
+         * needs /proc and ptrace): end here. */
+        fflush(NULL);
+        _exit(rc);
+    }
     return rc;
 }

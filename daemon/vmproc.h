@@ -15,13 +15,15 @@ struct vmproc {
     uint64_t mem_mb;
     unsigned nnics;
     const char *bridge;          /* NIC 0 is attached to it at prepare (or NULL) */
-    uint32_t bridge_ips[8];      /* its IPv4 addresses, read at prepare */
-    int nbridge_ips;
-    int have_shell_dir;          /* $RUNDIR/shells/PID exists (until execute renames it) */
-    int have_vm_dir;             /* $RUNDIR/vms/NAME is ours (after the rename) */
+    pid_t pid;                   /* this process's pid in the host's PID namespace (it is
+                                  * 1 in its own) */
+    int dir_fd;                  /* its directory (shells/PID, renamed to vms/NAME by
+                                  * lightvmd before the exec), O_RDONLY, owned; after the
+                                  * jail the only way to its files */
+    int have_shell_dir;          /* made at prepare: emptied at the end if never executed */
+    int jailed;                  /* lv_jail_enter() done: no paths, no root */
     struct lv_kvm kvm;
     struct lv_tap taps[LV_VM_MAX_NICS];
-    struct lv_nl *nl;            /* for attaching the taps at execute */
     struct lv_vm *vm;
     struct lv_ctl_conn daemon;   /* the shell socketpair, until executed */
     /* after execute */
@@ -40,8 +42,12 @@ struct vmproc {
 };
 
 /* Prepare: KVM VM, memory, vCPU, devices, taps (on p->bridge when set),
- * threads waiting; fills p->prepare_trace. */
+ * the VM's directory and socket, then the jail (lightvm/jail.h), then the
+ * threads, waiting; fills p->prepare_trace. */
 int vmp_prepare(struct vmproc *p, struct lv_err *err);
+/* Removes the files lightvm puts in the VM's directory (through p->dir_fd:
+ * lightvmd removes the empty directory). */
+void vmp_dir_empty(struct vmproc *p);
 /* Execute the exec message (msg): the VM's identity, image, start.
  * (*trace) gets the execute phases (new reference). */
 int vmp_execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *err);

@@ -125,9 +125,9 @@ void lvd_vms_free(struct lvd_vms *t)
     memset(t, 0, sizeof(*t));
 }
 
-int lvd_note_write(const char *path, const char *line)
+int lvd_note_write(int dir_fd, const char *path, const char *line)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    int fd = openat(dir_fd, path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
     size_t len = strlen(line);
     int rc = 0;
 
@@ -165,8 +165,11 @@ int lvd_vm_gone(struct lvd_vms *t, struct lvd_vm *vm, const char *rundir, const 
         close(vm->pidfd);
         vm->pidfd = -1;
     }
-    if (lvd_vm_path(path, sizeof(path), rundir, vm->name, NULL) < 0 || stat(path, &st) < 0) {
-        lvd_vms_remove(t, vm); /* ended normally: the VM process cleaned up */
+    /* Ended normally: the VM process emptied its directory (it cannot
+     * remove it from its jail). */
+    if (lvd_vm_path(path, sizeof(path), rundir, vm->name, NULL) < 0 || rmdir(path) == 0 ||
+        stat(path, &st) < 0) {
+        lvd_vms_remove(t, vm);
         return 1;
     }
     vm->crashed = 1;
@@ -175,7 +178,7 @@ int lvd_vm_gone(struct lvd_vms *t, struct lvd_vm *vm, const char *rundir, const 
     if (read_line(path, vm->reason, sizeof(vm->reason)) < 0 || !vm->reason[0]) {
         /* It could not say so itself (killed): say it for it. */
         snprintf(vm->reason, sizeof(vm->reason), "%s", why);
-        lvd_note_write(path, why);
+        lvd_note_write(AT_FDCWD, path, why);
     }
     /* Its host resources: the taps and memory went with the process; the
      * socket file is all that is left. */

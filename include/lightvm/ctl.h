@@ -35,7 +35,18 @@ struct lv_ctl_conn {
     int fd;        /* owned; -1 when closed */
     char *buf;     /* owned */
     size_t len, cap;
+    int passed_fd; /* the last fd the peer passed with a message (SCM_RIGHTS), owned
+                    * until lv_ctl_take_fd(); -1 if none */
 };
+
+/* As lv_ctl_send, passing (fd) (borrowed: the peer gets a duplicate)
+ * with the message's first bytes; the peer takes it with lv_ctl_take_fd
+ * after receiving the message. Unix sockets only. */
+int lv_ctl_send_fd(struct lv_ctl_conn *c, const json_t *msg, int fd, int timeout_ms,
+                   struct lv_err *err);
+/* The fd the peer passed with the messages received so far (the caller
+ * owns it), or -1. A connection keeps one: a later one replaces it. */
+int lv_ctl_take_fd(struct lv_ctl_conn *c);
 
 /* Binds and listens on (path) (at most 107 bytes), mode 0600; a stale
  * socket file nobody listens on is replaced, a live one is -EADDRINUSE.

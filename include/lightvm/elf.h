@@ -74,6 +74,10 @@ struct lv_image {
  * -EINVAL not a regular file, -EFBIG size out of range) with a message
  * naming the path. (path) must outlive (im). Close with lv_image_close. */
 int lv_image_open(const char *path, struct lv_image *im, struct lv_err *err);
+/* As lv_image_open, for a file someone else opened: takes (fd) (closed on
+ * failure too), checks it as lv_image_open does; (path) names it in
+ * messages. */
+int lv_image_open_fd(int fd, const char *path, struct lv_image *im, struct lv_err *err);
 void lv_image_close(struct lv_image *im);
 
 /* Reads the headers and runs lv_elf_check() on them for a guest of

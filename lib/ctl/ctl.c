@@ -89,12 +89,15 @@ void lv_ctl_conn_init(struct lv_ctl_conn *c, int fd)
     c->fd = fd;
     c->buf = NULL;
     c->len = c->cap = 0;
+    c->passed_fd = -1;
 }
 
 void lv_ctl_conn_close(struct lv_ctl_conn *c)
 {
     if (c->fd >= 0)
         close(c->fd);
+    if (c->passed_fd >= 0)
+        close(c->passed_fd);
     free(c->buf);
     lv_ctl_conn_init(c, -1);
 }
@@ -110,7 +113,30 @@ static int wait_fd(int fd, short ev, int timeout_ms)
     return n < 0 ? -errno : n == 0 ? -ETIMEDOUT : 0;
 }
 
-int lv_ctl_send(struct lv_ctl_conn *c, const json_t *msg, int timeout_ms, struct lv_err *err)
+/* One send of (len) bytes at (s); (fd), if >= 0, rides along. */
+static ssize_t send_some(int sock, const char *s, size_t len, int fd)
+{
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } cm;
+    struct iovec iov = {(void *)s, len};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
+
+    if (fd < 0)
+        return send(sock, s, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+    memset(&cm, 0, sizeof(cm));
+    m.msg_control = cm.b;
+    m.msg_controllen = sizeof(cm.b);
+    cm.h.cmsg_level = SOL_SOCKET;
+    cm.h.cmsg_type = SCM_RIGHTS;
+    cm.h.cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(&cm.h), &fd, sizeof(int));
+    return sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
+}
+
+int lv_ctl_send_fd(struct lv_ctl_conn *c, const json_t *msg, int fd, int timeout_ms,
+                   struct lv_err *err)
 {
     char *s = json_dumps(msg, JSON_COMPACT);
     size_t len, off = 0;
@@ -125,7 +151,7 @@ int lv_ctl_send(struct lv_ctl_conn *c, const json_t *msg, int timeout_ms, struct
         return lv_err_set(err, EMSGSIZE, "message of %zu bytes is over %u", len, LV_CTL_MAX);
     }
     while (off < len) {
-        ssize_t n = send(c->fd, s + off, len - off, MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n = send_some(c->fd, s + off, len - off, off ? -1 : fd);
         if (n > 0) {
             off += (size_t)n;
             continue;
@@ -144,6 +170,50 @@ int lv_ctl_send(struct lv_ctl_conn *c, const json_t *msg, int timeout_ms, struct
     }
     free(s);
     return rc;
+}
+
+int lv_ctl_send(struct lv_ctl_conn *c, const json_t *msg, int timeout_ms, struct lv_err *err)
+{
+    return lv_ctl_send_fd(c, msg, -1, timeout_ms, err);
+}
+
+int lv_ctl_take_fd(struct lv_ctl_conn *c)
+{
+    int fd = c->passed_fd;
+
+    c->passed_fd = -1;
+    return fd;
+}
+
+/* One recv into (buf); an fd passed along is kept in c->passed_fd (any
+ * other is closed). */
+static ssize_t recv_some(struct lv_ctl_conn *c, char *buf, size_t cap)
+{
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(4 * sizeof(int))];
+    } cm;
+    struct iovec iov = {buf, cap};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
+                       .msg_controllen = sizeof(cm.b)};
+    ssize_t n = recvmsg(c->fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+
+    if (n < 0)
+        return n;
+    for (struct cmsghdr *h = CMSG_FIRSTHDR(&m); h; h = CMSG_NXTHDR(&m, h)) {
+        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS ||
+            h->cmsg_len < CMSG_LEN(0))
+            continue;
+        size_t nfd = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        for (size_t i = 0; i < nfd; i++) {
+            int fd;
+            memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
+            if (c->passed_fd >= 0)
+                close(c->passed_fd);
+            c->passed_fd = fd;
+        }
+    }
+    return n;
 }
 
 /* Takes one line out of the buffer if there is one: 1 and (*out). */
@@ -189,7 +259,7 @@ static int fill(struct lv_ctl_conn *c, struct lv_err *err)
         c->cap = cap;
     }
     for (;;) {
-        ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, MSG_DONTWAIT);
+        ssize_t n = recv_some(c, c->buf + c->len, c->cap - c->len);
         if (n > 0) {
             c->len += (size_t)n;
             return (int)n;

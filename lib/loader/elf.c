@@ -183,6 +183,26 @@ static int check_stat(const char *path, const struct stat *st, struct lv_err *er
     return 0;
 }
 
+/* (im->fd) is open: it must still be a regular file of a size we take. */
+static int adopt_fd(struct lv_image *im, struct lv_err *err)
+{
+    struct stat st;
+    int rc;
+
+    if (fstat(im->fd, &st) < 0)
+        rc = lv_err_set(err, errno, "%s: %s", im->path, strerror(errno));
+    else
+        rc = check_stat(im->path, &st, err);
+    if (rc < 0) {
+        lv_image_close(im);
+        return rc;
+    }
+    im->size = (uint64_t)st.st_size;
+    im->mtime = st.st_mtim;
+    im->ctime = st.st_ctim;
+    return 0;
+}
+
 int lv_image_open(const char *path, struct lv_image *im, struct lv_err *err)
 {
     struct stat st;
@@ -200,18 +220,17 @@ int lv_image_open(const char *path, struct lv_image *im, struct lv_err *err)
     im->fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (im->fd < 0)
         return lv_err_set(err, errno, "%s: %s", path, strerror(errno));
-    if (fstat(im->fd, &st) < 0)
-        rc = lv_err_set(err, errno, "%s: %s", path, strerror(errno));
-    else
-        rc = check_stat(path, &st, err);
-    if (rc < 0) {
-        lv_image_close(im);
-        return rc;
-    }
-    im->size = (uint64_t)st.st_size;
-    im->mtime = st.st_mtim;
-    im->ctime = st.st_ctim;
-    return 0;
+    return adopt_fd(im, err);
+}
+
+int lv_image_open_fd(int fd, const char *path, struct lv_image *im, struct lv_err *err)
+{
+    memset(im, 0, sizeof(*im));
+    im->fd = fd;
+    im->path = path;
+    if (fd < 0)
+        return lv_err_set(err, EBADF, "%s: no file descriptor", path);
+    return adopt_fd(im, err);
 }
 
 void lv_image_close(struct lv_image *im)

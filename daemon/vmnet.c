@@ -1,0 +1,100 @@
+/*
+ * vmnet.c: the host network changes a VM needs, made by lightvmd (which
+ * holds the rtnetlink socket) rather than by the VM process (which has no
+ * privilege once jailed): the bridges VMs may join (--bridges), the
+ * attachment of a shell's taps at exec, the probe target's MAC.
+ */
+#include <errno.h>
+#include <fnmatch.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lightvmd.h"
+
+int lvd_bridges_add(struct lvd_bridges *b, const char *list, struct lv_err *err)
+{
+    char buf[1024], *save = NULL;
+
+    if (strlen(list) >= sizeof(buf))
+        return lv_err_set(err, E2BIG, "--bridges: list too long");
+    snprintf(buf, sizeof(buf), "%s", list);
+    for (char *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        size_t n = strlen(t);
+        if (b->n == LVD_MAX_BRIDGE_PATTERNS)
+            return lv_err_set(err, E2BIG, "--bridges: at most %d patterns",
+                              LVD_MAX_BRIDGE_PATTERNS);
+        /* A name, or a name prefix ending in '*': what fnmatch() gets is
+         * never more than that. */
+        if (!n || n >= sizeof(b->pat[0]) || strspn(t, "abcdefghijklmnopqrstuvwxyz"
+                                                      "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                                      "0123456789_.-*") != n ||
+            (strchr(t, '*') && strchr(t, '*') != t + n - 1))
+            return lv_err_set(err, EINVAL, "--bridges: '%.40s' is not a bridge name or a "
+                              "NAME* prefix", t);
+        snprintf(b->pat[b->n++], sizeof(b->pat[0]), "%s", t);
+    }
+    return 0;
+}
+
+int lvd_bridge_allowed(const struct lvd_bridges *b, const char *bridge)
+{
+    for (unsigned i = 0; i < b->n; i++)
+        if (fnmatch(b->pat[i], bridge, 0) == 0)
+            return 1;
+    return 0;
+}
+
+int lvd_bridges_check(const struct lvd_bridges *b, const struct lv_vm_spec *vs,
+                      struct lv_err *err)
+{
+    for (unsigned i = 0; i < vs->nvifs; i++)
+        if (!lvd_bridge_allowed(b, vs->vifs[i].bridge))
+            return lv_err_set(err, EPERM, "vifs[%u].bridge: VMs may not join bridge '%s' "
+                              "here (lightvmd --bridges)", i, vs->vifs[i].bridge);
+    return 0;
+}
+
+/* The probe's address from "A.B.C.D:PORT", 0 if it is not one (the VM
+ * process refuses it with the message). */
+static uint32_t probe_ip(const char *probe)
+{
+    char host[32];
+    const char *colon = probe ? strrchr(probe, ':') : NULL;
+    uint32_t ip = 0;
+
+    if (!colon || (size_t)(colon - probe) >= sizeof(host))
+        return 0;
+    memcpy(host, probe, (size_t)(colon - probe));
+    host[colon - probe] = '\0';
+    return lv_ipv4_parse(host, &ip, NULL, NULL) == 0 ? ip : 0;
+}
+
+int lvd_vmnet_attach(struct lvd_daemon *d, const struct lvd_shell *s,
+                     const struct lv_vm_spec *vs, json_t *exec_msg, struct lv_err *err)
+{
+    const char *probe = json_string_value(json_object_get(exec_msg, "probe"));
+    uint32_t ip = probe_ip(probe);
+    uint8_t mac[6];
+    char ms[18];
+    int rc;
+
+    if (vs->nvifs && !d->nl && (rc = lv_nl_open(&d->nl, err)) < 0)
+        return rc;
+    for (unsigned i = 0; i < vs->nvifs; i++) {
+        if (i == 0 && s->bridge[0] && !strcmp(s->bridge, vs->vifs[0].bridge))
+            continue; /* on it since the shell's prepare */
+        /* says so if the bridge does not exist or is not one */
+        rc = lv_link_set_master(d->nl, s->taps[i], vs->vifs[i].bridge, err);
+        if (rc < 0)
+            return rc;
+    }
+    /* The probe target is the first bridge itself (lightvm create
+     * --wait-net on the bridge's address): the guest gets its MAC, saving
+     * an ARP round trip before network up. */
+    if (ip && vs->nvifs &&
+        lv_bridge_owns_ip(d->nl, vs->vifs[0].bridge, ip, mac, NULL) == 1) {
+        lv_mac_format(mac, ms);
+        json_object_set_new(exec_msg, "probe_mac", json_string(ms));
+    }
+    return 0;
+}
