@@ -63,8 +63,9 @@ int bench_bridge_up(const char *br, const char *cidr)
     char cmd[256];
     const char *argv[] = {"sh", "-c", cmd, NULL};
 
-    snprintf(cmd, sizeof(cmd), "ip link set lo up && ip link add %s type bridge && "
-             "ip addr add %s dev %s && ip link set %s up", br, cidr, br, br);
+    /* a fixed MAC, as an operator gives a bridge (lightvmd leaves it alone) */
+    snprintf(cmd, sizeof(cmd), "ip link set lo up && ip link add %s address 02:1b:00:00:00:01 "
+             "type bridge && ip addr add %s dev %s && ip link set %s up", br, cidr, br, br);
     return bench_run(argv);
 }
 

@@ -55,7 +55,9 @@ int lv_nic_parse(const char *spec, struct lv_nic_opt *o);
  * nothing is open). */
 int lv_nics_open(const struct lv_nic_opt *o, unsigned n, struct lv_tap *taps,
                  struct lv_vm_nic *out, struct lv_err *err);
-void lv_nics_close(struct lv_tap *taps, unsigned n);
+/* Closes the taps; a bridge this run's options asked to create (o[i].create)
+ * is removed if lightvm made it and nothing is attached to it any more. */
+void lv_nics_close(const struct lv_nic_opt *o, struct lv_tap *taps, unsigned n);
 
 /* --probe ADDR:PORT -> network byte order values; prints errors (as
  * "lightvm VERB: ..."), -1. */

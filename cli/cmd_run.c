@@ -387,7 +387,7 @@ out:
         close(probe_fd);
     lv_vm_destroy(&vm);
     lv_console_close(&con); /* after the VM, which wrote to it */
-    lv_nics_close(taps, o.nnics); /* after the VM: its I/O thread used them */
+    lv_nics_close(o.nic, taps, o.nnics); /* after the VM: its I/O thread used them */
     lv_kvm_close(&kvm);
     lv_image_close(&img);
     return rc;

@@ -90,14 +90,22 @@ int lv_nics_open(const struct lv_nic_opt *o, unsigned n, struct lv_tap *taps,
     }
     lv_nl_close(&nl);
     if (rc)
-        lv_nics_close(taps, n);
+        lv_nics_close(o, taps, n);
     return rc;
 }
 
-void lv_nics_close(struct lv_tap *taps, unsigned n)
+void lv_nics_close(const struct lv_nic_opt *o, struct lv_tap *taps, unsigned n)
 {
+    struct lv_nl *nl = NULL;
+
     for (unsigned i = 0; i < n; i++)
         lv_tap_close(&taps[i]);
+    /* A bridge lightvm made goes with its last tap (the tap is gone once
+     * its fd is closed). */
+    for (unsigned i = 0; i < n; i++)
+        if (o[i].create && (nl || lv_nl_open(&nl, NULL) == 0))
+            lv_bridge_release(nl, o[i].bridge, NULL);
+    lv_nl_close(&nl);
 }
 
 int lv_probe_parse(const char *verb, const char *s, uint32_t *ip, uint16_t *port)

@@ -424,6 +424,9 @@ static int setup(struct lvd_daemon *d, struct lv_err *err)
     d->sig_fd = signalfd(-1, &sigs, SFD_CLOEXEC | SFD_NONBLOCK);
     if (d->sig_fd < 0)
         return lv_err_set(err, errno, "signalfd: %s", strerror(errno));
+    /* rtnetlink: the taps' bridges at exec (vmnet.c) */
+    if ((rc = lv_nl_open(&d->nl, err)) < 0)
+        return rc;
     int found = lvd_vms_adopt(&d->vms, d->rundir);
     if (found)
         fprintf(stderr, "lightvmd: found %d VM(s) in %s/vms\n", found, d->rundir);

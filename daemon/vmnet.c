@@ -78,8 +78,6 @@ int lvd_vmnet_attach(struct lvd_daemon *d, const struct lvd_shell *s,
     char ms[18];
     int rc;
 
-    if (vs->nvifs && !d->nl && (rc = lv_nl_open(&d->nl, err)) < 0)
-        return rc;
     for (unsigned i = 0; i < vs->nvifs; i++) {
         if (i == 0 && s->bridge[0] && !strcmp(s->bridge, vs->vifs[0].bridge))
             continue; /* on it since the shell's prepare */

@@ -50,7 +50,14 @@ int lvt_e2e_setup(const char *guest_arg, char *gdir, char *rundir, char *cfgdir,
 
 int lvt_bridge_add(struct lvt_bg *tool, const char *ip_bin, const char *br, const char *cidr)
 {
-    int st = lvt_ip(tool, ip_bin, "link add %s type bridge", br);
+    /* A fixed MAC, as an operator gives the bridges VMs join (lightvmd
+     * changes no bridge it did not make; without one, the bridge's MAC
+     * follows its lowest port's as taps come and go). */
+    unsigned h = 0;
+    for (const char *c = br; *c; c++)
+        h = h * 31 + (unsigned char)*c;
+    int st = lvt_ip(tool, ip_bin, "link add %s address 02:1b:%02x:%02x:%02x:01 type bridge", br,
+                    (h >> 16) & 0xff, (h >> 8) & 0xff, h & 0xff);
     if (!st)
         st = lvt_ip(tool, ip_bin, "addr add %s dev %s", cidr, br);
     if (!st)

@@ -98,7 +98,11 @@ struct lv_link {
     unsigned mtu;
     unsigned flags;           /* IFF_UP, IFF_RUNNING... */
     int master;               /* ifindex of the bridge it is attached to, 0 if none */
+    char alias[32];           /* IFLA_IFALIAS, "" if none or longer */
 };
+
+/* The alias of the bridges lightvm made (lv_bridge_ensure with create). */
+#define LV_BRIDGE_ALIAS "made by lightvm"
 
 /* Reads link (ifname) into (out). -ENODEV "no interface X" if absent. */
 int lv_link_get(struct lv_nl *nl, const char *ifname, struct lv_link *out,
@@ -121,16 +125,18 @@ int lv_link_set(struct lv_nl *nl, const char *ifname, const uint8_t mac[6], unsi
                 int up, struct lv_err *err);
 
 /* Makes sure a bridge (bridge) exists. Succeeds without change if it
- * exists and is a bridge; -EEXIST "X exists and is not a bridge" if the
- * name is another kind of link. If it does not exist: with (create) it
- * is created and brought up (a concurrent creator is tolerated), without
- * -ENODEV "bridge X does not exist". Returns the bridge's ifindex (> 0)
- * on success. */
+ * exists and is a bridge (lightvm changes nothing on a bridge it did not
+ * make); -EEXIST "X exists and is not a bridge" if the name is another
+ * kind of link. If it does not exist: with (create) it is created, brought
+ * up, given the alias LV_BRIDGE_ALIAS and its MAC pinned (a Linux bridge
+ * whose MAC nobody set takes the lowest MAC of its ports and changes it
+ * as ports come and go, leaving the guests' ARP entries for the host
+ * stale); without, -ENODEV "bridge X does not exist". A concurrent creator
+ * is tolerated. Returns the bridge's ifindex (> 0) on success. */
 int lv_bridge_ensure(struct lv_nl *nl, const char *bridge, int create, struct lv_err *err);
 
 /* Attaches (ifname) to (bridge), which must be a bridge; (bridge) NULL or
- * "" detaches it from its master. The bridge's MAC is pinned first (see
- * lv_bridge_pin_mac). */
+ * "" detaches it from its master. */
 int lv_link_set_master(struct lv_nl *nl, const char *ifname, const char *bridge,
                        struct lv_err *err);
 
@@ -143,13 +149,10 @@ int lv_link_set_master(struct lv_nl *nl, const char *ifname, const char *bridge,
 int lv_vif_open(struct lv_nl *nl, const char *bridge, int create, struct lv_tap *tap,
                 struct lv_err *err);
 
-/* Pins bridge (bridge)'s MAC address: a Linux bridge whose MAC nobody set
- * takes the lowest MAC of its ports and changes it whenever a port joins
- * or leaves, which leaves every guest's ARP entry for the host pointing at
- * a MAC nobody answers to (its replies are flooded and lost). Setting the
- * MAC to its current value stops that (the kernel then keeps a chosen
- * address). Copies it to (mac) unless NULL. */
-int lv_bridge_pin_mac(struct lv_nl *nl, const char *bridge, uint8_t mac[6], struct lv_err *err);
+/* Removes (bridge) if lightvm made it (its alias is LV_BRIDGE_ALIAS) and
+ * no interface is attached to it any more: 1 if removed, 0 if kept (or
+ * already gone), -errno. */
+int lv_bridge_release(struct lv_nl *nl, const char *bridge, struct lv_err *err);
 
 /* The IPv4 addresses of (ifname) (network byte order, up to (max) into
  * (ips)): their number, or -errno (-ENODEV: no such interface). One

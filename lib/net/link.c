@@ -69,6 +69,13 @@ static int link_parse(const struct nlmsghdr *h, struct lv_link *l)
             return -EBADMSG;
         l->master = (int)mnl_attr_get_u32(tb[IFLA_MASTER]);
     }
+    if (tb[IFLA_IFALIAS]) { /* a string, NUL-terminated or not */
+        size_t n = mnl_attr_get_payload_len(tb[IFLA_IFALIAS]);
+        const char *a = mnl_attr_get_payload(tb[IFLA_IFALIAS]);
+        n = strnlen(a, n);
+        if (n < sizeof(l->alias))
+            memcpy(l->alias, a, n);
+    }
     if (tb[IFLA_ADDRESS] && mnl_attr_get_payload_len(tb[IFLA_ADDRESS]) == 6) {
         memcpy(l->mac, mnl_attr_get_payload(tb[IFLA_ADDRESS]), 6);
         l->has_mac = 1;
@@ -215,25 +222,6 @@ static int bridge_index(struct lv_nl *nl, const char *name, struct lv_err *err)
     return bridge_get(nl, name, &l, err);
 }
 
-int lv_bridge_pin_mac(struct lv_nl *nl, const char *bridge, uint8_t mac[6], struct lv_err *err)
-{
-    struct lv_link l;
-    int rc = bridge_get(nl, bridge, &l, err);
-
-    if (rc < 0)
-        return rc;
-    if (!l.has_mac)
-        return lv_err_set(err, ENODEV, "bridge %s has no MAC address", bridge);
-    /* Setting it, even to the same value, marks it chosen: the kernel no
-     * longer replaces it with the lowest MAC of the bridge's ports. */
-    rc = lv_link_set(nl, bridge, l.mac, 0, -1, err);
-    if (rc < 0)
-        return rc;
-    if (mac)
-        memcpy(mac, l.mac, 6);
-    return 0;
-}
-
 struct addr_dump {
     int ifindex;
     uint32_t *ips;
@@ -315,6 +303,8 @@ int lv_bridge_owns_ip(struct lv_nl *nl, const char *ifname, uint32_t ip, uint8_t
     return n < 0 ? n : 0;
 }
 
+static int mark_made(struct lv_nl *nl, const char *bridge, struct lv_err *err);
+
 int lv_bridge_ensure(struct lv_nl *nl, const char *bridge, int create, struct lv_err *err)
 {
     struct ifinfomsg *ifi;
@@ -334,9 +324,67 @@ int lv_bridge_ensure(struct lv_nl *nl, const char *bridge, int create, struct lv
     mnl_attr_put_strz(h, IFLA_INFO_KIND, "bridge");
     mnl_attr_nest_end(h, nest);
     rc = lv_nl_talk(nl, h, NULL, NULL, kmsg);
-    if (rc < 0 && rc != -EEXIST) /* EEXIST: created meanwhile; checked below */
+    if (rc == -EEXIST) /* created meanwhile (by whom: checked below) */
+        return bridge_index(nl, bridge, err);
+    if (rc < 0)
         return lv_nl_fail(err, rc, kmsg, "create bridge %s", bridge);
-    return bridge_index(nl, bridge, err);
+    return mark_made(nl, bridge, err);
+}
+
+/* A bridge lightvm just made: its alias says so (lv_bridge_release removes
+ * only those) and its MAC is pinned (set, even to the same value, it no
+ * longer follows the lowest MAC of its ports). Its ifindex, or -errno. */
+static int mark_made(struct lv_nl *nl, const char *bridge, struct lv_err *err)
+{
+    struct ifinfomsg *ifi;
+    struct nlmsghdr *h;
+    struct lv_link l;
+    char kmsg[LV_NL_KMSG];
+    int rc = bridge_get(nl, bridge, &l, err);
+
+    if (rc < 0)
+        return rc;
+    h = link_req(nl, RTM_SETLINK, 0, bridge, &ifi);
+    mnl_attr_put_strz(h, IFLA_IFALIAS, LV_BRIDGE_ALIAS);
+    if (l.has_mac)
+        mnl_attr_put(h, IFLA_ADDRESS, 6, l.mac);
+    rc = lv_nl_talk(nl, h, NULL, NULL, kmsg);
+    if (rc < 0)
+        return lv_nl_fail(err, rc, kmsg, "mark bridge %s as lightvm's", bridge);
+    return l.ifindex;
+}
+
+struct ports_ctx {
+    int master, n;
+};
+
+static int count_port(const struct lv_link *l, void *arg)
+{
+    struct ports_ctx *c = arg;
+
+    c->n += l->master == c->master;
+    return 0;
+}
+
+int lv_bridge_release(struct lv_nl *nl, const char *bridge, struct lv_err *err)
+{
+    struct lv_link l;
+    struct ports_ctx c = {0, 0};
+    int rc = bridge_get(nl, bridge, &l, err);
+
+    if (rc == -ENODEV)
+        return 0;
+    if (rc < 0)
+        return rc;
+    if (strcmp(l.alias, LV_BRIDGE_ALIAS))
+        return 0; /* the operator's */
+    c.master = l.ifindex;
+    if ((rc = lv_link_foreach(nl, count_port, &c, err)) < 0)
+        return rc;
+    if (c.n)
+        return 0;
+    rc = lv_link_delete(nl, bridge, err);
+    return rc == -ENODEV ? 0 : rc < 0 ? rc : 1;
 }
 
 int lv_link_set_master(struct lv_nl *nl, const char *ifname, const char *bridge,
@@ -356,9 +404,6 @@ int lv_link_set_master(struct lv_nl *nl, const char *ifname, const char *bridge,
                               bridge);
         if (master < 0)
             return master;
-        /* Before the port joins, so that it cannot move the bridge's MAC. */
-        if ((rc = lv_bridge_pin_mac(nl, bridge, NULL, err)) < 0)
-            return rc;
     }
     h = link_req(nl, RTM_SETLINK, 0, ifname, &ifi);
     mnl_attr_put_u32(h, IFLA_MASTER, (uint32_t)master);

@@ -572,6 +572,8 @@ static void case_no_exec(void)
     CHECK(st == 143 && !bg.timed_out, "lightvm under strace: status %d%s after SIGTERM, want 143\n%s",
           st, bg.timed_out ? " (killed at the bound)" : "", bg.err);
     lvt_strace_check_one_exec(&s, lightvm);
+    /* lightvm made the bridge: it went with its last tap */
+    CHECK(!lvt_sys_exists(BR2, NULL), BR2 ", made by lightvm run, is still there after it");
     if (lvt_sys_exists(BR2, NULL))
         CHECK(ipcmd("link del " BR2) == 0, "cannot delete " BR2);
 }

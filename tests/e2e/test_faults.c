@@ -717,7 +717,8 @@ static void f_bridge_deleted(struct row *r)
         CHECK(!strcmp(st[i], "running"), "b%d after its bridge went: %s", i, cli.out);
     }
     CHECK(LV("destroy", "b0") == 0 && LV("destroy", "b1") == 0, "destroy b0/b1: %s", cli.err);
-    CHECK(ipcmd("link add " BR2 " type bridge") == 0 && ipcmd("addr add 10.82.0.1/16 dev " BR2) == 0
+    CHECK(ipcmd("link add " BR2 " address 02:1b:00:00:82:01 type bridge") == 0 &&
+          ipcmd("addr add 10.82.0.1/16 dev " BR2) == 0
           && ipcmd("link set " BR2 " up") == 0, "recreating " BR2);
     /* a VM's tap deleted under it */
     CHECK(LV("create", daytime_cfg("td", "10.81.2.6")) == 0, "create td: %s", cli.err);
