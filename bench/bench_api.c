@@ -136,6 +136,7 @@ int main(int argc, char **argv)
     double *peer = calloc((size_t)n, sizeof(double));
     double *checks = calloc((size_t)n, sizeof(double)), *execs = calloc((size_t)n, sizeof(double));
     double *vmexec = calloc((size_t)n, sizeof(double)), *img = calloc((size_t)n, sizeof(double));
+    double *prep = calloc((size_t)n, sizeof(double)), *jail = calloc((size_t)n, sizeof(double));
     int hits = 0;
     for (int k = 0; k < n; k++) {
         char name[32], ip[32];
@@ -157,6 +158,9 @@ int main(int argc, char **argv)
         vmexec[k] = json_number_value(json_object_get(ve, "total"));
         img[k] = json_number_value(json_object_get(ve, "read_image")) +
                  json_number_value(json_object_get(ve, "load"));
+        json_t *pr = json_object_get(tr, "prepare"); /* the shell's, before the request */
+        prep[k] = json_number_value(json_object_get(pr, "total"));
+        jail[k] = json_number_value(json_object_get(pr, "jail")); /* 0 before issue 10 */
         json_decref(rep);
         double t1 = wait_probe(ps);
         if (t1 < 0)
@@ -186,6 +190,8 @@ int main(int argc, char **argv)
     bench_report("  of a create: exec round trip to the shell", execs, n);
     bench_report("  of that: the VM process's execute", vmexec, n);
     bench_report("    of that: open, check and load the image", img, n);
+    bench_report("before the request: the shell's prepare", prep, n);
+    bench_report("  of that: entering the jail", jail, n);
 
     for (int k = 0; k < n; k++) {
         char name[32];
@@ -198,6 +204,8 @@ int main(int argc, char **argv)
     free(checks);
     free(execs);
     free(vmexec);
+    free(prep);
+    free(jail);
     free(img);
     cleanup();
     return 0;

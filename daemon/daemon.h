@@ -14,6 +14,7 @@
 #define LVD_CALL_TIMEOUT_MS 5000
 #define LVD_SHUTDOWN_DEFAULT_MS 5000 /* a shutdown request without timeout_ms */
 #define LVD_CONSOLE_TAIL (64u << 10)
+#define LVD_BRIDGE_IPS 8        /* a flavor bridge's IPv4 addresses a shell reports */
 #define LVD_JAIL_NPROC 16       /* RLIMIT_NPROC of a jailed VM process (its uid's tasks:
                                  * it needs 3 threads) */
 

@@ -136,6 +136,12 @@ int lvd_shell_on_ready(struct lvd_shell *s, int block_ms, struct lv_err *err)
         }
         snprintf(s->taps[i], sizeof(s->taps[i]), "%s", t);
     }
+    json_t *ips = json_object_get(m, "bridge_ips");
+    for (size_t i = 0; i < json_array_size(ips) && i < LVD_BRIDGE_IPS; i++) {
+        json_int_t v = json_integer_value(json_array_get(ips, i));
+        if (v > 0 && v <= 0xffffffffLL)
+            s->bridge_ips[s->nbridge_ips++] = (uint32_t)v;
+    }
     s->prepare = json_incref(json_object_get(m, "prepare"));
     json_decref(m);
     s->ready = 1;

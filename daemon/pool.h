@@ -22,6 +22,8 @@ struct lvd_shell {
     double spawned_us, ready_us;
     json_t *prepare;           /* the shell's prepare trace, owned */
     char taps[LV_VM_MAX_NICS][16]; /* its taps' names, from its ready message */
+    uint32_t bridge_ips[LVD_BRIDGE_IPS]; /* (bridge)'s IPv4 addresses at its prepare */
+    unsigned nbridge_ips;
 };
 
 struct lvd_spawn_ctx {

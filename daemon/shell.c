@@ -56,6 +56,10 @@ static int open_taps(struct vmproc *p, struct lv_vm_nic *nics, struct lv_err *er
             rc = lv_link_set_master(nl, p->taps[i].name, p->bridge, err);
         nics[i].tap_fd = p->taps[i].fd; /* MAC and addresses at execute */
     }
+    if (!rc && p->bridge) {
+        int n = lv_link_ipv4(nl, p->bridge, p->bridge_ips, LVD_BRIDGE_IPS, NULL);
+        p->nbridge_ips = n > 0 ? n : 0;
+    }
     lv_nl_close(&nl);
     return rc;
 }

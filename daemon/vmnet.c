@@ -69,6 +69,24 @@ static uint32_t probe_ip(const char *probe)
     return lv_ipv4_parse(host, &ip, NULL, NULL) == 0 ? ip : 0;
 }
 
+/* 1 and (mac) if (ip) is an address of (bridge). On the shell's own
+ * bridge its addresses were read at prepare: one request for the MAC,
+ * and only when the probe goes to the bridge. */
+static int probe_mac(struct lvd_daemon *d, const struct lvd_shell *s, const char *bridge,
+                     uint32_t ip, uint8_t mac[6])
+{
+    struct lv_link l;
+
+    if (!s->bridge[0] || strcmp(s->bridge, bridge))
+        return lv_bridge_owns_ip(d->nl, bridge, ip, mac, NULL) == 1;
+    for (unsigned i = 0; i < s->nbridge_ips; i++)
+        if (s->bridge_ips[i] == ip && lv_link_get(d->nl, bridge, &l, NULL) == 0 && l.has_mac) {
+            memcpy(mac, l.mac, 6);
+            return 1;
+        }
+    return 0;
+}
+
 int lvd_vmnet_attach(struct lvd_daemon *d, const struct lvd_shell *s,
                      const struct lv_vm_spec *vs, json_t *exec_msg, struct lv_err *err)
 {
@@ -89,8 +107,7 @@ int lvd_vmnet_attach(struct lvd_daemon *d, const struct lvd_shell *s,
     /* The probe target is the first bridge itself (lightvm create
      * --wait-net on the bridge's address): the guest gets its MAC, saving
      * an ARP round trip before network up. */
-    if (ip && vs->nvifs &&
-        lv_bridge_owns_ip(d->nl, vs->vifs[0].bridge, ip, mac, NULL) == 1) {
+    if (ip && vs->nvifs && probe_mac(d, s, vs->vifs[0].bridge, ip, mac)) {
         lv_mac_format(mac, ms);
         json_object_set_new(exec_msg, "probe_mac", json_string(ms));
     }

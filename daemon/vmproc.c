@@ -352,8 +352,11 @@ int vmproc_main(int argc, char **argv)
         json_t *taps = json_array();
         for (unsigned i = 0; i < p.nnics; i++)
             json_array_append_new(taps, json_string(p.taps[i].name));
-        rep = json_pack("{s:b,s:b,s:O,s:o}", "ok", 1, "ready", 1, "prepare", p.prepare_trace,
-                        "taps", taps);
+        json_t *ips = json_array();
+        for (int i = 0; i < p.nbridge_ips; i++)
+            json_array_append_new(ips, json_integer(p.bridge_ips[i]));
+        rep = json_pack("{s:b,s:b,s:O,s:o,s:o}", "ok", 1, "ready", 1, "prepare",
+                        p.prepare_trace, "taps", taps, "bridge_ips", ips);
     }
     p.prepared_us = lvd_now_us();
     if (lv_ctl_send(&p.daemon, rep, 5000, NULL) < 0 || rc) {

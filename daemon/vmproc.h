@@ -15,6 +15,9 @@ struct vmproc {
     uint64_t mem_mb;
     unsigned nnics;
     const char *bridge;          /* NIC 0 is attached to it at prepare (or NULL) */
+    uint32_t bridge_ips[LVD_BRIDGE_IPS]; /* its IPv4 addresses, read at prepare (for
+                                  * lightvmd's probe-MAC lookup at exec) */
+    int nbridge_ips;
     pid_t pid;                   /* this process's pid in the host's PID namespace (it is
                                   * 1 in its own) */
     int dir_fd;                  /* its directory (shells/PID, renamed to vms/NAME by
