@@ -20,6 +20,7 @@ struct lvd_daemon {
     double accept_retry_at_us; /* out of fds: no accept before this */
     unsigned max_vms;
     unsigned long long console_cap; /* --console-cap, bytes */
+    struct lvd_limits limits;       /* --vm-overhead, the host's cgroups */
     struct lvd_pool pool;
     struct lvd_vms vms;
     struct lvd_client clients[MAX_CLIENTS];

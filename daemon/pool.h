@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include "daemon.h"
+#include "limits.h"
 
 #define LVD_MAX_FLAVORS 8
 #define LVD_MAX_POOL 256
@@ -19,6 +20,7 @@ struct lvd_shell {
     unsigned mem_mb, nics;
     int ready;
     double spawned_us, ready_us;
+    double limits_us;          /* its cgroup: create, limits, move (lvd_limits_apply) */
     json_t *prepare;           /* the shell's prepare trace, owned */
 };
 
@@ -26,6 +28,7 @@ struct lvd_spawn_ctx {
     const char *self_exe;      /* this program, for exec */
     const char *rundir;
     unsigned long long console_cap; /* bytes per VM console log (--console-cap) */
+    const struct lvd_limits *limits; /* each VM process's limits (issue 10) */
 };
 
 /* Forks and execs a shell of (mem_mb, nics). The caller owns (*out)
