@@ -30,6 +30,7 @@ struct lvd_daemon {
     double accept_retry_at_us; /* out of fds: no accept before this */
     unsigned max_vms;
     unsigned long long console_cap; /* --console-cap, bytes */
+    struct lvd_limits limits;       /* --vm-overhead, the host's cgroups */
     struct lvd_pool pool;
     struct lvd_bridges bridges;
     struct lv_nl *nl;  /* rtnetlink, opened on first use, owned */

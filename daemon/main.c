@@ -32,7 +32,8 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: lightvmd [--rundir DIR] [--pool MEM_MB,NICS,COUNT[,BRIDGE]]... [--max-vms N]\n"
-            "                [--console-cap SIZE] [--bridges LIST]\n\n"
+            "                [--console-cap SIZE] [--bridges LIST]\n"
+            "                [--vm-overhead MIB]\n\n"
             "The lightvm daemon: keeps COUNT prepared VM shells of each flavor (guest\n"
             "memory in MiB, number of NICs) ready, so `lightvm create` only does the\n"
             "VM-specific rest. Runs in the foreground; logs to stderr. VMs outlive it:\n"
@@ -51,16 +52,19 @@ static void usage(FILE *f)
             "                      is always allowed. lightvmd changes no bridge it did\n"
             "                      not make: give yours a fixed MAC (ip link set BR\n"
             "                      address ...)\n"
+            "      --vm-overhead MIB  each VM process may use its guest RAM, 1/64 of that\n"
+            "                      for page tables, and MIB (default %u); beyond that the\n"
+            "                      kernel kills it ('lightvm info': over its memory limit)\n"
             "  -h, --help          this text\n\n"
             "SIGTERM or SIGINT stops the daemon (its shells go with it, VMs stay).\n",
-            LV_RUNDIR_DEFAULT);
+            LV_RUNDIR_DEFAULT, LVD_VM_OVERHEAD_MB_DEFAULT);
 }
 
 /* ---- shells ---- */
 
 struct lvd_spawn_ctx lvd_spawn_ctx_of(const struct lvd_daemon *d)
 {
-    return (struct lvd_spawn_ctx){d->self_exe, d->rundir, d->console_cap};
+    return (struct lvd_spawn_ctx){d->self_exe, d->rundir, d->console_cap, &d->limits};
 }
 
 static unsigned preparing(const struct lvd_daemon *d)
@@ -178,18 +182,22 @@ static void on_signal(struct lvd_daemon *d)
             d->quit = 1;
     /* Reap children: shells that died, VM processes that ended. */
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
-        for (unsigned i = 0; i < d->vms.n; i++) {
-            struct lvd_vm *vm = d->vms.v[i];
-            if (vm->pid != pid)
-                continue;
-            char why[128];
-            if (WIFSIGNALED(st))
-                snprintf(why, sizeof(why), "VM process killed by signal %d", WTERMSIG(st));
-            else
-                snprintf(why, sizeof(why), "VM process exited with status %d", WEXITSTATUS(st));
+        char why[128];
+        if (WIFSIGNALED(st))
+            snprintf(why, sizeof(why), "VM process killed by signal %d", WTERMSIG(st));
+        else
+            snprintf(why, sizeof(why), "VM process exited with status %d", WEXITSTATUS(st));
+        /* its cgroup goes; the kernel's OOM kill in it is the reason */
+        int oom = lvd_limits_end(&d->limits, pid, WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL,
+                                 why, sizeof(why));
+        struct lvd_vm *vm = NULL;
+        for (unsigned i = 0; i < d->vms.n && !vm; i++)
+            vm = d->vms.v[i]->pid == pid ? d->vms.v[i] : NULL;
+        if (oom)
+            fprintf(stderr, "lightvmd: %s %s (pid %d) %s\n", vm ? "VM" : "shell",
+                    vm ? vm->name : "", (int)pid, why);
+        if (vm)
             lvd_vm_gone(&d->vms, vm, d->rundir, why);
-            break;
-        }
     }
 }
 
@@ -378,7 +386,11 @@ static void loop(struct lvd_daemon *d)
                 refill(d);
                 break;
             } else {
-                lvd_vm_gone(&d->vms, who[i], d->rundir, "VM process died");
+                struct lvd_vm *vm = who[i];
+                char why[128] = "VM process died";
+                if (lvd_limits_end(&d->limits, vm->pid, 1, why, sizeof(why)))
+                    fprintf(stderr, "lightvmd: VM %s (pid %d) %s\n", vm->name, (int)vm->pid, why);
+                lvd_vm_gone(&d->vms, vm, d->rundir, why);
                 break;
             }
         }
@@ -414,6 +426,7 @@ static int setup(struct lvd_daemon *d, struct lv_err *err)
     if (mkdir(path, 0700) < 0 && errno != EEXIST)
         return lv_err_set(err, errno, "%s: %s", path, strerror(errno));
     lvd_rundir_clean_shells(d->rundir);
+    lvd_limits_init(&d->limits, d->limits.overhead_mb);
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
     sigaddset(&sigs, SIGINT);
@@ -461,6 +474,7 @@ static void teardown(struct lvd_daemon *d)
             pid_t pid = d->pool.fl[f].shells[i]->pid;
             lvd_shell_free(&d->pool.fl[f].shells[i], 1);
             waitpid(pid, NULL, 0);
+            lvd_limits_end(&d->limits, pid, 0, NULL, 0);
         }
     lvd_vms_free(&d->vms);
     lv_nl_close(&d->nl);
@@ -546,6 +560,7 @@ int main(int argc, char **argv)
         {"max-vms", required_argument, NULL, 'M'}, {"help", no_argument, NULL, 'h'},
         {"console-cap", required_argument, NULL, 'C'},
         {"bridges", required_argument, NULL, 'B'},
+        {"vm-overhead", required_argument, NULL, 'O'},
         {NULL, 0, NULL, 0},
     };
     static struct lvd_daemon d;
@@ -557,6 +572,7 @@ int main(int argc, char **argv)
     d.lock_fd = d.listen_fd = d.sig_fd = -1;
     d.max_vms = 10000;
     d.console_cap = LV_CONSOLE_CAP_DEFAULT;
+    d.limits.overhead_mb = LVD_VM_OVERHEAD_MB_DEFAULT;
     for (int i = 0; i < MAX_CLIENTS; i++)
         lvd_client_init(&d.clients[i], -1);
     snprintf(d.rundir, sizeof(d.rundir), "%s", lv_rundir());
@@ -581,6 +597,17 @@ int main(int argc, char **argv)
                 return 2;
             }
             d.max_vms = (unsigned)v;
+            break;
+        }
+        case 'O': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (!*optarg || *end || v > LVD_VM_OVERHEAD_MB_MAX) {
+                fprintf(stderr, "lightvmd: --vm-overhead '%s': want 0..%u (MiB)\n", optarg,
+                        LVD_VM_OVERHEAD_MB_MAX);
+                return 2;
+            }
+            d.limits.overhead_mb = (unsigned)v;
             break;
         }
         case 'C':

@@ -28,7 +28,7 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
                     unsigned nics, const char *bridge, struct lv_err *err)
 {
     char mem[16], nn[16], ccap[24], logpath[4096];
-    int sp[2], rc;
+    int sp[2], gate[2], rc;
     struct lvd_shell *s;
     pid_t pid;
 
@@ -40,10 +40,20 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
         return lv_err_set(err, ENAMETOOLONG, "run directory path too long");
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp) < 0)
         return lv_err_set(err, errno, "socketpair: %s", strerror(errno));
+    /* The gate: the child execs only once it is in its cgroup (limits.c),
+     * so that all it allocates is charged there. */
+    if (pipe2(gate, O_CLOEXEC) < 0) {
+        rc = lv_err_set(err, errno, "pipe: %s", strerror(errno));
+        close(sp[0]);
+        close(sp[1]);
+        return rc;
+    }
     s = calloc(1, sizeof(*s));
     if (!s) {
         close(sp[0]);
         close(sp[1]);
+        close(gate[0]);
+        close(gate[1]);
         return lv_err_set(err, ENOMEM, "out of memory");
     }
     /* Like fork(), but the child is PID 1 of a PID namespace of its own:
@@ -53,6 +63,8 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
         rc = lv_err_set(err, errno, "fork: %s (host full?)", strerror(errno));
         close(sp[0]);
         close(sp[1]);
+        close(gate[0]);
+        close(gate[1]);
         free(s);
         return rc;
     }
@@ -74,6 +86,11 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
          * back to SCHED_OTHER when its prepare work is done). */
         struct sched_param idle = {0};
         sched_setscheduler(0, SCHED_IDLE, &idle);
+        lvd_limits_child(ctx->limits, mem_mb); /* (only where no cgroup) */
+        char go = 0;
+        close(gate[1]);
+        if (read(gate[0], &go, 1) != 1 || go != 'g') /* the daemon could not limit it */
+            _exit(1);
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         if (null < 0 || dup2(sp[1], LVD_SHELL_FD) < 0 || dup2(null, 0) < 0 || dup2(null, 1) < 0 ||
@@ -87,6 +104,21 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
         _exit(127);
     }
     close(sp[1]);
+    close(gate[0]);
+    /* Its own cgroup before it execs; only the copy-on-write pages the
+     * forked child touches first stay charged to the daemon's cgroup. */
+    double t_lim = lvd_now_us();
+    rc = lvd_limits_apply(ctx->limits, pid, mem_mb, err);
+    s->limits_us = lvd_now_us() - t_lim;
+    if (!rc && write(gate[1], "g", 1) != 1)
+        rc = lv_err_set(err, EIO, "shell %d: cannot start it: %s", (int)pid, strerror(errno));
+    close(gate[1]);
+    if (rc) {
+        kill(pid, SIGKILL); /* reaped by the daemon's SIGCHLD handler */
+        close(sp[0]);
+        free(s);
+        return rc;
+    }
     s->pid = pid;
     s->rundir = ctx->rundir;
     s->pidfd = lvd_pidfd_open(pid);
@@ -143,6 +175,8 @@ int lvd_shell_on_ready(struct lvd_shell *s, int block_ms, struct lv_err *err)
             s->bridge_ips[s->nbridge_ips++] = (uint32_t)v;
     }
     s->prepare = json_incref(json_object_get(m, "prepare"));
+    if (json_is_object(s->prepare)) /* the daemon's part of it: the shell's cgroup */
+        json_object_set_new(s->prepare, "cgroup", json_real(s->limits_us));
     json_decref(m);
     s->ready = 1;
     s->ready_us = lvd_now_us();

@@ -6,6 +6,7 @@
 
 #include "daemon.h"
 #include "lightvm/vm.h"
+#include "limits.h"
 
 #define LVD_MAX_FLAVORS 8
 #define LVD_MAX_POOL 256
@@ -20,6 +21,7 @@ struct lvd_shell {
     unsigned mem_mb, nics;
     int ready;
     double spawned_us, ready_us;
+    double limits_us;          /* its cgroup: create, limits, move (lvd_limits_apply) */
     json_t *prepare;           /* the shell's prepare trace, owned */
     char taps[LV_VM_MAX_NICS][16]; /* its taps' names, from its ready message */
     uint32_t bridge_ips[LVD_BRIDGE_IPS]; /* (bridge)'s IPv4 addresses at its prepare */
@@ -30,6 +32,7 @@ struct lvd_spawn_ctx {
     const char *self_exe;      /* this program, for exec */
     const char *rundir;
     unsigned long long console_cap; /* bytes per VM console log (--console-cap) */
+    const struct lvd_limits *limits; /* each VM process's limits (issue 10) */
 };
 
 /* Forks and execs a shell of (mem_mb, nics). The caller owns (*out)

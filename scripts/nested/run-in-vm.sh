@@ -110,6 +110,8 @@ mount -t overlay overlay -o lowerdir=/host,upperdir=/ovl/upper,workdir=/ovl/work
 R=/newroot
 mount -t proc proc $R/proc
 mount -t sysfs sys $R/sys
+# cgroup v2 (unified): lightvmd's per-VM memory, task and CPU limits
+mount -t cgroup2 cgroup2 $R/sys/fs/cgroup || say "no cgroup2: VM limits fall back to rlimits"
 mount -t devtmpfs dev $R/dev
 # devtmpfs has no /dev/fd: bash's process substitution needs it
 ln -s /proc/self/fd $R/dev/fd
