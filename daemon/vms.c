@@ -142,7 +142,8 @@ int lvd_note_write(int dir_fd, const char *path, const char *line)
 static int read_line(const char *path, char *buf, size_t cap)
 {
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
-    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
+    struct stat st;
+    FILE *f = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? fdopen(fd, "r") : NULL;
 
     if (!f) {
         if (fd >= 0)
@@ -187,6 +188,23 @@ int lvd_vm_gone(struct lvd_vms *t, struct lvd_vm *vm, const char *rundir, const 
     return 0;
 }
 
+/* The JSON file (path), written by a VM process (so not trusted): a
+ * regular file of at most LV_VM_SPEC_MAX + 64 bytes, not followed if a
+ * symbolic link, never waited on. NULL otherwise. */
+static json_t *load_small_json(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    json_t *j = NULL;
+
+    if (fd < 0)
+        return NULL;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size <= LV_VM_SPEC_MAX + 64)
+        j = json_loadfd(fd, JSON_REJECT_DUPLICATES, NULL);
+    close(fd);
+    return j;
+}
+
 /* A crashed VM's description from its spec.json. */
 static json_t *info_from_spec(const char *rundir, const char *name, long *id)
 {
@@ -196,7 +214,7 @@ static json_t *info_from_spec(const char *rundir, const char *name, long *id)
     *id = 0;
     if (lvd_vm_path(path, sizeof(path), rundir, name, "spec.json") < 0)
         return NULL;
-    spec = json_load_file(path, 0, NULL);
+    spec = load_small_json(path);
     if (!json_is_object(spec)) {
         json_decref(spec);
         return json_pack("{s:s}", "name", name);
