@@ -8,6 +8,7 @@
 #include "clients.h"
 #include "lightvm/console.h"
 #include "lightvm/net.h"
+#include "netguard.h"
 #include "pool.h"
 #include "vms.h"
 
@@ -22,6 +23,8 @@ struct lvd_daemon {
     unsigned long long console_cap; /* --console-cap, bytes */
     struct lvd_pool pool;
     struct lvd_vms vms;
+    struct lv_nft *nft;  /* antispoof rules (netguard.c); NULL if it could not be opened */
+    struct lv_nl *nl;    /* the duplicate-MAC check; NULL likewise */
     struct lvd_client clients[MAX_CLIENTS];
     int quit;
 };

@@ -97,6 +97,25 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
     return 0;
 }
 
+/* The taps a ready shell names (antispoof: the daemon filters them). */
+static int shell_taps(struct lvd_shell *s, json_t *taps, struct lv_err *err)
+{
+    if (json_array_size(taps) != s->nics || s->nics > 8)
+        return lv_err_set(err, EPROTO, "shell %d: ready without its %u taps", (int)s->pid,
+                          s->nics);
+    for (unsigned i = 0; i < s->nics; i++) {
+        json_t *t = json_array_get(taps, i);
+        const char *name = json_string_value(json_object_get(t, "name"));
+        json_int_t ix = json_integer_value(json_object_get(t, "ifindex"));
+        if (!name || lv_ifname_check(name, NULL) < 0 || ix <= 0 || ix > 0x7fffffff)
+            return lv_err_set(err, EPROTO, "shell %d: bad tap %u in its ready message",
+                              (int)s->pid, i);
+        snprintf(s->tap[i], sizeof(s->tap[i]), "%s", name);
+        s->tap_ifindex[i] = (int)ix;
+    }
+    return 0;
+}
+
 int lvd_shell_on_ready(struct lvd_shell *s, int block_ms, struct lv_err *err)
 {
     json_t *m = NULL;
@@ -119,7 +138,10 @@ int lvd_shell_on_ready(struct lvd_shell *s, int block_ms, struct lv_err *err)
         return rc;
     }
     s->prepare = json_incref(json_object_get(m, "prepare"));
+    rc = shell_taps(s, json_object_get(m, "taps"), err);
     json_decref(m);
+    if (rc)
+        return rc;
     s->ready = 1;
     s->ready_us = lvd_now_us();
     return 1;

@@ -20,6 +20,8 @@ struct lvd_shell {
     int ready;
     double spawned_us, ready_us;
     json_t *prepare;           /* the shell's prepare trace, owned */
+    char tap[8][16];           /* its taps (antispoof: filtered before exec) */
+    int tap_ifindex[8];
 };
 
 struct lvd_spawn_ctx {

@@ -98,7 +98,7 @@ static void drop_failed_shell(struct lvd_daemon *d, struct lvd_shell **s, const 
  * the caller's) has become the VM's process and (*sr) is its reply. */
 static int get_and_exec(struct lvd_daemon *d, const struct lv_vm_spec *vs, json_t *spec,
                         json_t *probe, long id, struct lvd_shell **out, json_t **sr, int *hit,
-                        double *t_shell, struct lv_err *err)
+                        double *t_shell, double *t_guard, struct lv_err *err)
 {
     char why[LV_ERR_MAX];
     struct lvd_flavor *f = lvd_pool_find(&d->pool, (unsigned)vs->memory_mb, vs->nvifs,
@@ -128,12 +128,24 @@ static int get_and_exec(struct lvd_daemon *d, const struct lv_vm_spec *vs, json_
             attempt = 3; /* a fresh shell: no more retries */
         }
         *t_shell = lvd_now_us();
+        /* The guest never runs unfiltered: its taps' rules come first. */
+        rc = lvd_guard_install(d->nft, s, vs, spec, err);
+        if (rc) {
+            drop_failed_shell(d, &s, vs->name, dir_existed);
+            snprintf(why, sizeof(why), "%s", err->msg);
+            return lv_err_set(err, -rc, "creating '%s': %s", vs->name, why);
+        }
+        *t_guard = lvd_now_us();
         rc = exec_shell(s, spec, probe, id, sr, err);
         if (!rc) {
             *out = s;
             return 0;
         }
+        int ifx[8];
+        unsigned nifx = vs->nvifs <= 8 ? vs->nvifs : 8;
+        memcpy(ifx, s->tap_ifindex, sizeof(ifx));
         drop_failed_shell(d, &s, vs->name, dir_existed);
+        lvd_guard_remove(d->nft, ifx, nifx);
         if (rc == -EPIPE)
             fprintf(stderr, "lightvmd: create %s: a pool shell had died; taking another\n",
                     vs->name);
@@ -180,6 +192,8 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
         return lv_ctl_error("a VM named '%s' already exists", vs.name);
     if (d->vms.n >= d->max_vms)
         return lv_ctl_error("host full: %u VMs (lightvmd --max-vms)", d->max_vms);
+    if (lvd_guard_mac_check(d->nl, &d->vms, &vs, &err) < 0)
+        return lv_ctl_error("%s", err.msg);
     /* (The VM process makes $RUNDIR/vms/NAME by renaming its shell's
      * directory: that is where a name taken by a VM this daemon does not
      * know of is refused.) */
@@ -205,8 +219,8 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     }
     double t_dir = lvd_now_us();
     json_t *sr = NULL;
-    double t_shell = t_dir;
-    rc = get_and_exec(d, &vs, spec, probe, id, &s, &sr, &hit, &t_shell, &err);
+    double t_shell = t_dir, t_guard = t_dir;
+    rc = get_and_exec(d, &vs, spec, probe, id, &s, &sr, &hit, &t_shell, &t_guard, &err);
     if (rc) {
         rep = lv_ctl_error("%s", err.msg);
         goto fail;
@@ -225,6 +239,8 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     s->pidfd = -1;
     s->pid = 0; /* now the VM's: not killed with the shell object */
     vm->info = json_incref(json_object_get(sr, "vm"));
+    vm->nifindex = vs.nvifs <= 8 ? vs.nvifs : 8;
+    memcpy(vm->ifindex, s->tap_ifindex, sizeof(vm->ifindex));
 
     rep = lv_ctl_ok();
     json_object_set_new(rep, "vm", lvd_vm_json(vm));
@@ -235,8 +251,10 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
                               json_object_get(sr, "execute"), "prepared_us_ago",
                               json_object_get(sr, "prepared_us_ago"), "daemon_us",
                               lvd_now_us() - t0, "daemon", "check", t_checked - t0, "dir",
-                              t_dir - t_checked, "shell", t_shell - t_dir, "exec", t_exec - t_shell,
+                              t_dir - t_checked, "shell", t_shell - t_dir, "exec", t_exec - t_guard,
                               "record", lvd_now_us() - t_exec);
+        json_object_set_new(json_object_get(t, "daemon"), "antispoof",
+                            json_real(t_guard - t_shell));
         json_object_set_new(rep, "trace", t);
     }
     json_decref(sr);
@@ -309,11 +327,15 @@ static int kill_vm(struct lvd_daemon *d, struct lvd_vm *vm)
     return 0;
 }
 
-static json_t *describe(const struct lvd_vm *vm)
+/* The VM's description; a live VM's with its taps' drop counters. */
+static json_t *describe(struct lvd_daemon *d, const struct lvd_vm *vm)
 {
-    json_t *rep = lv_ctl_ok();
+    json_t *rep = lv_ctl_ok(), *o = lvd_vm_json(vm);
+    json_t *drops = vm->crashed ? NULL : lvd_guard_drops(d->nft, vm->ifindex, vm->nifindex);
 
-    json_object_set_new(rep, "vm", lvd_vm_json(vm));
+    if (drops)
+        json_object_set_new(o, "dropped", drops);
+    json_object_set_new(rep, "vm", o);
     return rep;
 }
 
@@ -366,7 +388,7 @@ static json_t *do_vm_op(struct lvd_daemon *d, struct lvd_client *c, json_t *req,
         shutdown_ms = json_integer_value(t);
     }
     if (!strcmp(op, "info") && vm->crashed)
-        return describe(vm);
+        return describe(d, vm);
     if (!strcmp(op, "destroy") && vm->crashed) {
         forget_vm(d, vm);
         return lv_ctl_ok();
@@ -376,7 +398,7 @@ static json_t *do_vm_op(struct lvd_daemon *d, struct lvd_client *c, json_t *req,
     json_t *rep = vm_call(d, c, vm, op, shutdown_ms);
     if (rep && !strcmp(op, "info")) { /* could not ask: what is known */
         json_decref(rep);
-        return describe(vm);
+        return describe(d, vm);
     }
     return rep;
 }
@@ -396,7 +418,7 @@ json_t *lvd_call_done(struct lvd_daemon *d, struct lvd_client *c, json_t *vm_rep
             json_decref(vm->info);
             vm->info = json_incref(json_object_get(vm_rep, "vm"));
         }
-        rep = vm ? describe(vm) : lv_ctl_error("no VM named '%s' any more", call->name);
+        rep = vm ? describe(d, vm) : lv_ctl_error("no VM named '%s' any more", call->name);
     } else if (!vm_rep && vm && !strcmp(op, "destroy") && kill_vm(d, vm) == 0) {
         rep = json_pack("{s:b,s:b}", "ok", 1, "killed", 1);
     } else if (!vm_rep) {

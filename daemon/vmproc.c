@@ -91,8 +91,9 @@ static json_t *vm_json(struct vmproc *p)
         lv_mac_format(v->mac, mac);
         snprintf(ip, sizeof(ip), "%u.%u.%u.%u/%d", a[0], a[1], a[2], a[3],
                  m ? 32 - __builtin_ctz(m) : 0);
-        json_array_append_new(vifs, json_pack("{s:s,s:s,s:s,s:s}", "bridge", v->bridge, "tap",
-                                              p->taps[i].name, "mac", mac, "ip",
+        json_array_append_new(vifs, json_pack("{s:s,s:s,s:i,s:s,s:s}", "bridge", v->bridge,
+                                              "tap", p->taps[i].name, "ifindex",
+                                              p->taps[i].ifindex, "mac", mac, "ip",
                                               v->ip ? ip : ""));
     }
     return json_pack("{s:s,s:I,s:s,s:i,s:I,s:i,s:s,s:f,s:f,s:o,s:o,s:o}", "name", p->spec.name,
@@ -349,6 +350,12 @@ int vmproc_main(int argc, char **argv)
         log_err("prepare", &err);
     } else {
         rep = json_pack("{s:b,s:b,s:O}", "ok", 1, "ready", 1, "prepare", p.prepare_trace);
+        /* antispoof: the daemon filters these taps before it hands us a VM */
+        json_t *taps = json_array();
+        for (unsigned i = 0; i < p.nnics; i++)
+            json_array_append_new(taps, json_pack("{s:s,s:i}", "name", p.taps[i].name,
+                                                  "ifindex", p.taps[i].ifindex));
+        json_object_set_new(rep, "taps", taps);
     }
     p.prepared_us = lvd_now_us();
     if (lv_ctl_send(&p.daemon, rep, 5000, NULL) < 0 || rc) {
