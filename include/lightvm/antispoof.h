@@ -41,7 +41,6 @@
 #include "lightvm/err.h"
 #include "lightvm/net.h"
 
-#define LV_AS_TABLE "lightvm"
 #define LV_AS_MAX 8 /* taps per call */
 
 struct lv_nft; /* one NETLINK_NETFILTER socket and its sequence numbers */

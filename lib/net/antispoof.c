@@ -48,9 +48,9 @@ static const struct rule_spec tap_rules[] = {
     {"other", 0, 0, 0, 0, V_NONE, NF_DROP},
 };
 
-static void chain_name(char *buf, size_t cap, int ifindex)
+static void table_name(char *buf, size_t cap, int ifindex)
 {
-    snprintf(buf, cap, LV_AS_CHAIN_FMT, ifindex);
+    snprintf(buf, cap, LV_AS_TABLE_FMT, ifindex);
 }
 
 /* ---- expressions (each returns 0 or -ENOMEM) ---- */
@@ -152,7 +152,7 @@ static int set_comment(struct nftnl_rule *r, const char *tag)
 
 /* Rule (s) of tap (v)'s chain (chain), or NULL when out of memory. */
 static struct nftnl_rule *tap_rule(const struct rule_spec *s, const struct lv_as_vif *v,
-                                   const char *chain)
+                                   const char *table)
 {
     struct nftnl_rule *r = nftnl_rule_alloc();
     uint8_t val[16];
@@ -161,8 +161,8 @@ static struct nftnl_rule *tap_rule(const struct rule_spec *s, const struct lv_as
     if (rc)
         return NULL;
     nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, FAMILY);
-    nftnl_rule_set_str(r, NFTNL_RULE_TABLE, LV_AS_TABLE);
-    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+    nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
+    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, LV_AS_CHAIN);
     if (s->ethertype) {
         uint16_t et = htons(s->ethertype);
         rc = add_payload(r, NFT_PAYLOAD_LL_HEADER, 12, 2);
@@ -190,9 +190,8 @@ static struct nftnl_rule *tap_rule(const struct rule_spec *s, const struct lv_as
 
 /* ---- messages of a transaction (each returns 0 or -ENOMEM / -E2BIG) ---- */
 
-/* Chain (name); with (dev), the base chain on that device's ingress. */
-static int put_chain(struct lv_nft *nft, uint16_t type, uint16_t flags, const char *name,
-                     const char *dev)
+/* Table (table)'s chain, the base chain on device (dev)'s ingress. */
+static int put_chain(struct lv_nft *nft, const char *table, const char *dev)
 {
     struct nftnl_chain *c = nftnl_chain_alloc();
     uint32_t seq;
@@ -202,16 +201,15 @@ static int put_chain(struct lv_nft *nft, uint16_t type, uint16_t flags, const ch
         nftnl_chain_free(c);
         return c ? -E2BIG : -ENOMEM;
     }
-    nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, LV_AS_TABLE);
-    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, name);
-    if (dev) { /* every frame the tap receives, i.e. the guest sends */
-        nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_NETDEV_INGRESS);
-        nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, -500);
-        nftnl_chain_set_str(c, NFTNL_CHAIN_DEV, dev);
-        nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
-        nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
-    }
-    struct nlmsghdr *h = nftnl_nlmsg_build_hdr(room, type, FAMILY, flags, seq);
+    nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
+    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, LV_AS_CHAIN);
+    /* every frame the tap receives, i.e. every frame the guest sends */
+    nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_NETDEV_INGRESS);
+    nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, -500);
+    nftnl_chain_set_str(c, NFTNL_CHAIN_DEV, dev);
+    nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+    nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+    struct nlmsghdr *h = nftnl_nlmsg_build_hdr(room, NFT_MSG_NEWCHAIN, FAMILY, NLM_F_CREATE, seq);
     nftnl_chain_nlmsg_build_payload(h, c);
     nftnl_chain_free(c);
     lv_nft_added(nft);
@@ -235,21 +233,22 @@ static int put_rule(struct lv_nft *nft, uint16_t type, uint16_t flags, struct nf
 }
 
 /* DELRULE naming only the chain: all its rules (a flush). */
-static int put_flush(struct lv_nft *nft, const char *chain)
+static int put_flush(struct lv_nft *nft, const char *table)
 {
     struct nftnl_rule *r = nftnl_rule_alloc();
 
     if (r) {
         nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, FAMILY);
-        nftnl_rule_set_str(r, NFTNL_RULE_TABLE, LV_AS_TABLE);
-        nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
+        nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
+        nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, LV_AS_CHAIN);
     }
     return put_rule(nft, NFT_MSG_DELRULE, 0, r);
 }
 
-/* ---- the table: in every install (created if missing, else untouched) ---- */
+/* ---- a tap's table: NEWTABLE creates it if missing; DELTABLE removes it
+ * with its chain and rules ---- */
 
-static int put_table(struct lv_nft *nft)
+static int put_table(struct lv_nft *nft, uint16_t type, const char *table)
 {
     struct nftnl_table *t = nftnl_table_alloc();
     uint32_t seq;
@@ -259,8 +258,9 @@ static int put_table(struct lv_nft *nft)
         nftnl_table_free(t);
         return t ? -E2BIG : -ENOMEM;
     }
-    nftnl_table_set_str(t, NFTNL_TABLE_NAME, LV_AS_TABLE);
-    struct nlmsghdr *h = nftnl_nlmsg_build_hdr(room, NFT_MSG_NEWTABLE, FAMILY, NLM_F_CREATE, seq);
+    nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
+    struct nlmsghdr *h = nftnl_nlmsg_build_hdr(room, type, FAMILY,
+                                               type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0, seq);
     nftnl_table_nlmsg_build_payload(h, t);
     nftnl_table_free(t);
     lv_nft_added(nft);
@@ -271,25 +271,27 @@ static int put_table(struct lv_nft *nft)
 
 static int put_tap(struct lv_nft *nft, const struct lv_as_vif *v)
 {
-    char chain[32];
+    char table[32];
     int rc;
 
-    chain_name(chain, sizeof(chain), v->ifindex);
-    /* The chain may be left over (the same ifindex can only mean the same
-     * tap): created if missing, emptied either way, then filled. */
-    rc = put_chain(nft, NFT_MSG_NEWCHAIN, NLM_F_CREATE, chain, v->ifname);
+    table_name(table, sizeof(table), v->ifindex);
+    /* The table may be left over (the same ifindex can only mean the same
+     * tap): created if missing, its chain emptied either way, then filled. */
+    rc = put_table(nft, NFT_MSG_NEWTABLE, table);
     if (!rc)
-        rc = put_flush(nft, chain);
+        rc = put_chain(nft, table, v->ifname);
+    if (!rc)
+        rc = put_flush(nft, table);
     for (size_t i = 0; !rc && i < sizeof(tap_rules) / sizeof(tap_rules[0]); i++)
         rc = put_rule(nft, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
-                      tap_rule(&tap_rules[i], v, chain));
+                      tap_rule(&tap_rules[i], v, table));
     return rc;
 }
 
 int lv_as_install(struct lv_nft *nft, const struct lv_as_vif *v, unsigned n, struct lv_err *err)
 {
     char kmsg[LV_NL_KMSG] = "";
-    int rc;
+    int rc = 0;
 
     if (n > LV_AS_MAX)
         return lv_err_set(err, EINVAL, "antispoof: %u taps in one call (at most %d)", n,
@@ -298,30 +300,21 @@ int lv_as_install(struct lv_nft *nft, const struct lv_as_vif *v, unsigned n, str
         if (v[i].ifindex <= 0 || lv_ifname_check(v[i].ifname, NULL) < 0)
             return lv_err_set(err, EINVAL, "antispoof: bad tap '%.16s' (ifindex %d)",
                               v[i].ifname, v[i].ifindex);
+    if (!n)
+        return 0;
     lv_nft_begin(nft);
-    rc = put_table(nft);
     for (unsigned i = 0; !rc && i < n; i++)
         rc = put_tap(nft, &v[i]);
     rc = rc ? rc : lv_nft_commit(nft, kmsg);
     if (rc)
         return lv_nl_fail(err, rc, kmsg, "installing the antispoof rules of %s%s",
-                          n ? v[0].ifname : "no tap", n > 1 ? " and others" : "");
+                          v[0].ifname, n > 1 ? " and others" : "");
     return 0;
-}
-
-static int put_remove(struct lv_nft *nft, int ifindex)
-{
-    char chain[32];
-    int rc;
-
-    chain_name(chain, sizeof(chain), ifindex);
-    rc = put_flush(nft, chain);
-    return rc ? rc : put_chain(nft, NFT_MSG_DELCHAIN, 0, chain, NULL);
 }
 
 int lv_as_remove(struct lv_nft *nft, const int *ifindex, unsigned n, struct lv_err *err)
 {
-    char kmsg[LV_NL_KMSG] = "";
+    char kmsg[LV_NL_KMSG] = "", table[32];
     int rc = 0;
 
     if (n > LV_AS_MAX)
@@ -330,19 +323,22 @@ int lv_as_remove(struct lv_nft *nft, const int *ifindex, unsigned n, struct lv_e
     if (!n)
         return 0;
     lv_nft_begin(nft);
-    for (unsigned i = 0; !rc && i < n; i++)
-        rc = put_remove(nft, ifindex[i]);
+    for (unsigned i = 0; !rc && i < n; i++) {
+        table_name(table, sizeof(table), ifindex[i]);
+        rc = put_table(nft, NFT_MSG_DELTABLE, table);
+    }
     rc = rc ? rc : lv_nft_commit(nft, kmsg);
     if (rc == -ENOENT && n > 1) { /* some had no rules: one by one */
         rc = 0;
         for (unsigned i = 0; i < n && !rc; i++) {
+            table_name(table, sizeof(table), ifindex[i]);
             lv_nft_begin(nft);
-            rc = put_remove(nft, ifindex[i]);
+            rc = put_table(nft, NFT_MSG_DELTABLE, table);
             rc = rc ? rc : lv_nft_commit(nft, kmsg);
             rc = rc == -ENOENT ? 0 : rc;
         }
     }
-    if (rc == -ENOENT) /* no table, or no chain: nothing to remove */
+    if (rc == -ENOENT) /* nothing to remove */
         rc = 0;
     if (rc)
         return lv_nl_fail(err, rc, kmsg, "removing the antispoof rules of tap ifindex %d%s",

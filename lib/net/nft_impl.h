@@ -15,7 +15,8 @@
 
 #define LV_NFT_BUF (64u << 10)   /* a transaction being built, or replies */
 #define LV_NFT_MSG_MAX 2048u     /* room kept for one message of a transaction */
-#define LV_AS_CHAIN_FMT "tap%d"  /* a filtered tap's chain, by ifindex */
+#define LV_AS_TABLE_FMT "lightvm-%d" /* a filtered tap's table, by ifindex */
+#define LV_AS_CHAIN "in"         /* its one chain */
 #define LV_AS_FAMILY 5           /* NFPROTO_NETDEV */
 
 struct lv_nft {
