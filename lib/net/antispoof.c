@@ -24,9 +24,10 @@
 #define FAMILY LV_AS_FAMILY
 #define BASE_META 0xff /* rule_spec.base: the field is meta iif, not payload */
 
-enum { V_NONE, V_IIF, V_MAC, V_IP, V_ARPHDR, V_ARPSENDER };
+enum { V_NONE, V_IIF, V_MAC, V_IP, V_ARPHDR, V_ARPSENDER, V_NOT_IP_ARP };
 
-/* One rule of a tap's chain: [ethertype ==] [field != value] [counter] verdict. */
+/* One rule of a tap's chain: [ethertype ==] [field != value] [counter] verdict.
+ * What passes every rule is accepted by the chain's policy. */
 struct rule_spec {
     const char *tag;       /* counter name (the rule's comment), NULL: no counter */
     uint16_t ethertype;    /* 0: any */
@@ -41,16 +42,17 @@ static const struct rule_spec tap_rules[] = {
     {NULL, 0, BASE_META, 0, 4, V_IIF, NF_ACCEPT},
     {"mac", 0, NFT_PAYLOAD_LL_HEADER, 6, 6, V_MAC, NF_DROP},
     {"ip", 0x0800, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, V_IP, NF_DROP},
-    {NULL, 0x0800, 0, 0, 0, V_NONE, NF_ACCEPT},
     {"arp", 0x0806, NFT_PAYLOAD_NETWORK_HEADER, 0, 6, V_ARPHDR, NF_DROP},
     {"arp", 0x0806, NFT_PAYLOAD_NETWORK_HEADER, 8, 10, V_ARPSENDER, NF_DROP},
-    {NULL, 0x0806, 0, 0, 0, V_NONE, NF_ACCEPT},
-    {"other", 0, 0, 0, 0, V_NONE, NF_DROP},
+    {"other", 0, NFT_PAYLOAD_LL_HEADER, 12, 2, V_NOT_IP_ARP, NF_DROP},
 };
 
-static void table_name(char *buf, size_t cap, int ifindex)
+/* A tap's table (shared with the taps of the same ifindex modulo
+ * LV_AS_SHARDS) and its chain in it. */
+static void names(int ifindex, char table[32], char chain[32])
 {
-    snprintf(buf, cap, LV_AS_TABLE_FMT, ifindex);
+    snprintf(table, 32, LV_AS_TABLE_FMT, ifindex % LV_AS_SHARDS);
+    snprintf(chain, 32, LV_AS_CHAIN_FMT, ifindex);
 }
 
 /* ---- expressions (each returns 0 or -ENOMEM) ---- */
@@ -150,9 +152,9 @@ static int set_comment(struct nftnl_rule *r, const char *tag)
     return rc;
 }
 
-/* Rule (s) of tap (v)'s chain (chain), or NULL when out of memory. */
+/* Rule (s) of tap (v)'s chain, or NULL when out of memory. */
 static struct nftnl_rule *tap_rule(const struct rule_spec *s, const struct lv_as_vif *v,
-                                   const char *table)
+                                   const char *table, const char *chain)
 {
     struct nftnl_rule *r = nftnl_rule_alloc();
     uint8_t val[16];
@@ -162,14 +164,21 @@ static struct nftnl_rule *tap_rule(const struct rule_spec *s, const struct lv_as
         return NULL;
     nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, FAMILY);
     nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
-    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, LV_AS_CHAIN);
+    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
     if (s->ethertype) {
         uint16_t et = htons(s->ethertype);
         rc = add_payload(r, NFT_PAYLOAD_LL_HEADER, 12, 2);
         if (!rc)
             rc = add_cmp(r, NFT_CMP_EQ, &et, 2);
     }
-    if (!rc && s->value != V_NONE) {
+    if (!rc && s->value == V_NOT_IP_ARP) {
+        uint16_t ip = htons(0x0800), arp = htons(0x0806);
+        rc = add_payload(r, s->base, s->off, s->len);
+        if (!rc)
+            rc = add_cmp(r, NFT_CMP_NEQ, &ip, 2);
+        if (!rc)
+            rc = add_cmp(r, NFT_CMP_NEQ, &arp, 2);
+    } else if (!rc && s->value != V_NONE) {
         uint32_t n = rule_value(s, v, val);
         rc = s->base == BASE_META ? add_meta_iif(r) : add_payload(r, s->base, s->off, s->len);
         if (!rc)
@@ -190,8 +199,10 @@ static struct nftnl_rule *tap_rule(const struct rule_spec *s, const struct lv_as
 
 /* ---- messages of a transaction (each returns 0 or -ENOMEM / -E2BIG) ---- */
 
-/* Table (table)'s chain, the base chain on device (dev)'s ingress. */
-static int put_chain(struct lv_nft *nft, const char *table, const char *dev)
+/* Chain (chain) of (table): with (dev), NEWCHAIN of the base chain on
+ * that device's ingress; without, DELCHAIN. */
+static int put_chain(struct lv_nft *nft, const char *table, const char *chain, const char *dev,
+                     uint16_t excl)
 {
     struct nftnl_chain *c = nftnl_chain_alloc();
     uint32_t seq;
@@ -202,14 +213,16 @@ static int put_chain(struct lv_nft *nft, const char *table, const char *dev)
         return c ? -E2BIG : -ENOMEM;
     }
     nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
-    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, LV_AS_CHAIN);
-    /* every frame the tap receives, i.e. every frame the guest sends */
-    nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_NETDEV_INGRESS);
-    nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, -500);
-    nftnl_chain_set_str(c, NFTNL_CHAIN_DEV, dev);
-    nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
-    nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
-    struct nlmsghdr *h = nftnl_nlmsg_build_hdr(room, NFT_MSG_NEWCHAIN, FAMILY, NLM_F_CREATE, seq);
+    nftnl_chain_set_str(c, NFTNL_CHAIN_NAME, chain);
+    if (dev) { /* every frame the tap receives, i.e. every frame the guest sends */
+        nftnl_chain_set_u32(c, NFTNL_CHAIN_HOOKNUM, NF_NETDEV_INGRESS);
+        nftnl_chain_set_s32(c, NFTNL_CHAIN_PRIO, -500);
+        nftnl_chain_set_str(c, NFTNL_CHAIN_DEV, dev);
+        nftnl_chain_set_str(c, NFTNL_CHAIN_TYPE, "filter");
+        nftnl_chain_set_u32(c, NFTNL_CHAIN_POLICY, NF_ACCEPT);
+    }
+    struct nlmsghdr *h = nftnl_nlmsg_build_hdr(room, dev ? NFT_MSG_NEWCHAIN : NFT_MSG_DELCHAIN,
+                                               FAMILY, dev ? NLM_F_CREATE | excl : 0, seq);
     nftnl_chain_nlmsg_build_payload(h, c);
     nftnl_chain_free(c);
     lv_nft_added(nft);
@@ -233,22 +246,21 @@ static int put_rule(struct lv_nft *nft, uint16_t type, uint16_t flags, struct nf
 }
 
 /* DELRULE naming only the chain: all its rules (a flush). */
-static int put_flush(struct lv_nft *nft, const char *table)
+static int put_flush(struct lv_nft *nft, const char *table, const char *chain)
 {
     struct nftnl_rule *r = nftnl_rule_alloc();
 
     if (r) {
         nftnl_rule_set_u32(r, NFTNL_RULE_FAMILY, FAMILY);
         nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
-        nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, LV_AS_CHAIN);
+        nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
     }
     return put_rule(nft, NFT_MSG_DELRULE, 0, r);
 }
 
-/* ---- a tap's table: NEWTABLE creates it if missing; DELTABLE removes it
- * with its chain and rules ---- */
+/* ---- a shard's table, created by the first install that needs it ---- */
 
-static int put_table(struct lv_nft *nft, uint16_t type, const char *table)
+static int put_table(struct lv_nft *nft, const char *table)
 {
     struct nftnl_table *t = nftnl_table_alloc();
     uint32_t seq;
@@ -259,8 +271,7 @@ static int put_table(struct lv_nft *nft, uint16_t type, const char *table)
         return t ? -E2BIG : -ENOMEM;
     }
     nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
-    struct nlmsghdr *h = nftnl_nlmsg_build_hdr(room, type, FAMILY,
-                                               type == NFT_MSG_NEWTABLE ? NLM_F_CREATE : 0, seq);
+    struct nlmsghdr *h = nftnl_nlmsg_build_hdr(room, NFT_MSG_NEWTABLE, FAMILY, NLM_F_CREATE, seq);
     nftnl_table_nlmsg_build_payload(h, t);
     nftnl_table_free(t);
     lv_nft_added(nft);
@@ -269,29 +280,39 @@ static int put_table(struct lv_nft *nft, uint16_t type, const char *table)
 
 /* ---- install, remove ---- */
 
-static int put_tap(struct lv_nft *nft, const struct lv_as_vif *v)
+/* A tap's chain, new: it fails with EEXIST (nothing done) if left over. */
+static int put_tap(struct lv_nft *nft, const struct lv_as_vif *v, int fresh)
 {
-    char table[32];
+    char table[32], chain[32];
     int rc;
 
-    table_name(table, sizeof(table), v->ifindex);
-    /* The table may be left over (the same ifindex can only mean the same
-     * tap): created if missing, its chain emptied either way, then filled. */
-    rc = put_table(nft, NFT_MSG_NEWTABLE, table);
+    names(v->ifindex, table, chain);
+    rc = put_table(nft, table);
     if (!rc)
-        rc = put_chain(nft, table, v->ifname);
-    if (!rc)
-        rc = put_flush(nft, table);
+        rc = put_chain(nft, table, chain, v->ifname, fresh ? NLM_F_EXCL : 0);
+    if (!rc && !fresh)
+        rc = put_flush(nft, table, chain);
     for (size_t i = 0; !rc && i < sizeof(tap_rules) / sizeof(tap_rules[0]); i++)
         rc = put_rule(nft, NFT_MSG_NEWRULE, NLM_F_CREATE | NLM_F_APPEND,
-                      tap_rule(&tap_rules[i], v, table));
+                      tap_rule(&tap_rules[i], v, table, chain));
     return rc;
+}
+
+static int install_once(struct lv_nft *nft, const struct lv_as_vif *v, unsigned n, int fresh,
+                        char *kmsg)
+{
+    int rc = 0;
+
+    lv_nft_begin(nft);
+    for (unsigned i = 0; !rc && i < n; i++)
+        rc = put_tap(nft, &v[i], fresh);
+    return rc ? rc : lv_nft_commit(nft, kmsg);
 }
 
 int lv_as_install(struct lv_nft *nft, const struct lv_as_vif *v, unsigned n, struct lv_err *err)
 {
     char kmsg[LV_NL_KMSG] = "";
-    int rc = 0;
+    int rc;
 
     if (n > LV_AS_MAX)
         return lv_err_set(err, EINVAL, "antispoof: %u taps in one call (at most %d)", n,
@@ -302,19 +323,31 @@ int lv_as_install(struct lv_nft *nft, const struct lv_as_vif *v, unsigned n, str
                               v[i].ifname, v[i].ifindex);
     if (!n)
         return 0;
-    lv_nft_begin(nft);
-    for (unsigned i = 0; !rc && i < n; i++)
-        rc = put_tap(nft, &v[i]);
-    rc = rc ? rc : lv_nft_commit(nft, kmsg);
+    /* Every message costs a walk of the namespace's tables in the kernel:
+     * the usual case (new taps) has no flush. A chain can only be left
+     * over for the same tap (installed twice): then it is flushed. */
+    rc = install_once(nft, v, n, 1, kmsg);
+    if (rc == -EEXIST)
+        rc = install_once(nft, v, n, 0, kmsg);
     if (rc)
         return lv_nl_fail(err, rc, kmsg, "installing the antispoof rules of %s%s",
                           v[0].ifname, n > 1 ? " and others" : "");
     return 0;
 }
 
+static int put_remove(struct lv_nft *nft, int ifindex)
+{
+    char table[32], chain[32];
+    int rc;
+
+    names(ifindex, table, chain);
+    rc = put_flush(nft, table, chain);
+    return rc ? rc : put_chain(nft, table, chain, NULL, 0);
+}
+
 int lv_as_remove(struct lv_nft *nft, const int *ifindex, unsigned n, struct lv_err *err)
 {
-    char kmsg[LV_NL_KMSG] = "", table[32];
+    char kmsg[LV_NL_KMSG] = "";
     int rc = 0;
 
     if (n > LV_AS_MAX)
@@ -323,17 +356,14 @@ int lv_as_remove(struct lv_nft *nft, const int *ifindex, unsigned n, struct lv_e
     if (!n)
         return 0;
     lv_nft_begin(nft);
-    for (unsigned i = 0; !rc && i < n; i++) {
-        table_name(table, sizeof(table), ifindex[i]);
-        rc = put_table(nft, NFT_MSG_DELTABLE, table);
-    }
+    for (unsigned i = 0; !rc && i < n; i++)
+        rc = put_remove(nft, ifindex[i]);
     rc = rc ? rc : lv_nft_commit(nft, kmsg);
     if (rc == -ENOENT && n > 1) { /* some had no rules: one by one */
         rc = 0;
         for (unsigned i = 0; i < n && !rc; i++) {
-            table_name(table, sizeof(table), ifindex[i]);
             lv_nft_begin(nft);
-            rc = put_table(nft, NFT_MSG_DELTABLE, table);
+            rc = put_remove(nft, ifindex[i]);
             rc = rc ? rc : lv_nft_commit(nft, kmsg);
             rc = rc == -ENOENT ? 0 : rc;
         }

@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <libnftnl/table.h>
+#include <libnftnl/chain.h>
 #include <libnftnl/expr.h>
 #include <libnftnl/rule.h>
 #include <libnftnl/udata.h>
@@ -87,17 +87,18 @@ static int rule_cb(const struct nlmsghdr *h, void *arg)
     return MNL_CB_OK;
 }
 
-/* GETRULE dump of tap (ifindex)'s table; (ctx->rules) counts them. */
+/* GETRULE dump of tap (ifindex)'s chain; (ctx->rules) counts them. */
 static int dump_tap(struct lv_nft *nft, int ifindex, struct read_ctx *ctx)
 {
     struct nftnl_rule *r = nftnl_rule_alloc();
-    char table[32];
+    char table[32], chain[32];
 
     if (!r)
         return -ENOMEM;
-    snprintf(table, sizeof(table), LV_AS_TABLE_FMT, ifindex);
+    snprintf(table, sizeof(table), LV_AS_TABLE_FMT, ifindex % LV_AS_SHARDS);
+    snprintf(chain, sizeof(chain), LV_AS_CHAIN_FMT, ifindex);
     nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
-    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, LV_AS_CHAIN);
+    nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
     struct nlmsghdr *h = nftnl_nlmsg_build_hdr((char *)nft->buf, NFT_MSG_GETRULE, LV_AS_FAMILY,
                                                NLM_F_DUMP, 0);
     nftnl_rule_nlmsg_build_payload(h, r);
@@ -137,23 +138,26 @@ struct sweep_ctx {
     unsigned n, cap;
 };
 
-static int table_cb(const struct nlmsghdr *h, void *arg)
+static int chain_cb(const struct nlmsghdr *h, void *arg)
 {
     struct sweep_ctx *ctx = arg;
-    struct nftnl_table *t = nftnl_table_alloc();
+    struct nftnl_chain *c = nftnl_chain_alloc();
     char name[IF_NAMESIZE], tail;
-    int ifindex;
+    int ifindex, shard;
 
-    if (!t) {
+    if (!c) {
         errno = ENOMEM;
         return MNL_CB_ERROR;
     }
-    if (nftnl_table_nlmsg_parse(h, t) == 0 &&
-        sscanf(nftnl_table_get_str(t, NFTNL_TABLE_NAME), LV_AS_TABLE_FMT "%c", &ifindex,
+    if (nftnl_chain_nlmsg_parse(h, c) == 0 &&
+        sscanf(nftnl_chain_get_str(c, NFTNL_CHAIN_TABLE), LV_AS_TABLE_FMT "%c", &shard,
                &tail) == 1 &&
-        ifindex > 0 && !if_indextoname((unsigned)ifindex, name) && ctx->n < ctx->cap)
+        sscanf(nftnl_chain_get_str(c, NFTNL_CHAIN_NAME), LV_AS_CHAIN_FMT "%c", &ifindex,
+               &tail) == 1 &&
+        ifindex > 0 && shard == ifindex % LV_AS_SHARDS &&
+        !if_indextoname((unsigned)ifindex, name) && ctx->n < ctx->cap)
         ctx->gone[ctx->n++] = ifindex;
-    nftnl_table_free(t);
+    nftnl_chain_free(c);
     return MNL_CB_OK;
 }
 
@@ -166,11 +170,11 @@ int lv_as_sweep(struct lv_nft *nft, unsigned *removed, struct lv_err *err)
         *removed = 0;
     if (!ctx.gone)
         return lv_err_set(err, ENOMEM, "antispoof sweep: out of memory");
-    struct nlmsghdr *h = nftnl_nlmsg_build_hdr((char *)nft->buf, NFT_MSG_GETTABLE, LV_AS_FAMILY,
+    struct nlmsghdr *h = nftnl_nlmsg_build_hdr((char *)nft->buf, NFT_MSG_GETCHAIN, LV_AS_FAMILY,
                                                NLM_F_DUMP, 0);
-    rc = lv_nft_dump(nft, h, table_cb, &ctx);
+    rc = lv_nft_dump(nft, h, chain_cb, &ctx);
     if (rc)
-        rc = lv_nl_fail(err, rc, "", "listing the antispoof tables");
+        rc = lv_nl_fail(err, rc, "", "listing the antispoof chains");
     for (unsigned i = 0; !rc && i < ctx.n; i += LV_AS_MAX) {
         unsigned k = ctx.n - i < LV_AS_MAX ? ctx.n - i : LV_AS_MAX;
         rc = lv_as_remove(nft, ctx.gone + i, k, err);

@@ -15,8 +15,13 @@
 
 #define LV_NFT_BUF (64u << 10)   /* a transaction being built, or replies */
 #define LV_NFT_MSG_MAX 2048u     /* room kept for one message of a transaction */
-#define LV_AS_TABLE_FMT "lightvm-%d" /* a filtered tap's table, by ifindex */
-#define LV_AS_CHAIN "in"         /* its one chain */
+/* The taps' chains are spread over LV_AS_SHARDS tables (by ifindex): a
+ * transaction's cost grows with the chains of the tables it touches (the
+ * kernel checks a changed table whole) and with the number of tables
+ * (each message looks its table up in a list). */
+#define LV_AS_SHARDS 32
+#define LV_AS_TABLE_FMT "lightvm-%d" /* by ifindex % LV_AS_SHARDS */
+#define LV_AS_CHAIN_FMT "tap%d"      /* a filtered tap's chain, by ifindex */
 #define LV_AS_FAMILY 5           /* NFPROTO_NETDEV */
 
 struct lv_nft {
