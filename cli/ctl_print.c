@@ -111,6 +111,10 @@ void lv_ctl_print_info(FILE *f, const json_t *vm)
         fprintf(f, "console: cap=%.0f bytes=%.0f dropped=%.0f errors=%.0f%s%s\n", num(con, "cap"),
                 num(con, "bytes"), num(con, "dropped"), num(con, "errors"),
                 le && *le ? " last_error=" : "", le && *le ? le : "");
+    const json_t *dr = json_object_get(vm, "dropped"); /* antispoof: frames the taps refused */
+    if (json_is_object(dr))
+        fprintf(f, "dropped: mac %.0f, ip %.0f, arp %.0f, other %.0f\n", num(dr, "mac"),
+                num(dr, "ip"), num(dr, "arp"), num(dr, "other"));
     if (crashed(vm))
         fprintf(f, "reason: %s\n", str(vm, "reason"));
 }
