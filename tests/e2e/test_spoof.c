@@ -14,12 +14,16 @@
  *   4. duplicate MACs are refused at create: a running VM's, a port's (in
  *      the bridge's forwarding database), the bridge's own
  *   5. a killed VM's rules go (the daemon sees it crash); after destroy
- *      and a daemon restart no rules are left for any of the test's taps
+ *      no rules are left for any of the test's taps
+ *   6. `lightvm run --net` (the cold path): the same rules and counts, gone
+ *      at its end; a MAC already on the bridge refused
+ *   7. a new lightvmd sweeps the rules of a tap that is gone
  *
  * usage: test_spoof LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM (skips without
  * it, fails under LIGHTVM_REQUIRE_KVM=1) and root.
  */
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
@@ -310,6 +314,77 @@ static void case_cleanup(void)
               "rules left for tap ifindex %d after its VM was destroyed", taps_seen[i]);
 }
 
+/* The one port of the bridge (the daemon's VMs are gone), waiting for it
+ * (bounded): its name into (name), its ifindex returned (0: none). */
+static int only_port(char *name, size_t cap)
+{
+    char dir[64];
+
+    snprintf(dir, sizeof(dir), "/sys/class/net/" BR "/brif");
+    for (int t = 0; t < 10000; t += 100) {
+        DIR *d = opendir(dir);
+        struct dirent *de;
+        int n = 0;
+        while (d && (de = readdir(d)))
+            if (de->d_name[0] != '.' && n++ == 0)
+                snprintf(name, cap, "%.15s", de->d_name);
+        if (d)
+            closedir(d);
+        if (n == 1)
+            return (int)lvt_sys_num(name, "ifindex");
+        lvt_sleep_ms(100);
+    }
+    CHECK(0, "the bridge never had exactly one port");
+    return 0;
+}
+
+/* 6: the cold path, `lightvm run --net`: the same rules from the start,
+ * gone at its end; a MAC already on the bridge refused. */
+static void case_cold(void)
+{
+    char net[128], tap[32] = "", brmac[24] = "";
+    struct lvt_bg run;
+    struct lv_as_drops d = {0};
+    int ix;
+
+    snprintf(net, sizeof(net), BR ",ip=" NET "15,mac=02:00:00:78:00:15");
+    char img[PATH_MAX + 16];
+    snprintf(img, sizeof(img), "%s/spoof.elf", gdir);
+    const char *argv[] = {lightvm, "run", img, "--net", net, "--cmdline", NET "11 5", NULL};
+    if (lvt_bg_start(&run, argv) < 0) {
+        CHECK(0, "cannot start lightvm run: %s", strerror(errno));
+        return;
+    }
+    for (int t = 0; t < 10000 && run.pid && !strstr(run.out, "spoof: listening"); t += 100)
+        lvt_bg_pump(100);
+    CHECK(strstr(run.out, "spoof: listening"), "lightvm run spoof: %s%s", run.out, run.err);
+    ix = only_port(tap, sizeof(tap));
+    CHECK(ix > 0 && lv_as_present(nft, ix, NULL) == 1, "lightvm run's tap %s (ifindex %d) has "
+          "no rules", tap, ix);
+    trigger(15);
+    for (int t = 0; t < 10000; t += 100) {
+        memset(&d, 0, sizeof(d));
+        if (lv_as_read(nft, ix, &d, NULL) == 0 && d.mac >= COUNT && d.ip >= COUNT &&
+            d.arp >= COUNT && d.other >= COUNT)
+            break;
+        lvt_bg_pump(100);
+    }
+    printf("lightvm run: dropped mac %llu, ip %llu, arp %llu, other %llu\n",
+           (unsigned long long)d.mac, (unsigned long long)d.ip, (unsigned long long)d.arp,
+           (unsigned long long)d.other);
+    CHECK(d.mac == COUNT && d.ip == COUNT && d.arp == COUNT && d.other == COUNT,
+          "lightvm run: the forged frames were not all dropped and counted");
+    lvt_bg_stop(&run, SIGTERM, 10000);
+    CHECK(!run.timed_out && ix > 0 && lv_as_present(nft, ix, NULL) == 0,
+          "lightvm run left the rules of its tap after SIGTERM: %s", run.err);
+    lvt_sys_read(BR, "address", brmac, sizeof(brmac));
+    snprintf(net, sizeof(net), BR ",ip=" NET "16,mac=%s", brmac);
+    const char *dup[] = {lightvm, "run", img, "--net", net, "--cmdline", NET "11 5", NULL};
+    CHECK(lvt_run(&cli, 30, dup) == 0 && cli.status == 1 && strstr(cli.err, brmac) &&
+          strstr(cli.err, BR), "lightvm run with the bridge's MAC: status %d: %s", cli.status,
+          cli.err);
+}
+
 /* Left-over rules (a tap that is gone) are swept by a daemon at start. */
 static void case_sweep(void)
 {
@@ -372,6 +447,7 @@ int main(int argc, char **argv)
         case_filtered();
         case_dup_mac();
         case_cleanup();
+        case_cold();
         case_sweep();
         lvt_daemon_term(&daemon_bg);
         lvt_check_netns_empty();
