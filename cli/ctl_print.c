@@ -52,6 +52,7 @@ void lv_ctl_print_create_trace(FILE *f, const json_t *reply, double client_us)
         daemon_us = json_object_get(t, "total_us");
     print_phases(f, "prepare", json_object_get(t, "prepare"));
     print_phases(f, "execute", json_object_get(t, "execute"));
+    print_phases(f, "daemon", json_object_get(t, "daemon")); /* antispoof: the rules' install */
     fprintf(f, "trace prepared_us_ago=%.0f daemon_us=%.0f client_us=%.0f\n",
             num(t, "prepared_us_ago"), json_number_value(daemon_us), client_us);
 }
