@@ -1,37 +1,35 @@
 /*
  * antispoof.h: what a VM may send through its tap, enforced by the
- * kernel (nf_tables, bridge family), set up over netlink: no program is
- * run (no `nft`, no `ebtables`).
+ * kernel (nf_tables), set up over netlink: no program is run (no `nft`,
+ * no `ebtables`).
  *
- * One table, `bridge lightvm`, shared by every lightvm process of the
- * network namespace:
+ * Each filtered tap has one chain on its ingress hook (family netdev:
+ * every frame the guest writes, before the bridge or the host stack see
+ * it), in one of 32 tables shared by every lightvm process of the network
+ * namespace (`netdev lightvm-S`, S = ifindex % 32):
  *
- *   map vifs { type iface_index : verdict }       ifindex -> jump tapN
- *   chain pre { hook prerouting priority -200; iif vmap @vifs }
- *   chain tapN {                                   one per filtered tap
- *     ether saddr != MAC            counter drop   "mac"
- *     ip: saddr != IP               counter drop   "ip"
- *     ip                            accept
+ *   chain tapIFINDEX {  hook ingress device "lvtapN"; policy accept
+ *     iif != IFINDEX                 accept
+ *     ether saddr != MAC             counter drop   "mac"
+ *     ip: saddr != IP                counter drop   "ip"
  *     arp: not Ethernet/IPv4 (htype 1, ptype 0x0800, hlen 6, plen 4)
- *                                   counter drop   "arp"
- *     arp: sender MAC, IP != MAC, IP counter drop  "arp"
- *     arp                           accept
- *     anything else (IPv6, VLAN...) counter drop   "other"
+ *                                    counter drop   "arp"
+ *     arp: sender MAC, IP != MAC, IP counter drop   "arp"
+ *     neither ip nor arp (IPv6, VLAN...) counter drop "other"
  *   }
  *
- * Frames from ports that are not in the map (the host, veths, taps of
- * other programs) are not looked at. The map is keyed by ifindex, not by
- * name: the kernel does not hand out an ifindex again soon (it counts
- * up), whereas tap names are reused at once, so removing the rules of a
- * VM that is gone never removes those of a new VM whose tap took the
- * same name.
+ * Chains are named by ifindex, not by tap name: the kernel does not hand
+ * out an ifindex again soon (it counts up), whereas tap names are reused
+ * at once, so removing the rules of a VM that is gone never removes those
+ * of a new VM whose tap took the same name. A netdev chain hooks its
+ * device by name, though, and the kernel attaches a chain whose device is
+ * gone to the next device of that name: the first rule lets such a
+ * left-over chain pass the new tap's frames (to the new tap's own chain).
  *
- * Installing the rules of a VM's taps is one netlink transaction (its
- * chains, their rules, their map entries; atomic: all or nothing). The
- * table, the map and the base chain are made by the first install of the
- * namespace (one more transaction, once). Every function returns 0 or
- * -errno with one line in the optional (err); the kernel's reason is
- * quoted when it gives one.
+ * Installing the rules of a VM's taps is one netlink transaction (the
+ * tables if missing, the chains, their rules; atomic: all or nothing).
+ * Every function returns 0 or -errno with one line in the optional (err);
+ * the kernel's reason is quoted when it gives one.
  */
 #ifndef LIGHTVM_ANTISPOOF_H
 #define LIGHTVM_ANTISPOOF_H
@@ -58,11 +56,13 @@ struct lv_as_vif {
     char ifname[LV_IFNAMSIZ]; /* and its name */
     uint8_t mac[6];   /* the guest's MAC */
     uint32_t ip;      /* the guest's IPv4 address, network order; 0 = none
-                         (then no IPv4 and no ARP passes either) */
+                         (then IPv4 and ARP pass only from 0.0.0.0) */
 };
 
-/* Installs the rules of (n) taps in one transaction, replacing any left
- * over for the same ifindex. Creates the table first if it is missing. */
+/* Installs the rules of (n) taps (at most LV_AS_MAX; they must exist:
+ * a chain hooks its tap by name) in one transaction, creating their
+ * tables if missing. Rules left over for the same ifindex (installed
+ * twice) are replaced, in a second transaction. */
 int lv_as_install(struct lv_nft *nft, const struct lv_as_vif *v, unsigned n,
                   struct lv_err *err);
 
