@@ -208,7 +208,8 @@ static int put_chain(struct lv_nft *nft, const char *table, const char *chain, c
     char *room = lv_nft_room(nft, &seq);
 
     if (!c || !room) {
-        nftnl_chain_free(c);
+        if (c) /* (libnftnl's frees do not take NULL) */
+            nftnl_chain_free(c);
         return c ? -E2BIG : -ENOMEM;
     }
     nftnl_chain_set_str(c, NFTNL_CHAIN_TABLE, table);
@@ -234,7 +235,8 @@ static int put_rule(struct lv_nft *nft, uint16_t type, uint16_t flags, struct nf
     char *room = lv_nft_room(nft, &seq);
 
     if (!r || !room) {
-        nftnl_rule_free(r);
+        if (r)
+            nftnl_rule_free(r);
         return r ? -E2BIG : -ENOMEM;
     }
     struct nlmsghdr *h = nftnl_nlmsg_build_hdr(room, type, FAMILY, flags, seq);
@@ -266,7 +268,8 @@ static int put_table(struct lv_nft *nft, const char *table)
     char *room = lv_nft_room(nft, &seq);
 
     if (!t || !room) {
-        nftnl_table_free(t);
+        if (t)
+            nftnl_table_free(t);
         return t ? -E2BIG : -ENOMEM;
     }
     nftnl_table_set_str(t, NFTNL_TABLE_NAME, table);
