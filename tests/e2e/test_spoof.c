@@ -17,7 +17,8 @@
  *      no rules are left for any of the test's taps
  *   6. `lightvm run --net` (the cold path): the same rules and counts, gone
  *      at its end; a MAC already on the bridge refused
- *   7. a new lightvmd sweeps the rules of a tap that is gone
+ *   7. a new lightvmd sweeps the rules of a tap that is gone, keeps those
+ *      of a VM it adopts (its counters in info), removes them at its destroy
  *
  * usage: test_spoof LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM (skips without
  * it, fails under LIGHTVM_REQUIRE_KVM=1) and root.
@@ -397,12 +398,22 @@ static void case_sweep(void)
     CHECK(lv_as_install(nft, &v, 1, NULL) == 0, "cannot install rules for %s", t.name);
     lv_tap_close(&t); /* as if its process had been killed */
     CHECK(lv_as_present(nft, v.ifindex, NULL) == 1, "rules of the closed tap not there");
+    /* and a VM that outlives the daemon keeps its rules, the new daemon
+     * its counters, and its destroy removes them */
+    start_vm("a1", "daytime", 21, NULL);
+    int ix = vm_ifindex("a1");
     lvt_daemon_term(&daemon_bg);
     const char *argv[] = {lightvmd, "--rundir", rundir, NULL};
     if (lvt_bg_start(&daemon_bg, argv) == 0)
         lvt_daemon_wait(&daemon_bg, 20000, &cli, lightvm, rundir);
     CHECK(lv_as_present(nft, v.ifindex, NULL) == 0, "a new lightvmd left the rules of a tap "
           "that is gone: %s", daemon_bg.err);
+    CHECK(lv_as_present(nft, ix, NULL) == 1, "a1 lost its rules when lightvmd restarted");
+    CHECK(lv("info", "a1", NULL) == 0 && strstr(cli.out, "dropped: mac 0, ip 0, arp 0, other 0"),
+          "info a1 after the restart: %s", cli.out);
+    CHECK(answers(21), "a1 does not answer after the restart: %s", tool.err);
+    CHECK(lv("destroy", "a1", NULL) == 0, "destroy a1: %s", cli.err);
+    CHECK(lv_as_present(nft, ix, NULL) == 0, "a1's rules left after its destroy (adopted VM)");
 }
 
 int main(int argc, char **argv)
