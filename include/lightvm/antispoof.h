@@ -11,11 +11,12 @@
  *   chain tapIFINDEX {  hook ingress device "lvtapN"; policy accept
  *     iif != IFINDEX                 accept
  *     ether saddr != MAC             counter drop   "mac"
- *     ip: saddr != IP                counter drop   "ip"
- *     arp: not Ethernet/IPv4 (htype 1, ptype 0x0800, hlen 6, plen 4)
- *                                    counter drop   "arp"
- *     arp: sender MAC, IP != MAC, IP counter drop   "arp"
- *     neither ip nor arp (IPv6, VLAN...) counter drop "other"
+ *     ip: saddr == IP                accept
+ *     ip                             counter drop   "ip"
+ *     arp: Ethernet/IPv4 (htype 1, ptype 0x0800, hlen 6, plen 4) and
+ *          sender MAC, IP == MAC, IP accept
+ *     arp                            counter drop   "arp"
+ *     (IPv6, VLAN, ...)              counter drop   "other"
  *   }
  *
  * Chains are named by ifindex, not by tap name: the kernel does not hand

@@ -23,27 +23,43 @@
 #define FAMILY LV_AS_FAMILY
 #define BASE_META 0xff /* rule_spec.base: the field is meta iif, not payload */
 
-enum { V_NONE, V_IIF, V_MAC, V_IP, V_ARPHDR, V_ARPSENDER, V_NOT_IP_ARP };
+enum { V_IIF = 1, V_MAC, V_IP, V_ARPHDR, V_ARPSENDER };
 
-/* One rule of a tap's chain: [ethertype ==] [field != value] [counter] verdict.
- * What passes every rule is accepted by the chain's policy. */
+/* One field a rule compares: (len) bytes at (off) of (base), == or !=
+ * the tap's value (V_*). */
+struct field_spec {
+    uint32_t base, off, len;
+    int value;
+    uint32_t op;           /* NFT_CMP_EQ, NFT_CMP_NEQ */
+};
+
+/* One rule of a tap's chain: [ethertype ==] [fields...] [counter] verdict. */
 struct rule_spec {
     const char *tag;       /* counter name (the rule's comment), NULL: no counter */
     uint16_t ethertype;    /* 0: any */
-    uint32_t base, off, len;
-    int value;             /* V_*: what the field must equal */
+    unsigned nfields;
+    struct field_spec f[2];
     int verdict;           /* NF_DROP, NF_ACCEPT */
 };
 
+#define NH NFT_PAYLOAD_NETWORK_HEADER
+#define LL NFT_PAYLOAD_LL_HEADER
+
+/* The frame's own IPv4 or ARP is accepted; everything else is dropped by
+ * the counting rule of its kind. A frame too short for a field fails the
+ * comparison (nf_tables stops the rule), so a runt IPv4 or ARP packet is
+ * dropped too, never let through. */
 static const struct rule_spec tap_rules[] = {
     /* A chain left by a killed process hooks any later tap of its name:
      * for that tap it lets everything through to the tap's own chain. */
-    {NULL, 0, BASE_META, 0, 4, V_IIF, NF_ACCEPT},
-    {"mac", 0, NFT_PAYLOAD_LL_HEADER, 6, 6, V_MAC, NF_DROP},
-    {"ip", 0x0800, NFT_PAYLOAD_NETWORK_HEADER, 12, 4, V_IP, NF_DROP},
-    {"arp", 0x0806, NFT_PAYLOAD_NETWORK_HEADER, 0, 6, V_ARPHDR, NF_DROP},
-    {"arp", 0x0806, NFT_PAYLOAD_NETWORK_HEADER, 8, 10, V_ARPSENDER, NF_DROP},
-    {"other", 0, NFT_PAYLOAD_LL_HEADER, 12, 2, V_NOT_IP_ARP, NF_DROP},
+    {NULL, 0, 1, {{BASE_META, 0, 4, V_IIF, NFT_CMP_NEQ}}, NF_ACCEPT},
+    {"mac", 0, 1, {{LL, 6, 6, V_MAC, NFT_CMP_NEQ}}, NF_DROP},
+    {NULL, 0x0800, 1, {{NH, 12, 4, V_IP, NFT_CMP_EQ}}, NF_ACCEPT},
+    {"ip", 0x0800, 0, {{0}}, NF_DROP},
+    {NULL, 0x0806, 2, {{NH, 0, 6, V_ARPHDR, NFT_CMP_EQ}, {NH, 8, 10, V_ARPSENDER, NFT_CMP_EQ}},
+     NF_ACCEPT},
+    {"arp", 0x0806, 0, {{0}}, NF_DROP},
+    {"other", 0, 0, {{0}}, NF_DROP},
 };
 
 /* A tap's table (shared with the taps of the same ifindex modulo
@@ -111,12 +127,13 @@ static int add_verdict(struct nftnl_rule *r, int verdict)
     return add_expr(r, e);
 }
 
-/* The value rule (s) compares against for tap (v), into (out); its length. */
-static uint32_t rule_value(const struct rule_spec *s, const struct lv_as_vif *v, uint8_t out[16])
+/* The value field (f) compares against for tap (v), into (out); its length. */
+static uint32_t field_value(const struct field_spec *f, const struct lv_as_vif *v,
+                            uint8_t out[16])
 {
     static const uint8_t arphdr[6] = {0x00, 0x01, 0x08, 0x00, 6, 4}; /* Ethernet, IPv4 */
 
-    switch (s->value) {
+    switch (f->value) {
     case V_IIF:
         memcpy(out, &v->ifindex, 4); /* meta iif: host order */
         return 4;
@@ -170,18 +187,12 @@ static struct nftnl_rule *tap_rule(const struct rule_spec *s, const struct lv_as
         if (!rc)
             rc = add_cmp(r, NFT_CMP_EQ, &et, 2);
     }
-    if (!rc && s->value == V_NOT_IP_ARP) {
-        uint16_t ip = htons(0x0800), arp = htons(0x0806);
-        rc = add_payload(r, s->base, s->off, s->len);
+    for (unsigned i = 0; !rc && i < s->nfields; i++) {
+        const struct field_spec *f = &s->f[i];
+        uint32_t n = field_value(f, v, val);
+        rc = f->base == BASE_META ? add_meta_iif(r) : add_payload(r, f->base, f->off, f->len);
         if (!rc)
-            rc = add_cmp(r, NFT_CMP_NEQ, &ip, 2);
-        if (!rc)
-            rc = add_cmp(r, NFT_CMP_NEQ, &arp, 2);
-    } else if (!rc && s->value != V_NONE) {
-        uint32_t n = rule_value(s, v, val);
-        rc = s->base == BASE_META ? add_meta_iif(r) : add_payload(r, s->base, s->off, s->len);
-        if (!rc)
-            rc = add_cmp(r, NFT_CMP_NEQ, val, n);
+            rc = add_cmp(r, f->op, val, n);
     }
     if (!rc && s->tag)
         rc = add_expr(r, nftnl_expr_alloc("counter"));
