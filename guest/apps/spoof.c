@@ -12,6 +12,8 @@
  *   arp    an ARP reply saying NEIGHBOUR_IP is at the NIC's MAC (without
  *          a filter it takes over the host's entry for the neighbour)
  *   other  an IPv6 frame (ethertype 0x86dd)
+ *   runt   an IPv4 frame of 8 bytes after the Ethernet header, too short
+ *          for a source address (a filter must drop it as "ip" too)
  * Each further datagram sends another round.
  */
 #include "lvnet.h"
@@ -100,12 +102,18 @@ static void send_one(int kind, const uint8_t *mac, uint32_t me, uint32_t host)
         eth(f, mac, 0x0806);
         len += arp_reply(f + 14, mac, neighbour_ip, host);
         break;
-    default: /* other */
+    case 3: /* other */
         eth(f, mac, 0x86dd);
         memset(f + 14, 0, 40);
         f[14] = 0x60;
         len += 40;
         break;
+    default: /* runt: not padded */
+        eth(f, mac, 0x0800);
+        memset(f + 14, 0, 8);
+        f[14] = 0x45;
+        lvrt_net_tx_send((unsigned)dev, f, len + 8);
+        return;
     }
     while (len < 60)
         f[len++] = 0; /* the Ethernet minimum */
@@ -123,7 +131,7 @@ static void on_trigger(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_
     (void)port;
     pbuf_free(p);
     for (unsigned i = 0; i < count; i++)
-        for (int kind = 0; kind < 4; kind++)
+        for (int kind = 0; kind < 5; kind++)
             send_one(kind, n->hwaddr, me, host);
     lvrt_printf("spoof: sent %u of each\n", count);
 }
