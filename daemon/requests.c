@@ -228,8 +228,11 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     double t_exec = lvd_now_us();
     struct lvd_vm *vm = lvd_vms_add(&d->vms, vs.name, id);
     if (!vm) {
+        int ifx[8];
+        memcpy(ifx, s->tap_ifindex, sizeof(ifx));
         json_decref(sr);
         drop_failed_shell(d, &s, vs.name, 0);
+        lvd_guard_remove(d->nft, ifx, vs.nvifs <= 8 ? vs.nvifs : 8);
         rep = lv_ctl_error("out of memory");
         goto fail;
     }
