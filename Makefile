@@ -15,7 +15,7 @@ WARN    := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes -Wshad
 CFLAGS  ?= -O2 -g
 HOST_CFLAGS := -std=c11 -D_GNU_SOURCE $(WARN) $(CFLAGS) -Iinclude -MMD -MP
 SAN     := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
-LDLIBS  := -lpthread -lmnl -ljansson
+LDLIBS  := -lpthread -lnftnl -lmnl -ljansson
 
 LIB_SRCS := lib/util/err.c lib/core/mem.c lib/core/kvm.c lib/core/vm.c lib/core/vcpu.c \
             lib/core/bootinfo.c lib/arch/x86_64.c lib/loader/elf.c lib/config/vmspec.c \
@@ -24,10 +24,11 @@ LIB_SRCS := lib/util/err.c lib/core/mem.c lib/core/kvm.c lib/core/vm.c lib/core/
             lib/core/warm.c lib/ctl/ctl.c
 LIB_SRCS += lib/core/console.c lib/util/escape.c lib/sandbox/jail.c
 LIB_SRCS += lib/sandbox/cgroup.c
+LIB_SRCS += lib/net/nft.c lib/net/antispoof.c lib/net/antispoof_read.c lib/net/fdb.c
 CLI_SRCS := cli/main.c cli/cmd_run.c cli/args.c cli/trace.c cli/netopt.c cli/cmd_ctl.c cli/ctl_print.c
 DAEMON_SRCS := daemon/main.c daemon/requests.c daemon/clients.c daemon/rundir.c daemon/vmproc.c daemon/shell.c daemon/pool.c daemon/vmnet.c \
                daemon/vms.c
-DAEMON_SRCS += daemon/limits.c
+DAEMON_SRCS += daemon/limits.c daemon/netguard.c
 
 LIB_OBJS      := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 CLI_OBJS      := $(CLI_SRCS:%.c=$(BUILD)/obj/%.o)

@@ -24,6 +24,7 @@ bench-build: build-all $(BUILD)/bench/bench_boot $(BUILD)/bench/hello_static \
 	$(BUILD)/bench/bench_net $(BUILD)/bench/udp_probe $(BUILD)/bench/bench_pool \
 	$(BUILD)/bench/bench_api $(BUILD)/bench/bench_load $(BUILD)/bench/bench_image \
 	$(BUILD)/bench/bench_cgroup
+	$(BUILD)/bench/bench_antispoof
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-build
@@ -45,7 +46,7 @@ $(BUILD)/bench/bench_cgroup: bench/bench_cgroup.c bench/stats.c bench/stats.h $(
 		$(BUILD)/lib/liblightvm.a $(LDLIBS)
 
 # Users of the library: bench_image (the loader), clients of lightvmd's socket (lib/ctl).
-$(BUILD)/bench/bench_image: bench/bench_image.c bench/stats.c bench/stats.h $(BUILD)/lib/liblightvm.a
+$(BUILD)/bench/bench_image $(BUILD)/bench/bench_antispoof: $(BUILD)/bench/%: bench/%.c bench/stats.c bench/stats.h $(BUILD)/lib/liblightvm.a
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< bench/stats.c \
 		$(BUILD)/lib/liblightvm.a $(LDLIBS)

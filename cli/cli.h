@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 
+#include "lightvm/antispoof.h"
 #include "lightvm/net.h"
 #include "lightvm/vm.h"
 
@@ -49,15 +50,19 @@ struct lv_nic_opt {
 /* Parses (spec) into (o); prints the error and returns -1 when bad. */
 int lv_nic_parse(const char *spec, struct lv_nic_opt *o);
 
-/* Opens a tap on its bridge for each of (o)[0..n) and fills (out) for
- * lv_vm_config (a random MAC where none was given). The caller owns
- * (taps) and closes them with lv_nics_close() (also on failure: then
- * nothing is open). */
+/* Opens a tap on its bridge for each of (o)[0..n), fills (out) for
+ * lv_vm_config (a random MAC where none was given) and installs the taps'
+ * antispoof rules (lightvm/antispoof.h) in one transaction, before any
+ * guest runs. A MAC given that is already on its bridge is refused. The
+ * caller owns (taps) and (*nft) and releases both with lv_nics_close()
+ * (also on failure: then nothing is open or installed). */
 int lv_nics_open(const struct lv_nic_opt *o, unsigned n, struct lv_tap *taps,
-                 struct lv_vm_nic *out, struct lv_err *err);
-/* Closes the taps; a bridge this run's options asked to create (o[i].create)
- * is removed if lightvm made it and nothing is attached to it any more. */
-void lv_nics_close(const struct lv_nic_opt *o, struct lv_tap *taps, unsigned n);
+                 struct lv_vm_nic *out, struct lv_nft **nft, struct lv_err *err);
+/* Removes the taps' rules, closes (*nft), then the taps; a bridge this
+ * run's options asked to create (o[i].create) is removed if lightvm made
+ * it and nothing is attached to it any more. */
+void lv_nics_close(const struct lv_nic_opt *o, struct lv_tap *taps, unsigned n,
+                   struct lv_nft **nft);
 
 /* --probe ADDR:PORT -> network byte order values; prints errors (as
  * "lightvm VERB: ..."), -1. */

@@ -284,6 +284,7 @@ int cmd_run(int argc, char **argv)
     struct lv_image img = {.fd = -1};
     struct lv_tap taps[LV_VM_MAX_NICS];
     struct lv_vm_nic nics[LV_VM_MAX_NICS];
+    struct lv_nft *nft = NULL; /* the taps' antispoof rules */
     sigset_t sigs;
     int sigfd = -1, probe_fd = -1, sig, rc = LV_EXIT_HOST_ERROR;
 
@@ -316,7 +317,7 @@ int cmd_run(int argc, char **argv)
             goto out;
         }
     }
-    if (lv_nics_open(o.nic, o.nnics, taps, nics, &err) < 0) {
+    if (lv_nics_open(o.nic, o.nnics, taps, nics, &nft, &err) < 0) {
         fprintf(stderr, "lightvm run: --net: %s\n", err.msg);
         goto out;
     }
@@ -387,7 +388,7 @@ out:
         close(probe_fd);
     lv_vm_destroy(&vm);
     lv_console_close(&con); /* after the VM, which wrote to it */
-    lv_nics_close(o.nic, taps, o.nnics); /* after the VM: its I/O thread used them */
+    lv_nics_close(o.nic, taps, o.nnics, &nft); /* after the VM: its I/O thread used them */
     lv_kvm_close(&kvm);
     lv_image_close(&img);
     return rc;

@@ -52,6 +52,7 @@ void lv_ctl_print_create_trace(FILE *f, const json_t *reply, double client_us)
         daemon_us = json_object_get(t, "total_us");
     print_phases(f, "prepare", json_object_get(t, "prepare"));
     print_phases(f, "execute", json_object_get(t, "execute"));
+    print_phases(f, "daemon", json_object_get(t, "daemon")); /* antispoof: the rules' install */
     fprintf(f, "trace prepared_us_ago=%.0f daemon_us=%.0f client_us=%.0f\n",
             num(t, "prepared_us_ago"), json_number_value(daemon_us), client_us);
 }
@@ -111,6 +112,10 @@ void lv_ctl_print_info(FILE *f, const json_t *vm)
         fprintf(f, "console: cap=%.0f bytes=%.0f dropped=%.0f errors=%.0f%s%s\n", num(con, "cap"),
                 num(con, "bytes"), num(con, "dropped"), num(con, "errors"),
                 le && *le ? " last_error=" : "", le && *le ? le : "");
+    const json_t *dr = json_object_get(vm, "dropped"); /* antispoof: frames the taps refused */
+    if (json_is_object(dr))
+        fprintf(f, "dropped: mac %.0f, ip %.0f, arp %.0f, other %.0f\n", num(dr, "mac"),
+                num(dr, "ip"), num(dr, "arp"), num(dr, "other"));
     if (crashed(vm))
         fprintf(f, "reason: %s\n", str(vm, "reason"));
 }

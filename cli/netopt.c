@@ -62,13 +62,43 @@ bad:
     return -1;
 }
 
+/* A MAC given on the command line that its bridge already has (a port's,
+ * one a guest sent from, the bridge's own) is refused. */
+static int mac_free(struct lv_nl *nl, const struct lv_nic_opt *o, struct lv_err *err)
+{
+    char ms[18];
+    int rc = o->has_mac ? lv_bridge_mac_used(nl, o->bridge, o->mac, err) : 0;
+
+    if (rc != 1) /* free, or no such bridge: lv_vif_open says so (or makes it) */
+        return 0;
+    lv_mac_format(o->mac, ms);
+    return lv_err_set(err, EADDRINUSE, "MAC %s is already used on bridge %s", ms, o->bridge);
+}
+
+/* The taps' antispoof rules, in one transaction. */
+static int guard(const struct lv_tap *taps, const struct lv_vm_nic *nics, unsigned n,
+                 struct lv_nft **nft, struct lv_err *err)
+{
+    struct lv_as_vif v[LV_AS_MAX];
+    int rc = n <= LV_AS_MAX ? lv_nft_open(nft, err) : lv_err_set(err, EINVAL, "too many NICs");
+
+    for (unsigned i = 0; !rc && i < n; i++) {
+        v[i].ifindex = taps[i].ifindex;
+        memcpy(v[i].ifname, taps[i].name, sizeof(v[i].ifname));
+        memcpy(v[i].mac, nics[i].mac, 6);
+        v[i].ip = nics[i].ip;
+    }
+    return rc ? rc : lv_as_install(*nft, v, n, err);
+}
+
 int lv_nics_open(const struct lv_nic_opt *o, unsigned n, struct lv_tap *taps,
-                 struct lv_vm_nic *out, struct lv_err *err)
+                 struct lv_vm_nic *out, struct lv_nft **nft, struct lv_err *err)
 {
     struct lv_nl *nl = NULL;
     unsigned i;
     int rc;
 
+    *nft = NULL;
     for (i = 0; i < n; i++)
         taps[i].fd = -1;
     if (!n)
@@ -76,6 +106,8 @@ int lv_nics_open(const struct lv_nic_opt *o, unsigned n, struct lv_tap *taps,
     rc = lv_nl_open(&nl, err);
     for (i = 0; !rc && i < n; i++) {
         memset(&out[i], 0, sizeof(out[i]));
+        if ((rc = mac_free(nl, &o[i], err)) < 0)
+            break;
         rc = lv_vif_open(nl, o[i].bridge, o[i].create, &taps[i], err);
         if (rc)
             break;
@@ -89,15 +121,26 @@ int lv_nics_open(const struct lv_nic_opt *o, unsigned n, struct lv_tap *taps,
         out[i].gw = o[i].gw;
     }
     lv_nl_close(&nl);
+    if (!rc)
+        rc = guard(taps, out, n, nft, err);
     if (rc)
-        lv_nics_close(o, taps, n);
+        lv_nics_close(o, taps, n, nft);
     return rc;
 }
 
-void lv_nics_close(const struct lv_nic_opt *o, struct lv_tap *taps, unsigned n)
+void lv_nics_close(const struct lv_nic_opt *o, struct lv_tap *taps, unsigned n,
+                   struct lv_nft **nft)
 {
     struct lv_nl *nl = NULL;
+    int ifx[LV_AS_MAX];
+    unsigned k = 0;
 
+    for (unsigned i = 0; i < n && k < LV_AS_MAX; i++)
+        if (taps[i].fd >= 0)
+            ifx[k++] = taps[i].ifindex;
+    if (*nft)
+        lv_as_remove(*nft, ifx, k, NULL); /* a failure leaves rules the next sweep takes */
+    lv_nft_close(nft);
     for (unsigned i = 0; i < n; i++)
         lv_tap_close(&taps[i]);
     /* A bridge lightvm made goes with its last tap (the tap is gone once

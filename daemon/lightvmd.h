@@ -8,6 +8,7 @@
 #include "clients.h"
 #include "lightvm/console.h"
 #include "lightvm/net.h"
+#include "netguard.h"
 #include "pool.h"
 #include "vms.h"
 
@@ -33,8 +34,10 @@ struct lvd_daemon {
     struct lvd_limits limits;       /* --vm-overhead, the host's cgroups */
     struct lvd_pool pool;
     struct lvd_bridges bridges;
-    struct lv_nl *nl;  /* rtnetlink, opened on first use, owned */
     struct lvd_vms vms;
+    struct lv_nft *nft;  /* antispoof rules (netguard.c); NULL if it could not be opened */
+    struct lv_nl *nl;    /* rtnetlink: the taps' bridges at exec, the duplicate-MAC
+                          * check; owned */
     struct lvd_client clients[MAX_CLIENTS];
     int quit;
 };

@@ -397,6 +397,26 @@ static void loop(struct lvd_daemon *d)
     }
 }
 
+/* The antispoof rules (netguard.c): a netfilter handle, and the rules of
+ * taps that are gone (their VM or `lightvm run` was killed) swept. Without
+ * the handle (no CAP_NET_ADMIN) VMs with a NIC are refused. */
+static void guard_setup(struct lvd_daemon *d)
+{
+    struct lv_err err = {""};
+    unsigned removed = 0;
+
+    if (lv_nft_open(&d->nft, &err) < 0) {
+        fprintf(stderr, "lightvmd: %s (VMs with a NIC will be refused)\n", err.msg);
+        return;
+    }
+    d->vms.nft = d->nft;
+    if (lv_as_sweep(d->nft, &removed, &err) < 0)
+        fprintf(stderr, "lightvmd: %s\n", err.msg);
+    else if (removed)
+        fprintf(stderr, "lightvmd: removed the antispoof rules of %u tap(s) that are gone\n",
+                removed);
+}
+
 /* Everything setup() acquires is recorded in (d) as it is acquired, so
  * that teardown() undoes exactly that: a daemon refused by the lock of a
  * running one touches nothing of the running one's. */
@@ -443,6 +463,7 @@ static int setup(struct lvd_daemon *d, struct lv_err *err)
     int found = lvd_vms_adopt(&d->vms, d->rundir);
     if (found)
         fprintf(stderr, "lightvmd: found %d VM(s) in %s/vms\n", found, d->rundir);
+    guard_setup(d);
     /* Holding the lock, the socket file is ours whatever answers on it:
      * an earlier daemon's, possibly still held open by a child of it that
      * was between fork and exec when it was killed (a connection then
@@ -476,7 +497,8 @@ static void teardown(struct lvd_daemon *d)
             waitpid(pid, NULL, 0);
             lvd_limits_end(&d->limits, pid, 0, NULL, 0);
         }
-    lvd_vms_free(&d->vms);
+    lvd_vms_free(&d->vms); /* (the VMs keep running, their rules with them) */
+    lv_nft_close(&d->nft);
     lv_nl_close(&d->nl);
     if (d->sig_fd >= 0)
         close(d->sig_fd);

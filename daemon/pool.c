@@ -131,6 +131,27 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
     return 0;
 }
 
+/* The taps a ready shell names (antispoof: the daemon filters them). */
+/* Its taps, which lightvmd attaches to the VM's bridges and filters at
+ * exec: names and ifindexes from its ready message. */
+static int shell_taps(struct lvd_shell *s, json_t *taps, struct lv_err *err)
+{
+    if (json_array_size(taps) != s->nics || s->nics > LV_VM_MAX_NICS)
+        return lv_err_set(err, EPROTO, "shell %d: ready without its %u taps", (int)s->pid,
+                          s->nics);
+    for (unsigned i = 0; i < s->nics; i++) {
+        json_t *t = json_array_get(taps, i);
+        const char *name = json_string_value(json_object_get(t, "name"));
+        json_int_t ix = json_integer_value(json_object_get(t, "ifindex"));
+        if (!name || lv_ifname_check(name, NULL) < 0 || ix <= 0 || ix > 0x7fffffff)
+            return lv_err_set(err, EPROTO, "shell %d: bad tap %u in its ready message",
+                              (int)s->pid, i);
+        snprintf(s->taps[i], sizeof(s->taps[i]), "%s", name);
+        s->tap_ifindex[i] = (int)ix;
+    }
+    return 0;
+}
+
 int lvd_shell_on_ready(struct lvd_shell *s, int block_ms, struct lv_err *err)
 {
     json_t *m = NULL;
@@ -152,22 +173,6 @@ int lvd_shell_on_ready(struct lvd_shell *s, int block_ms, struct lv_err *err)
         json_decref(m);
         return rc;
     }
-    /* Its taps, which lightvmd attaches to the VM's bridges at exec. */
-    json_t *taps = json_object_get(m, "taps");
-    if (json_array_size(taps) != s->nics) {
-        json_decref(m);
-        return lv_err_set(err, EPROTO, "the shell's ready message names %zu taps, not %u",
-                          json_array_size(taps), s->nics);
-    }
-    for (unsigned i = 0; i < s->nics; i++) {
-        const char *t = json_string_value(json_array_get(taps, i));
-        if (!t || lv_ifname_check(t, NULL) < 0) {
-            json_decref(m);
-            return lv_err_set(err, EPROTO, "the shell's ready message: taps[%u] is not an "
-                              "interface name", i);
-        }
-        snprintf(s->taps[i], sizeof(s->taps[i]), "%s", t);
-    }
     json_t *ips = json_object_get(m, "bridge_ips");
     for (size_t i = 0; i < json_array_size(ips) && i < LVD_BRIDGE_IPS; i++) {
         json_int_t v = json_integer_value(json_array_get(ips, i));
@@ -177,7 +182,10 @@ int lvd_shell_on_ready(struct lvd_shell *s, int block_ms, struct lv_err *err)
     s->prepare = json_incref(json_object_get(m, "prepare"));
     if (json_is_object(s->prepare)) /* the daemon's part of it: the shell's cgroup */
         json_object_set_new(s->prepare, "cgroup", json_real(s->limits_us));
+    rc = shell_taps(s, json_object_get(m, "taps"), err);
     json_decref(m);
+    if (rc)
+        return rc;
     s->ready = 1;
     s->ready_us = lvd_now_us();
     return 1;

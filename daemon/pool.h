@@ -24,6 +24,7 @@ struct lvd_shell {
     double limits_us;          /* its cgroup: create, limits, move (lvd_limits_apply) */
     json_t *prepare;           /* the shell's prepare trace, owned */
     char taps[LV_VM_MAX_NICS][16]; /* its taps' names, from its ready message */
+    int tap_ifindex[LV_VM_MAX_NICS]; /* (antispoof: filtered before exec) */
     uint32_t bridge_ips[LVD_BRIDGE_IPS]; /* (bridge)'s IPv4 addresses at its prepare */
     unsigned nbridge_ips;
 };

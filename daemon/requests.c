@@ -120,8 +120,9 @@ static void drop_failed_shell(struct lvd_daemon *d, struct lvd_shell **s, const 
  * is replaced by the next one, a few times. On success the shell (*out,
  * the caller's) has become the VM's process and (*sr) is its reply. */
 static int get_and_exec(struct lvd_daemon *d, const struct lv_vm_spec *vs, json_t *spec,
-                        json_t *probe, int image_fd, long id, struct lvd_shell **out, json_t **sr, int *hit,
-                        double *t_shell, struct lv_err *err)
+                        json_t *probe, int image_fd, long id, struct lvd_shell **out,
+                        json_t **sr, int *hit, double *t_shell, double *t_guard,
+                        struct lv_err *err)
 {
     char why[LV_ERR_MAX];
     struct lvd_flavor *f = lvd_pool_find(&d->pool, (unsigned)vs->memory_mb, vs->nvifs,
@@ -151,12 +152,24 @@ static int get_and_exec(struct lvd_daemon *d, const struct lv_vm_spec *vs, json_
             attempt = 3; /* a fresh shell: no more retries */
         }
         *t_shell = lvd_now_us();
+        /* The guest never runs unfiltered: its taps' rules come first. */
+        rc = lvd_guard_install(d->nft, s, vs, spec, err);
+        if (rc) {
+            drop_failed_shell(d, &s, vs->name, dir_existed);
+            snprintf(why, sizeof(why), "%s", err->msg);
+            return lv_err_set(err, -rc, "creating '%s': %s", vs->name, why);
+        }
+        *t_guard = lvd_now_us();
         rc = exec_shell(d, s, vs, spec, probe, image_fd, id, sr, err);
         if (!rc) {
             *out = s;
             return 0;
         }
+        int ifx[8];
+        unsigned nifx = vs->nvifs <= 8 ? vs->nvifs : 8;
+        memcpy(ifx, s->tap_ifindex, sizeof(ifx));
         drop_failed_shell(d, &s, vs->name, dir_existed);
+        lvd_guard_remove(d->nft, ifx, nifx);
         if (rc == -EPIPE)
             fprintf(stderr, "lightvmd: create %s: a pool shell had died; taking another\n",
                     vs->name);
@@ -198,6 +211,8 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
         return lv_ctl_error("a VM named '%s' already exists", vs.name);
     if (d->vms.n >= d->max_vms)
         return lv_ctl_error("host full: %u VMs (lightvmd --max-vms)", d->max_vms);
+    if (lvd_guard_mac_check(d->nl, &d->vms, &vs, &err) < 0)
+        return lv_ctl_error("%s", err.msg);
     /* A FIFO, a device or an empty file is refused here, without blocking
      * and before a shell is spent on it. The VM process, which sees no
      * filesystem, gets this fd with the exec and checks the file again. */
@@ -230,8 +245,9 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     }
     double t_dir = lvd_now_us();
     json_t *sr = NULL;
-    double t_shell = t_dir;
-    rc = get_and_exec(d, &vs, spec, probe, im.fd, id, &s, &sr, &hit, &t_shell, &err);
+    double t_shell = t_dir, t_guard = t_dir;
+    rc = get_and_exec(d, &vs, spec, probe, im.fd, id, &s, &sr, &hit, &t_shell, &t_guard,
+                      &err);
     if (rc) {
         rep = lv_ctl_error("%s", err.msg);
         goto fail;
@@ -239,8 +255,11 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     double t_exec = lvd_now_us();
     struct lvd_vm *vm = lvd_vms_add(&d->vms, vs.name, id);
     if (!vm) {
+        int ifx[8];
+        memcpy(ifx, s->tap_ifindex, sizeof(ifx));
         json_decref(sr);
         drop_failed_shell(d, &s, vs.name, 0);
+        lvd_guard_remove(d->nft, ifx, vs.nvifs <= 8 ? vs.nvifs : 8);
         rep = lv_ctl_error("out of memory");
         goto fail;
     }
@@ -250,6 +269,8 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     s->pidfd = -1;
     s->pid = 0; /* now the VM's: not killed with the shell object */
     vm->info = json_incref(json_object_get(sr, "vm"));
+    vm->nifindex = vs.nvifs <= 8 ? vs.nvifs : 8;
+    memcpy(vm->ifindex, s->tap_ifindex, sizeof(vm->ifindex));
 
     rep = lv_ctl_ok();
     json_object_set_new(rep, "vm", lvd_vm_json(vm));
@@ -260,8 +281,10 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
                               json_object_get(sr, "execute"), "prepared_us_ago",
                               json_object_get(sr, "prepared_us_ago"), "daemon_us",
                               lvd_now_us() - t0, "daemon", "check", t_checked - t0, "dir",
-                              t_dir - t_checked, "shell", t_shell - t_dir, "exec", t_exec - t_shell,
+                              t_dir - t_checked, "shell", t_shell - t_dir, "exec", t_exec - t_guard,
                               "record", lvd_now_us() - t_exec);
+        json_object_set_new(json_object_get(t, "daemon"), "antispoof",
+                            json_real(t_guard - t_shell));
         json_object_set_new(rep, "trace", t);
     }
     json_decref(sr);
@@ -336,11 +359,15 @@ static int kill_vm(struct lvd_daemon *d, struct lvd_vm *vm)
     return 0;
 }
 
-static json_t *describe(const struct lvd_vm *vm)
+/* The VM's description; a live VM's with its taps' drop counters. */
+static json_t *describe(struct lvd_daemon *d, const struct lvd_vm *vm)
 {
-    json_t *rep = lv_ctl_ok();
+    json_t *rep = lv_ctl_ok(), *o = lvd_vm_json(vm);
+    json_t *drops = vm->crashed ? NULL : lvd_guard_drops(d->nft, vm->ifindex, vm->nifindex);
 
-    json_object_set_new(rep, "vm", lvd_vm_json(vm));
+    if (drops)
+        json_object_set_new(o, "dropped", drops);
+    json_object_set_new(rep, "vm", o);
     return rep;
 }
 
@@ -393,7 +420,7 @@ static json_t *do_vm_op(struct lvd_daemon *d, struct lvd_client *c, json_t *req,
         shutdown_ms = json_integer_value(t);
     }
     if (!strcmp(op, "info") && vm->crashed)
-        return describe(vm);
+        return describe(d, vm);
     if (!strcmp(op, "destroy") && vm->crashed) {
         forget_vm(d, vm);
         return lv_ctl_ok();
@@ -403,7 +430,7 @@ static json_t *do_vm_op(struct lvd_daemon *d, struct lvd_client *c, json_t *req,
     json_t *rep = vm_call(d, c, vm, op, shutdown_ms);
     if (rep && !strcmp(op, "info")) { /* could not ask: what is known */
         json_decref(rep);
-        return describe(vm);
+        return describe(d, vm);
     }
     return rep;
 }
@@ -423,7 +450,7 @@ json_t *lvd_call_done(struct lvd_daemon *d, struct lvd_client *c, json_t *vm_rep
             json_decref(vm->info);
             vm->info = json_incref(json_object_get(vm_rep, "vm"));
         }
-        rep = vm ? describe(vm) : lv_ctl_error("no VM named '%s' any more", call->name);
+        rep = vm ? describe(d, vm) : lv_ctl_error("no VM named '%s' any more", call->name);
     } else if (!vm_rep && vm && !strcmp(op, "destroy") && kill_vm(d, vm) == 0) {
         rep = json_pack("{s:b,s:b}", "ok", 1, "killed", 1);
     } else if (!vm_rep) {

@@ -97,8 +97,9 @@ static json_t *vm_json(struct vmproc *p)
         lv_mac_format(v->mac, mac);
         snprintf(ip, sizeof(ip), "%u.%u.%u.%u/%d", a[0], a[1], a[2], a[3],
                  m ? 32 - __builtin_ctz(m) : 0);
-        json_array_append_new(vifs, json_pack("{s:s,s:s,s:s,s:s}", "bridge", v->bridge, "tap",
-                                              p->taps[i].name, "mac", mac, "ip",
+        json_array_append_new(vifs, json_pack("{s:s,s:s,s:i,s:s,s:s}", "bridge", v->bridge,
+                                              "tap", p->taps[i].name, "ifindex",
+                                              p->taps[i].ifindex, "mac", mac, "ip",
                                               v->ip ? ip : ""));
     }
     return json_pack("{s:s,s:I,s:s,s:i,s:I,s:i,s:s,s:f,s:f,s:o,s:o,s:o}", "name", p->spec.name,
@@ -349,9 +350,13 @@ int vmproc_main(int argc, char **argv)
         rep = lv_ctl_error("prepare: %s", err.msg);
         log_err(&p, "prepare", &err);
     } else {
+        /* its taps: the daemon attaches them to the VM's bridges and
+         * filters them (antispoof) before it hands us a VM; the bridge's
+         * addresses, for the daemon's probe-MAC lookup */
         json_t *taps = json_array();
         for (unsigned i = 0; i < p.nnics; i++)
-            json_array_append_new(taps, json_string(p.taps[i].name));
+            json_array_append_new(taps, json_pack("{s:s,s:i}", "name", p.taps[i].name,
+                                                  "ifindex", p.taps[i].ifindex));
         json_t *ips = json_array();
         for (int i = 0; i < p.nbridge_ips; i++)
             json_array_append_new(ips, json_integer(p.bridge_ips[i]));

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "lightvm/console.h"
+#include "netguard.h"
 #include "pool.h"
 #include "vms.h"
 
@@ -106,8 +107,16 @@ static void vm_free(struct lvd_vm *vm)
     free(vm);
 }
 
+/* The VM's taps are gone or going: their antispoof rules go too. */
+static void unguard(struct lvd_vms *t, struct lvd_vm *vm)
+{
+    lvd_guard_remove(t->nft, vm->ifindex, vm->nifindex);
+    vm->nifindex = 0;
+}
+
 void lvd_vms_remove(struct lvd_vms *t, struct lvd_vm *vm)
 {
+    unguard(t, vm);
     for (unsigned i = 0; i < t->n; i++)
         if (t->v[i] == vm) {
             memmove(&t->v[i], &t->v[i + 1], (t->n - i - 1) * sizeof(t->v[0]));
@@ -175,6 +184,7 @@ int lvd_vm_gone(struct lvd_vms *t, struct lvd_vm *vm, const char *rundir, const 
     }
     vm->crashed = 1;
     vm->pid = 0;
+    unguard(t, vm);
     lvd_vm_path(path, sizeof(path), rundir, vm->name, "crashed");
     if (read_line(path, vm->reason, sizeof(vm->reason)) < 0 || !vm->reason[0]) {
         /* It could not say so itself (killed): say it for it. */
@@ -254,6 +264,7 @@ int lvd_vms_adopt(struct lvd_vms *t, const char *rundir)
                 vm->pid = (pid_t)json_integer_value(json_object_get(info, "pid"));
                 vm->pidfd = vm->pid > 0 ? lvd_pidfd_open(vm->pid) : -1;
                 vm->info = json_incref(info);
+                vm->nifindex = lvd_guard_ifindexes(info, vm->ifindex, 8);
                 if (vm->pidfd < 0) /* it died between the reply and now */
                     lvd_vm_gone(t, vm, rundir, "VM process died");
             }

@@ -5,6 +5,7 @@
 #include <sys/types.h>
 
 #include "daemon.h"
+#include "lightvm/antispoof.h"
 
 struct lvd_vm {
     char name[LV_NAME_MAX];
@@ -15,12 +16,15 @@ struct lvd_vm {
     int crashed;
     char reason[256];   /* why, when crashed */
     json_t *info;       /* last VM description (docs/protocol.md), owned */
+    int ifindex[8];     /* its taps, whose antispoof rules the daemon removes */
+    unsigned nifindex;  /* when it forgets the VM or sees it crash */
 };
 
 struct lvd_vms {
     struct lvd_vm **v; /* owned */
     unsigned n, cap;
     long next_id;
+    struct lv_nft *nft; /* borrowed: removes the VMs' antispoof rules; may be NULL */
 };
 
 struct lvd_vm *lvd_vms_find(struct lvd_vms *t, const char *name);

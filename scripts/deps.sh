@@ -3,7 +3,7 @@
 # only what is missing (so `make` can call it every time). Needs root.
 set -eu
 pkgs=(gcc make binutils libc6-dev clang libclang-rt-14-dev valgrind strace
-      coreutils procps python3 libmnl-dev libjansson-dev dpkg-dev
+      coreutils procps python3 libmnl-dev libnftnl-dev libjansson-dev dpkg-dev
       netcat-openbsd curl iproute2 # the network tests: nc, curl, ip
       apache2-utils # test_load, bench_load: ab
       gnuplot-nox crun busybox-static) # bench_pool: the plot, the container peer

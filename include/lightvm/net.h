@@ -170,6 +170,13 @@ int lv_link_ipv4(struct lv_nl *nl, const char *ifname, uint32_t *ips, unsigned m
 int lv_bridge_owns_ip(struct lv_nl *nl, const char *ifname, uint32_t ip, uint8_t mac[6],
                       struct lv_err *err);
 
+/* 1 when (mac) is bridge (bridge)'s own address or in its forwarding
+ * database (a MAC some port has sent from, or a port's own), 0 when not;
+ * -ENODEV when there is no such bridge, -errno. One link request and
+ * one dump of the bridge's entries. */
+int lv_bridge_mac_used(struct lv_nl *nl, const char *bridge, const uint8_t mac[6],
+                       struct lv_err *err);
+
 /* Deletes link (ifname) (a bridge, a persistent tap...). -ENODEV if it
  * does not exist. A tap from lv_tap_open() is deleted by lv_tap_close(). */
 int lv_link_delete(struct lv_nl *nl, const char *ifname, struct lv_err *err);

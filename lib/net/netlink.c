@@ -86,9 +86,7 @@ static int ack_attr_cb(const struct nlattr *a, void *data)
     return MNL_CB_OK;
 }
 
-/* An NLMSG_ERROR: 0 for an ACK, else -errno with the extended-ACK message
- * (if any) in kmsg[LV_NL_KMSG]. */
-static int nl_ack(const struct nlmsghdr *h, char *kmsg)
+int lv_nl_ack(const struct nlmsghdr *h, char *kmsg)
 {
     const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
     size_t plen = mnl_nlmsg_get_payload_len(h), off = sizeof(*e);
@@ -128,7 +126,7 @@ int lv_nl_talk(struct lv_nl *nl, struct nlmsghdr *h, lv_nl_msg_fn fn, void *arg,
             if (r->nlmsg_seq != nl->seq || r->nlmsg_pid != nl->portid)
                 continue;
             if (r->nlmsg_type == NLMSG_ERROR) {
-                int rc = nl_ack(r, kmsg);
+                int rc = lv_nl_ack(r, kmsg);
                 return rc < 0 ? rc : cbrc;
             }
             if (r->nlmsg_type == NLMSG_DONE) {

@@ -39,6 +39,10 @@ struct nlmsghdr *lv_nl_req(struct lv_nl *nl, uint16_t type, uint16_t flags);
  * in kmsg[LV_NL_KMSG] (else ""). Writes nothing into any lv_err. */
 int lv_nl_talk(struct lv_nl *nl, struct nlmsghdr *h, lv_nl_msg_fn fn, void *arg, char *kmsg);
 
+/* An NLMSG_ERROR: 0 for an ACK, else -errno with the extended-ACK message
+ * (if any) in kmsg[LV_NL_KMSG]. Shared with nft.c (netfilter's netlink). */
+int lv_nl_ack(const struct nlmsghdr *h, char *kmsg);
+
 /* Writes "<what>: <strerror(-rc)>" plus " (kernel: <kmsg>)" when kmsg is
  * not empty into (err); returns rc. */
 int lv_nl_fail(struct lv_err *err, int rc, const char *kmsg, const char *fmt, ...)

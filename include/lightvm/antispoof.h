@@ -1,0 +1,91 @@
+/*
+ * antispoof.h: what a VM may send through its tap, enforced by the
+ * kernel (nf_tables), set up over netlink: no program is run (no `nft`,
+ * no `ebtables`).
+ *
+ * Each filtered tap has one chain on its ingress hook (family netdev:
+ * every frame the guest writes, before the bridge or the host stack see
+ * it), in one of 32 tables shared by every lightvm process of the network
+ * namespace (`netdev lightvm-S`, S = ifindex % 32):
+ *
+ *   chain tapIFINDEX {  hook ingress device "lvtapN"; policy accept
+ *     iif != IFINDEX                 accept
+ *     ether saddr != MAC             counter drop   "mac"
+ *     ip: saddr == IP                accept
+ *     ip                             counter drop   "ip"
+ *     arp: Ethernet/IPv4 (htype 1, ptype 0x0800, hlen 6, plen 4) and
+ *          sender MAC, IP == MAC, IP accept
+ *     arp                            counter drop   "arp"
+ *     (IPv6, VLAN, ...)              counter drop   "other"
+ *   }
+ *
+ * Chains are named by ifindex, not by tap name: the kernel does not hand
+ * out an ifindex again soon (it counts up), whereas tap names are reused
+ * at once, so removing the rules of a VM that is gone never removes those
+ * of a new VM whose tap took the same name. A netdev chain hooks its
+ * device by name, though, and the kernel attaches a chain whose device is
+ * gone to the next device of that name: the first rule lets such a
+ * left-over chain pass the new tap's frames (to the new tap's own chain).
+ *
+ * Installing the rules of a VM's taps is one netlink transaction (the
+ * tables if missing, the chains, their rules; atomic: all or nothing).
+ * Every function returns 0 or -errno with one line in the optional (err);
+ * the kernel's reason is quoted when it gives one.
+ */
+#ifndef LIGHTVM_ANTISPOOF_H
+#define LIGHTVM_ANTISPOOF_H
+
+#include <stdint.h>
+
+#include "lightvm/err.h"
+#include "lightvm/net.h"
+
+#define LV_AS_MAX 8 /* taps per call */
+
+struct lv_nft; /* one NETLINK_NETFILTER socket and its sequence numbers */
+
+/* Opens a handle (socket O_CLOEXEC, 5 s receive timeout). The caller
+ * owns *out and frees it with lv_nft_close(). Not thread-safe. Changing
+ * the ruleset needs CAP_NET_ADMIN in the namespace. */
+int lv_nft_open(struct lv_nft **out, struct lv_err *err);
+/* Closes the socket, frees the handle, sets *n to NULL; NULL-safe. */
+void lv_nft_close(struct lv_nft **n);
+
+/* What one tap may send. */
+struct lv_as_vif {
+    int ifindex;      /* the tap, > 0 */
+    char ifname[LV_IFNAMSIZ]; /* and its name */
+    uint8_t mac[6];   /* the guest's MAC */
+    uint32_t ip;      /* the guest's IPv4 address, network order; 0 = none
+                         (then IPv4 and ARP pass only from 0.0.0.0) */
+};
+
+/* Installs the rules of (n) taps (at most LV_AS_MAX; they must exist:
+ * a chain hooks its tap by name) in one transaction, creating their
+ * tables if missing. Rules left over for the same ifindex (installed
+ * twice) are replaced, in a second transaction. */
+int lv_as_install(struct lv_nft *nft, const struct lv_as_vif *v, unsigned n,
+                  struct lv_err *err);
+
+/* Removes the rules of (n) taps (ifindexes in (ifindex)) in one
+ * transaction. Taps with no rules are skipped; 0 when none had any. */
+int lv_as_remove(struct lv_nft *nft, const int *ifindex, unsigned n, struct lv_err *err);
+
+/* Frames dropped, by the rule that dropped them. */
+struct lv_as_drops {
+    uint64_t mac, ip, arp, other;
+};
+
+/* Adds the drop counters of tap (ifindex) to (*d). -ENOENT when the tap
+ * has no rules. One netlink dump. */
+int lv_as_read(struct lv_nft *nft, int ifindex, struct lv_as_drops *d, struct lv_err *err);
+
+/* 1 when tap (ifindex) has rules, 0 when not, -errno. */
+int lv_as_present(struct lv_nft *nft, int ifindex, struct lv_err *err);
+
+/* Removes the rules of every tap that no longer exists in this
+ * namespace (left by a process that was killed); (*removed) gets their
+ * number unless NULL. */
+int lv_as_sweep(struct lv_nft *nft, unsigned *removed, struct lv_err *err);
+
+#endif
