@@ -19,7 +19,8 @@
 # harness steps; LIGHTVM_NESTED_CPU overrides the QEMU -cpu model (default
 # EPYC,+svm,+npt; max and qemu64,+svm,+npt work too).  The initramfs
 # (busybox + virtio/9p/overlay/kvm/kvm_amd modules, and tun, bridge, veth
-# for the network tests: /dev/net/tun exists, network namespaces work) is
+# for the network tests: /dev/net/tun exists, network namespaces work;
+# nf_tables for the VMs' antispoof rules) is
 # cached in /var/cache/lightvm/nested/<kernel version>/.
 # One nested VM at a time on this host: a second invocation waits for the
 # first (flock on /var/cache/lightvm/nested/lock; one "nested: waiting for
@@ -146,7 +147,7 @@ INIT_EOF
 # Modules (deps first, from modules.dep; each line there lists all
 # transitive deps, last one loaded first). tun, bridge (with stp, llc) and
 # veth are for the network tests. The list is part of the cache key.
-want_mods="virtio_pci 9pnet_virtio 9p overlay kvm-amd tun bridge veth"
+want_mods="virtio_pci 9pnet_virtio 9p overlay kvm-amd tun bridge veth nf_tables"
 
 build_initramfs() {
     local out=$1 stage m path deps d

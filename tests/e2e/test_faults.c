@@ -374,13 +374,26 @@ static int daemon_children(pid_t *pids, int max)
     return n;
 }
 
-/* A shell is still preparing while it has no console.log open (a ready
- * shell has shells/PID/console.log open, a VM process vms/NAME/...). */
+/* A shell is preparing once it runs lightvmd --vm-shell (before that,
+ * lightvmd is still putting the child in its cgroup) and while it has no
+ * console.log open (a ready shell has shells/PID/console.log open, a VM
+ * process vms/NAME/...). */
 static int is_preparing(pid_t pid)
 {
-    char p[64], fp[340], link[PATH_MAX];
+    char p[64], fp[340], link[PATH_MAX], cmd[256] = "";
     int has_console = 0, alive;
+    FILE *cf;
 
+    snprintf(p, sizeof(p), "/proc/%d/cmdline", (int)pid);
+    if ((cf = fopen(p, "r"))) {
+        size_t n = fread(cmd, 1, sizeof(cmd) - 1, cf);
+        fclose(cf);
+        for (size_t i = 0; i < n; i++) /* the arguments, NUL-separated */
+            cmd[i] = cmd[i] ? cmd[i] : ' ';
+        cmd[n] = '\0';
+    }
+    if (!strstr(cmd, "--vm-shell"))
+        return 0;
     snprintf(p, sizeof(p), "/proc/%d/fd", (int)pid);
     DIR *d = opendir(p);
     alive = d != NULL;
