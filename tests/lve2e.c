@@ -65,6 +65,15 @@ int lvt_bridge_add(struct lvt_bg *tool, const char *ip_bin, const char *br, cons
     return st;
 }
 
+long lvt_vm_pid(struct lvt_proc *p, const char *lightvm, const char *rundir, const char *name)
+{
+    const char *k;
+
+    if (lvt_lv(p, lightvm, rundir, "info", name, NULL) != 0 || !(k = strstr(p->out, "pid: ")))
+        return -1;
+    return strtol(k + 5, NULL, 10);
+}
+
 int lvt_lv(struct lvt_proc *p, const char *lightvm, const char *rundir, const char *a0, ...)
 {
     const char *argv[24];

@@ -20,7 +20,8 @@
 # EPYC,+svm,+npt; max and qemu64,+svm,+npt work too).  The initramfs
 # (busybox + virtio/9p/overlay/kvm/kvm_amd modules, and tun, bridge, veth
 # for the network tests: /dev/net/tun exists, network namespaces work;
-# nf_tables for the VMs' antispoof rules) is
+# nf_tables, and the crc32c its libcrc32c needs, for the VMs' antispoof
+# rules) is
 # cached in /var/cache/lightvm/nested/<kernel version>/.
 # One nested VM at a time on this host: a second invocation waits for the
 # first (flock on /var/cache/lightvm/nested/lock; one "nested: waiting for
@@ -147,7 +148,7 @@ INIT_EOF
 # Modules (deps first, from modules.dep; each line there lists all
 # transitive deps, last one loaded first). tun, bridge (with stp, llc) and
 # veth are for the network tests. The list is part of the cache key.
-want_mods="virtio_pci 9pnet_virtio 9p overlay kvm-amd tun bridge veth nf_tables"
+want_mods="virtio_pci 9pnet_virtio 9p overlay kvm-amd tun bridge veth crc32c_generic nf_tables"
 
 build_initramfs() {
     local out=$1 stage m path deps d

@@ -116,14 +116,7 @@ static int daemon_start(const char *pool)
 /* Waits (bounded) until the pool has (want) ready shells. */
 #define pool_wait(want) lvt_pool_wait(&cli, lightvm, rundir, want)
 
-static long vm_pid(const char *name)
-{
-    const char *p;
-
-    if (lv("info", name, NULL) != 0 || !(p = strstr(cli.out, "pid: ")))
-        return -1;
-    return strtol(p + 5, NULL, 10);
-}
+#define vm_pid(name) lvt_vm_pid(&cli, lightvm, rundir, name)
 
 /* Stands alone (no daemon): a run directory others could tamper with is
  * refused with one line naming it, and nothing is made in it. */

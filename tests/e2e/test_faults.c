@@ -161,11 +161,7 @@ static const char *info_field(const char *key, char *buf, size_t cap)
     return buf;
 }
 
-static long vm_pid(const char *name)
-{
-    char b[32];
-    return LV("info", name) == 0 ? strtol(info_field("pid", b, sizeof(b)), NULL, 10) : -1;
-}
+#define vm_pid(name) lvt_vm_pid(&cli, lightvm, rundir, name)
 
 /* ---- the daemon ---- */
 

@@ -97,14 +97,7 @@ static long pid_in(const char *text)
     return p ? strtol(p + 4, NULL, 10) : -1;
 }
 
-static long vm_pid(const char *name)
-{
-    const char *p;
-
-    if (lv("info", name, NULL) != 0 || !(p = strstr(cli.out, "pid: ")))
-        return -1;
-    return strtol(p + 5, NULL, 10);
-}
+#define vm_pid(name) lvt_vm_pid(&cli, lightvm, rundir, name)
 
 /* (word) is one of the comma-separated words of (list). */
 static int has_word(const char *list, const char *word)

@@ -176,14 +176,7 @@ static void check_jailed(long pid, const char *vmdir, const char *what)
     CHECK(threads >= 3, "%s: %d threads (want the main, vCPU and I/O threads)", what, threads);
 }
 
-static long vm_pid(const char *name)
-{
-    const char *p;
-
-    if (lv("info", name, NULL) != 0 || !(p = strstr(cli.out, "pid: ")))
-        return -1;
-    return strtol(p + 5, NULL, 10);
-}
+#define vm_pid(name) lvt_vm_pid(&cli, lightvm, rundir, name)
 
 static void case_vm(void)
 {
