@@ -147,16 +147,18 @@ int vmp_prepare(struct vmproc *p, struct lv_err *err)
     if (!rc)
         rc = make_dir(p, uid, gid, err);
     t_dir = lvd_now_us();
+    /* The heavy part ran under SCHED_IDLE (pool.c). Waiting costs no CPU
+     * and an exec must be served at once: back to SCHED_OTHER before the
+     * vCPU and I/O threads are made (they inherit it), and before the
+     * jail (without CAP_SYS_NICE a process cannot leave SCHED_IDLE). */
+    struct sched_param sp = {0};
+    if (!rc && sched_setscheduler(0, SCHED_OTHER, &sp) < 0)
+        rc = lv_err_set(err, errno, "leaving SCHED_IDLE: %s", strerror(errno));
     if (!rc)
         rc = enter_jail(p, uid, gid, err);
     if (rc)
         return rc;
     t_jail = lvd_now_us();
-    /* The heavy part ran under SCHED_IDLE (pool.c). Waiting costs no CPU
-     * and an exec must be served at once: back to SCHED_OTHER before the
-     * vCPU and I/O threads are made (they inherit it). */
-    struct sched_param sp = {0};
-    sched_setscheduler(0, SCHED_OTHER, &sp);
     rc = lv_vm_spawn_threads(p->vm, err);
     if (!rc && !getenv("LIGHTVM_NO_WARM")) /* (the knob is for measuring it) */
         rc = lv_vm_warm(p->vm, 256u << 10, err);

@@ -18,6 +18,7 @@
  * usage: test_sandbox LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM and root.
  */
 #include <dirent.h>
+#include <sched.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -77,7 +78,27 @@ static int status_field(const char *dir, const char *key, char *out, size_t cap)
     return found;
 }
 
-/* The identity and capabilities of one task (/proc/PID or a thread). */
+/* Field 41 (policy) of /proc/(pid)[/task/(tid)]/stat, -1 if unreadable. */
+static int sched_policy(const char *dir)
+{
+    char path[PATH_MAX], buf[1024];
+    FILE *f;
+    size_t n = 0;
+
+    snprintf(path, sizeof(path), "%s/stat", dir);
+    if ((f = fopen(path, "r"))) {
+        n = fread(buf, 1, sizeof(buf) - 1, f);
+        fclose(f);
+    }
+    buf[n] = '\0';
+    char *p = strrchr(buf, ')'); /* after the command name: field 3 on */
+    for (int field = 2; p && field < 41; field++)
+        p = strchr(p + 1, ' ');
+    return p ? atoi(p + 1) : -1;
+}
+
+/* The identity, capabilities and scheduling of one task (/proc/PID or a
+ * thread). */
 static void check_task(const char *dir, const char *what)
 {
     char v[256];
@@ -97,6 +118,10 @@ static void check_task(const char *dir, const char *what)
               "%s: %s %s (want 0)", what, caps[i], v);
     CHECK(status_field(dir, "NoNewPrivs:", v, sizeof(v)) && !strcmp(v, "1"),
           "%s: NoNewPrivs %s", what, v);
+    /* A shell prepares under SCHED_IDLE; it must leave it before the jail
+     * takes the right to (a VM would wait behind every other task). */
+    CHECK(sched_policy(dir) == SCHED_OTHER, "%s: scheduling policy %d (want SCHED_OTHER)",
+          what, sched_policy(dir));
 }
 
 /* 1 if the fd link target (t) is something a VM process may hold. */
