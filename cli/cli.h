@@ -57,12 +57,14 @@ int lv_nic_parse(const char *spec, struct lv_nic_opt *o);
  * caller owns (taps) and (*nft) and releases both with lv_nics_close()
  * (also on failure: then nothing is open or installed). */
 int lv_nics_open(const struct lv_nic_opt *o, unsigned n, struct lv_tap *taps,
-                 struct lv_vm_nic *out, struct lv_nft **nft, struct lv_err *err);
+                 struct lv_vm_nic *out, struct lv_nft **nft, struct lv_nl **keep_nl,
+                 struct lv_err *err);
 /* Removes the taps' rules, closes (*nft), then the taps; a bridge this
- * run's options asked to create (o[i].create) is removed if lightvm made
- * it and nothing is attached to it any more. */
+ * run's options asked to create (o[i].create) is removed, through
+ * (*keep_nl), if lightvm made it and nothing is attached to it any more;
+ * closes (*keep_nl). */
 void lv_nics_close(const struct lv_nic_opt *o, struct lv_tap *taps, unsigned n,
-                   struct lv_nft **nft);
+                   struct lv_nft **nft, struct lv_nl **keep_nl);
 
 /* --probe ADDR:PORT -> network byte order values; prints errors (as
  * "lightvm VERB: ..."), -1. */

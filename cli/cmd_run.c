@@ -14,6 +14,7 @@
 #include "lightvm/bootinfo.h"
 #include "lightvm/console.h"
 #include "lightvm/elf.h"
+#include "lightvm/seccomp.h"
 #include "lightvm/vmspec.h"
 #include "lightvm/x86.h"
 
@@ -24,9 +25,9 @@ static void run_usage(FILE *f)
     fprintf(f,
             "usage: lightvm run IMAGE [--memory SIZE] [--cmdline STR] [--net SPEC]...\n"
             "                         [--wait-net ADDR | --probe ADDR:PORT] [--trace] [--no-pvm]\n"
-            "                         [--raw]\n"
+            "                         [--raw] [--no-seccomp]\n"
             "       lightvm run --config CONFIG.json [--wait-net ADDR | --probe ADDR:PORT]\n"
-            "                         [--trace] [--no-pvm] [--raw]\n\n"
+            "                         [--trace] [--no-pvm] [--raw] [--no-seccomp]\n\n"
             "Boots the unikernel ELF IMAGE in a new KVM VM in the foreground. The guest's\n"
             "console goes to stdout, control characters other than newline and tab, and\n"
             "bytes that are not UTF-8, escaped as \\xNN (a backslash as \\\\); the command\n"
@@ -52,6 +53,9 @@ static void run_usage(FILE *f)
             "      --no-pvm        plain x86-64 path: no PVM VIF, the guest skips its PVM\n"
             "                      probe (tests the VMX/SVM code path on a PVM host)\n"
             "      --raw           the guest's console bytes as they are, unescaped\n"
+            "      --no-seccomp    no seccomp allow-lists for the VM's threads (they are on\n"
+            "                      by default: a system call outside them ends the process\n"
+            "                      with SIGSYS and a line on stderr)\n"
             "  -h, --help          this text\n\n"
             "exit status: the guest's (0..255); 1 host error (bad image, no KVM);\n"
             "2 usage error; 125 the VM crashed or was stopped by the VMM (details on\n"
@@ -119,13 +123,14 @@ static int parse(int argc, char **argv, struct run_opts *o)
         {"help", no_argument, NULL, 'h'},         {"net", required_argument, NULL, 'n'},
         {"wait-net", required_argument, NULL, 'W'}, {"probe", required_argument, NULL, 'p'},
         {"config", required_argument, NULL, 'C'},   {"raw", no_argument, NULL, 'R'},
-        {NULL, 0, NULL, 0},
+        {"no-seccomp", no_argument, NULL, 'S'},     {NULL, 0, NULL, 0},
     };
     struct lv_err err = {""};
     int c;
 
     memset(o, 0, sizeof(*o));
     o->mem = DEFAULT_MEMORY;
+    o->flags = LV_VM_F_SECCOMP;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "m:c:n:th", longopts, NULL)) != -1) {
         switch (c) {
@@ -152,6 +157,9 @@ static int parse(int argc, char **argv, struct run_opts *o)
             break;
         case 'R':
             o->raw = 1;
+            break;
+        case 'S':
+            o->flags &= ~LV_VM_F_SECCOMP;
             break;
         case 'n':
             if (o->nnics == LV_VM_MAX_NICS) {
@@ -285,6 +293,7 @@ int cmd_run(int argc, char **argv)
     struct lv_tap taps[LV_VM_MAX_NICS];
     struct lv_vm_nic nics[LV_VM_MAX_NICS];
     struct lv_nft *nft = NULL; /* the taps' antispoof rules */
+    struct lv_nl *keep_nl = NULL; /* for removing a bridge it made, at the end */
     sigset_t sigs;
     int sigfd = -1, probe_fd = -1, sig, rc = LV_EXIT_HOST_ERROR;
 
@@ -317,7 +326,7 @@ int cmd_run(int argc, char **argv)
             goto out;
         }
     }
-    if (lv_nics_open(o.nic, o.nnics, taps, nics, &nft, &err) < 0) {
+    if (lv_nics_open(o.nic, o.nnics, taps, nics, &nft, &keep_nl, &err) < 0) {
         fprintf(stderr, "lightvm run: --net: %s\n", err.msg);
         goto out;
     }
@@ -369,6 +378,13 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "lightvm run: signalfd: %s\n", strerror(errno));
         goto out;
     }
+    /* The threads first (with LV_VM_F_SECCOMP each installs its filter),
+     * then this thread's, which allows no new thread: seccomp.h. */
+    if (lv_vm_spawn_threads(vm, &err) < 0 ||
+        ((cfg.flags & LV_VM_F_SECCOMP) && lv_seccomp_install(LV_SECCOMP_VMM, &err) < 0)) {
+        fprintf(stderr, "lightvm run: %s\n", err.msg);
+        goto out;
+    }
     if (lv_vm_start(vm, &err) < 0) {
         fprintf(stderr, "lightvm run: %s\n", err.msg);
         goto out;
@@ -388,7 +404,7 @@ out:
         close(probe_fd);
     lv_vm_destroy(&vm);
     lv_console_close(&con); /* after the VM, which wrote to it */
-    lv_nics_close(o.nic, taps, o.nnics, &nft); /* after the VM: its I/O thread used them */
+    lv_nics_close(o.nic, taps, o.nnics, &nft, &keep_nl); /* after the VM: its I/O thread used them */
     lv_kvm_close(&kvm);
     lv_image_close(&img);
     return rc;

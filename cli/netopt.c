@@ -92,13 +92,15 @@ static int guard(const struct lv_tap *taps, const struct lv_vm_nic *nics, unsign
 }
 
 int lv_nics_open(const struct lv_nic_opt *o, unsigned n, struct lv_tap *taps,
-                 struct lv_vm_nic *out, struct lv_nft **nft, struct lv_err *err)
+                 struct lv_vm_nic *out, struct lv_nft **nft, struct lv_nl **keep_nl,
+                 struct lv_err *err)
 {
     struct lv_nl *nl = NULL;
     unsigned i;
-    int rc;
+    int rc, made = 0;
 
     *nft = NULL;
+    *keep_nl = NULL;
     for (i = 0; i < n; i++)
         taps[i].fd = -1;
     if (!n)
@@ -119,19 +121,24 @@ int lv_nics_open(const struct lv_nic_opt *o, unsigned n, struct lv_tap *taps,
         out[i].ip = o[i].ip;
         out[i].netmask = o[i].netmask;
         out[i].gw = o[i].gw;
+        made |= o[i].create;
     }
-    lv_nl_close(&nl);
+    /* Kept to remove a bridge it made at the end, when the seccomp filter
+     * allows no new socket. */
+    if (made)
+        *keep_nl = nl;
+    else
+        lv_nl_close(&nl);
     if (!rc)
         rc = guard(taps, out, n, nft, err);
     if (rc)
-        lv_nics_close(o, taps, n, nft);
+        lv_nics_close(o, taps, n, nft, keep_nl);
     return rc;
 }
 
 void lv_nics_close(const struct lv_nic_opt *o, struct lv_tap *taps, unsigned n,
-                   struct lv_nft **nft)
+                   struct lv_nft **nft, struct lv_nl **nl)
 {
-    struct lv_nl *nl = NULL;
     int ifx[LV_AS_MAX];
     unsigned k = 0;
 
@@ -145,10 +152,10 @@ void lv_nics_close(const struct lv_nic_opt *o, struct lv_tap *taps, unsigned n,
         lv_tap_close(&taps[i]);
     /* A bridge lightvm made goes with its last tap (the tap is gone once
      * its fd is closed). */
-    for (unsigned i = 0; i < n; i++)
-        if (o[i].create && (nl || lv_nl_open(&nl, NULL) == 0))
-            lv_bridge_release(nl, o[i].bridge, NULL);
-    lv_nl_close(&nl);
+    for (unsigned i = 0; i < n && *nl; i++)
+        if (o[i].create)
+            lv_bridge_release(*nl, o[i].bridge, NULL);
+    lv_nl_close(nl);
 }
 
 int lv_probe_parse(const char *verb, const char *s, uint32_t *ip, uint16_t *port)

@@ -183,7 +183,10 @@ static void on_signal(struct lvd_daemon *d)
     /* Reap children: shells that died, VM processes that ended. */
     while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
         char why[128];
-        if (WIFSIGNALED(st))
+        if (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS) /* seccomp.h */
+            snprintf(why, sizeof(why), "VM process killed by SIGSYS: a system call outside "
+                     "its seccomp allow-list, see vmm.log");
+        else if (WIFSIGNALED(st))
             snprintf(why, sizeof(why), "VM process killed by signal %d", WTERMSIG(st));
         else
             snprintf(why, sizeof(why), "VM process exited with status %d", WEXITSTATUS(st));

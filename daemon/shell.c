@@ -17,6 +17,7 @@
 #include "abi/lv_abi.h"
 #include "lightvm/elf.h"
 #include "lightvm/jail.h"
+#include "lightvm/seccomp.h"
 #include "vmproc.h"
 
 static double span_us(const struct lv_span *s)
@@ -135,6 +136,7 @@ int vmp_prepare(struct vmproc *p, struct lv_err *err)
     cfg.nnics = p->nnics;
     cfg.nics = nics;
     cfg.console_fd = -1;
+    cfg.flags = LV_VM_F_SECCOMP; /* sandbox (issue 10): the threads' filters */
     rc = lv_vm_create(&p->vm, &p->kvm, &cfg, err);
     if (rc)
         return rc;
@@ -164,10 +166,17 @@ int vmp_prepare(struct vmproc *p, struct lv_err *err)
         rc = lv_vm_warm(p->vm, 256u << 10, err);
     if (rc)
         return rc;
+    /* Sandbox (issue 10), last: this thread's seccomp allow-list, after
+     * the threads are made (it allows no new one; seccomp.h). */
+    double t_sc = lvd_now_us();
+    rc = lv_seccomp_install(LV_SECCOMP_VMM, err);
+    if (rc)
+        return rc;
     p->prepare_trace = json_object();
     json_object_set_new(p->prepare_trace, "populate_dir", json_real(t_dir - t_vm));
     json_object_set_new(p->prepare_trace, "jail", json_real(t_jail - t_dir));
-    json_object_set_new(p->prepare_trace, "threads", json_real(lvd_now_us() - t_jail));
+    json_object_set_new(p->prepare_trace, "threads", json_real(t_sc - t_jail));
+    json_object_set_new(p->prepare_trace, "seccomp", json_real(lvd_now_us() - t_sc));
     json_object_set_new(p->prepare_trace, "open_kvm", json_real(t_kvm - t0));
     json_object_set_new(p->prepare_trace, "taps", json_real(t_taps - t_kvm));
     add_phases(p->prepare_trace, lv_vm_trace(p->vm), LV_PH_CREATE_VM, LV_PH_DEVICES);

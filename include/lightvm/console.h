@@ -31,6 +31,9 @@
 
 #define LV_CONSOLE_LOG "console.log"   /* the newest output */
 #define LV_CONSOLE_OLD "console.log.1" /* the output before it, if rotated */
+/* How the vCPU thread (re)opens LV_CONSOLE_LOG (its seccomp filter allows
+ * these flags only; needs <fcntl.h>). */
+#define LV_CONSOLE_LOG_FLAGS (O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK)
 #define LV_CONSOLE_CAP_DEFAULT (128u << 10)
 #define LV_CONSOLE_CAP_MIN (8u << 10)
 #define LV_CONSOLE_CAP_MAX (1ull << 30)

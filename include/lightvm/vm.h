@@ -19,6 +19,12 @@
 struct lv_image; /* lightvm/elf.h */
 
 #define LV_VM_F_NO_PVM (1u << 0) /* do not register the PVM VIF; guest skips its probe */
+/* The vCPU and I/O threads install their seccomp filters (seccomp.h) as
+ * they start, before they touch the guest; lv_vm_spawn_threads (and
+ * lv_vm_start, lv_vm_warm, which make threads) fail if one cannot. The
+ * caller's own thread is its business (LV_SECCOMP_VMM, after the threads
+ * are made). */
+#define LV_VM_F_SECCOMP (1u << 1)
 
 #define LV_VM_MAX_NICS 8 /* == LV_BOOTINFO_MAX_DEVICES */
 

@@ -76,8 +76,7 @@ static int log_open(struct lv_console *c)
 {
     struct stat st;
 
-    c->fd = openat(c->dirfd, LV_CONSOLE_LOG, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC |
-                   O_NOFOLLOW | O_NONBLOCK, 0600);
+    c->fd = openat(c->dirfd, LV_CONSOLE_LOG, LV_CONSOLE_LOG_FLAGS, 0600);
     if (c->fd < 0)
         return -errno;
     int e = fstat(c->fd, &st) < 0 ? errno : S_ISREG(st.st_mode) ? 0 : EINVAL;

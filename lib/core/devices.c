@@ -290,6 +290,8 @@ static void *io_thread(void *arg)
     struct lv_err err = {""};
     int rc;
 
+    if (lv_vm_thread_filter(vm, LV_SECCOMP_IO) < 0)
+        return NULL; /* its spawner says why and stops the VM */
     while ((rc = lv_devices_poll(vm, -1, &err)) == 0)
         ;
     if (rc < 0)

@@ -312,6 +312,8 @@ void *lv_vcpu_thread(void *arg)
     sigset_t kick;
     uint64_t one = 1;
 
+    if (lv_vm_thread_filter(vm, LV_SECCOMP_VCPU) < 0)
+        return NULL; /* its spawner says why and stops the VM */
     sigemptyset(&kick);
     sigaddset(&kick, SIGUSR1);
     pthread_sigmask(SIG_UNBLOCK, &kick, NULL);

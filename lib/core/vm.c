@@ -258,6 +258,48 @@ static void kick_handler(int sig)
     (void)sig; /* only interrupts KVM_RUN */
 }
 
+int lv_vm_thread_filter(struct lv_vm *vm, enum lv_seccomp_role role)
+{
+    struct lv_err e = {""};
+    int rc;
+
+    if (!(vm->flags & LV_VM_F_SECCOMP))
+        return 0;
+    rc = lv_seccomp_install(role, &e);
+    pthread_mutex_lock(&vm->run_lock);
+    vm->filters_in++;
+    if (rc && !vm->filter_rc) {
+        vm->filter_rc = rc;
+        memcpy(vm->filter_msg, e.msg, sizeof(vm->filter_msg));
+    }
+    pthread_cond_broadcast(&vm->run_cond);
+    pthread_mutex_unlock(&vm->run_lock);
+    return rc;
+}
+
+int lv_vm_wait_filters(struct lv_vm *vm, int n, struct lv_err *err)
+{
+    struct timespec dl;
+    int rc = 0, t = 0;
+
+    if (!(vm->flags & LV_VM_F_SECCOMP))
+        return 0;
+    clock_gettime(CLOCK_MONOTONIC, &dl);
+    dl.tv_sec += 5;
+    pthread_mutex_lock(&vm->run_lock);
+    while (vm->filters_in < n && !t)
+        t = pthread_cond_timedwait(&vm->run_cond, &vm->run_lock, &dl);
+    if (vm->filter_rc)
+        rc = lv_err_set(err, -vm->filter_rc, "%s", vm->filter_msg);
+    else if (vm->filters_in < n)
+        rc = lv_err_set(err, ETIMEDOUT, "the VM's threads did not install their seccomp "
+                        "filters within 5 s");
+    else
+        vm->filters_in -= n;
+    pthread_mutex_unlock(&vm->run_lock);
+    return rc;
+}
+
 int lv_vm_spawn_threads(struct lv_vm *vm, struct lv_err *err)
 {
     struct sigaction sa;
@@ -279,7 +321,14 @@ int lv_vm_spawn_threads(struct lv_vm *vm, struct lv_err *err)
         return lv_err_set(err, rc, "vCPU thread: %s", strerror(rc));
     }
     vm->started = 1; /* the vCPU thread waits for lv_vm_start */
-    return 0;
+    rc = lv_vm_wait_filters(vm, 1 + vm->io_started, err);
+    if (rc) { /* no thread runs without its filter */
+        lv_vm_stop(vm);
+        pthread_join(vm->thread, NULL);
+        vm->started = 0;
+        lv_devices_stop(vm);
+    }
+    return rc;
 }
 
 int lv_vm_start(struct lv_vm *vm, struct lv_err *err)

@@ -7,6 +7,7 @@
 
 #include "abi/lv_abi.h"
 #include "lightvm/mem.h"
+#include "lightvm/seccomp.h"
 #include "lightvm/virtio_net.h"
 #include "lightvm/vm.h"
 
@@ -53,6 +54,11 @@ struct lv_vm {
     int io_stop_fd;                       /* eventfd, owned */
     int io_started;
     pthread_t io_thread;
+    /* LV_VM_F_SECCOMP: each thread reports here once its filter is in
+     * (lv_vm_thread_filter); the first failure is kept. Under run_lock. */
+    int filters_in;
+    int filter_rc;
+    char filter_msg[LV_ERR_MAX];
     /* A device's failure, reported by the vCPU thread as the outcome. */
     pthread_mutex_t fail_lock;
     int dev_failed;
@@ -80,6 +86,14 @@ int lv_devices_mmio(struct lv_vm *vm, struct kvm_run *run, struct lv_err *err);
 int lv_devices_check_identity(const struct lv_vm *vm, struct lv_err *err);
 /* Stops the VM because a device failed; the first message wins. */
 void lv_vm_fail(struct lv_vm *vm, const char *msg);
+
+/* vm.c: with LV_VM_F_SECCOMP, a vCPU or I/O thread installs (role)'s
+ * filter first and reports; -errno if it failed (the thread must end).
+ * 0 without the flag. */
+int lv_vm_thread_filter(struct lv_vm *vm, enum lv_seccomp_role role);
+/* Waits (5 s at most) for (n) more such reports; 0, or -errno with (err)
+ * when one failed. 0 at once without LV_VM_F_SECCOMP. */
+int lv_vm_wait_filters(struct lv_vm *vm, int n, struct lv_err *err);
 
 /* vcpu.c */
 int lv_vcpu_init(struct lv_vm *vm, struct lv_err *err);

@@ -114,5 +114,11 @@ int lv_vm_warm(struct lv_vm *vm, uint64_t image_bytes, struct lv_err *err)
         vm->started = 0;
         return lv_err_set(err, rc, "vCPU thread: %s", strerror(rc));
     }
-    return 0;
+    rc = lv_vm_wait_filters(vm, 1, err); /* LV_VM_F_SECCOMP: its filter is in */
+    if (rc) {
+        lv_vm_stop(vm);
+        pthread_join(vm->thread, NULL);
+        vm->started = 0;
+    }
+    return rc;
 }

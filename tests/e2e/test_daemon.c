@@ -5,7 +5,9 @@
  *
  *   1. without a daemon: a clear "cannot reach lightvmd" and exit 1
  *   2. lightvmd with a pool; bad configs and unknown names: clear errors
- *   3. create (pool hit) / list / info / console; nc gets a date
+ *   3. create (pool hit) / list / info / console; nc gets a date; every
+ *      thread of the VM process (and of `lightvm run`, 4b) has a seccomp
+ *      filter (/proc/PID/task/TID/status: "Seccomp: 2")
  *   4. pause: no answer, state paused; unpause: answers again
  *   4b. `lightvm run --config` with the same kind of file (cold path)
  *   5. kill -9 of a VM process: shown as crashed, its tap gone; destroy
@@ -117,6 +119,39 @@ static int daemon_start(const char *pool)
 #define pool_wait(want) lvt_pool_wait(&cli, lightvm, rundir, want)
 
 #define vm_pid(name) lvt_vm_pid(&cli, lightvm, rundir, name)
+
+/* Every thread of process (pid) runs under a seccomp filter: "Seccomp:\t2"
+ * in each /proc/PID/task/TID/status (the vCPU and I/O threads' own, the
+ * main thread's VMM list). */
+static void check_seccomp(long pid, const char *what)
+{
+    char path[96], line[256];
+    struct dirent *de;
+    int tasks = 0;
+    DIR *d;
+
+    snprintf(path, sizeof(path), "/proc/%ld/task", pid);
+    d = opendir(path);
+    CHECK(d != NULL, "%s: %s: %s", what, path, strerror(errno));
+    while (d && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        snprintf(path, sizeof(path), "/proc/%ld/task/%.16s/status", pid, de->d_name);
+        FILE *f = fopen(path, "r");
+        int mode = -1;
+        while (f && fgets(line, sizeof(line), f))
+            if (!strncmp(line, "Seccomp:", 8))
+                mode = atoi(line + 8);
+        if (f)
+            fclose(f);
+        CHECK(!f || mode == 2, "%s: thread %s has Seccomp: %d (want 2, a filter)", what,
+              de->d_name, mode);
+        tasks += f != NULL;
+    }
+    if (d)
+        closedir(d);
+    CHECK(tasks >= 3, "%s: %d threads (want the main, vCPU and I/O threads)", what, tasks);
+}
 
 /* Stands alone (no daemon): a run directory others could tamper with is
  * refused with one line naming it, and nothing is made in it. */
@@ -247,6 +282,7 @@ static void case_lifecycle(void)
           strstr(cli.out, "lvtap"), "info d0: %s", cli.out);
     CHECK(lv("console", "d0", NULL) == 0 && strstr(cli.out, "daytime: listening on 10.79.1.2"),
           "console d0: \"%s\"", cli.out);
+    check_seccomp(vm_pid("d0"), "d0's VM process");
 
     vg("info", "d0", 0);
     vg("console", "d0", 0);
@@ -274,6 +310,7 @@ static void case_run_config(void)
         return;
     CHECK(lvt_bg_wait(&vm, "network up in", 30000), "run --config: no network up: %s", vm.err);
     CHECK(answers(4, "5"), "run --config VM does not answer daytime");
+    check_seccomp(vm.pid, "lightvm run");
     int st = lvt_bg_stop(&vm, SIGTERM, 20000);
     CHECK(st == 143, "run --config after SIGTERM: status %d: %s", st, vm.err);
 }
