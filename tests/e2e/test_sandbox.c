@@ -5,7 +5,8 @@
  *
  *   1. a VM from the pool answers daytime; its process (and each of its
  *      threads) runs as a uid and gid of the jail's range, no
- *      supplementary groups, no capability in any set, NoNewPrivs 1;
+ *      supplementary groups, no capability in any set, NoNewPrivs 1, a
+ *      seccomp filter (Seccomp 2), SCHED_OTHER;
  *      PID 1 of a PID namespace of its own, in mount and IPC namespaces
  *      that are not the daemon's, with an empty root; every fd it holds is
  *      one of its own (KVM, its memory, its tap, eventfds, its sockets,
@@ -118,6 +119,8 @@ static void check_task(const char *dir, const char *what)
               "%s: %s %s (want 0)", what, caps[i], v);
     CHECK(status_field(dir, "NoNewPrivs:", v, sizeof(v)) && !strcmp(v, "1"),
           "%s: NoNewPrivs %s", what, v);
+    CHECK(status_field(dir, "Seccomp:", v, sizeof(v)) && !strcmp(v, "2"),
+          "%s: Seccomp %s (want 2: a filter)", what, v);
     /* A shell prepares under SCHED_IDLE; it must leave it before the jail
      * takes the right to (a VM would wait behind every other task). */
     CHECK(sched_policy(dir) == SCHED_OTHER, "%s: scheduling policy %d (want SCHED_OTHER)",
