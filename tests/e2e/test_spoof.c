@@ -399,7 +399,13 @@ static void case_sweep(void)
     memcpy(v.ifname, t.name, sizeof(v.ifname));
     CHECK(lv_as_install(nft, &v, 1, NULL) == 0, "cannot install rules for %s", t.name);
     lv_tap_close(&t); /* as if its process had been killed */
-    CHECK(lv_as_present(nft, v.ifindex, NULL) == 1, "rules of the closed tap not there");
+    /* Newer kernels (this host's 6.18) keep a netdev chain whose device
+     * went away; older ones (Debian 12's 6.1, in the nested VM) delete it
+     * with the device, leaving nothing to sweep. Either way none may be
+     * left once the new daemon has started (checked below). */
+    int kept = lv_as_present(nft, v.ifindex, NULL);
+    CHECK(kept == 0 || kept == 1, "rules of the closed tap: cannot tell (%d)", kept);
+    printf("the kernel %s a closed tap's chain\n", kept == 1 ? "keeps" : "deletes");
     /* and a VM that outlives the daemon keeps its rules, the new daemon
      * its counters, and its destroy removes them */
     start_vm("a1", "daytime", 21, NULL);
