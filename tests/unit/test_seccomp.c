@@ -406,7 +406,8 @@ static void test_build(void)
 
 static void cleanup(void)
 {
-    static const char *const files[] = {LV_CONSOLE_LOG, LV_CONSOLE_OLD, "ctl.sock", "sub", "x"};
+    static const char *const files[] = {LV_CONSOLE_LOG, LV_CONSOLE_OLD, "ctl.sock", "sub", "x",
+                                        "spec.json.tmp", "spec.json"};
     char p[sizeof(dir) + 32];
 
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
