@@ -378,8 +378,9 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "lightvm run: signalfd: %s\n", strerror(errno));
         goto out;
     }
-    /* The threads first (with LV_VM_F_SECCOMP each installs its filter),
-     * then this thread's, which allows no new thread: seccomp.h. */
+    /* The threads first (with LV_VM_F_SECCOMP each installs its filter,
+     * at the same time as this one installs its own, which allows no new
+     * thread: seccomp.h); lv_vm_start checks theirs are in. */
     if (lv_vm_spawn_threads(vm, &err) < 0 ||
         ((cfg.flags & LV_VM_F_SECCOMP) && lv_seccomp_install(LV_SECCOMP_VMM, &err) < 0)) {
         fprintf(stderr, "lightvm run: %s\n", err.msg);

@@ -167,9 +167,12 @@ int vmp_prepare(struct vmproc *p, struct lv_err *err)
     if (rc)
         return rc;
     /* Sandbox (issue 10), last: this thread's seccomp allow-list, after
-     * the threads are made (it allows no new one; seccomp.h). */
+     * the threads are made (it allows no new one; seccomp.h), while the
+     * new vCPU thread installs its own; then theirs must be in. */
     double t_sc = lvd_now_us();
     rc = lv_seccomp_install(LV_SECCOMP_VMM, err);
+    if (!rc)
+        rc = lv_vm_threads_ready(p->vm, err);
     if (rc)
         return rc;
     p->prepare_trace = json_object();

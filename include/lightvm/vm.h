@@ -20,10 +20,9 @@ struct lv_image; /* lightvm/elf.h */
 
 #define LV_VM_F_NO_PVM (1u << 0) /* do not register the PVM VIF; guest skips its probe */
 /* The vCPU and I/O threads install their seccomp filters (seccomp.h) as
- * they start, before they touch the guest; lv_vm_spawn_threads (and
- * lv_vm_start, lv_vm_warm, which make threads) fail if one cannot. The
- * caller's own thread is its business (LV_SECCOMP_VMM, after the threads
- * are made). */
+ * they start, before they touch the guest (meanwhile the caller may
+ * install its own: LV_SECCOMP_VMM, after the threads are made);
+ * lv_vm_threads_ready, lv_vm_start and lv_vm_warm fail if one could not. */
 #define LV_VM_F_SECCOMP (1u << 1)
 
 #define LV_VM_MAX_NICS 8 /* == LV_BOOTINFO_MAX_DEVICES */
@@ -143,6 +142,11 @@ int lv_vm_load_image(struct lv_vm *vm, struct lv_image *im, struct lv_err *err);
  * work); the vCPU waits for lv_vm_start(). Optional: lv_vm_start()
  * creates them when they do not exist. */
 int lv_vm_spawn_threads(struct lv_vm *vm, struct lv_err *err);
+
+/* With LV_VM_F_SECCOMP: waits (5 s at most) until every thread made so
+ * far has installed its filter; -errno with (err) if one could not (the
+ * VM is then only good for lv_vm_destroy). 0 at once without the flag. */
+int lv_vm_threads_ready(struct lv_vm *vm, struct lv_err *err);
 
 /* A VM shell's warm-up (after lv_vm_spawn_threads, before an image): runs
  * a few bytes of guest code that touch every page a boot touches (the

@@ -277,7 +277,14 @@ int lv_vm_thread_filter(struct lv_vm *vm, enum lv_seccomp_role role)
     return rc;
 }
 
-int lv_vm_wait_filters(struct lv_vm *vm, int n, struct lv_err *err)
+void lv_vm_filters_due(struct lv_vm *vm, int n)
+{
+    pthread_mutex_lock(&vm->run_lock);
+    vm->filters_due += n;
+    pthread_mutex_unlock(&vm->run_lock);
+}
+
+int lv_vm_threads_ready(struct lv_vm *vm, struct lv_err *err)
 {
     struct timespec dl;
     int rc = 0, t = 0;
@@ -287,15 +294,13 @@ int lv_vm_wait_filters(struct lv_vm *vm, int n, struct lv_err *err)
     clock_gettime(CLOCK_MONOTONIC, &dl);
     dl.tv_sec += 5;
     pthread_mutex_lock(&vm->run_lock);
-    while (vm->filters_in < n && !t)
+    while (vm->filters_in < vm->filters_due && !vm->filter_rc && !t)
         t = pthread_cond_timedwait(&vm->run_cond, &vm->run_lock, &dl);
     if (vm->filter_rc)
         rc = lv_err_set(err, -vm->filter_rc, "%s", vm->filter_msg);
-    else if (vm->filters_in < n)
+    else if (vm->filters_in < vm->filters_due)
         rc = lv_err_set(err, ETIMEDOUT, "the VM's threads did not install their seccomp "
                         "filters within 5 s");
-    else
-        vm->filters_in -= n;
     pthread_mutex_unlock(&vm->run_lock);
     return rc;
 }
@@ -312,6 +317,7 @@ int lv_vm_spawn_threads(struct lv_vm *vm, struct lv_err *err)
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGUSR1, &sa, NULL) < 0)
         return lv_err_set(err, errno, "sigaction: %s", strerror(errno));
+    lv_vm_filters_due(vm, 1 + (vm->nnics > 0));
     rc = lv_devices_start(vm, err);
     if (rc)
         return rc;
@@ -321,14 +327,7 @@ int lv_vm_spawn_threads(struct lv_vm *vm, struct lv_err *err)
         return lv_err_set(err, rc, "vCPU thread: %s", strerror(rc));
     }
     vm->started = 1; /* the vCPU thread waits for lv_vm_start */
-    rc = lv_vm_wait_filters(vm, 1 + vm->io_started, err);
-    if (rc) { /* no thread runs without its filter */
-        lv_vm_stop(vm);
-        pthread_join(vm->thread, NULL);
-        vm->started = 0;
-        lv_devices_stop(vm);
-    }
-    return rc;
+    return 0;
 }
 
 int lv_vm_start(struct lv_vm *vm, struct lv_err *err)
@@ -341,6 +340,9 @@ int lv_vm_start(struct lv_vm *vm, struct lv_err *err)
         return lv_err_set(err, EBUSY, "VM already started");
     span_begin(vm, LV_PH_START);
     if (!vm->started && (rc = lv_vm_spawn_threads(vm, err)) < 0)
+        return rc;
+    rc = lv_vm_threads_ready(vm, err); /* LV_VM_F_SECCOMP: their filters are in */
+    if (rc)
         return rc;
     pthread_mutex_lock(&vm->run_lock);
     vm->go = 1;

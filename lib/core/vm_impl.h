@@ -54,8 +54,10 @@ struct lv_vm {
     int io_stop_fd;                       /* eventfd, owned */
     int io_started;
     pthread_t io_thread;
-    /* LV_VM_F_SECCOMP: each thread reports here once its filter is in
-     * (lv_vm_thread_filter); the first failure is kept. Under run_lock. */
+    /* LV_VM_F_SECCOMP: each thread made reports here once its filter is
+     * in (lv_vm_thread_filter); filters_due counts the threads made, the
+     * first failure is kept. Under run_lock. */
+    int filters_due;
     int filters_in;
     int filter_rc;
     char filter_msg[LV_ERR_MAX];
@@ -91,9 +93,8 @@ void lv_vm_fail(struct lv_vm *vm, const char *msg);
  * filter first and reports; -errno if it failed (the thread must end).
  * 0 without the flag. */
 int lv_vm_thread_filter(struct lv_vm *vm, enum lv_seccomp_role role);
-/* Waits (5 s at most) for (n) more such reports; 0, or -errno with (err)
- * when one failed. 0 at once without LV_VM_F_SECCOMP. */
-int lv_vm_wait_filters(struct lv_vm *vm, int n, struct lv_err *err);
+/* The spawner of (n) such threads counts them (before they can report). */
+void lv_vm_filters_due(struct lv_vm *vm, int n);
 
 /* vcpu.c */
 int lv_vcpu_init(struct lv_vm *vm, struct lv_err *err);

@@ -84,11 +84,13 @@ struct role_def {
 
 /* ---- the allow-lists ---- */
 
-/* Every role: the thread library, memory, signals, reports, the end. */
+/* Every role: the thread library, memory (glibc's malloc takes random
+ * bytes when it first runs), signals, reports, the end. */
 static const struct rule common[] = {
     R(futex), R(write), R(rt_sigreturn), R(restart_syscall), R(rt_sigprocmask),
     R(madvise), R(munmap), {SYS_mmap, NOEXEC, {0}}, {SYS_mprotect, NOEXEC, {0}},
-    {SYS_tgkill, OWN_TGID, {0}}, R(clock_gettime), R(getpid), R(gettid), R(exit), R(exit_group),
+    {SYS_tgkill, OWN_TGID, {0}}, R(clock_gettime), R(getpid), R(gettid), R(getrandom),
+    R(exit), R(exit_group),
 };
 
 /* The vCPU thread: KVM_RUN (first: the hot path), the register dump of a
@@ -114,7 +116,7 @@ static const struct rule io[] = {
 static const struct rule vmm[] = {
     R(poll), R(read), R(recvfrom), R(sendto), R(recvmsg), R(accept4), R(close),
     {SYS_ioctl, IOCTL, {0}}, R(openat), R(fstat), R(newfstatat), R(lseek), R(pread64),
-    R(renameat), R(unlinkat), R(getrandom), R(brk), R(mremap),
+    R(renameat), R(unlinkat), R(brk), R(mremap),
     {SYS_prctl, ARG0, {PR_SET_PDEATHSIG, SAN(PR_GET_DUMPABLE), SAN(PR_SET_DUMPABLE),
                        SAN(PR_SET_PTRACER)}},
 };

@@ -194,7 +194,9 @@ static int someone_has_open(long pid, int children, const char *path)
     FILE *f;
     size_t n;
 
-    if (!children)
+    /* (lightvmd itself opens the image for a create and passes the fd
+     * to the VM process, which has no filesystem) */
+    if (has_open(pid, path) || !children)
         return has_open(pid, path);
     snprintf(p, sizeof(p), "/proc/%ld/task/%ld/children", pid, pid);
     if (!(f = fopen(p, "re")))
@@ -213,7 +215,7 @@ static int someone_has_open(long pid, int children, const char *path)
 }
 
 /* Starts (argv) and truncates (image) to 4 KiB as soon as (watch_pid, or
- * its children) has it open. Returns the program's status; *hit says
+ * one of its children) has it open. Returns the program's status; *hit says
  * whether the truncation came while the file was open. */
 static int run_truncating(const char *const argv[], const char *image, long watch_pid,
                           struct lvt_bg *b, int *hit)

@@ -341,13 +341,33 @@ static void test_allowed(void)
     }
 }
 
+/* Whether this kernel runs i386 system calls at all (without IA32
+ * emulation int $0x80 is a fault, not a system call): a child without a
+ * filter tries one. */
+static int i386_works(void)
+{
+    int st;
+    pid_t pid = fork();
+
+    if (pid == 0) {
+        call_i386();
+        _exit(0);
+    }
+    return pid > 0 && waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
 static void test_forbidden(void)
 {
+    int i386 = i386_works();
     char out[4096];
     int status;
 
+    if (!i386)
+        printf("no i386 system calls on this kernel: that case is not tried\n");
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         const struct forbidden *c = &cases[i];
+        if (c->call == call_i386 && !i386)
+            continue;
         run_child(c->role, c->call, &status, out, sizeof(out));
         CHECK(status == 128 + SIGSYS, "%s role, %s: status %d (want death by SIGSYS): %s",
               lv_seccomp_role_name(c->role), c->what, status, out);
@@ -386,7 +406,8 @@ static void test_build(void)
 
 static void cleanup(void)
 {
-    static const char *const files[] = {LV_CONSOLE_LOG, LV_CONSOLE_OLD, "ctl.sock", "sub", "x"};
+    static const char *const files[] = {LV_CONSOLE_LOG, LV_CONSOLE_OLD, "ctl.sock", "sub", "x",
+                                        "spec.json.tmp", "spec.json"};
     char p[sizeof(dir) + 32];
 
     for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
