@@ -196,7 +196,7 @@ static void on_signal(struct lvd_daemon *d)
         struct lvd_vm *vm = NULL;
         for (unsigned i = 0; i < d->vms.n && !vm; i++)
             vm = d->vms.v[i]->pid == pid ? d->vms.v[i] : NULL;
-        if (oom)
+        if (oom || (WIFSIGNALED(st) && WTERMSIG(st) == SIGSYS))
             fprintf(stderr, "lightvmd: %s %s (pid %d) %s\n", vm ? "VM" : "shell",
                     vm ? vm->name : "", (int)pid, why);
         if (vm)
