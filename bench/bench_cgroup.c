@@ -28,7 +28,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: bench_cgroup [N (1..100000)]\n");
         return 2;
     }
-    if (lv_cgroup_probe(&h, &err) < 0 || !h.version) {
+    if (lv_cgroup_probe(&h, LV_CG_WANT_ALL, &err) < 0 || !h.version) {
         fprintf(stderr, "bench_cgroup: no usable memory cgroup: %s\n", err.msg);
         return 1;
     }

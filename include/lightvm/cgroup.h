@@ -42,12 +42,15 @@ struct lv_cgroup_limits {
     unsigned cpu_weight;  /* 1..10000 (v2 cpu.weight; v1 shares = weight * 1024 / 100) */
 };
 
+#define LV_CG_WANT_ALL ((1u << LV_CG_N) - 1)
+
 /* Reads /proc/self/mountinfo and /proc/self/cgroup and fills (*h), making
  * the "lightvm" parents (under this process's own cgroup where the
- * hierarchy allows it, else under the hierarchy's root). 0 with
+ * hierarchy allows it, else under the hierarchy's root) for the
+ * controllers in (want) (bits 1 << LV_CG_*; memory is always used). 0 with
  * h->version 0 when no memory controller is usable (why in err, if
  * given); -errno only for a failure that is not "not available here". */
-int lv_cgroup_probe(struct lv_cgroup_host *h, struct lv_err *err);
+int lv_cgroup_probe(struct lv_cgroup_host *h, unsigned want, struct lv_err *err);
 
 /* The short description of (h) for logs: "cgroup v1 (memory+swap, pids,
  * cpu)" or "no cgroup". Writes at most (cap) bytes to (buf). */

@@ -172,7 +172,8 @@ static int make_parent(const char *base, char *out, struct lv_err *err)
 
 /* v2: the controllers enabled for BASE's children, then BASE/lightvm's.
  * Fails (EBUSY) where BASE holds processes and is not the root. */
-static int v2_parent(const char *base, struct lv_cgroup_host *h, struct lv_err *err)
+static int v2_parent(const char *base, unsigned want, struct lv_cgroup_host *h,
+                     struct lv_err *err)
 {
     static const char *const plus[LV_CG_N] = {"+memory", "+pids", "+cpu"};
     char dir[LV_CG_PATH_MAX];
@@ -186,7 +187,8 @@ static int v2_parent(const char *base, struct lv_cgroup_host *h, struct lv_err *
     if (rc)
         return rc;
     for (int c = 0; c < LV_CG_N; c++)
-        if (c == LV_CG_MEM || (put(base, "cgroup.subtree_control", plus[c], NULL) == 0 &&
+        if (c == LV_CG_MEM || ((want & (1u << c)) &&
+                               put(base, "cgroup.subtree_control", plus[c], NULL) == 0 &&
                                put(dir, "cgroup.subtree_control", plus[c], NULL) == 0))
             snprintf(h->parent[c], sizeof(h->parent[c]), "%s", dir);
     h->swap = exists(base, "memory.swap.max") || exists(dir, "memory.swap.max");
@@ -194,7 +196,8 @@ static int v2_parent(const char *base, struct lv_cgroup_host *h, struct lv_err *
     return 0;
 }
 
-static int probe_v2(const char *mnt, struct lv_cgroup_host *h, struct lv_err *err)
+static int probe_v2(const char *mnt, unsigned want, struct lv_cgroup_host *h,
+                    struct lv_err *err)
 {
     char ctl[256], own[LV_CG_PATH_MAX - 64], base[LV_CG_PATH_MAX];
 
@@ -203,16 +206,17 @@ static int probe_v2(const char *mnt, struct lv_cgroup_host *h, struct lv_err *er
     /* Under our own cgroup if that is allowed, else under the root. */
     if (own_cgroup("", own, sizeof(own)) == 0 && strcmp(own, "/") &&
         snprintf(base, sizeof(base), "%s%s", mnt, own) < (int)sizeof(base) &&
-        v2_parent(base, h, NULL) == 0)
+        v2_parent(base, want, h, NULL) == 0)
         return 0;
-    return v2_parent(mnt, h, err);
+    return v2_parent(mnt, want, h, err);
 }
 
-static int probe_v1(const struct mounts *m, struct lv_cgroup_host *h, struct lv_err *err)
+static int probe_v1(const struct mounts *m, unsigned want, struct lv_cgroup_host *h,
+                    struct lv_err *err)
 {
     for (int c = 0; c < LV_CG_N; c++) {
         char own[LV_CG_PATH_MAX - 128], base[LV_CG_PATH_MAX - 64];
-        if (!m->v1[c][0] || own_cgroup(v1_names[c], own, sizeof(own)) < 0 ||
+        if (!m->v1[c][0] || (c != LV_CG_MEM && !(want & (1u << c))) || own_cgroup(v1_names[c], own, sizeof(own)) < 0 ||
             snprintf(base, sizeof(base), "%s%s", m->v1[c], strcmp(own, "/") ? own : "") >=
                 (int)sizeof(base) ||
             make_parent(base, h->parent[c], c == LV_CG_MEM ? err : NULL) < 0)
@@ -227,7 +231,7 @@ static int probe_v1(const struct mounts *m, struct lv_cgroup_host *h, struct lv_
     return 0;
 }
 
-int lv_cgroup_probe(struct lv_cgroup_host *h, struct lv_err *err)
+int lv_cgroup_probe(struct lv_cgroup_host *h, unsigned want, struct lv_err *err)
 {
     struct mounts m;
     int rc;
@@ -236,11 +240,11 @@ int lv_cgroup_probe(struct lv_cgroup_host *h, struct lv_err *err)
     rc = read_mounts(&m, err);
     if (rc)
         return rc;
-    if (m.v2[0] && probe_v2(m.v2, h, NULL) == 0)
+    if (m.v2[0] && probe_v2(m.v2, want, h, NULL) == 0)
         return 0;
     memset(h, 0, sizeof(*h));
     if (m.v1[LV_CG_MEM][0])
-        probe_v1(&m, h, err); /* h->version 0 and why in err when it fails */
+        probe_v1(&m, want, h, err); /* h->version 0 and why in err when it fails */
     else
         lv_err_set(err, ENOENT, "no memory cgroup controller mounted (v1 or v2)");
     return 0;

@@ -184,7 +184,7 @@ int main(void)
     const char *req = getenv("LIGHTVM_REQUIRE_KVM");
 
     lvt_require_root("test_cgroup", "cgroups");
-    CHECK(lv_cgroup_probe(&h, &err) == 0, "probe: %s", err.msg);
+    CHECK(lv_cgroup_probe(&h, LV_CG_WANT_ALL, &err) == 0, "probe: %s", err.msg);
     if (!h.version) {
         fprintf(stderr, "%s: no usable memory cgroup: %s\n",
                 req && !strcmp(req, "1") ? "FAIL" : "SKIP", err.msg);
