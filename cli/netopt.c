@@ -160,27 +160,12 @@ void lv_nics_close(const struct lv_nic_opt *o, struct lv_tap *taps, unsigned n,
 
 int lv_probe_parse(const char *verb, const char *s, uint32_t *ip, uint16_t *port)
 {
-    char buf[64], *colon;
     struct lv_err err = {""};
-    char *end;
-    unsigned long p;
 
-    if (strlen(s) >= sizeof(buf) || !(colon = strrchr(strcpy(buf, s), ':'))) {
-        fprintf(stderr, "lightvm %s: --probe '%s': want ADDR:PORT\n", verb, s);
+    if (lv_ipv4_port_parse(s, ip, port, &err) < 0) {
+        fprintf(stderr, "lightvm %s: --probe %s\n", verb, err.msg);
         return -1;
     }
-    *colon = '\0';
-    if (lv_ipv4_parse(buf, ip, NULL, &err) < 0) {
-        fprintf(stderr, "lightvm %s: --probe '%s': %s\n", verb, s, err.msg);
-        return -1;
-    }
-    errno = 0;
-    p = strtoul(colon + 1, &end, 10);
-    if (errno || *end || end == colon + 1 || p == 0 || p > 65535) {
-        fprintf(stderr, "lightvm %s: --probe '%s': port must be 1..65535\n", verb, s);
-        return -1;
-    }
-    *port = htons((uint16_t)p);
     return 0;
 }
 

@@ -32,6 +32,10 @@ int lvd_vm_path(char *buf, size_t cap, const char *rundir, const char *name, con
 int lvd_shell_path(char *buf, size_t cap, const char *rundir, pid_t pid, const char *file);
 /* Removes a shell's directory and its files. */
 void lvd_shell_dir_remove(const char *rundir, pid_t pid);
+/* Removes the files lightvm puts in a VM's or shell's directory (dir_fd,
+ * borrowed; nothing if < 0), relative to it: a jailed VM process has no
+ * other way to them. The directory itself stays. */
+void lvd_dir_empty(int dir_fd);
 
 /* Writes (line) and a newline to the file (path, relative to dir_fd or
  * AT_FDCWD), replacing it; a symbolic link there is not followed (an

@@ -187,17 +187,6 @@ int vmp_prepare(struct vmproc *p, struct lv_err *err)
     return 0;
 }
 
-void vmp_dir_empty(struct vmproc *p)
-{
-    static const char *const files[] = {"ctl.sock", LV_CONSOLE_LOG, LV_CONSOLE_OLD, "spec.json",
-                                        "spec.json.tmp", "crashed"};
-
-    if (p->dir_fd < 0)
-        return;
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-        unlinkat(p->dir_fd, files[i], 0);
-}
-
 /* ---- execute ---- */
 
 /* The NICs' identities. lightvmd attached the taps to their bridges
@@ -230,22 +219,15 @@ static int set_probe(struct vmproc *p, json_t *msg, struct lv_err *err)
     const char *probe = json_string_value(json_object_get(msg, "probe"));
     const char *pmac = json_string_value(json_object_get(msg, "probe_mac"));
     uint32_t ip;
+    uint16_t port;
     uint8_t mac[6];
-    char host[32], *end;
     int rc;
 
     if (!probe)
         return 0;
-    const char *colon = strrchr(probe, ':');
-    unsigned long port = colon ? strtoul(colon + 1, &end, 10) : 0;
-    if (!colon || (size_t)(colon - probe) >= sizeof(host) || *end || !port || port > 65535)
-        return lv_err_set(err, EINVAL, "probe '%s': want A.B.C.D:PORT", probe);
-    memcpy(host, probe, (size_t)(colon - probe));
-    host[colon - probe] = '\0';
-    rc = lv_ipv4_parse(host, &ip, NULL, err);
-    if (rc)
+    if ((rc = lv_ipv4_port_parse(probe, &ip, &port, err)) < 0)
         return rc;
-    lv_vm_set_probe(p->vm, ip, __builtin_bswap16((uint16_t)port));
+    lv_vm_set_probe(p->vm, ip, port);
     p->probe_ip = ip;
     if (pmac && p->spec.nvifs) {
         if ((rc = lv_mac_parse(pmac, mac, err)) < 0)

@@ -54,21 +54,6 @@ int lvd_bridges_check(const struct lvd_bridges *b, const struct lv_vm_spec *vs,
     return 0;
 }
 
-/* The probe's address from "A.B.C.D:PORT", 0 if it is not one (the VM
- * process refuses it with the message). */
-static uint32_t probe_ip(const char *probe)
-{
-    char host[32];
-    const char *colon = probe ? strrchr(probe, ':') : NULL;
-    uint32_t ip = 0;
-
-    if (!colon || (size_t)(colon - probe) >= sizeof(host))
-        return 0;
-    memcpy(host, probe, (size_t)(colon - probe));
-    host[colon - probe] = '\0';
-    return lv_ipv4_parse(host, &ip, NULL, NULL) == 0 ? ip : 0;
-}
-
 /* 1 and (mac) if (ip) is an address of (bridge). On the shell's own
  * bridge its addresses were read at prepare: one request for the MAC,
  * and only when the probe goes to the bridge. */
@@ -91,7 +76,8 @@ int lvd_vmnet_attach(struct lvd_daemon *d, const struct lvd_shell *s,
                      const struct lv_vm_spec *vs, json_t *exec_msg, struct lv_err *err)
 {
     const char *probe = json_string_value(json_object_get(exec_msg, "probe"));
-    uint32_t ip = probe_ip(probe);
+    uint32_t ip = 0;
+    uint16_t port;
     uint8_t mac[6];
     char ms[18];
     int rc;
@@ -107,7 +93,9 @@ int lvd_vmnet_attach(struct lvd_daemon *d, const struct lvd_shell *s,
     /* The probe target is the first bridge itself (lightvm create
      * --wait-net on the bridge's address): the guest gets its MAC, saving
      * an ARP round trip before network up. */
-    if (ip && vs->nvifs && probe_mac(d, s, vs->vifs[0].bridge, ip, mac)) {
+    /* (a bad probe is the VM process's to refuse, with the message) */
+    if (probe && lv_ipv4_port_parse(probe, &ip, &port, NULL) == 0 && vs->nvifs &&
+        probe_mac(d, s, vs->vifs[0].bridge, ip, mac)) {
         lv_mac_format(mac, ms);
         json_object_set_new(exec_msg, "probe_mac", json_string(ms));
     }

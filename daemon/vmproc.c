@@ -164,7 +164,7 @@ static json_t *handle(struct vmproc *p, json_t *req, int *quit)
          * (lv_vm_wait joins the vCPU; the kernel's teardown of the KVM VM,
          * ~15 ms here, happens after the reply, as the process exits). */
         lv_vm_wait(p->vm, NULL);
-        vmp_dir_empty(p); /* lightvmd removes the directory as it relays the reply */
+        lvd_dir_empty(p->dir_fd); /* lightvmd removes the directory as it relays the reply */
         json_t *r = lv_ctl_ok();
         if (op[0] == 's')
             json_object_set_new(r, "graceful", json_boolean(graceful));
@@ -250,7 +250,7 @@ static int finish(struct vmproc *p)
     lv_vm_wait(p->vm, &res);
     unlinkat(p->dir_fd, "ctl.sock", 0);
     if (p->ending || (res.outcome == LV_VM_EXITED && res.status == 0)) {
-        vmp_dir_empty(p); /* an empty directory: lightvmd removes it */
+        lvd_dir_empty(p->dir_fd); /* an empty directory: lightvmd removes it */
         return 0;
     }
     char why[sizeof(res.msg) + 32];
@@ -417,7 +417,7 @@ out:
     if (p.have_shell_dir && !p.jailed) /* never executed */
         lvd_shell_dir_remove(p.rundir, p.pid);
     else if (p.have_shell_dir) /* lightvmd removes the empty directory */
-        vmp_dir_empty(&p);
+        lvd_dir_empty(p.dir_fd);
     if (p.dir_fd >= 0)
         close(p.dir_fd);
     json_decref(p.prepare_trace);

@@ -48,9 +48,6 @@ struct vmproc {
  * the VM's directory and socket, then the jail (lightvm/jail.h), then the
  * threads, waiting; fills p->prepare_trace. */
 int vmp_prepare(struct vmproc *p, struct lv_err *err);
-/* Removes the files lightvm puts in the VM's directory (through p->dir_fd:
- * lightvmd removes the empty directory). */
-void vmp_dir_empty(struct vmproc *p);
 /* Execute the exec message (msg): the VM's identity, image, start.
  * (*trace) gets the execute phases (new reference). */
 int vmp_execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *err);

@@ -40,31 +40,41 @@ int lvd_shell_path(char *buf, size_t cap, const char *rundir, pid_t pid, const c
     return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
 }
 
+void lvd_dir_empty(int dir_fd)
+{
+    static const char *const files[] = {"ctl.sock", LV_CONSOLE_LOG, LV_CONSOLE_OLD, "spec.json",
+                                        "spec.json.tmp", "crashed"};
+
+    for (size_t i = 0; dir_fd >= 0 && i < sizeof(files) / sizeof(files[0]); i++)
+        unlinkat(dir_fd, files[i], 0);
+}
+
+/* Empties then removes the directory (path). */
+static void dir_remove(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+
+    if (fd >= 0) {
+        lvd_dir_empty(fd);
+        close(fd);
+    }
+    rmdir(path);
+}
+
 void lvd_shell_dir_remove(const char *rundir, pid_t pid)
 {
     char path[4096];
 
-    if (lvd_shell_path(path, sizeof(path), rundir, pid, "ctl.sock") == 0)
-        unlink(path);
-    if (lvd_shell_path(path, sizeof(path), rundir, pid, LV_CONSOLE_LOG) == 0)
-        unlink(path);
-    if (lvd_shell_path(path, sizeof(path), rundir, pid, LV_CONSOLE_OLD) == 0)
-        unlink(path);
     if (lvd_shell_path(path, sizeof(path), rundir, pid, NULL) == 0)
-        rmdir(path);
+        dir_remove(path);
 }
 
 void lvd_vm_dir_remove(const char *rundir, const char *name)
 {
-    static const char *const files[] = {"ctl.sock", LV_CONSOLE_LOG, LV_CONSOLE_OLD, "spec.json",
-                                        "spec.json.tmp", "crashed"};
     char path[4096];
 
-    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
-        if (lvd_vm_path(path, sizeof(path), rundir, name, files[i]) == 0)
-            unlink(path);
     if (lvd_vm_path(path, sizeof(path), rundir, name, NULL) == 0)
-        rmdir(path);
+        dir_remove(path);
 }
 
 struct lvd_vm *lvd_vms_find(struct lvd_vms *t, const char *name)

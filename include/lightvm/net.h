@@ -54,6 +54,11 @@ void lv_mac_format(const uint8_t mac[6], char out[18]);
  * when absent. -EINVAL naming the input on failure. */
 int lv_ipv4_parse(const char *s, uint32_t *ip, int *prefix, struct lv_err *err);
 
+/* Parses "A.B.C.D:PORT" (the address as lv_ipv4_parse, PORT 1..65535)
+ * into (*ip) and (*port), both network byte order. -EINVAL with one line
+ * quoting the input on failure. */
+int lv_ipv4_port_parse(const char *s, uint32_t *ip, uint16_t *port, struct lv_err *err);
+
 /* ---- taps ---- */
 
 struct lv_tap {

@@ -3,6 +3,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
@@ -128,4 +129,25 @@ int lv_ipv4_parse(const char *s, uint32_t *ip, int *prefix, struct lv_err *err)
 bad:
     return lv_err_set(err, EINVAL, "'%s' is not an IPv4 address%s", s,
                       prefix ? " (A.B.C.D or A.B.C.D/PREFIX)" : " (A.B.C.D)");
+}
+
+int lv_ipv4_port_parse(const char *s, uint32_t *ip, uint16_t *port, struct lv_err *err)
+{
+    char host[16], *end;
+    const char *colon = strrchr(s, ':');
+    unsigned long p;
+    struct lv_err why = {""};
+
+    if (!colon || (size_t)(colon - s) >= sizeof(host))
+        return lv_err_set(err, EINVAL, "'%.64s': want A.B.C.D:PORT", s);
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    if (lv_ipv4_parse(host, ip, NULL, &why) < 0)
+        return lv_err_set(err, EINVAL, "'%.64s': %s", s, why.msg);
+    errno = 0;
+    p = strtoul(colon + 1, &end, 10);
+    if (errno || *end || end == colon + 1 || p == 0 || p > 65535)
+        return lv_err_set(err, EINVAL, "'%.64s': port must be 1..65535", s);
+    *port = htons((uint16_t)p);
+    return 0;
 }
