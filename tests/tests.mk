@@ -27,8 +27,10 @@ $(ASAN)/tests/%: tests/e2e/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_EXTRA) $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(LDLIBS)
 
 # An e2e test in more than one file: its other sources in TEST_EXTRA.
-$(ASAN)/tests/test_faults: TEST_EXTRA := tests/e2e/faults_image.c tests/e2e/faults_console.c
+$(ASAN)/tests/test_faults: TEST_EXTRA := tests/e2e/faults_image.c tests/e2e/faults_console.c \
+	tests/e2e/faults_procs.c tests/e2e/faults_host.c
 $(ASAN)/tests/test_faults: tests/e2e/faults_image.c tests/e2e/faults_console.c \
+	tests/e2e/faults_procs.c tests/e2e/faults_host.c \
 	tests/e2e/test_faults.h
 
 # Fuzz targets: libFuzzer needs clang. The library is built once more with
