@@ -329,6 +329,9 @@ static void case_crash(void)
     if ((t = strstr(cli.out, "lvtap")))
         snprintf(tap, sizeof(tap), "%.*s", (int)strspn(t, "lvtap0123456789"), t);
     CHECK(tap[0] && lvt_sys_exists(tap, NULL), "d1's tap not in info: %s", cli.out);
+    /* by ifindex too: a shell the pool makes meanwhile may get the name */
+    char ifx[16] = "", now[16];
+    lvt_sys_read(tap, "ifindex", ifx, sizeof(ifx));
     CHECK(pid > 0 && kill((pid_t)pid, SIGKILL) == 0, "cannot kill d1 (pid %ld)", pid);
     int crashed = 0;
     for (int t_ = 0; t_ < 10000 && !crashed; t_ += 100) {
@@ -338,9 +341,14 @@ static void case_crash(void)
     CHECK(crashed && strstr(cli.out, "signal 9"), "d1 after kill -9: %s", cli.out);
     /* a killed process's tap goes with it (the kernel closes its fd) */
     int gone = 0;
-    for (int t_ = 0; t_ < 5000 && !(gone = !lvt_sys_exists(tap, NULL)); t_ += 50)
-        lvt_sleep_ms(50);
-    CHECK(tap[0] && gone, "d1's tap %s is still there after its process was killed", tap);
+    for (int t_ = 0; t_ < 5000 && !gone; t_ += 50) {
+        now[0] = '\0';
+        gone = lvt_sys_read(tap, "ifindex", now, sizeof(now)) < 0 || strcmp(now, ifx);
+        if (!gone)
+            lvt_sleep_ms(50);
+    }
+    CHECK(tap[0] && ifx[0] && gone, "d1's tap %s (ifindex %s) is still there after its process "
+          "was killed", tap, ifx);
     CHECK(lv("pause", "d1", NULL) == 1 && strstr(cli.err, "crashed"), "pause of a crashed VM: %s",
           cli.err);
     CHECK(lv("destroy", "d1", NULL) == 0, "destroy crashed d1: %s", cli.err);
