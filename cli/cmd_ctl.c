@@ -310,9 +310,8 @@ static json_t *name_req(const struct ctl_opts *o)
  * or the exit status after printing why. */
 static int create_req(const struct ctl_opts *o, struct lv_vm_spec *spec, json_t **req)
 {
-    char kernel[PATH_MAX], *js;
+    char kernel[PATH_MAX];
     struct lv_err err = {""};
-    json_error_t je;
     json_t *sj;
     int rc = lv_vm_spec_load(o->arg, spec, &err);
 
@@ -335,10 +334,7 @@ static int create_req(const struct ctl_opts *o, struct lv_vm_spec *spec, json_t 
         fprintf(stderr, "lightvm create: --wait-net/--probe need a vif in %s\n", o->arg);
         return LV_EXIT_USAGE;
     }
-    js = lv_vm_spec_to_json(spec);
-    sj = js ? json_loads(js, 0, &je) : NULL;
-    free(js);
-    if (!sj) {
+    if (!(sj = lv_vm_spec_json(spec))) {
         fprintf(stderr, "lightvm create: %s: cannot encode the configuration\n", o->arg);
         return LV_EXIT_HOST_ERROR;
     }

@@ -187,7 +187,6 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     struct lv_vm_spec vs;
     struct lv_err err = {""};
     struct lvd_shell *s = NULL;
-    char *js;
     int hit = 0, rc;
     long id;
 
@@ -197,10 +196,7 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
         return lv_ctl_error("create: missing \"spec\" (the VM's configuration object)");
     if (probe && !json_is_string(probe))
         return lv_ctl_error("probe: want \"A.B.C.D:PORT\"");
-    js = json_dumps(spec, JSON_COMPACT);
-    rc = js ? lv_vm_spec_parse(js, strlen(js), &vs, &err) : -ENOMEM;
-    free(js);
-    if (rc)
+    if (lv_vm_spec_from_json(spec, &vs, &err) < 0)
         return lv_ctl_error("%s", err.msg);
     if (lvd_bridges_check(&d->bridges, &vs, &err) < 0)
         return lv_ctl_error("%s", err.msg);

@@ -284,16 +284,12 @@ int vmp_execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *er
     json_int_t id = json_integer_value(json_object_get(msg, "id"));
     struct lv_image im;
     double t0 = lvd_now_us(), t_img;
-    char *js;
     int rc;
 
     if (!json_is_object(spec) || id <= 0)
         return lv_err_set(err, EPROTO, "exec: no spec or id");
     p->spec_json = json_incref(spec);
-    js = json_dumps(spec, JSON_COMPACT);
-    rc = js ? lv_vm_spec_parse(js, strlen(js), &p->spec, err) : -ENOMEM;
-    free(js);
-    if (rc)
+    if ((rc = lv_vm_spec_from_json(spec, &p->spec, err)) < 0)
         return rc;
     p->id = (long)id;
     if (p->spec.memory_mb != p->mem_mb || p->spec.nvifs != p->nnics)

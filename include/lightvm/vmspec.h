@@ -59,6 +59,12 @@ struct lv_vm_spec {
  * 0.0.0.0), gw ("a.b.c.d", not 0.0.0.0). */
 int lv_vm_spec_parse(const char *json, size_t len, struct lv_vm_spec *out, struct lv_err *err);
 
+/* As lv_vm_spec_parse(), from a JSON value already decoded (a control
+ * message's "spec"), which it does not change and which stays the
+ * caller's. No byte limit here: the message carrying it has its own. */
+struct json_t;
+int lv_vm_spec_from_json(struct json_t *j, struct lv_vm_spec *out, struct lv_err *err);
+
 /* Reads the file (path) (at most LV_VM_SPEC_MAX bytes; a larger one is
  * -E2BIG) and parses it as lv_vm_spec_parse() does; every error message
  * starts with "(path): ". */
@@ -73,5 +79,7 @@ int lv_vm_spec_load(const char *path, struct lv_vm_spec *out, struct lv_err *err
  * array or not UTF-8, nvifs > 8, an ip with a non-contiguous or zero
  * netmask). */
 char *lv_vm_spec_to_json(const struct lv_vm_spec *spec);
+/* The same as a JSON object: a new reference (the caller's), or NULL. */
+struct json_t *lv_vm_spec_json(const struct lv_vm_spec *spec);
 
 #endif

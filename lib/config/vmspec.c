@@ -273,7 +273,6 @@ static int parse_obj(json_t *root, struct lv_vm_spec *sp, struct lv_err *err)
 
 int lv_vm_spec_parse(const char *json, size_t len, struct lv_vm_spec *out, struct lv_err *err)
 {
-    struct lv_vm_spec *sp;
     json_error_t je;
     json_t *root;
     int rc;
@@ -295,18 +294,25 @@ int lv_vm_spec_parse(const char *json, size_t len, struct lv_vm_spec *out, struc
                           "config: invalid JSON at line %d, column %d: %s", je.line, je.column,
                           je.text);
     }
+    rc = lv_vm_spec_from_json(root, out, err);
+    json_decref(root);
+    return rc;
+}
+
+int lv_vm_spec_from_json(json_t *j, struct lv_vm_spec *out, struct lv_err *err)
+{
+    struct lv_vm_spec *sp;
+    int rc;
+
     /* parsed into a zeroed copy, so that (out) is untouched on failure
      * and has no stale bytes on success */
     sp = calloc(1, sizeof(*sp));
-    if (!sp) {
-        json_decref(root);
+    if (!sp)
         return lv_err_set(err, ENOMEM, "config: out of memory");
-    }
-    rc = parse_obj(root, sp, err);
+    rc = parse_obj(j, sp, err);
     if (!rc)
         memcpy(out, sp, sizeof(*sp));
     free(sp);
-    json_decref(root);
     return rc;
 }
 
@@ -398,10 +404,9 @@ static json_t *vif_to_json(const struct lv_vif_spec *v)
     return o;
 }
 
-char *lv_vm_spec_to_json(const struct lv_vm_spec *spec)
+json_t *lv_vm_spec_json(const struct lv_vm_spec *spec)
 {
     json_t *o = json_object(), *vifs = json_array();
-    char *s = NULL;
     int bad = !o || !vifs || spec->nvifs > LV_VM_MAX_VIFS || spec->memory_mb > INT64_MAX;
 
     /* the insertion order is the output order (jansson >= 2.8); a NULL
@@ -415,9 +420,20 @@ char *lv_vm_spec_to_json(const struct lv_vm_spec *spec)
         json_t *v = vif_to_json(&spec->vifs[i]);
         bad = !v || json_array_append_new(vifs, v);
     }
-    if (!bad && !json_object_set(o, "vifs", vifs))
-        s = json_dumps(o, JSON_COMPACT);
+    bad = bad || json_object_set(o, "vifs", vifs);
     json_decref(vifs);
+    if (bad) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
+
+char *lv_vm_spec_to_json(const struct lv_vm_spec *spec)
+{
+    json_t *o = lv_vm_spec_json(spec);
+    char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
+
     json_decref(o);
     return s;
 }

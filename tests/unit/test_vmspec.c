@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "lightvm/vmspec.h"
 #include "lvtest.h"
 
@@ -134,6 +136,38 @@ static void test_full_round_trip(void)
     CHECK(json2 && !strcmp(json, json2), "second serialization differs: %s", json2);
     free(json);
     free(json2);
+
+    /* the same through JSON values (the control protocol's form): equal
+     * specs, the object unchanged and still the caller's */
+    json_t *o = lv_vm_spec_json(&a);
+    char *before = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    memset(&b, 0x55, sizeof(b));
+    CHECK(o && lv_vm_spec_from_json(o, &b, &err) == 0, "from_json: %s", err.msg);
+    CHECK(!memcmp(&a, &b, sizeof(a)), "json_t round trip differs");
+    json2 = o ? json_dumps(o, JSON_COMPACT) : NULL;
+    CHECK(before && json2 && !strcmp(before, json2), "from_json changed the object: %s", json2);
+    free(before);
+    free(json2);
+    json_decref(o);
+}
+
+/* lv_vm_spec_from_json refuses what lv_vm_spec_parse refuses, with the
+ * same message, and leaves (out) alone. */
+static void test_from_json_refuses(void)
+{
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_t *j = json_loads(bad[i].json, JSON_DECODE_ANY | JSON_REJECT_DUPLICATES, NULL);
+        struct lv_err e1 = {""}, e2 = {""};
+        struct lv_vm_spec s;
+        if (!j) /* not JSON at all: nothing to hand over */
+            continue;
+        memset(&s, 0x5a, sizeof(s));
+        CHECK(lv_vm_spec_from_json(j, &s, &e1) < 0, "case %zu %s: accepted", i, bad[i].json);
+        lv_vm_spec_parse(bad[i].json, strlen(bad[i].json), &s, &e2);
+        CHECK(!strcmp(e1.msg, e2.msg), "case %zu: '%s' vs parse's '%s'", i, e1.msg, e2.msg);
+        CHECK(s.name[0] == 0x5a && s.nvifs == 0x5a5a5a5a, "case %zu: out written", i);
+        json_decref(j);
+    }
 }
 
 static void test_defaults(void)
@@ -273,5 +307,6 @@ int main(void)
     test_limits();
     test_load();
     test_to_json_refuses();
+    test_from_json_refuses();
     return lvt_done("test_vmspec");
 }
