@@ -38,6 +38,30 @@ struct lv_console;
 void lv_print_trace(FILE *f, struct lv_vm *vm, uint64_t t0, const struct lv_span *open_kvm,
                     const struct lv_console *con);
 
+/* run_vm.c: the VM process of `lightvm run`, forked by cmd_run() once
+ * the host side is made. It builds the VM from (r), enters the jail
+ * (lightvm/jail.h) when (jail), runs the guest under its seccomp filters
+ * (LV_VM_F_SECCOMP) and returns the command's exit status. Everything in
+ * (r) is borrowed except (img), which it closes. */
+struct lv_image;
+struct lv_run_vm {
+    struct lv_image *img;   /* checked for (mem); read into guest RAM, closed */
+    uint64_t mem;
+    const char *cmdline;
+    unsigned flags;         /* LV_VM_F_* */
+    unsigned nnics;
+    const struct lv_vm_nic *nics; /* their taps stay open in the command too */
+    uint32_t probe_ip;      /* network byte order */
+    uint16_t probe_port;    /* 0: no probe */
+    const uint8_t *probe_mac; /* the probe target's MAC, or NULL */
+    int probe_fd;           /* the --wait-net socket, or -1 */
+    int parent_fd;          /* a pipe's read end whose writer is the command: when
+                             * it closes (the command died), the VM is stopped */
+    int jail, raw, trace;
+    uint64_t t0;            /* when the command started */
+};
+int lv_run_vm(const struct lv_run_vm *r);
+
 /* netopt.c: one --net BRIDGE[,mac=M][,ip=A.B.C.D[/P]][,gw=G][,create]. */
 struct lv_nic_opt {
     char bridge[LV_IFNAMSIZ];

@@ -1,20 +1,19 @@
 /* cmd_run.c: `lightvm run`, the cold path: one VM in the foreground. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
-#include <poll.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "abi/lv_abi.h"
 #include "cli.h"
 #include "lightvm/bootinfo.h"
-#include "lightvm/console.h"
 #include "lightvm/elf.h"
-#include "lightvm/seccomp.h"
 #include "lightvm/vmspec.h"
 #include "lightvm/x86.h"
 
@@ -31,7 +30,9 @@ static void run_usage(FILE *f)
             "Boots the unikernel ELF IMAGE in a new KVM VM in the foreground. The guest's\n"
             "console goes to stdout, control characters other than newline and tab, and\n"
             "bytes that are not UTF-8, escaped as \\xNN (a backslash as \\\\); the command\n"
-            "exits with the guest's exit status.\n\n"
+            "exits with the guest's exit status. Run as root, the VM runs in a child\n"
+            "process that gives up root, every capability and the host's filesystem\n"
+            "before the guest starts; this command stays to clean up after it.\n\n"
             "      --config FILE   take the kernel, memory, cmdline and vifs from a VM\n"
             "                      configuration file (as 'lightvm create' does; each vif's\n"
             "                      bridge must exist) instead of IMAGE, --memory, --cmdline\n"
@@ -219,83 +220,138 @@ static int parse(int argc, char **argv, struct run_opts *o)
     return 0;
 }
 
-/* Waits for the VM, forwarding SIGINT/SIGTERM/SIGHUP as a stop, and
- * reports the network-up probe when (probe_fd) >= 0. Returns the signal
- * that stopped it, or 0. */
-static int wait_vm(struct lv_vm *vm, int sigfd, int probe_fd, uint64_t t0)
+/* Forwards SIGINT/SIGTERM/SIGHUP to the VM process (pid) until it ends
+ * (SIGCHLD, through (sigfd)); returns its wait status. */
+static int wait_child(pid_t pid, int sigfd)
 {
-    struct pollfd pfd[3] = {{lv_vm_done_fd(vm), POLLIN, 0}, {sigfd, POLLIN, 0},
-                            {probe_fd, POLLIN, 0}};
-    int sig = 0;
+    struct signalfd_siginfo si;
+    int st = 0;
 
-    for (;;) {
-        if (poll(pfd, probe_fd >= 0 ? 3 : 2, -1) < 0) {
-            if (errno == EINTR)
+    for (int done = 0; !done;) {
+        ssize_t n = read(sigfd, &si, sizeof(si));
+        if (n != sizeof(si)) {
+            if (n < 0 && errno == EINTR)
                 continue;
-            lv_vm_stop(vm);
-            break;
+            break; /* cannot happen; fall back to a plain wait */
         }
-        if (pfd[0].revents)
-            break;
-        if (pfd[1].revents) {
-            struct signalfd_siginfo si;
-            if (read(sigfd, &si, sizeof(si)) == sizeof(si))
-                sig = (int)si.ssi_signo;
-            lv_vm_stop(vm);
-            break;
-        }
-        if (probe_fd >= 0 && pfd[2].revents) {
-            char buf[64];
-            if (recv(probe_fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0) {
-                fprintf(stderr, "lightvm: network up in %.3f ms\n",
-                        (double)(lv_now_ns() - t0) / 1e6);
-                pfd[2].fd = -1; /* once */
-            }
-        }
+        if (si.ssi_signo != SIGCHLD)
+            kill(pid, (int)si.ssi_signo);
+        else
+            done = waitpid(pid, &st, WNOHANG) == pid;
     }
-    return sig;
+    if (!WIFEXITED(st) && !WIFSIGNALED(st))
+        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
+            ;
+    return st;
 }
 
-static int report(const struct lv_vm_result *res, int sig)
+/* The command's status for the VM process's wait status (st). */
+static int child_status(int st)
 {
-    switch (res->outcome) {
-    case LV_VM_EXITED:
-        return res->status;
-    case LV_VM_CRASHED:
-        fprintf(stderr, "lightvm run: %s (crash report above)\n", res->msg);
-        return LV_EXIT_VM_FAILED;
-    case LV_VM_FAILED:
-        fprintf(stderr, "lightvm run: vm stopped: %s\n%s", res->msg, res->regs);
-        return LV_EXIT_VM_FAILED;
-    case LV_VM_STOPPED:
-    default:
-        if (sig) {
-            fprintf(stderr, "lightvm run: stopped by signal %d\n", sig);
-            return 128 + sig;
+    if (WIFEXITED(st))
+        return WEXITSTATUS(st);
+    int sig = WIFSIGNALED(st) ? WTERMSIG(st) : SIGKILL;
+    if (sig == SIGSYS)
+        fprintf(stderr, "lightvm run: the VM process was killed by SIGSYS: a system call "
+                        "outside its seccomp allow-list (named above)\n");
+    else
+        fprintf(stderr, "lightvm run: the VM process was killed by signal %d\n", sig);
+    return 128 + sig;
+}
+
+/* fork(), the child PID 1 of a new PID namespace when (own_pid_ns): it
+ * sees no other process (the jail does the rest). This process's own
+ * children stay in its namespace (the sanitizers' leak check forks one at
+ * exit). Returns as fork() does; prints the error. */
+static pid_t fork_vm(int own_pid_ns)
+{
+    int self = -1, e;
+    pid_t pid;
+
+    if (own_pid_ns) {
+        self = open("/proc/self/ns/pid", O_RDONLY | O_CLOEXEC);
+        if (self < 0 || unshare(CLONE_NEWPID) < 0) {
+            e = errno;
+            if (self >= 0)
+                close(self);
+            fprintf(stderr, "lightvm run: a PID namespace for the VM: %s\n", strerror(e));
+            return -1;
         }
-        fprintf(stderr, "lightvm run: vm stopped\n");
-        return LV_EXIT_VM_FAILED;
     }
+    pid = fork();
+    e = errno;
+    if (pid < 0)
+        fprintf(stderr, "lightvm run: fork: %s\n", strerror(e));
+    if (pid != 0 && self >= 0) {
+        if (setns(self, CLONE_NEWPID) < 0) /* cannot fail: it is ours */
+            fprintf(stderr, "lightvm run: back to its PID namespace: %s\n", strerror(errno));
+        close(self);
+    }
+    if (pid == 0 && self >= 0)
+        close(self);
+    return pid;
+}
+
+/* Forks the VM process (run_vm.c) with (r), in a PID namespace of its
+ * own when (r->jail); waits for it, forwarding signals; returns the
+ * command's exit status. */
+static int run_child(struct lv_run_vm *r)
+{
+    sigset_t sigs, old;
+    int alive[2], sigfd, st;
+    pid_t pid;
+
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGHUP);
+    sigaddset(&sigs, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &sigs, &old);
+    sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
+    if (sigfd < 0 || pipe2(alive, O_CLOEXEC) < 0) {
+        fprintf(stderr, "lightvm run: %s: %s\n", sigfd < 0 ? "signalfd" : "pipe",
+                strerror(errno));
+        if (sigfd >= 0)
+            close(sigfd);
+        return LV_EXIT_HOST_ERROR;
+    }
+    fflush(NULL);
+    pid = fork_vm(r->jail);
+    if (pid == 0) {
+        close(alive[1]);
+        close(sigfd);
+        r->parent_fd = alive[0];
+        int rc = lv_run_vm(r);
+        fflush(NULL);
+        _exit(rc); /* nothing at exit works in the jail (LeakSanitizer's check) */
+    }
+    close(alive[0]);
+    if (pid < 0) {
+        close(alive[1]);
+        close(sigfd);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return LV_EXIT_HOST_ERROR;
+    }
+    lv_image_close(r->img); /* the VM process's now */
+    st = wait_child(pid, sigfd);
+    close(alive[1]);
+    close(sigfd);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    return child_status(st);
 }
 
 int cmd_run(int argc, char **argv)
 {
-    uint64_t t0 = lv_now_ns();
-    struct lv_span open_kvm;
     struct run_opts o;
     struct lv_err err = {""};
-    struct lv_kvm kvm = {.fd = -1};
-    struct lv_vm *vm = NULL;
-    struct lv_console *con = NULL;
-    struct lv_vm_config cfg;
-    struct lv_vm_result res;
     struct lv_image img = {.fd = -1};
     struct lv_tap taps[LV_VM_MAX_NICS];
     struct lv_vm_nic nics[LV_VM_MAX_NICS];
-    struct lv_nft *nft = NULL; /* the taps' antispoof rules */
+    struct lv_nft *nft = NULL;    /* the taps' antispoof rules */
     struct lv_nl *keep_nl = NULL; /* for removing a bridge it made, at the end */
-    sigset_t sigs;
-    int sigfd = -1, probe_fd = -1, sig, rc = LV_EXIT_HOST_ERROR;
+    uint8_t probe_mac[6] = {0};
+    struct lv_run_vm r = {.img = &img, .probe_fd = -1, .parent_fd = -1, .t0 = lv_now_ns()};
+    int rc = LV_EXIT_HOST_ERROR;
 
     for (unsigned i = 0; i < LV_VM_MAX_NICS; i++)
         taps[i].fd = -1;
@@ -306,22 +362,14 @@ int cmd_run(int argc, char **argv)
         return LV_EXIT_USAGE;
     }
     /* Refuse a bad image before touching KVM. It stays open (never
-     * mapped) until its segments are read into guest RAM. */
+     * mapped) until the VM process reads its segments into guest RAM. */
     if (lv_image_open(o.image, &img, &err) < 0 || lv_image_check(&img, o.mem, &err) < 0) {
         fprintf(stderr, "lightvm run: %s\n", err.msg);
         goto out;
     }
-
-    open_kvm.start_ns = lv_now_ns();
-    if (lv_kvm_open(&kvm, &err) < 0) {
-        fprintf(stderr, "lightvm run: %s\n", err.msg);
-        goto out;
-    }
-    open_kvm.end_ns = lv_now_ns();
-
     if (o.wait_net) {
-        probe_fd = lv_probe_listen(o.probe_ip, &o.probe_port, &err);
-        if (probe_fd < 0) {
+        r.probe_fd = lv_probe_listen(o.probe_ip, &o.probe_port, &err);
+        if (r.probe_fd < 0) {
             fprintf(stderr, "lightvm run: %s\n", err.msg);
             goto out;
         }
@@ -330,83 +378,30 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "lightvm run: --net: %s\n", err.msg);
         goto out;
     }
-
-    memset(&cfg, 0, sizeof(cfg));
     /* Probing the first bridge's own address: the guest gets its MAC. */
-    uint8_t probe_mac[6] = {0};
-    int probe_mac_known = 0;
     struct lv_nl *nl = NULL;
-    if (o.probe_port && o.nnics && lv_nl_open(&nl, NULL) == 0)
-        probe_mac_known = lv_bridge_owns_ip(nl, o.nic[0].bridge, o.probe_ip, probe_mac, NULL) == 1;
+    if (o.probe_port && o.nnics && lv_nl_open(&nl, NULL) == 0 &&
+        lv_bridge_owns_ip(nl, o.nic[0].bridge, o.probe_ip, probe_mac, NULL) == 1)
+        r.probe_mac = probe_mac;
     lv_nl_close(&nl);
-    cfg.mem_size = o.mem;
-    cfg.nnics = o.nnics;
-    cfg.nics = nics;
-    cfg.probe_ip = o.probe_ip;
-    cfg.probe_port = o.probe_port;
-    cfg.cmdline = o.cmdline;
-    cfg.flags = o.flags;
-    /* The console: stdout, escaped unless --raw. A write that fails
-     * (stdout closed) stops the VM, as nobody can see it any more. */
-    if (lv_console_open_fd(&con, STDOUT_FILENO, o.raw ? 0 : LV_CONSOLE_ESCAPE, &err) < 0) {
-        fprintf(stderr, "lightvm run: %s\n", err.msg);
-        goto out;
-    }
-    cfg.console = con;
-    if (lv_vm_create(&vm, &kvm, &cfg, &err) < 0) {
-        fprintf(stderr, "lightvm run: %s\n", err.msg);
-        goto out;
-    }
-    if (probe_mac_known)
-        lv_vm_set_probe_mac(vm, probe_mac);
-    if (lv_vm_load_image(vm, &img, &err) < 0) {
-        fprintf(stderr, "lightvm run: %s\n", err.msg);
-        goto out;
-    }
-    lv_image_close(&img);
 
-    /* A closed stdout must end the VM with "console write failed", not
-     * kill the process from the vCPU thread. */
-    signal(SIGPIPE, SIG_IGN);
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGHUP);
-    sigprocmask(SIG_BLOCK, &sigs, NULL); /* the vCPU thread inherits the mask */
-    sigfd = signalfd(-1, &sigs, SFD_CLOEXEC);
-    if (sigfd < 0) {
-        fprintf(stderr, "lightvm run: signalfd: %s\n", strerror(errno));
-        goto out;
-    }
-    /* The threads first (with LV_VM_F_SECCOMP each installs its filter,
-     * at the same time as this one installs its own, which allows no new
-     * thread: seccomp.h); lv_vm_start checks theirs are in. */
-    if (lv_vm_spawn_threads(vm, &err) < 0 ||
-        ((cfg.flags & LV_VM_F_SECCOMP) && lv_seccomp_install(LV_SECCOMP_VMM, &err) < 0)) {
-        fprintf(stderr, "lightvm run: %s\n", err.msg);
-        goto out;
-    }
-    if (lv_vm_start(vm, &err) < 0) {
-        fprintf(stderr, "lightvm run: %s\n", err.msg);
-        goto out;
-    }
-    sig = wait_vm(vm, sigfd, probe_fd, t0);
-    lv_vm_wait(vm, &res);
-    lv_console_flush(con); /* an unfinished UTF-8 sequence at the end */
-    fflush(stdout);
-    rc = report(&res, sig);
-    if (o.trace)
-        lv_print_trace(stderr, vm, t0, &open_kvm, con);
-
+    r.mem = o.mem;
+    r.cmdline = o.cmdline;
+    r.flags = o.flags;
+    r.nnics = o.nnics;
+    r.nics = nics;
+    r.probe_ip = o.probe_ip;
+    r.probe_port = o.probe_port;
+    r.raw = o.raw;
+    r.trace = o.trace;
+    /* Root has privileges to give up; any other user runs the VM with
+     * no more than its own. */
+    r.jail = geteuid() == 0;
+    rc = run_child(&r);
 out:
-    if (sigfd >= 0)
-        close(sigfd);
-    if (probe_fd >= 0)
-        close(probe_fd);
-    lv_vm_destroy(&vm);
-    lv_console_close(&con); /* after the VM, which wrote to it */
-    lv_nics_close(o.nic, taps, o.nnics, &nft, &keep_nl); /* after the VM: its I/O thread used them */
-    lv_kvm_close(&kvm);
+    if (r.probe_fd >= 0)
+        close(r.probe_fd);
+    lv_nics_close(o.nic, taps, o.nnics, &nft, &keep_nl); /* after the VM: it used the taps */
     lv_image_close(&img);
     return rc;
 }

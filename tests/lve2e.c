@@ -74,6 +74,21 @@ long lvt_vm_pid(struct lvt_proc *p, const char *lightvm, const char *rundir, con
     return strtol(k + 5, NULL, 10);
 }
 
+long lvt_child_pid(long pid)
+{
+    char path[96];
+    long child = -1;
+    FILE *f;
+
+    snprintf(path, sizeof(path), "/proc/%ld/task/%ld/children", pid, pid);
+    if ((f = fopen(path, "r"))) {
+        if (fscanf(f, "%ld", &child) != 1)
+            child = -1;
+        fclose(f);
+    }
+    return child;
+}
+
 int lvt_lv(struct lvt_proc *p, const char *lightvm, const char *rundir, const char *a0, ...)
 {
     const char *argv[24];

@@ -190,6 +190,9 @@ int lvt_bridge_add(struct lvt_bg *tool, const char *ip_bin, const char *br, cons
 int lvt_lv(struct lvt_proc *p, const char *lightvm, const char *rundir, const char *a0, ...);
 /* The pid `lightvm info NAME` shows (its output stays in p), or -1. */
 long lvt_vm_pid(struct lvt_proc *p, const char *lightvm, const char *rundir, const char *name);
+/* The first child of process (pid) (/proc/PID/task/PID/children: the VM
+ * process of a `lightvm run`), or -1. */
+long lvt_child_pid(long pid);
 /* After lvt_bg_start of lightvmd as (d): waits up to (timeout_ms) until
  * its socket is there and `lightvm list` succeeds (1), or CHECK-fails (0:
  * it ended or never answered). */

@@ -310,7 +310,7 @@ static void case_run_config(void)
         return;
     CHECK(lvt_bg_wait(&vm, "network up in", 30000), "run --config: no network up: %s", vm.err);
     CHECK(answers(4, "5"), "run --config VM does not answer daytime");
-    check_seccomp(vm.pid, "lightvm run");
+    check_seccomp(lvt_child_pid(vm.pid), "lightvm run's VM process");
     int st = lvt_bg_stop(&vm, SIGTERM, 20000);
     CHECK(st == 143, "run --config after SIGTERM: status %d: %s", st, vm.err);
 }

@@ -12,7 +12,12 @@
  *      one of its own (KVM, its memory, its tap, eventfds, its sockets,
  *      its directory and console, vmm.log, /dev/null)
  *   2. a pool shell, before any exec, is jailed the same way
- *   3. a config naming a bridge outside lightvmd's --bridges is refused
+ *   3. `lightvm run` as root: its VM process (its child) is jailed the
+ *      same way (its fds: the same kinds, and the pipes of its stdio and
+ *      of the command); it answers daytime; a SIGTERM to the command
+ *      ends both with 143; a SIGKILLed command takes its VM process with
+ *      it
+ *   4. a config naming a bridge outside lightvmd's --bridges is refused
  *      with one line naming it, and no VM is left; one on an allowed
  *      bridge that lightvm did not make keeps its MAC address
  *
@@ -127,8 +132,10 @@ static void check_task(const char *dir, const char *what)
           what, sched_policy(dir));
 }
 
-/* 1 if the fd link target (t) is something a VM process may hold. */
-static int fd_allowed(const char *t, const char *vmdir)
+/* 1 if the fd link target (t) is something a VM process may hold;
+ * (own) prefixes its own files (its directory, or "pipe:[" for `lightvm
+ * run`'s stdio and the pipe to the command). */
+static int fd_allowed(const char *t, const char *own)
 {
     static const char *const prefixes[] = {
         "anon_inode:kvm-", "anon_inode:[eventfd]", "anon_inode:[eventpoll]",
@@ -141,11 +148,11 @@ static int fd_allowed(const char *t, const char *vmdir)
         if (!strncmp(t, prefixes[i], strlen(prefixes[i])))
             return 1;
     snprintf(vmm, sizeof(vmm), "%s/vmm.log", rundir);
-    return !strcmp(t, vmm) || !strncmp(t, vmdir, strlen(vmdir));
+    return !strcmp(t, vmm) || !strncmp(t, own, strlen(own));
 }
 
-/* Namespaces, root, fds and every thread of process (pid), whose
- * directory is (vmdir). */
+/* Namespaces, root, fds and every thread of process (pid), whose own
+ * files (fd_allowed) start with (vmdir). */
 static void check_jailed(long pid, const char *vmdir, const char *what)
 {
     char dir[64], path[PATH_MAX], t[PATH_MAX], mine[PATH_MAX], v[128];
@@ -243,6 +250,64 @@ static void case_shell(void)
     CHECK(seen, "no pool shell to look at in %s", path);
 }
 
+/* 1 if process (pid) has ended (gone, or a zombie nobody reaped yet). */
+static int proc_gone(long pid)
+{
+    char path[64], buf[256];
+    FILE *f;
+    size_t n = 0;
+
+    snprintf(path, sizeof(path), "/proc/%ld/stat", pid);
+    if (!(f = fopen(path, "r")))
+        return 1;
+    n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    const char *p = strrchr(buf, ')');
+    return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+static void case_run(void)
+{
+    struct lvt_bg run;
+    char image[PATH_MAX + 16];
+    const char *argv[] = {lightvm, "run", image, "--net", BR ",ip=10.83.0.9/16,gw=" HOST_IP,
+                          "--wait-net", HOST_IP, NULL};
+    long vm;
+
+    snprintf(image, sizeof(image), "%s/daytime.elf", gdir);
+    for (int round = 0; round < 2; round++) {
+        if (lvt_bg_start(&run, argv) < 0)
+            return;
+        CHECK(lvt_bg_wait(&run, "network up in", 30000), "run: no network up: %s", run.err);
+        vm = lvt_child_pid(run.pid);
+        CHECK(vm > 0, "lightvm run (pid %d) has no VM process", (int)run.pid);
+        if (round == 0) {
+            if (vm > 0)
+                check_jailed(vm, "pipe:[", "lightvm run's VM process");
+            CHECK(lvt_daytime_answers(&tool, nc_bin, "10.83.0.9", "5"),
+                  "lightvm run's VM does not answer daytime");
+            /* to the command alone: it passes the signal on */
+            kill(run.pid, SIGTERM);
+            int st = lvt_bg_stop(&run, 0, 20000);
+            CHECK(st == 143, "run after SIGTERM: status %d (want 143): %s", st, run.err);
+            CHECK(vm <= 0 || proc_gone(vm), "the VM process %ld outlived the command", vm);
+            continue;
+        }
+        /* The command killed: nothing would clean up after its VM process,
+         * which must end too. */
+        kill(run.pid, SIGKILL);
+        int gone = 0;
+        for (int i = 0; i < 400 && vm > 0 && !gone; i++) {
+            gone = proc_gone(vm);
+            if (!gone)
+                usleep(50 * 1000);
+        }
+        CHECK(vm <= 0 || gone, "the VM process %ld outlived its SIGKILLed command", vm);
+        lvt_bg_stop(&run, SIGKILL, 5000);
+    }
+}
+
 static void case_bridges(void)
 {
     char before[32] = "", after[32] = "";
@@ -288,6 +353,7 @@ int main(int argc, char **argv)
         lvt_pool_wait(&cli, lightvm, rundir, 2);
         case_vm();
         case_shell();
+        case_run();
         case_bridges();
         CHECK(lv("destroy", "s0", NULL) == 0, "destroy s0: %s", cli.err);
         lvt_daemon_term(&daemon_bg);
