@@ -212,12 +212,15 @@ int lv_as_allow(struct lv_nft *nft, const struct lv_as_vif *v, const uint64_t *s
                 unsigned n, struct lv_err *err)
 {
     char kmsg[LV_NL_KMSG] = "", table[32], chain[32];
-    int rc = n > LV_AS_MAX ? -E2BIG : 0;
+    int rc = 0;
 
-    for (unsigned i = 0; !rc && i < n; i++)
-        rc = v[i].ifindex > 0 && slot[i] ? 0 : -EINVAL;
-    if (rc)
-        return lv_err_set(err, -rc, "antispoof: %u taps, or one not sealed", n);
+    if (n > LV_AS_MAX)
+        return lv_err_set(err, EINVAL, "antispoof: %u taps in one call (at most %d)", n,
+                          LV_AS_MAX);
+    for (unsigned i = 0; i < n; i++)
+        if (v[i].ifindex <= 0 || !slot[i])
+            return lv_err_set(err, EINVAL, "antispoof: tap ifindex %d is not sealed",
+                              v[i].ifindex);
     if (!n)
         return 0;
     /* Rules only, each inserted before the seal's drop: in order. */
