@@ -1,9 +1,10 @@
 /*
  * netguard.c: lightvmd's side of "the network cannot be spoofed"
- * (lib/net/antispoof.c): the rules of a shell's taps, installed before
- * the shell is told to exec (so the guest never runs unfiltered) and
- * removed when the daemon forgets the VM; the drop counters for `info`;
- * the duplicate-MAC check of a create.
+ * (lib/net/antispoof.c): the chains of a pool shell's taps, sealed (every
+ * frame dropped) when it is ready, off the create path; the VM's rules
+ * added before the shell is told to exec (so the guest never runs
+ * unfiltered); all removed when the daemon forgets the VM or the shell;
+ * the drop counters for `info`; the duplicate-MAC check of a create.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -11,11 +12,38 @@
 
 #include "netguard.h"
 
-int lvd_guard_install(struct lv_nft *nft, const struct lvd_shell *s, const struct lv_vm_spec *vs,
+/* Shell (s)'s taps as the library names them (no MAC, IP yet). */
+static void shell_vifs(const struct lvd_shell *s, struct lv_as_vif *v, unsigned n)
+{
+    memset(v, 0, n * sizeof(*v));
+    for (unsigned i = 0; i < n; i++) {
+        v[i].ifindex = s->tap_ifindex[i];
+        snprintf(v[i].ifname, sizeof(v[i].ifname), "%s", s->taps[i]);
+    }
+}
+
+int lvd_guard_seal(struct lv_nft *nft, struct lvd_shell *s, struct lv_err *err)
+{
+    struct lv_as_vif v[LV_AS_MAX];
+    int rc;
+
+    if (!nft || !s->nics) /* (without a handle, creates with a NIC are refused) */
+        return 0;
+    if (s->nics > LV_AS_MAX)
+        return lv_err_set(err, EINVAL, "a shell of %u NICs (at most %d)", s->nics, LV_AS_MAX);
+    shell_vifs(s, v, s->nics);
+    rc = lv_as_seal(nft, v, s->nics, s->tap_slot, err);
+    if (!rc)
+        s->guard = nft;
+    return rc;
+}
+
+int lvd_guard_install(struct lv_nft *nft, struct lvd_shell *s, const struct lv_vm_spec *vs,
                       json_t *spec, struct lv_err *err)
 {
     struct lv_as_vif v[LV_AS_MAX];
     json_t *sv = json_object_get(spec, "vifs");
+    int rc;
 
     if (!vs->nvifs)
         return 0;
@@ -24,18 +52,21 @@ int lvd_guard_install(struct lv_nft *nft, const struct lvd_shell *s, const struc
                           "netfilter handle (see its log)");
     if (vs->nvifs > LV_AS_MAX || vs->nvifs != s->nics)
         return lv_err_set(err, EINVAL, "%u vifs on a shell of %u NICs", vs->nvifs, s->nics);
-    memset(v, 0, sizeof(v));
+    shell_vifs(s, v, vs->nvifs);
     for (unsigned i = 0; i < vs->nvifs; i++) {
         /* The MAC the daemon picked is in the JSON spec, not in (vs). */
         const char *m = json_string_value(json_object_get(json_array_get(sv, i), "mac"));
-        int rc = m ? lv_mac_parse(m, v[i].mac, err) : -EINVAL;
+        rc = m ? lv_mac_parse(m, v[i].mac, err) : -EINVAL;
         if (rc)
             return m ? rc : lv_err_set(err, EINVAL, "vifs[%u]: no MAC", i);
-        v[i].ifindex = s->tap_ifindex[i];
-        snprintf(v[i].ifname, sizeof(v[i].ifname), "%s", s->taps[i]);
         v[i].ip = vs->vifs[i].ip;
     }
-    return lv_as_install(nft, v, vs->nvifs, err);
+    if (s->guard) /* a pool shell, sealed when it became ready */
+        return lv_as_allow(nft, v, s->tap_slot, vs->nvifs, err);
+    rc = lv_as_install(nft, v, vs->nvifs, err);
+    if (!rc)
+        s->guard = nft;
+    return rc;
 }
 
 void lvd_guard_remove(struct lv_nft *nft, const int *ifindex, unsigned n)

@@ -7,10 +7,17 @@
 #include "pool.h"
 #include "vms.h"
 
+/* Seals ready shell (s)'s taps (lv_as_seal): from now on they drop every
+ * frame, until lvd_guard_install; s->guard and s->tap_slot are set, and
+ * lvd_shell_free removes the chains. 0 (nothing done) without a handle
+ * or NICs. */
+int lvd_guard_seal(struct lv_nft *nft, struct lvd_shell *s, struct lv_err *err);
+
 /* Installs the rules of shell (s)'s taps for the VM (vs) (its MACs from
  * the JSON (spec), where the daemon filled in the missing ones): one
- * transaction. 0 when the VM has no vif. */
-int lvd_guard_install(struct lv_nft *nft, const struct lvd_shell *s, const struct lv_vm_spec *vs,
+ * transaction, of the VM's rules only when (s) was sealed, else of the
+ * whole chains (then s->guard is set). 0 when the VM has no vif. */
+int lvd_guard_install(struct lv_nft *nft, struct lvd_shell *s, const struct lv_vm_spec *vs,
                       json_t *spec, struct lv_err *err);
 
 /* Removes the rules of taps (ifindex[0..n)); failures are logged. */

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "lightvm/net.h"
+#include "netguard.h"
 #include "pool.h"
 
 int lvd_pidfd_open(pid_t pid)
@@ -220,6 +221,10 @@ void lvd_shell_free(struct lvd_shell **ps, int kill_it)
      * that safe (a dying shell could still be making it). */
     if (kill_it && s->pid > 0 && kill_and_wait(s) && s->rundir)
         lvd_shell_dir_remove(s->rundir, s->pid);
+    /* Its taps go with it, but not always their chains (a kernel newer
+     * than 6.1 keeps a netdev chain whose device is gone). */
+    if (s->guard)
+        lvd_guard_remove(s->guard, s->tap_ifindex, s->nics <= LV_AS_MAX ? s->nics : LV_AS_MAX);
     lv_ctl_conn_close(&s->conn);
     if (s->pidfd >= 0)
         close(s->pidfd);

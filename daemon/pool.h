@@ -2,6 +2,7 @@
 #ifndef LIGHTVMD_POOL_H
 #define LIGHTVMD_POOL_H
 
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "daemon.h"
@@ -11,6 +12,8 @@
 #define LVD_MAX_FLAVORS 8
 #define LVD_MAX_POOL 256
 #define LVD_REFILL_HIST 128
+
+struct lv_nft;
 
 struct lvd_shell {
     pid_t pid;
@@ -25,6 +28,11 @@ struct lvd_shell {
     json_t *prepare;           /* the shell's prepare trace, owned */
     char taps[LV_VM_MAX_NICS][16]; /* its taps' names, from its ready message */
     int tap_ifindex[LV_VM_MAX_NICS]; /* (antispoof: filtered before exec) */
+    /* Its taps' antispoof chains (netguard.c), set while they have some:
+     * lvd_shell_free removes them (borrowed; NULL once the VM owns them). */
+    struct lv_nft *guard;
+    uint64_t tap_slot[LV_VM_MAX_NICS]; /* sealed taps (lv_as_seal): where the
+                                        * VM's rules go; 0: not sealed */
     uint32_t bridge_ips[LVD_BRIDGE_IPS]; /* (bridge)'s IPv4 addresses at its prepare */
     unsigned nbridge_ips;
 };
@@ -48,7 +56,8 @@ int lvd_shell_spawn(struct lvd_shell **out, const struct lvd_spawn_ctx *ctx, uns
 int lvd_shell_on_ready(struct lvd_shell *s, int block_ms, struct lv_err *err);
 
 /* Closes the daemon's side (a waiting shell then exits); (kill_it) also
- * SIGKILLs it. Sets *s = NULL. */
+ * SIGKILLs it (and waits for its end). Removes its taps' antispoof chains
+ * if it still has them (s->guard). Sets *s = NULL. */
 void lvd_shell_free(struct lvd_shell **s, int kill_it);
 
 int lvd_pidfd_open(pid_t pid);

@@ -103,7 +103,8 @@ static int exec_shell(struct lvd_daemon *d, struct lvd_shell *s, const struct lv
     return rc;
 }
 
-/* A shell whose exec failed: killed (lvd_shell_free waits for its end).
+/* A shell whose exec failed: killed (lvd_shell_free waits for its end),
+ * its taps' antispoof chains removed.
  * One that died or timed out may have renamed its directory to vms/NAME
  * before: that directory, if it was not there before the exec, is removed
  * with it, so a failed create leaves nothing. */
@@ -165,11 +166,7 @@ static int get_and_exec(struct lvd_daemon *d, const struct lv_vm_spec *vs, json_
             *out = s;
             return 0;
         }
-        int ifx[8];
-        unsigned nifx = vs->nvifs <= 8 ? vs->nvifs : 8;
-        memcpy(ifx, s->tap_ifindex, sizeof(ifx));
-        drop_failed_shell(d, &s, vs->name, dir_existed);
-        lvd_guard_remove(d->nft, ifx, nifx);
+        drop_failed_shell(d, &s, vs->name, dir_existed); /* (its chains with it) */
         if (rc == -EPIPE)
             fprintf(stderr, "lightvmd: create %s: a pool shell had died; taking another\n",
                     vs->name);
@@ -251,11 +248,8 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     double t_exec = lvd_now_us();
     struct lvd_vm *vm = lvd_vms_add(&d->vms, vs.name, id);
     if (!vm) {
-        int ifx[8];
-        memcpy(ifx, s->tap_ifindex, sizeof(ifx));
         json_decref(sr);
-        drop_failed_shell(d, &s, vs.name, 0);
-        lvd_guard_remove(d->nft, ifx, vs.nvifs <= 8 ? vs.nvifs : 8);
+        drop_failed_shell(d, &s, vs.name, 0); /* (its chains with it) */
         rep = lv_ctl_error("out of memory");
         goto fail;
     }
@@ -264,6 +258,7 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     vm->pidfd = s->pidfd;
     s->pidfd = -1;
     s->pid = 0; /* now the VM's: not killed with the shell object */
+    s->guard = NULL; /* its taps' chains too (removed by lvd_vm_gone) */
     vm->info = json_incref(json_object_get(sr, "vm"));
     vm->nifindex = vs.nvifs <= 8 ? vs.nvifs : 8;
     memcpy(vm->ifindex, s->tap_ifindex, sizeof(vm->ifindex));

@@ -28,9 +28,14 @@
  * left-over chain pass the new tap's frames (to the new tap's own chain).
  *
  * Installing the rules of a VM's taps is one netlink transaction (the
- * tables if missing, the chains, their rules; atomic: all or nothing).
- * Every function returns 0 or -errno with one line in the optional (err);
- * the kernel's reason is quoted when it gives one.
+ * tables if missing, the chains, their rules; atomic: all or nothing),
+ * or two: lv_as_seal makes the chains with only the first and the last
+ * rule (the tap drops everything, as "other"), when the taps are made;
+ * lv_as_allow later inserts the VM's rules (MAC, IPv4, ARP) before the
+ * last, rules only, the cheap part (lightvmd seals a pool shell's taps
+ * when the shell is ready and allows at create). Either way the chain
+ * ends up the same. Every function returns 0 or -errno with one line in
+ * the optional (err); the kernel's reason is quoted when it gives one.
  */
 #ifndef LIGHTVM_ANTISPOOF_H
 #define LIGHTVM_ANTISPOOF_H
@@ -66,6 +71,22 @@ struct lv_as_vif {
  * twice) are replaced, in a second transaction. */
 int lv_as_install(struct lv_nft *nft, const struct lv_as_vif *v, unsigned n,
                   struct lv_err *err);
+
+/* Seals (n) taps (at most LV_AS_MAX; only ifindex and ifname are used):
+ * each gets its chain with the seal's two rules, so it drops every frame
+ * (counted as "other") from then on; one transaction, as lv_as_install
+ * (a chain left over for the same ifindex is replaced), then one dump per
+ * tap for (slot[i]): where tap i's VM rules go. Nothing is left on
+ * failure. Removed with lv_as_remove. */
+int lv_as_seal(struct lv_nft *nft, const struct lv_as_vif *v, unsigned n, uint64_t *slot,
+               struct lv_err *err);
+
+/* Adds the VM's rules (v[i].mac, v[i].ip) to (n) taps sealed by
+ * lv_as_seal, whose (slot)s it returned: one transaction of rules only
+ * (no table, chain or hook changes). Fails (nothing changed) when a seal
+ * is gone (-ENOENT). */
+int lv_as_allow(struct lv_nft *nft, const struct lv_as_vif *v, const uint64_t *slot,
+                unsigned n, struct lv_err *err);
 
 /* Removes the rules of (n) taps (ifindexes in (ifindex)) in one
  * transaction. Taps with no rules are skipped; 0 when none had any. */

@@ -1,7 +1,7 @@
 /*
  * antispoof_read.c: reading the antispoof ruleset back (antispoof.h):
- * a tap's drop counters, whether it has rules, and the sweep of rules
- * whose tap is gone.
+ * a tap's drop counters, whether it has rules, where a sealed tap's VM
+ * rules go, and the sweep of rules whose tap is gone.
  */
 #include <errno.h>
 #include <net/if.h>
@@ -25,6 +25,7 @@
 struct read_ctx {
     struct lv_as_drops *d;
     unsigned rules;
+    uint64_t drop_handle;  /* of the rule tagged LV_AS_DROP_TAG, 0: none */
 };
 
 static int comment_cb(const struct nftnl_udata *a, void *data)
@@ -77,6 +78,8 @@ static int rule_cb(const struct nlmsghdr *h, void *arg)
         ctx->rules++;
         if (u)
             nftnl_udata_parse(u, ulen, comment_cb, &tag);
+        if (tag && !strcmp(tag, LV_AS_DROP_TAG))
+            ctx->drop_handle = nftnl_rule_get_u64(r, NFTNL_RULE_HANDLE);
         uint64_t *c = tag ? counter_of(ctx->d, tag) : NULL;
         if (c) {
             nftnl_expr_foreach(r, count_expr, &n);
@@ -95,8 +98,7 @@ static int dump_tap(struct lv_nft *nft, int ifindex, struct read_ctx *ctx)
 
     if (!r)
         return -ENOMEM;
-    snprintf(table, sizeof(table), LV_AS_TABLE_FMT, ifindex % LV_AS_SHARDS);
-    snprintf(chain, sizeof(chain), LV_AS_CHAIN_FMT, ifindex);
+    lv_as_names(ifindex, table, chain);
     nftnl_rule_set_str(r, NFTNL_RULE_TABLE, table);
     nftnl_rule_set_str(r, NFTNL_RULE_CHAIN, chain);
     struct nlmsghdr *h = nftnl_nlmsg_build_hdr((char *)nft->buf, NFT_MSG_GETRULE, LV_AS_FAMILY,
@@ -109,7 +111,7 @@ static int dump_tap(struct lv_nft *nft, int ifindex, struct read_ctx *ctx)
 
 int lv_as_read(struct lv_nft *nft, int ifindex, struct lv_as_drops *d, struct lv_err *err)
 {
-    struct read_ctx ctx = {d, 0};
+    struct read_ctx ctx = {d, 0, 0};
     int rc = dump_tap(nft, ifindex, &ctx);
 
     if (rc)
@@ -123,12 +125,22 @@ int lv_as_read(struct lv_nft *nft, int ifindex, struct lv_as_drops *d, struct lv
 int lv_as_present(struct lv_nft *nft, int ifindex, struct lv_err *err)
 {
     struct lv_as_drops d = {0};
-    struct read_ctx ctx = {&d, 0};
+    struct read_ctx ctx = {&d, 0, 0};
     int rc = dump_tap(nft, ifindex, &ctx);
 
     if (rc)
         return lv_nl_fail(err, rc, "", "reading the antispoof rules of tap ifindex %d", ifindex);
     return ctx.rules > 0;
+}
+
+int lv_as_drop_handle(struct lv_nft *nft, int ifindex, uint64_t *handle)
+{
+    struct lv_as_drops d = {0};
+    struct read_ctx ctx = {&d, 0, 0};
+    int rc = dump_tap(nft, ifindex, &ctx);
+
+    *handle = ctx.drop_handle;
+    return rc ? rc : ctx.drop_handle ? 0 : -ENOENT;
 }
 
 /* ---- sweep ---- */

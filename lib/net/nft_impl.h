@@ -1,7 +1,8 @@
 /*
  * nft_impl.h: lib/net internals shared by nft.c (the NETLINK_NETFILTER
- * handle: transactions and dumps) and antispoof.c (the ruleset). Not
- * public.
+ * handle: transactions and dumps) and the antispoof files (the ruleset:
+ * antispoof_rule.c builds its rules, antispoof.c changes it,
+ * antispoof_read.c reads it back). Not public.
  */
 #ifndef LIGHTVM_NFT_IMPL_H
 #define LIGHTVM_NFT_IMPL_H
@@ -23,6 +24,10 @@
 #define LV_AS_TABLE_FMT "lightvm-%d" /* by ifindex % LV_AS_SHARDS */
 #define LV_AS_CHAIN_FMT "tap%d"      /* a filtered tap's chain, by ifindex */
 #define LV_AS_FAMILY 5           /* NFPROTO_NETDEV */
+#define LV_AS_NRULES 7           /* rules of a tap's chain (antispoof_rule.c) */
+#define LV_AS_DROP_TAG "other"   /* the comment of its last rule (the seal's drop) */
+
+struct nftnl_rule;
 
 struct lv_nft {
     struct mnl_socket *sock;     /* owned */
@@ -56,5 +61,20 @@ int lv_nft_commit(struct lv_nft *nft, char *kmsg);
  * set here) and hands each reply message to (cb) until the dump ends.
  * 0 or -errno. */
 int lv_nft_dump(struct lv_nft *nft, struct nlmsghdr *h, mnl_cb_t cb, void *arg);
+
+/* antispoof_rule.c: tap (ifindex)'s table and chain names. */
+void lv_as_names(int ifindex, char table[32], char chain[32]);
+
+/* antispoof_rule.c: rule (i) (0..LV_AS_NRULES-1, in chain order) of tap
+ * (v)'s chain (chain) in (table), new (the caller owns it), or NULL (out
+ * of memory). Rules 0 and LV_AS_NRULES-1 are the seal; 1..LV_AS_NRULES-2
+ * are the VM's and use v->mac and v->ip. */
+struct nftnl_rule *lv_as_rule(unsigned i, const struct lv_as_vif *v, const char *table,
+                              const char *chain);
+
+/* antispoof_read.c: the handle of the last rule (the seal's drop) of tap
+ * (ifindex)'s chain into (*handle). 0, -ENOENT when the chain has no such
+ * rule, or -errno. One dump. */
+int lv_as_drop_handle(struct lv_nft *nft, int ifindex, uint64_t *handle);
 
 #endif

@@ -2,6 +2,10 @@
  * test_spoof: "the network cannot be spoofed", end to end on real KVM, in
  * a network namespace of the test's own with one bridge:
  *
+ *   0. before any create, the taps of every ready pool shell are sealed:
+ *      each has its chain, and a frame written into one (through the
+ *      shell's own tap fd) is dropped and counted as "other"; the chain of
+ *      a ready shell that is killed goes
  *   1. two daytime VMs (the neighbours n1, n2) through lightvmd; the
  *      host's ARP entries for their IPs carry their MACs
  *   2. control: a spoof VM (guest/apps/spoof) whose rules the test removes
@@ -34,6 +38,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "lightvm/antispoof.h"
@@ -176,6 +181,122 @@ static void neighbours_known(void)
         CHECK(!strcmp(mac, want), "host's entry for " NET "%d: '%s' (want %s)", k, neigh_line,
               want);
     }
+}
+
+/* Tap fd (fd) of process (pid): its tap's name into (name), 1; 0 if
+ * (fd) is no tap. */
+static int tap_of_fd(pid_t pid, int fd, char name[16])
+{
+    char path[64], buf[512];
+    const char *p;
+    FILE *f;
+    size_t n;
+
+    snprintf(path, sizeof(path), "/proc/%d/fdinfo/%d", (int)pid, fd);
+    f = fopen(path, "re");
+    n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    p = strstr(buf, "iff:\t"); /* a tun/tap fd's device */
+    if (!p)
+        return 0;
+    snprintf(name, 16, "%.*s", (int)strcspn(p + 5, "\n"), p + 5);
+    return name[0] != '\0';
+}
+
+/* An IPv6 frame (which no VM may send), with the taps' virtio-net header,
+ * written into tap fd (fd) of process (pid): as if its guest sent it. */
+static int write_into(pid_t pid, int fd)
+{
+    uint8_t frame[LV_TAP_VNET_HDR_LEN + 60] = {0};
+    uint8_t *e = frame + LV_TAP_VNET_HDR_LEN;
+    int pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    int mine = pidfd < 0 ? -1 : (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0);
+    int ok;
+
+    memset(e, 0xff, 6);
+    e[6] = 0x02;
+    e[11] = 0x99;
+    e[12] = 0x86;
+    e[13] = 0xdd;
+    e[14] = 0x60;
+    ok = mine >= 0 && write(mine, frame, sizeof(frame)) == (ssize_t)sizeof(frame);
+    CHECK(ok, "writing into shell %d's tap fd %d: %s", (int)pid, fd, strerror(errno));
+    if (mine >= 0)
+        close(mine); /* (held, it would keep the tap alive) */
+    if (pidfd >= 0)
+        close(pidfd);
+    return ok;
+}
+
+/* Ready shell (pid)'s taps: each must have its chain; a frame into the
+ * first (when (probe)) is counted as "other". Its number of taps. */
+static int check_shell(pid_t pid, int probe, int *probed_ix)
+{
+    char name[16];
+    int ntaps = 0;
+
+    for (int fd = 0; fd < 256; fd++) {
+        if (!tap_of_fd(pid, fd, name))
+            continue;
+        int ix = (int)lvt_sys_num(name, "ifindex");
+        ntaps++;
+        CHECK(ix > 0 && lv_as_present(nft, ix, NULL) == 1, "ready shell %d's tap %s (ifindex "
+              "%d) has no antispoof chain before any create", (int)pid, name, ix);
+        if (!probe || *probed_ix || ix <= 0 || !write_into(pid, fd))
+            continue;
+        struct lv_as_drops d = {0};
+        for (int t = 0; t < 5000 && d.other == 0; t += 100) {
+            memset(&d, 0, sizeof(d));
+            if (lv_as_read(nft, ix, &d, NULL) < 0 || d.other == 0)
+                lvt_sleep_ms(100);
+        }
+        printf("ready shell %d's tap %s: dropped mac %llu, ip %llu, arp %llu, other %llu\n",
+               (int)pid, name, (unsigned long long)d.mac, (unsigned long long)d.ip,
+               (unsigned long long)d.arp, (unsigned long long)d.other);
+        CHECK(d.mac == 0 && d.ip == 0 && d.arp == 0 && d.other == 1, "a frame written into "
+              "ready shell %d's tap %s was not dropped as \"other\"", (int)pid, name);
+        *probed_ix = ix;
+    }
+    return ntaps;
+}
+
+/* 0: the pool's taps are filtered before any create; a killed ready
+ * shell's chain goes (this kernel may keep a netdev chain whose device is
+ * gone: the daemon removes it). */
+static void case_sealed(void)
+{
+    char dir[PATH_MAX];
+    pid_t probed = 0;
+    int taps = 0, shells = 0, ix = 0;
+
+    lvt_pool_wait(&cli, lightvm, rundir, 3);
+    snprintf(dir, sizeof(dir), "%s/shells", rundir);
+    DIR *d = opendir(dir);
+    struct dirent *de;
+    while (d && (de = readdir(d))) {
+        pid_t pid = (pid_t)atoi(de->d_name);
+        if (pid <= 0)
+            continue;
+        shells++;
+        taps += check_shell(pid, !probed, &ix);
+        if (ix && !probed)
+            probed = pid;
+    }
+    if (d)
+        closedir(d);
+    CHECK(shells == 3 && taps == 3, "%d ready shells with %d taps in %s (want 3 with 1 each)",
+          shells, taps, dir);
+    CHECK(probed > 0 && kill(probed, SIGKILL) == 0, "no shell's tap written into");
+    int present = 1;
+    for (int t = 0; t < 10000 && present == 1 && ix > 0; t += 100) {
+        lvt_sleep_ms(100);
+        present = lv_as_present(nft, ix, NULL);
+    }
+    CHECK(present == 0, "ready shell %d was killed, its tap's chain (ifindex %d) is still "
+          "there", (int)probed, ix);
+    lvt_pool_wait(&cli, lightvm, rundir, 3);
 }
 
 /* 1: the neighbours. */
@@ -461,6 +582,7 @@ int main(int argc, char **argv)
     const char *dargv[] = {lightvmd, "--rundir", rundir, "--pool", "8,1,3", NULL};
     if (lvt_bg_start(&daemon_bg, dargv) == 0 &&
         lvt_daemon_wait(&daemon_bg, 20000, &cli, lightvm, rundir)) {
+        case_sealed();
         case_neighbours();
         case_control();
         case_filtered();
