@@ -10,6 +10,7 @@
 #include "lightvm/antispoof.h"
 #include "lightvm/net.h"
 #include "lightvm/vm.h"
+#include "lightvm/vmspec.h"
 
 /* Exit codes of the command (a guest's own status passes through as is). */
 #define LV_EXIT_HOST_ERROR 1 /* bad image, no KVM, out of resources */
@@ -62,17 +63,12 @@ struct lv_run_vm {
 };
 int lv_run_vm(const struct lv_run_vm *r);
 
-/* netopt.c: one --net BRIDGE[,mac=M][,ip=A.B.C.D[/P]][,gw=G][,create]. */
-struct lv_nic_opt {
-    char bridge[LV_IFNAMSIZ];
-    int create;
-    int has_mac;
-    uint8_t mac[6];
-    uint32_t ip, netmask, gw; /* network byte order */
+/* netopt.c: one --net BRIDGE[,mac=M][,ip=A.B.C.D[/P]][,gw=G][,create]
+ * (lv_vif_spec_parse_opt), or a vif of a --config file (create 0). */
+struct lv_net_opt {
+    struct lv_vif_spec vif;
+    int create; /* make the bridge if it does not exist (and remove it at the end) */
 };
-
-/* Parses (spec) into (o); prints the error and returns -1 when bad. */
-int lv_nic_parse(const char *spec, struct lv_nic_opt *o);
 
 /* Opens a tap on its bridge for each of (o)[0..n), fills (out) for
  * lv_vm_config (a random MAC where none was given) and installs the taps'
@@ -80,14 +76,14 @@ int lv_nic_parse(const char *spec, struct lv_nic_opt *o);
  * guest runs. A MAC given that is already on its bridge is refused. The
  * caller owns (taps) and (*nft) and releases both with lv_nics_close()
  * (also on failure: then nothing is open or installed). */
-int lv_nics_open(const struct lv_nic_opt *o, unsigned n, struct lv_tap *taps,
+int lv_nics_open(const struct lv_net_opt *o, unsigned n, struct lv_tap *taps,
                  struct lv_vm_nic *out, struct lv_nft **nft, struct lv_nl **keep_nl,
                  struct lv_err *err);
 /* Removes the taps' rules, closes (*nft), then the taps; a bridge this
  * run's options asked to create (o[i].create) is removed, through
  * (*keep_nl), if lightvm made it and nothing is attached to it any more;
  * closes (*keep_nl). */
-void lv_nics_close(const struct lv_nic_opt *o, struct lv_tap *taps, unsigned n,
+void lv_nics_close(const struct lv_net_opt *o, struct lv_tap *taps, unsigned n,
                    struct lv_nft **nft, struct lv_nl **keep_nl);
 
 /* --probe ADDR:PORT -> network byte order values; prints errors (as

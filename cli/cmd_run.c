@@ -74,7 +74,7 @@ struct run_opts {
     int raw;
     unsigned flags;
     unsigned nnics;
-    struct lv_nic_opt nic[LV_VM_MAX_NICS];
+    struct lv_net_opt nic[LV_VM_MAX_NICS];
     uint32_t probe_ip;
     uint16_t probe_port;
     int wait_net;
@@ -102,17 +102,8 @@ static int use_config(struct run_opts *o, int nargs)
     o->mem = ((o->spec.memory_mb << 20) + LV_MEM_ALIGN - 1) & ~(uint64_t)(LV_MEM_ALIGN - 1);
     o->cmdline = o->spec.cmdline;
     o->nnics = o->spec.nvifs;
-    for (unsigned i = 0; i < o->nnics; i++) {
-        const struct lv_vif_spec *v = &o->spec.vifs[i];
-        struct lv_nic_opt *n = &o->nic[i];
-        memset(n, 0, sizeof(*n));
-        memcpy(n->bridge, v->bridge, sizeof(n->bridge));
-        n->has_mac = v->has_mac;
-        memcpy(n->mac, v->mac, sizeof(n->mac));
-        n->ip = v->ip;
-        n->netmask = v->netmask;
-        n->gw = v->gw;
-    }
+    for (unsigned i = 0; i < o->nnics; i++)
+        o->nic[i] = (struct lv_net_opt){.vif = o->spec.vifs[i], .create = 0};
     return 0;
 }
 
@@ -167,8 +158,11 @@ static int parse(int argc, char **argv, struct run_opts *o)
                 fprintf(stderr, "lightvm run: more than %d --net\n", LV_VM_MAX_NICS);
                 return -1;
             }
-            if (lv_nic_parse(optarg, &o->nic[o->nnics]) < 0)
+            if (lv_vif_spec_parse_opt(optarg, &o->nic[o->nnics].vif, &o->nic[o->nnics].create,
+                                      &err) < 0) {
+                fprintf(stderr, "lightvm run: --net %s\n", err.msg);
                 return -1;
+            }
             o->nnics++;
             break;
         case 'W':
@@ -381,7 +375,7 @@ int cmd_run(int argc, char **argv)
     /* Probing the first bridge's own address: the guest gets its MAC. */
     struct lv_nl *nl = NULL;
     if (o.probe_port && o.nnics && lv_nl_open(&nl, NULL) == 0 &&
-        lv_bridge_owns_ip(nl, o.nic[0].bridge, o.probe_ip, probe_mac, NULL) == 1)
+        lv_bridge_owns_ip(nl, o.nic[0].vif.bridge, o.probe_ip, probe_mac, NULL) == 1)
         r.probe_mac = probe_mac;
     lv_nl_close(&nl);
 

@@ -1,4 +1,4 @@
-/* netopt.c: `--net`, `--probe` and `--wait-net` of `lightvm run`. */
+/* netopt.c: the NICs of `lightvm run` (--net, a --config's vifs), --probe and --wait-net. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -9,62 +9,9 @@
 
 #include "cli.h"
 
-static uint32_t prefix_mask(int prefix)
-{
-    return prefix <= 0 ? 0 : htonl(~0u << (32 - prefix));
-}
-
-int lv_nic_parse(const char *spec, struct lv_nic_opt *o)
-{
-    char buf[256], *save = NULL, *tok;
-    struct lv_err err = {""};
-    int prefix;
-
-    memset(o, 0, sizeof(*o));
-    if (strlen(spec) >= sizeof(buf)) {
-        fprintf(stderr, "lightvm run: --net '%.40s...' is too long\n", spec);
-        return -1;
-    }
-    strcpy(buf, spec);
-    tok = strtok_r(buf, ",", &save);
-    if (!tok || lv_ifname_check(tok, &err) < 0) {
-        fprintf(stderr, "lightvm run: --net '%s': bad bridge name: %s\n", spec,
-                tok ? err.msg : "empty");
-        return -1;
-    }
-    strcpy(o->bridge, tok);
-    while ((tok = strtok_r(NULL, ",", &save))) {
-        char *v = strchr(tok, '=');
-        if (v)
-            *v++ = '\0';
-        if (!strcmp(tok, "create") && !v) {
-            o->create = 1;
-        } else if (!strcmp(tok, "mac") && v) {
-            if (lv_mac_parse(v, o->mac, &err) < 0)
-                goto bad;
-            o->has_mac = 1;
-        } else if (!strcmp(tok, "ip") && v) {
-            if (lv_ipv4_parse(v, &o->ip, &prefix, &err) < 0)
-                goto bad;
-            o->netmask = prefix_mask(prefix < 0 ? 24 : prefix);
-        } else if (!strcmp(tok, "gw") && v) {
-            if (lv_ipv4_parse(v, &o->gw, NULL, &err) < 0)
-                goto bad;
-        } else {
-            fprintf(stderr, "lightvm run: --net '%s': unknown key '%s' (want mac=, ip=, gw=, "
-                            "create)\n", spec, tok);
-            return -1;
-        }
-    }
-    return 0;
-bad:
-    fprintf(stderr, "lightvm run: --net '%s': %s\n", spec, err.msg);
-    return -1;
-}
-
 /* A MAC given on the command line that its bridge already has (a port's,
  * one a guest sent from, the bridge's own) is refused. */
-static int mac_free(struct lv_nl *nl, const struct lv_nic_opt *o, struct lv_err *err)
+static int mac_free(struct lv_nl *nl, const struct lv_vif_spec *o, struct lv_err *err)
 {
     char ms[18];
     int rc = o->has_mac ? lv_bridge_mac_used(nl, o->bridge, o->mac, err) : 0;
@@ -91,7 +38,7 @@ static int guard(const struct lv_tap *taps, const struct lv_vm_nic *nics, unsign
     return rc ? rc : lv_as_install(*nft, v, n, err);
 }
 
-int lv_nics_open(const struct lv_nic_opt *o, unsigned n, struct lv_tap *taps,
+int lv_nics_open(const struct lv_net_opt *o, unsigned n, struct lv_tap *taps,
                  struct lv_vm_nic *out, struct lv_nft **nft, struct lv_nl **keep_nl,
                  struct lv_err *err)
 {
@@ -108,19 +55,19 @@ int lv_nics_open(const struct lv_nic_opt *o, unsigned n, struct lv_tap *taps,
     rc = lv_nl_open(&nl, err);
     for (i = 0; !rc && i < n; i++) {
         memset(&out[i], 0, sizeof(out[i]));
-        if ((rc = mac_free(nl, &o[i], err)) < 0)
+        if ((rc = mac_free(nl, &o[i].vif, err)) < 0)
             break;
-        rc = lv_vif_open(nl, o[i].bridge, o[i].create, &taps[i], err);
+        rc = lv_vif_open(nl, o[i].vif.bridge, o[i].create, &taps[i], err);
         if (rc)
             break;
-        if (o[i].has_mac)
-            memcpy(out[i].mac, o[i].mac, 6);
+        if (o[i].vif.has_mac)
+            memcpy(out[i].mac, o[i].vif.mac, 6);
         else if ((rc = lv_mac_random(out[i].mac, err)) < 0)
             break;
         out[i].tap_fd = taps[i].fd;
-        out[i].ip = o[i].ip;
-        out[i].netmask = o[i].netmask;
-        out[i].gw = o[i].gw;
+        out[i].ip = o[i].vif.ip;
+        out[i].netmask = o[i].vif.netmask;
+        out[i].gw = o[i].vif.gw;
         made |= o[i].create;
     }
     /* Kept to remove a bridge it made at the end, when the seccomp filter
@@ -136,7 +83,7 @@ int lv_nics_open(const struct lv_nic_opt *o, unsigned n, struct lv_tap *taps,
     return rc;
 }
 
-void lv_nics_close(const struct lv_nic_opt *o, struct lv_tap *taps, unsigned n,
+void lv_nics_close(const struct lv_net_opt *o, struct lv_tap *taps, unsigned n,
                    struct lv_nft **nft, struct lv_nl **nl)
 {
     int ifx[LV_AS_MAX];
@@ -154,7 +101,7 @@ void lv_nics_close(const struct lv_nic_opt *o, struct lv_tap *taps, unsigned n,
      * its fd is closed). */
     for (unsigned i = 0; i < n && *nl; i++)
         if (o[i].create)
-            lv_bridge_release(*nl, o[i].bridge, NULL);
+            lv_bridge_release(*nl, o[i].vif.bridge, NULL);
     lv_nl_close(nl);
 }
 

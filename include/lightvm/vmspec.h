@@ -65,6 +65,13 @@ int lv_vm_spec_parse(const char *json, size_t len, struct lv_vm_spec *out, struc
 struct json_t;
 int lv_vm_spec_from_json(struct json_t *j, struct lv_vm_spec *out, struct lv_err *err);
 
+/* Parses `lightvm run --net`'s BRIDGE[,mac=M][,ip=A.B.C.D[/P]][,gw=G][,create]
+ * into (vif), with the checks a config's vif gets; (*create) says whether
+ * "create" was given (make the bridge: the cold path only, no config has
+ * it). 0, or -EINVAL with one line in (err) quoting (opt). */
+int lv_vif_spec_parse_opt(const char *opt, struct lv_vif_spec *vif, int *create,
+                          struct lv_err *err);
+
 /* Reads the file (path) (at most LV_VM_SPEC_MAX bytes; a larger one is
  * -E2BIG) and parses it as lv_vm_spec_parse() does; every error message
  * starts with "(path): ". */

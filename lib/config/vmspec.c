@@ -139,50 +139,97 @@ static int vif_str(json_t *o, unsigned idx, const char *key, int required, size_
     return 0;
 }
 
+/* Sets field (key) ("bridge", "mac", "ip" or "gw") of (vif) from its text
+ * (s), with the checks both a config's vif and `--net` get: 0 or -EINVAL
+ * with a line in (err) that the caller prefixes with where (s) came from. */
+static int vif_set(struct lv_vif_spec *vif, const char *key, const char *s, struct lv_err *err)
+{
+    char q[QUOTE_MAX + 4];
+    int rc, prefix;
+
+    if (!strcmp(key, "bridge")) {
+        if ((rc = lv_ifname_check(s, err)) < 0)
+            return rc;
+        strcpy(vif->bridge, s);
+        return 0;
+    }
+    if (!strcmp(key, "mac")) {
+        if ((rc = lv_mac_parse(s, vif->mac, err)) < 0)
+            return rc;
+        vif->has_mac = 1;
+        return 0;
+    }
+    if (!strcmp(key, "ip")) {
+        if ((rc = lv_ipv4_parse(s, &vif->ip, &prefix, err)) < 0)
+            return rc;
+        if (prefix == 0)
+            return lv_err_set(err, EINVAL, "prefix /0 in '%s' is not 1..32", quote(q, s));
+        /* 0 means "none" in the spec: 0.0.0.0 would be dropped on the way
+         * back to JSON with its netmask, so it is refused here */
+        if (!vif->ip)
+            return lv_err_set(err, EINVAL, "0.0.0.0 is not a usable address");
+        vif->netmask = htonl(~0u << (32 - (prefix < 0 ? 24 : prefix)));
+        return 0;
+    }
+    if ((rc = lv_ipv4_parse(s, &vif->gw, NULL, err)) < 0) /* "gw" */
+        return rc;
+    if (!vif->gw)
+        return lv_err_set(err, EINVAL, "0.0.0.0 is not a usable address");
+    return 0;
+}
+
 static int parse_vif(json_t *o, unsigned idx, struct lv_vif_spec *vif, struct lv_err *err)
 {
-    char where[24], path[32], q[QUOTE_MAX + 4];
+    static const size_t max[] = {sizeof(vif->bridge) - 1, 17, 18, 15};
+    char where[24], path[32];
     struct lv_err e = {""};
     const char *s;
-    int rc, prefix;
+    int rc;
 
     snprintf(where, sizeof(where), "vifs[%u]: ", idx);
     if (!json_is_object(o))
         return lv_err_set(err, EINVAL, "vifs[%u]: expected an object, got %s", idx,
                           type_name(o));
-    if ((rc = check_keys(o, vif_keys, where, err)) < 0 ||
-        (rc = vif_str(o, idx, "bridge", 1, sizeof(vif->bridge) - 1, path, &s, err)) < 0 ||
-        (rc = prefixed(lv_ifname_check(s, &e), path, &e, err)) < 0)
+    if ((rc = check_keys(o, vif_keys, where, err)) < 0)
         return rc;
-    strcpy(vif->bridge, s);
-
-    if ((rc = vif_str(o, idx, "mac", 0, 17, path, &s, err)) < 0 ||
-        (rc == 0 && (rc = prefixed(lv_mac_parse(s, vif->mac, &e), path, &e, err)) < 0))
-        return rc;
-    vif->has_mac = rc == 0;
-
-    if ((rc = vif_str(o, idx, "ip", 0, 18, path, &s, err)) < 0)
-        return rc;
-    if (rc == 0) {
-        if ((rc = prefixed(lv_ipv4_parse(s, &vif->ip, &prefix, &e), path, &e, err)) < 0)
+    for (unsigned k = 0; vif_keys[k]; k++) {
+        rc = vif_str(o, idx, vif_keys[k], k == 0, max[k], path, &s, err);
+        if (rc < 0 || (rc == 0 && (rc = prefixed(vif_set(vif, vif_keys[k], s, &e), path, &e,
+                                                 err)) < 0))
             return rc;
-        if (prefix == 0)
-            return lv_err_set(err, EINVAL, "%s: prefix /0 in '%s' is not 1..32", path,
-                              quote(q, s));
-        /* 0 means "none" in the spec: 0.0.0.0 would be dropped on the way
-         * back to JSON with its netmask, so it is refused here */
-        if (!vif->ip)
-            return lv_err_set(err, EINVAL, "%s: 0.0.0.0 is not a usable address", path);
-        vif->netmask = htonl(~0u << (32 - (prefix < 0 ? 24 : prefix)));
     }
+    return 0;
+}
 
-    if ((rc = vif_str(o, idx, "gw", 0, 15, path, &s, err)) < 0)
-        return rc;
-    if (rc == 0) {
-        if ((rc = prefixed(lv_ipv4_parse(s, &vif->gw, NULL, &e), path, &e, err)) < 0)
-            return rc;
-        if (!vif->gw)
-            return lv_err_set(err, EINVAL, "%s: 0.0.0.0 is not a usable address", path);
+int lv_vif_spec_parse_opt(const char *opt, struct lv_vif_spec *vif, int *create,
+                          struct lv_err *err)
+{
+    char buf[256], q[QUOTE_MAX + 4], *save = NULL, *tok;
+    struct lv_err e = {""};
+    int rc;
+
+    memset(vif, 0, sizeof(*vif));
+    *create = 0;
+    if (strlen(opt) >= sizeof(buf))
+        return lv_err_set(err, EINVAL, "'%s': too long", quote(q, opt));
+    strcpy(buf, opt);
+    tok = strtok_r(buf, ",", &save);
+    if (!tok || (rc = vif_set(vif, "bridge", tok, &e)) < 0)
+        return lv_err_set(err, EINVAL, "'%s': bad bridge name: %s", quote(q, opt),
+                          tok ? e.msg : "empty");
+    while ((tok = strtok_r(NULL, ",", &save))) {
+        char *v = strchr(tok, '=');
+        if (v)
+            *v++ = '\0';
+        if (!strcmp(tok, "create") && !v) {
+            *create = 1;
+            continue;
+        }
+        if (!v || !(!strcmp(tok, "mac") || !strcmp(tok, "ip") || !strcmp(tok, "gw")))
+            return lv_err_set(err, EINVAL, "'%s': unknown key '%s' (want mac=, ip=, gw=, "
+                              "create)", quote(q, opt), tok);
+        if ((rc = vif_set(vif, tok, v, &e)) < 0)
+            return lv_err_set(err, -rc, "'%s': %s: %s", quote(q, opt), tok, e.msg);
     }
     return 0;
 }

@@ -285,6 +285,50 @@ static void test_to_json_refuses(void)
     CHECK(lv_vm_spec_to_json(&s) == NULL, "9 vifs written");
 }
 
+/* `--net` options: the same fields and checks as a config's vif. */
+static void test_net_opt(void)
+{
+    static const struct {
+        const char *opt, *msg; /* msg NULL: accepted */
+    } cases[] = {
+        {"lvbr0", NULL},
+        {"lvbr0,mac=02:00:00:00:00:07,ip=10.1.2.3/16,gw=10.1.0.1,create", NULL},
+        {"", "bad bridge name"},
+        {"bad/name", "bad bridge name"},
+        {"lvbr0,ip=10.0.0.2/0", "prefix /0"},
+        {"lvbr0,ip=0.0.0.0", "not a usable address"},
+        {"lvbr0,gw=0.0.0.0", "not a usable address"},
+        {"lvbr0,mac=01:00:00:00:00:01", "multicast"},
+        {"lvbr0,ip=10.0.0.300", "not an IPv4 address"},
+        {"lvbr0,frob=1", "unknown key 'frob'"},
+        {"lvbr0,mac", "unknown key 'mac'"},
+        {"lvbr0,create=1", "unknown key 'create'"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct lv_vif_spec v;
+        struct lv_err err = {""};
+        int create = -1, rc = lv_vif_spec_parse_opt(cases[i].opt, &v, &create, &err);
+        if (!cases[i].msg)
+            CHECK(rc == 0, "'%s': %s", cases[i].opt, err.msg);
+        else
+            CHECK(rc == -EINVAL && strstr(err.msg, cases[i].msg) && strstr(err.msg, cases[i].opt),
+                  "'%s': rc %d, message '%s' (want '%s' and the option)", cases[i].opt, rc,
+                  err.msg, cases[i].msg);
+    }
+    struct lv_vif_spec v;
+    struct lv_err err = {""};
+    int create = 0;
+    CHECK(lv_vif_spec_parse_opt("br-x.1,mac=02:00:00:00:00:07,ip=10.1.2.3/16,gw=10.1.0.1,create",
+                                &v, &create, &err) == 0 && create && v.has_mac &&
+              !strcmp(v.bridge, "br-x.1") && !memcmp(v.mac, "\x02\0\0\0\0\x07", 6) &&
+              v.ip == htonl(0x0a010203) && v.netmask == htonl(0xffff0000) &&
+              v.gw == htonl(0x0a010001),
+          "full --net option: %s", err.msg);
+    CHECK(lv_vif_spec_parse_opt("b,ip=192.168.1.7", &v, &create, &err) == 0 && !create &&
+              !v.has_mac && v.netmask == htonl(0xffffff00) && !v.gw,
+          "default /24, no create: %s", err.msg);
+}
+
 int main(void)
 {
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -308,5 +352,6 @@ int main(void)
     test_load();
     test_to_json_refuses();
     test_from_json_refuses();
+    test_net_opt();
     return lvt_done("test_vmspec");
 }
