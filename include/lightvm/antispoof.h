@@ -42,10 +42,11 @@
 
 #include <stdint.h>
 
+#include "abi/lv_abi.h"
 #include "lightvm/err.h"
 #include "lightvm/net.h"
 
-#define LV_AS_MAX 8 /* taps per call */
+#define LV_AS_MAX LV_BOOTINFO_MAX_DEVICES /* taps per call: one VM's NICs at most */
 
 struct lv_nft; /* one NETLINK_NETFILTER socket and its sequence numbers */
 

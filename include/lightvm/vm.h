@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "abi/lv_abi.h"
 #include "lightvm/err.h"
 #include "lightvm/kvm.h"
 
@@ -25,7 +26,7 @@ struct lv_image; /* lightvm/elf.h */
  * lv_vm_threads_ready, lv_vm_start and lv_vm_warm fail if one could not. */
 #define LV_VM_F_SECCOMP (1u << 1)
 
-#define LV_VM_MAX_NICS 8 /* == LV_BOOTINFO_MAX_DEVICES */
+#define LV_VM_MAX_NICS LV_BOOTINFO_MAX_DEVICES /* the boot info page has room for that many */
 
 /* One virtio-net NIC, backed by a tap the caller made (lv_tap_open). */
 struct lv_vm_nic {

@@ -18,10 +18,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "abi/lv_abi.h"
 #include "lightvm/err.h"
 
 #define LV_NAME_MAX 64              /* including NUL */
-#define LV_VM_MAX_VIFS 8
+#define LV_VM_MAX_VIFS LV_BOOTINFO_MAX_DEVICES /* = LV_VM_MAX_NICS */
 #define LV_VM_MEMORY_MIN 2          /* MiB */
 #define LV_VM_MEMORY_MAX 4096       /* MiB */
 #define LV_VM_MEMORY_DEFAULT 8      /* MiB */
