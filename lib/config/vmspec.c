@@ -212,6 +212,11 @@ int lv_vif_spec_parse_opt(const char *opt, struct lv_vif_spec *vif, int *create,
     *create = 0;
     if (strlen(opt) >= sizeof(buf))
         return lv_err_set(err, EINVAL, "'%s': too long", quote(q, opt));
+    /* as vif_str: the field parsers quote their input as given */
+    for (const char *c = opt; *c; c++)
+        if (*c < 0x20 || *c >= 0x7f)
+            return lv_err_set(err, EINVAL, "'%s': has bytes that are not printable ASCII",
+                              quote(q, opt));
     strcpy(buf, opt);
     tok = strtok_r(buf, ",", &save);
     if (!tok || (rc = vif_set(vif, "bridge", tok, &e)) < 0)
