@@ -1,8 +1,9 @@
 /*
  * limits.c: a VM process's memory, task and CPU limits. Each VM process
  * gets a cgroup of its own (lib/sandbox/cgroup.c) from the daemon right
- * after the fork; where no memory cgroup is usable, rlimits set in the
- * child before the exec stand in for it.
+ * after the fork, with an idle CPU share until it is told to run a VM;
+ * where no memory cgroup is usable, rlimits set in the child before the
+ * exec stand in for it (and the CPU is shared per thread).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,19 +23,25 @@ void lvd_limits_init(struct lvd_limits *l, unsigned overhead_mb)
     char desc[LV_CG_PATH_MAX + 64];
 
     l->overhead_mb = overhead_mb;
-    /* Memory and tasks; no CPU group per VM: a group at full weight undoes
-     * a preparing shell's SCHED_IDLE, and on a one-CPU host (the nested
-     * VM) VMs then missed daytime answers while the pool refilled (199 of
-     * 200 in test_daemon). VMs share the CPU per thread, as before. */
-    lv_cgroup_probe(&l->cg, (1u << LV_CG_MEM) | (1u << LV_CG_PIDS), &err);
+    /* Memory, tasks and CPU. A shell's CPU group is idle while it
+     * prepares and waits (a group at full weight would undo its
+     * SCHED_IDLE: on the nested VM's one CPU, VMs then missed daytime
+     * answers while the pool refilled, 199 of 200 in test_daemon); it gets
+     * its share at exec (lvd_limits_activate). */
+    lv_cgroup_probe(&l->cg, LV_CG_WANT_ALL, &err);
     lv_cgroup_describe(&l->cg, desc, sizeof(desc));
     if (!l->cg.version) {
         fprintf(stderr, "lightvmd: VM limits: rlimits (%s: %s)\n", desc, err.msg);
         return;
     }
     int n = lv_cgroup_sweep(&l->cg);
-    fprintf(stderr, "lightvmd: VM limits: %s; guest RAM + 1/64 + %u MiB each%s\n", desc, overhead_mb,
-            n > 0 ? "; removed the cgroups of VM processes that are gone" : "");
+    char cap[48] = "";
+    if (l->cpu_max_pct && l->cg.parent[LV_CG_CPU][0])
+        snprintf(cap, sizeof(cap), ", at most %u%% of a CPU", l->cpu_max_pct);
+    else if (l->cpu_max_pct)
+        snprintf(cap, sizeof(cap), "; no CPU cgroup for --vm-cpu-max");
+    fprintf(stderr, "lightvmd: VM limits: %s; guest RAM + 1/64 + %u MiB each%s%s\n", desc,
+            overhead_mb, cap, n > 0 ? "; removed the cgroups of VM processes that are gone" : "");
 }
 
 int lvd_limits_apply(const struct lvd_limits *l, pid_t pid, unsigned mem_mb,
@@ -44,11 +51,21 @@ int lvd_limits_apply(const struct lvd_limits *l, pid_t pid, unsigned mem_mb,
         .mem_bytes = ((uint64_t)mem_mb + lvd_vm_tables_mb(mem_mb) + l->overhead_mb) << 20,
         .pids = LVD_VM_TASKS,
         .cpu_weight = LVD_VM_CPU_WEIGHT,
+        .cpu_max_pct = l->cpu_max_pct,
     };
 
     if (!l->cg.version)
         return 0; /* lvd_limits_child did it */
     return lv_cgroup_vm_create(&l->cg, pid, &lim, err);
+}
+
+void lvd_limits_activate(const struct lvd_limits *l, pid_t pid)
+{
+    struct lv_err err = {""};
+
+    if (l->cg.version && lv_cgroup_vm_activate(&l->cg, pid, LVD_VM_CPU_WEIGHT, &err) < 0)
+        fprintf(stderr, "lightvmd: VM process %d keeps an idle CPU share: %s\n", (int)pid,
+                err.msg);
 }
 
 void lvd_limits_child(const struct lvd_limits *l, unsigned mem_mb)

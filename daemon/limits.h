@@ -17,7 +17,7 @@
 /* Tasks: the main thread, the vCPU, the I/O thread (and the warm-up
  * thread before the vCPU's), with room to spare. */
 #define LVD_VM_TASKS 16
-#define LVD_VM_CPU_WEIGHT 100 /* the same for every VM (cgroup v2's default) */
+#define LVD_VM_CPU_WEIGHT 100 /* a running VM's, the same for every VM (cgroup v2's default) */
 
 static inline unsigned lvd_vm_tables_mb(unsigned mem_mb)
 {
@@ -27,6 +27,7 @@ static inline unsigned lvd_vm_tables_mb(unsigned mem_mb)
 struct lvd_limits {
     struct lv_cgroup_host cg; /* version 0: rlimits instead */
     unsigned overhead_mb;
+    unsigned cpu_max_pct; /* --vm-cpu-max: 0 none, else percent of one CPU */
 };
 
 /* Finds the host's cgroups and removes those left by VM processes that
@@ -35,9 +36,15 @@ struct lvd_limits {
 void lvd_limits_init(struct lvd_limits *l, unsigned overhead_mb);
 
 /* In the parent, right after the fork of VM process (pid) of (mem_mb):
- * its own cgroup with its limits, before it can run a VM. 0 or -errno. */
+ * its own cgroup with its limits, before it can run a VM, its CPU group
+ * idle (it prepares and waits in the background). 0 or -errno. */
 int lvd_limits_apply(const struct lvd_limits *l, pid_t pid, unsigned mem_mb,
                      struct lv_err *err);
+
+/* VM process (pid) was just told to exec a VM: its CPU group leaves
+ * idle for the normal share. A failure is logged (the VM runs, on an
+ * idle share); nothing to do without a CPU cgroup. */
+void lvd_limits_activate(const struct lvd_limits *l, pid_t pid);
 
 /* In the forked child before the exec, where there is no cgroup: the
  * rlimits that stand in for it (docs/architecture.md). */

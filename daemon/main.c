@@ -33,7 +33,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: lightvmd [--rundir DIR] [--pool MEM_MB,NICS,COUNT[,BRIDGE]]... [--max-vms N]\n"
             "                [--console-cap SIZE] [--bridges LIST]\n"
-            "                [--vm-overhead MIB]\n\n"
+            "                [--vm-overhead MIB] [--vm-cpu-max PERCENT]\n\n"
             "The lightvm daemon: keeps COUNT prepared VM shells of each flavor (guest\n"
             "memory in MiB, number of NICs) ready, so `lightvm create` only does the\n"
             "VM-specific rest. Runs in the foreground; logs to stderr. VMs outlive it:\n"
@@ -55,9 +55,12 @@ static void usage(FILE *f)
             "      --vm-overhead MIB  each VM process may use its guest RAM, 1/64 of that\n"
             "                      for page tables, and MIB (default %u); beyond that the\n"
             "                      kernel kills it ('lightvm info': over its memory limit)\n"
+            "      --vm-cpu-max PERCENT  each VM process may use at most PERCENT of one CPU\n"
+            "                      (1..%u; default no cap). Every VM has the same CPU\n"
+            "                      share; shells in the pool have an idle one\n"
             "  -h, --help          this text\n\n"
             "SIGTERM or SIGINT stops the daemon (its shells go with it, VMs stay).\n",
-            LV_RUNDIR_DEFAULT, LVD_VM_OVERHEAD_MB_DEFAULT);
+            LV_RUNDIR_DEFAULT, LVD_VM_OVERHEAD_MB_DEFAULT, LV_CG_CPU_MAX_PCT);
 }
 
 /* ---- shells ---- */
@@ -595,6 +598,7 @@ int main(int argc, char **argv)
         {"console-cap", required_argument, NULL, 'C'},
         {"bridges", required_argument, NULL, 'B'},
         {"vm-overhead", required_argument, NULL, 'O'},
+        {"vm-cpu-max", required_argument, NULL, 'U'},
         {NULL, 0, NULL, 0},
     };
     static struct lvd_daemon d;
@@ -642,6 +646,17 @@ int main(int argc, char **argv)
                 return 2;
             }
             d.limits.overhead_mb = (unsigned)v;
+            break;
+        }
+        case 'U': {
+            char *end;
+            unsigned long v = strtoul(optarg, &end, 10);
+            if (!*optarg || *optarg == '-' || *end || !v || v > LV_CG_CPU_MAX_PCT) {
+                fprintf(stderr, "lightvmd: --vm-cpu-max '%s': want 1..%u (percent of one CPU)\n",
+                        optarg, LV_CG_CPU_MAX_PCT);
+                return 2;
+            }
+            d.limits.cpu_max_pct = (unsigned)v;
             break;
         }
         case 'C':

@@ -91,6 +91,12 @@ static int exec_shell(struct lvd_daemon *d, struct lvd_shell *s, const struct lv
         rc = claim_dir(d, s, vs->name, err);
     if (!rc)
         rc = lv_ctl_send_fd(&s->conn, ex, image_fd, LVD_CALL_TIMEOUT_MS, err);
+    /* Its CPU group was idle while it prepared and waited: the normal
+     * share now, once the exec is on its way (the writes overlap the
+     * shell's work on it rather than delay the request), so that its
+     * guest, started before the reply, runs at the share of a VM. */
+    if (!rc)
+        lvd_limits_activate(&d->limits, s->pid);
     if (!rc)
         rc = lv_ctl_recv(&s->conn, LVD_EXEC_TIMEOUT_MS, sr, err);
     json_decref(ex);

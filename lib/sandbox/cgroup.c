@@ -192,6 +192,7 @@ static int v2_parent(const char *base, unsigned want, struct lv_cgroup_host *h,
                                put(dir, "cgroup.subtree_control", plus[c], NULL) == 0))
             snprintf(h->parent[c], sizeof(h->parent[c]), "%s", dir);
     h->swap = exists(base, "memory.swap.max") || exists(dir, "memory.swap.max");
+    h->cpu_idle = h->parent[LV_CG_CPU][0] && exists(dir, "cpu.idle");
     h->version = 2;
     return 0;
 }
@@ -227,6 +228,7 @@ static int probe_v1(const struct mounts *m, unsigned want, struct lv_cgroup_host
         return lv_err_set(err, ENOENT, "no usable v1 memory cgroup");
     }
     h->swap = exists(h->parent[LV_CG_MEM], "memory.memsw.limit_in_bytes");
+    h->cpu_idle = h->parent[LV_CG_CPU][0] && exists(h->parent[LV_CG_CPU], "cpu.idle");
     h->version = 1;
     return 0;
 }
@@ -256,8 +258,10 @@ void lv_cgroup_describe(const struct lv_cgroup_host *h, char *buf, size_t cap)
         snprintf(buf, cap, "no cgroup");
         return;
     }
-    snprintf(buf, cap, "cgroup v%d (memory%s%s%s, under %s)", h->version, h->swap ? "+swap" : "",
-             h->parent[LV_CG_PIDS][0] ? ", pids" : "", h->parent[LV_CG_CPU][0] ? ", cpu" : "",
+    snprintf(buf, cap, "cgroup v%d (memory%s%s%s%s, under %s)", h->version,
+             h->swap ? "+swap" : "", h->parent[LV_CG_PIDS][0] ? ", pids" : "",
+             h->parent[LV_CG_CPU][0] ? ", cpu" : "",
+             h->parent[LV_CG_CPU][0] ? (h->cpu_idle ? "+idle" : "+lowest weight") : "",
              h->parent[LV_CG_MEM]);
 }
 
@@ -279,6 +283,47 @@ static int shared_dir(const struct lv_cgroup_host *h, int c)
         if (h->parent[k][0] && !strcmp(h->parent[k], h->parent[c]))
             return 1;
     return 0;
+}
+
+/* (weight) (1..10000, cgroup v2's scale) into its file: v2 cpu.weight,
+ * v1 cpu.shares (100 = 1024). */
+static int put_weight(const struct lv_cgroup_host *h, const char *dir, unsigned weight,
+                      struct lv_err *err)
+{
+    char v[16];
+
+    snprintf(v, sizeof(v), "%u", h->version == 2 ? weight : weight * 1024u / 100u);
+    return put(dir, h->version == 2 ? "cpu.weight" : "cpu.shares", v, err);
+}
+
+/* A new CPU group: the cap, if any, then idle (cpu.idle 1, else the
+ * lowest weight). The weight is not written while cpu.idle is 1: the
+ * kernel refuses it (EINVAL) then, and sets the default one itself when
+ * the group leaves idle. */
+static int set_cpu(const struct lv_cgroup_host *h, const char *dir,
+                   const struct lv_cgroup_limits *lim, struct lv_err *err)
+{
+    char v[48];
+    int rc = 0;
+
+    if (lim->cpu_max_pct) {
+        unsigned long quota = (unsigned long)lim->cpu_max_pct * (LV_CG_CPU_PERIOD_US / 100);
+        if (h->version == 2) {
+            snprintf(v, sizeof(v), "%lu %u", quota, LV_CG_CPU_PERIOD_US);
+            rc = put(dir, "cpu.max", v, err);
+        } else {
+            snprintf(v, sizeof(v), "%u", LV_CG_CPU_PERIOD_US);
+            rc = put(dir, "cpu.cfs_period_us", v, err);
+            snprintf(v, sizeof(v), "%lu", quota);
+            if (!rc)
+                rc = put(dir, "cpu.cfs_quota_us", v, err);
+        }
+    }
+    if (rc)
+        return rc;
+    if (h->cpu_idle)
+        return put(dir, "cpu.idle", "1", err);
+    return h->version == 2 ? put(dir, "cpu.weight", "1", err) : put(dir, "cpu.shares", "2", err);
 }
 
 static int set_limits(const struct lv_cgroup_host *h, pid_t pid,
@@ -304,11 +349,8 @@ static int set_limits(const struct lv_cgroup_host *h, pid_t pid,
         snprintf(v, sizeof(v), "%u", lim->pids);
         rc = put(dir, "pids.max", v, err);
     }
-    if (!rc && lv_cgroup_vm_dir(h, LV_CG_CPU, pid, dir, sizeof(dir)) == 0) {
-        snprintf(v, sizeof(v), "%u", h->version == 2 ? lim->cpu_weight
-                                                     : lim->cpu_weight * 1024u / 100u);
-        rc = put(dir, h->version == 2 ? "cpu.weight" : "cpu.shares", v, err);
-    }
+    if (!rc && lv_cgroup_vm_dir(h, LV_CG_CPU, pid, dir, sizeof(dir)) == 0)
+        rc = set_cpu(h, dir, lim, err);
     return rc;
 }
 
@@ -321,10 +363,10 @@ int lv_cgroup_vm_create(const struct lv_cgroup_host *h, pid_t pid,
     if (!h->version)
         return lv_err_set(err, ENOTSUP, "no usable memory cgroup on this host");
     if (pid <= 0 || !lim->mem_bytes || lim->mem_bytes > INT64_MAX || !lim->pids ||
-        !lim->cpu_weight || lim->cpu_weight > 10000)
+        !lim->cpu_weight || lim->cpu_weight > 10000 || lim->cpu_max_pct > LV_CG_CPU_MAX_PCT)
         return lv_err_set(err, EINVAL, "cgroup for pid %d: bad limits (%" PRIu64 " bytes, "
-                          "%u tasks, weight %u)", (int)pid, lim->mem_bytes, lim->pids,
-                          lim->cpu_weight);
+                          "%u tasks, weight %u, cap %u%%)", (int)pid, lim->mem_bytes, lim->pids,
+                          lim->cpu_weight, lim->cpu_max_pct);
     for (int c = 0; !rc && c < LV_CG_N; c++) {
         if (shared_dir(h, c) || lv_cgroup_vm_dir(h, c, pid, dir, sizeof(dir)) == -ENOENT)
             continue;
@@ -342,6 +384,24 @@ int lv_cgroup_vm_create(const struct lv_cgroup_host *h, pid_t pid,
     if (rc)
         lv_cgroup_vm_remove(h, pid);
     return rc;
+}
+
+int lv_cgroup_vm_activate(const struct lv_cgroup_host *h, pid_t pid, unsigned cpu_weight,
+                          struct lv_err *err)
+{
+    char dir[DIR_MAX];
+    int rc;
+
+    if (pid <= 0 || !cpu_weight || cpu_weight > 10000)
+        return lv_err_set(err, EINVAL, "CPU share of pid %d: bad weight %u", (int)pid, cpu_weight);
+    rc = lv_cgroup_vm_dir(h, LV_CG_CPU, pid, dir, sizeof(dir));
+    if (rc == -ENOENT)
+        return 0; /* no CPU group: nothing is idle */
+    if (rc < 0)
+        return lv_err_set(err, -rc, "%s: path too long", h->parent[LV_CG_CPU]);
+    if (h->cpu_idle)
+        rc = put(dir, "cpu.idle", "0", err);
+    return rc ? rc : put_weight(h, dir, cpu_weight, err);
 }
 
 int lv_cgroup_vm_oom_kills(const struct lv_cgroup_host *h, pid_t pid)

@@ -15,10 +15,17 @@
  *   6. lightvmd with the default overhead: the same memhog VM runs, has
  *      touched all of it and answers; destroy removes its cgroup
  *
+ * and each VM process's CPU group (lightvmd keeps a pool of one shell):
+ * a ready shell's group is idle (cpu.idle 1, or the lowest weight), the
+ * VM it becomes on create runs at a VM's share (cpu.idle 0, weight 100 /
+ * shares 1024), the next shell is idle again; with --vm-cpu-max 50 a VM's
+ * group has the cap (cpu.max 50000 100000 / cpu.cfs_quota_us 50000).
+ *
  * usage: test_limits LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM (skips without
  * it, fails under LIGHTVM_REQUIRE_KVM=1), root, and a memory cgroup
  * controller (v1 or v2).
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
@@ -72,10 +79,11 @@ static int answers(int k, const char *needle)
     return lvt_daytime_answers(&tool, nc_bin, ip, "5") && strstr(tool.out, needle);
 }
 
-static int daemon_start(const char *overhead)
+/* lightvmd with a pool of one 64 MiB shell with one NIC, and (opt, val)
+ * if (opt). */
+static int daemon_start(const char *opt, const char *val)
 {
-    const char *argv[] = {lightvmd, "--rundir", rundir, overhead ? "--vm-overhead" : NULL,
-                          overhead, NULL};
+    const char *argv[] = {lightvmd, "--rundir", rundir, "--pool", MEM ",1,1", opt, val, NULL};
 
     if (lvt_bg_start(&daemon_bg, argv) < 0) {
         CHECK(0, "cannot start %s: %s", lightvmd, strerror(errno));
@@ -98,6 +106,7 @@ static long pid_in(const char *text)
 }
 
 #define vm_pid(name) lvt_vm_pid(&cli, lightvm, rundir, name)
+#define pool_wait(want) lvt_pool_wait(&cli, lightvm, rundir, want)
 
 /* (word) is one of the comma-separated words of (list). */
 static int has_word(const char *list, const char *word)
@@ -161,6 +170,68 @@ static void cg_dirs(long pid, struct cgdirs *c)
         fclose(f);
 }
 
+/* Reads DIR/NAME into (buf) without its newline; 0 or -1. */
+static int cg_read(const char *dir, const char *name, char *buf, size_t cap)
+{
+    char path[PATH_MAX + 64];
+    FILE *f;
+
+    snprintf(path, sizeof(path), "%.*s/%s", PATH_MAX, dir, name);
+    f = fopen(path, "re");
+    size_t n = f ? fread(buf, 1, cap - 1, f) : 0;
+    if (f)
+        fclose(f);
+    buf[n] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+    return f && n ? 0 : -1;
+}
+
+/* The CPU group among (c) (the one with a weight file; v2's single
+ * directory has them all): 1 if it is idle (cpu.idle 1, or the lowest
+ * weight where there is no cpu.idle), 0 if it has a VM's share (cpu.idle
+ * 0 and weight 100 / shares 1024), -1 if neither or there is none.
+ * (what) names it in the line printed. */
+static int cg_cpu_idle(const struct cgdirs *c, const char *what)
+{
+    char idle[16] = "", w[32] = "";
+
+    for (int i = 0; i < c->n; i++) {
+        int v2 = cg_read(c->d[i], "cpu.weight", w, sizeof(w)) == 0;
+        if (!v2 && cg_read(c->d[i], "cpu.shares", w, sizeof(w)) < 0)
+            continue;
+        int has_idle = cg_read(c->d[i], "cpu.idle", idle, sizeof(idle)) == 0;
+        printf("%s's CPU group: cpu.idle %s, %s %s (%s)\n", what, has_idle ? idle : "(none)",
+               v2 ? "cpu.weight" : "cpu.shares", w, c->d[i]);
+        if (has_idle ? !strcmp(idle, "1") : !strcmp(w, v2 ? "1" : "2"))
+            return 1;
+        return (!has_idle || !strcmp(idle, "0")) && !strcmp(w, v2 ? "100" : "1024") ? 0 : -1;
+    }
+    printf("%s: no CPU group among its %d cgroup(s)\n", what, c->n);
+    return -1;
+}
+
+/* The pid of a ready shell of the pool ($RUNDIR/shells/PID), other than
+ * (not); -1 if none. */
+static long ready_shell(long not)
+{
+    char path[PATH_MAX + 16];
+    struct dirent *de;
+    long pid = -1;
+    DIR *d;
+
+    pool_wait(1);
+    snprintf(path, sizeof(path), "%s/shells", rundir);
+    d = opendir(path);
+    while (d && pid < 0 && (de = readdir(d))) {
+        long p = strtol(de->d_name, NULL, 10);
+        if (p > 0 && p != not)
+            pid = p;
+    }
+    if (d)
+        closedir(d);
+    return pid;
+}
+
 /* (c) with vm-OLD replaced by vm-NEW: another VM's directories. */
 static void cg_rename(const struct cgdirs *c, long pid, struct cgdirs *out)
 {
@@ -199,10 +270,18 @@ static void case_tight(struct cgdirs *stale)
     struct cgdirs nb_cg, hog_cg;
 
     stale->n = 0;
-    if (!daemon_start("0"))
+    if (!daemon_start("--vm-overhead", "0"))
         return;
+    /* A ready shell waits in an idle CPU group ... */
+    long shell = ready_shell(0);
+    struct cgdirs sh_cg;
+    cg_dirs(shell, &sh_cg);
+    CHECK(shell > 0 && sh_cg.n > 0, "no ready shell (%ld) in a lightvm/vm-PID cgroup", shell);
+    CHECK(cg_cpu_idle(&sh_cg, "the ready shell") == 1, "a ready shell's CPU group is not idle");
     CHECK(lv("create", config("nb", "daytime", 0), NULL) == 0, "create nb: %s", cli.err);
     long nb = pid_in(cli.out);
+    CHECK(strstr(cli.out, "pool=hit"), "nb: no pool hit: %s",
+          cli.out);
     CHECK(nb > 0 && answers(0, "\r\n"), "nb (pid %ld) does not answer: %s", nb, tool.err);
     cg_dirs(nb, &nb_cg);
     CHECK(nb_cg.n > 0, "/proc/%ld/cgroup names no lightvm/vm-%ld", nb, nb);
@@ -210,6 +289,14 @@ static void case_tight(struct cgdirs *stale)
         printf("nb's cgroup: %s\n", nb_cg.d[i]);
         CHECK(access(nb_cg.d[i], F_OK) == 0, "%s: %s", nb_cg.d[i], strerror(errno));
     }
+    /* ... and, the VM it became, runs at a VM's share; the next one
+     * prepared is idle again. */
+    CHECK(nb == shell, "nb (pid %ld) is not the ready shell %ld", nb, shell);
+    CHECK(cg_cpu_idle(&nb_cg, "nb") == 0, "running nb's CPU group is idle or not at a VM's share");
+    long next = ready_shell(shell);
+    cg_dirs(next, &sh_cg);
+    CHECK(next > 0 && cg_cpu_idle(&sh_cg, "the next ready shell") == 1,
+          "the next ready shell (%ld)'s CPU group is not idle", next);
 
     CHECK(lv("create", config("hog", "memhog", 1), NULL) == 0, "create hog: %s", cli.err);
     long hog = pid_in(cli.out);
@@ -259,13 +346,25 @@ static void case_default(const struct cgdirs *stale)
 {
     struct cgdirs cg;
 
-    if (!daemon_start(NULL))
+    if (!daemon_start("--vm-cpu-max", "50"))
         return;
     CHECK(cg_gone(stale), "the leftover cgroup %s was not removed at start", stale->d[0]);
     CHECK(lv("create", config("hog2", "memhog", 2), NULL) == 0, "create hog2: %s", cli.err);
     long pid = pid_in(cli.out);
     cg_dirs(pid, &cg);
     CHECK(cg.n > 0, "/proc/%ld/cgroup names no lightvm/vm-%ld", pid, pid);
+    CHECK(cg_cpu_idle(&cg, "hog2") == 0, "running hog2's CPU group is idle or not at a VM's share");
+    /* --vm-cpu-max 50: half of one CPU per 100 ms */
+    char max[64] = "", quota[32] = "";
+    for (int i = 0; i < cg.n; i++) {
+        cg_read(cg.d[i], "cpu.max", max, sizeof(max));
+        cg_read(cg.d[i], "cpu.cfs_quota_us", quota, sizeof(quota));
+    }
+    printf("hog2: cpu.max '%s', cpu.cfs_quota_us '%s'\n", max, quota);
+    CHECK(!strcmp(max, "50000 100000") || !strcmp(quota, "50000"),
+          "--vm-cpu-max 50 is not hog2's cap: cpu.max '%s', cpu.cfs_quota_us '%s'", max, quota);
+    CHECK(strstr(daemon_bg.err, "at most 50% of a CPU"), "the daemon does not log its cap: %s",
+          daemon_bg.err);
     int ok = 0;
     for (int t = 0; t < 30 && !ok; t++) /* bounded: 30 tries of nc -w 5 */
         if (!(ok = answers(2, "memhog: touched")))
