@@ -1,4 +1,4 @@
-/* vm_impl.h: the VM object, private to lib/core (vm.c, vcpu.c). */
+/* vm_impl.h: the VM object, private to lib/core (vm.c, vcpu.c, devices.c, warm.c). */
 #ifndef LV_VM_IMPL_H
 #define LV_VM_IMPL_H
 
@@ -95,6 +95,18 @@ void lv_vm_fail(struct lv_vm *vm, const char *msg);
 int lv_vm_thread_filter(struct lv_vm *vm, enum lv_seccomp_role role);
 /* The spawner of (n) such threads counts them (before they can report). */
 void lv_vm_filters_due(struct lv_vm *vm, int n);
+/* vm.c: the vCPU thread's life, for a run before the real one (warm.c).
+ * 1 when the threads are made and wait for lv_vm_start (no image yet). */
+int lv_vm_waiting(const struct lv_vm *vm);
+/* Lets the waiting vCPU thread run (lv_vm_start's last step). */
+void lv_vm_release_vcpu(struct lv_vm *vm);
+/* Waits (timeout_ms at most) for the vCPU thread to end its run, joins it
+ * and copies its outcome into (res). -ETIMEDOUT after stopping the VM,
+ * without a message: the caller says what it waited for. */
+int lv_vm_join_vcpu(struct lv_vm *vm, int timeout_ms, struct lv_vm_result *res);
+/* After lv_vm_join_vcpu: forgets that run (its outcome, counters, trace
+ * and pending kick) and makes a new vCPU thread waiting for lv_vm_start. */
+int lv_vm_respawn_vcpu(struct lv_vm *vm, struct lv_err *err);
 
 /* vcpu.c */
 int lv_vcpu_init(struct lv_vm *vm, struct lv_err *err);
