@@ -187,7 +187,7 @@ int lv_vm_load_elf(struct lv_vm *vm, const uint8_t *img, size_t size, struct lv_
 
     if (vm->loaded)
         return lv_err_set(err, EBUSY, "an image is already loaded");
-    rc = lv_devices_check_identity(vm, err);
+    rc = lv_nics_check_identity(vm, err);
     if (rc)
         return rc;
     span_begin(vm, LV_PH_LOAD_IMAGE);
@@ -202,7 +202,7 @@ int lv_vm_load_image(struct lv_vm *vm, struct lv_image *im, struct lv_err *err)
 
     if (vm->loaded)
         return lv_err_set(err, EBUSY, "an image is already loaded");
-    rc = lv_devices_check_identity(vm, err);
+    rc = lv_nics_check_identity(vm, err);
     if (rc)
         return rc;
     span_begin(vm, LV_PH_LOAD_IMAGE);
@@ -229,8 +229,8 @@ static int load_finish(struct lv_vm *vm, const struct lv_elf_info *ip, struct lv
     bp.cmdline = vm->cmdline;
     bp.tsc_khz = vm->tsc_khz;
     bp.image_end = info.end;
-    bp.devices = vm->dev;
-    bp.ndevices = vm->nnics;
+    bp.devices = vm->devs.info;
+    bp.ndevices = vm->devs.n;
     bp.dev_mem_gpa = vm->dev_mem_gpa;
     bp.probe_ip = vm->probe_ip;
     bp.probe_port = vm->probe_port;
@@ -318,7 +318,7 @@ int lv_vm_spawn_threads(struct lv_vm *vm, struct lv_err *err)
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGUSR1, &sa, NULL) < 0)
         return lv_err_set(err, errno, "sigaction: %s", strerror(errno));
-    lv_vm_filters_due(vm, 1 + (vm->nnics > 0));
+    lv_vm_filters_due(vm, 1 + (vm->devs.n > 0)); /* the I/O thread with devices */
     rc = lv_devices_start(vm, err);
     if (rc)
         return rc;
