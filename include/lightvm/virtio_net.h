@@ -8,7 +8,8 @@
  * interrupt eventfd (bound to a GSI with KVM_IRQFD). Its frames move on an
  * I/O thread that owns an epoll set: lv_vnet_attach() registers the tap
  * and the kick eventfds there, and lv_vnet_event() serves what epoll
- * reported. Receive stops reading the tap while the guest has posted no
+ * reported. Inside lightvm a VM's NICs reach these calls through the
+ * device's ops table (lv_vnet_dev_ops, lib/core/dev_impl.h). Receive stops reading the tap while the guest has posted no
  * buffers and resumes at the guest's next kick, so a guest that does not
  * receive costs nothing.
  *
@@ -36,6 +37,9 @@
 #define LV_VNET_TXQ 1u
 #define LV_VNET_NQUEUES 2u
 #define LV_VNET_QUEUE_SIZE 256u
+/* The features a preset (noxs) device is negotiated with. */
+#define LV_VNET_FEATURES (LV_VIRTIO_F_VERSION_1 | LV_VIRTIO_F_EVENT_IDX | LV_VIRTIO_NET_F_MAC | \
+                          LV_VIRTIO_NET_F_MTU)
 /* Largest frame either way: 64 KiB of IP plus Ethernet and VLAN headers. */
 #define LV_VNET_MAX_FRAME (65535u + 18u)
 
@@ -68,7 +72,7 @@ void lv_vnet_destroy(struct lv_vnet **vn);
  * the guest starts; a zero MAC is stored as is). */
 void lv_vnet_set_identity(struct lv_vnet *vn, const uint8_t mac[6], uint16_t mtu);
 
-/* The features a preset (noxs) device is negotiated with. */
+/* LV_VNET_FEATURES. */
 uint64_t lv_vnet_features(void);
 
 /* noxs: negotiates lv_vnet_features() and makes both queues live at the
@@ -80,14 +84,16 @@ int lv_vnet_kick_fd(const struct lv_vnet *vn, unsigned q);
 int lv_vnet_irq_fd(const struct lv_vnet *vn);
 
 /* Registers the tap and the kick eventfds with (epfd); each epoll event
- * carries a pointer that lv_vnet_event() takes back. The device may
- * change its own registrations later (it keeps epfd, borrowed). */
-int lv_vnet_attach(struct lv_vnet *vn, int epfd, struct lv_err *err);
+ * carries data.u64 = (key) | a source number below 3 (key's low bits
+ * zero). The device may change its own registrations later (it keeps
+ * epfd, borrowed). */
+int lv_vnet_attach(struct lv_vnet *vn, int epfd, uint64_t key, struct lv_err *err);
 
-/* Serves one epoll event whose data.ptr came from lv_vnet_attach(): moves
- * frames, raises the interrupt as the guest asked. 0, or a negative errno
- * with a message when the guest broke a queue (stop the VM). */
-int lv_vnet_event(void *ptr, struct lv_err *err);
+/* Serves one epoll event of source (src) (its data.u64 - key, from
+ * lv_vnet_attach()): moves frames, raises the interrupt as the guest
+ * asked. 0, or a negative errno with a message when the guest broke a
+ * queue (stop the VM). */
+int lv_vnet_event(struct lv_vnet *vn, uint32_t src, struct lv_err *err);
 
 /* Guest register access (offset within the device's MMIO page). */
 int lv_vnet_mmio_read(struct lv_vnet *vn, uint64_t off, void *data, uint32_t len,

@@ -1,5 +1,6 @@
 /* vm.c: creating, loading, starting and destroying a unikernel VM. */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -186,7 +187,7 @@ int lv_vm_load_elf(struct lv_vm *vm, const uint8_t *img, size_t size, struct lv_
 
     if (vm->loaded)
         return lv_err_set(err, EBUSY, "an image is already loaded");
-    rc = lv_devices_check_identity(vm, err);
+    rc = lv_nics_check_identity(vm, err);
     if (rc)
         return rc;
     span_begin(vm, LV_PH_LOAD_IMAGE);
@@ -201,7 +202,7 @@ int lv_vm_load_image(struct lv_vm *vm, struct lv_image *im, struct lv_err *err)
 
     if (vm->loaded)
         return lv_err_set(err, EBUSY, "an image is already loaded");
-    rc = lv_devices_check_identity(vm, err);
+    rc = lv_nics_check_identity(vm, err);
     if (rc)
         return rc;
     span_begin(vm, LV_PH_LOAD_IMAGE);
@@ -228,8 +229,8 @@ static int load_finish(struct lv_vm *vm, const struct lv_elf_info *ip, struct lv
     bp.cmdline = vm->cmdline;
     bp.tsc_khz = vm->tsc_khz;
     bp.image_end = info.end;
-    bp.devices = vm->dev;
-    bp.ndevices = vm->nnics;
+    bp.devices = vm->devs.info;
+    bp.ndevices = vm->devs.n;
     bp.dev_mem_gpa = vm->dev_mem_gpa;
     bp.probe_ip = vm->probe_ip;
     bp.probe_port = vm->probe_port;
@@ -317,7 +318,7 @@ int lv_vm_spawn_threads(struct lv_vm *vm, struct lv_err *err)
     sigemptyset(&sa.sa_mask);
     if (sigaction(SIGUSR1, &sa, NULL) < 0)
         return lv_err_set(err, errno, "sigaction: %s", strerror(errno));
-    lv_vm_filters_due(vm, 1 + (vm->nnics > 0));
+    lv_vm_filters_due(vm, 1 + (vm->devs.n > 0)); /* the I/O thread with devices */
     rc = lv_devices_start(vm, err);
     if (rc)
         return rc;
@@ -344,10 +345,57 @@ int lv_vm_start(struct lv_vm *vm, struct lv_err *err)
     rc = lv_vm_threads_ready(vm, err); /* LV_VM_F_SECCOMP: their filters are in */
     if (rc)
         return rc;
+    lv_vm_release_vcpu(vm);
+    return 0;
+}
+
+int lv_vm_waiting(const struct lv_vm *vm)
+{
+    return vm->started && !vm->go && !vm->loaded;
+}
+
+void lv_vm_release_vcpu(struct lv_vm *vm)
+{
     pthread_mutex_lock(&vm->run_lock);
     vm->go = 1;
     pthread_cond_broadcast(&vm->run_cond);
     pthread_mutex_unlock(&vm->run_lock);
+}
+
+int lv_vm_join_vcpu(struct lv_vm *vm, int timeout_ms, struct lv_vm_result *res)
+{
+    struct pollfd pf = {vm->done_fd, POLLIN, 0};
+
+    if (poll(&pf, 1, timeout_ms) != 1) {
+        lv_vm_stop(vm);
+        return -ETIMEDOUT;
+    }
+    pthread_join(vm->thread, NULL);
+    *res = vm->result;
+    return 0;
+}
+
+int lv_vm_respawn_vcpu(struct lv_vm *vm, struct lv_err *err)
+{
+    uint64_t one;
+    int rc;
+
+    if (read(vm->done_fd, &one, sizeof(one)) < 0) {
+        /* it was written once: cannot be empty */
+    }
+    memset(&vm->result, 0, sizeof(vm->result));
+    memset(&vm->stats, 0, sizeof(vm->stats));
+    vm->trace.first_run_ns = vm->trace.guest_entry_ns = vm->trace.first_console_ns = 0;
+    vm->trace.exit_ns = 0;
+    vm->trace.nmarks = 0;
+    vm->go = vm->vcpu_done = 0;
+    __atomic_store_n(&vm->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+    lv_vm_filters_due(vm, 1); /* LV_VM_F_SECCOMP: it installs its filter as it starts */
+    rc = pthread_create(&vm->thread, NULL, lv_vcpu_thread, vm);
+    if (rc) {
+        vm->started = 0;
+        return lv_err_set(err, rc, "vCPU thread: %s", strerror(rc));
+    }
     return 0;
 }
 

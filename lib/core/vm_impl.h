@@ -1,4 +1,4 @@
-/* vm_impl.h: the VM object, private to lib/core (vm.c, vcpu.c). */
+/* vm_impl.h: the VM object, private to lib/core (vm.c, vcpu.c, devices.c, nic.c, warm.c). */
 #ifndef LV_VM_IMPL_H
 #define LV_VM_IMPL_H
 
@@ -10,6 +10,7 @@
 #include "lightvm/seccomp.h"
 #include "lightvm/virtio_net.h"
 #include "lightvm/vm.h"
+#include "dev_impl.h"
 
 struct lv_vm {
     struct lv_kvm *kvm; /* borrowed */
@@ -41,11 +42,11 @@ struct lv_vm {
     struct lv_vm_trace trace;
     struct lv_vm_result result;
 
-    /* Devices (devices.c). */
+    /* Devices (devices.c) and the NICs among them (nic.c). */
+    struct lv_devs devs;                  /* owned */
     unsigned nnics;
     struct lv_vm_nic nic[LV_VM_MAX_NICS];
-    struct lv_vnet *vnet[LV_VM_MAX_NICS]; /* owned */
-    struct lv_device dev[LV_VM_MAX_NICS]; /* boot info entries */
+    unsigned nic_dev[LV_VM_MAX_NICS];     /* NIC i is devs.dev[nic_dev[i]] */
     uint64_t dev_mem_gpa;                 /* VMM-owned RAM from here to the end */
     uint32_t probe_ip;
     uint16_t probe_port;
@@ -67,9 +68,10 @@ struct lv_vm {
     char dev_msg[LV_ERR_MAX];
 };
 
-/* devices.c */
-/* The NICs of (cfg) with their queues, eventfds and epoll set; no KVM
- * call (a fuzz target drives the devices without a VM).
+/* devices.c (dev_impl.h) */
+/* The devices of (cfg) (its NICs, lv_nics_setup) with their queues,
+ * eventfds and epoll set; no KVM call (a fuzz target drives the devices
+ * without a VM).
  * lv_devices_create = lv_devices_setup + the KVM wiring (ioeventfds,
  * MSI routes, irqfds). */
 int lv_devices_setup(struct lv_vm *vm, const struct lv_vm_config *cfg, struct lv_err *err);
@@ -84,10 +86,15 @@ void lv_devices_destroy(struct lv_vm *vm);
 /* Serves a KVM_EXIT_MMIO inside the device window: 1 if it was one (0 =
  * not a device address); -errno with (err) when the access is bad. */
 int lv_devices_mmio(struct lv_vm *vm, struct kvm_run *run, struct lv_err *err);
-/* -EINVAL unless every NIC has its identity (a MAC). */
-int lv_devices_check_identity(const struct lv_vm *vm, struct lv_err *err);
 /* Stops the VM because a device failed; the first message wins. */
 void lv_vm_fail(struct lv_vm *vm, const char *msg);
+
+/* nic.c */
+/* Checks (cfg)'s NICs and registers a virtio-net device for each with
+ * vm->devs (laid out and wired by lv_devices_setup afterwards). */
+int lv_nics_setup(struct lv_vm *vm, const struct lv_vm_config *cfg, struct lv_err *err);
+/* -EINVAL unless every NIC has its identity (a MAC). */
+int lv_nics_check_identity(const struct lv_vm *vm, struct lv_err *err);
 
 /* vm.c: with LV_VM_F_SECCOMP, a vCPU or I/O thread installs (role)'s
  * filter first and reports; -errno if it failed (the thread must end).
@@ -95,6 +102,18 @@ void lv_vm_fail(struct lv_vm *vm, const char *msg);
 int lv_vm_thread_filter(struct lv_vm *vm, enum lv_seccomp_role role);
 /* The spawner of (n) such threads counts them (before they can report). */
 void lv_vm_filters_due(struct lv_vm *vm, int n);
+/* vm.c: the vCPU thread's life, for a run before the real one (warm.c).
+ * 1 when the threads are made and wait for lv_vm_start (no image yet). */
+int lv_vm_waiting(const struct lv_vm *vm);
+/* Lets the waiting vCPU thread run (lv_vm_start's last step). */
+void lv_vm_release_vcpu(struct lv_vm *vm);
+/* Waits (timeout_ms at most) for the vCPU thread to end its run, joins it
+ * and copies its outcome into (res). -ETIMEDOUT after stopping the VM,
+ * without a message: the caller says what it waited for. */
+int lv_vm_join_vcpu(struct lv_vm *vm, int timeout_ms, struct lv_vm_result *res);
+/* After lv_vm_join_vcpu: forgets that run (its outcome, counters, trace
+ * and pending kick) and makes a new vCPU thread waiting for lv_vm_start. */
+int lv_vm_respawn_vcpu(struct lv_vm *vm, struct lv_err *err);
 
 /* vcpu.c */
 int lv_vcpu_init(struct lv_vm *vm, struct lv_err *err);

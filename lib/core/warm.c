@@ -9,11 +9,9 @@
  * the real boot does not pay it.
  */
 #include <errno.h>
-#include <poll.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <unistd.h>
 
 #include "vm_impl.h"
 
@@ -45,7 +43,7 @@ _Static_assert(LV_PORT_EXIT == 0x4c1, "the stub's exit port");
 int lv_vm_warm(struct lv_vm *vm, uint64_t image_bytes, struct lv_err *err)
 {
     uint8_t *scratch = lv_mem_ptr(&vm->mem, SCRATCH_GPA, SCRATCH_LEN);
-    uint64_t img_end = LV_GPA_IMAGE_MIN + ((image_bytes + 4095) & ~4095ull), one;
+    uint64_t img_end = LV_GPA_IMAGE_MIN + ((image_bytes + 4095) & ~4095ull);
     const uint64_t want[][2] = {
         {LV_GPA_BOOTINFO, LV_GPA_BOOTINFO + LV_PAGE_SIZE},
         {LV_GPA_STACK_TOP - 0x4000, LV_GPA_STACK_TOP},
@@ -55,9 +53,9 @@ int lv_vm_warm(struct lv_vm *vm, uint64_t image_bytes, struct lv_err *err)
     uint64_t r[MAX_RANGES + 1][2];
     unsigned nr = 0;
     struct kvm_regs regs;
-    struct pollfd pf = {vm->done_fd, POLLIN, 0};
+    struct lv_vm_result res;
 
-    if (!scratch || !vm->started || vm->go || vm->loaded)
+    if (!scratch || !lv_vm_waiting(vm))
         return lv_err_set(err, EINVAL, "warm-up: only for a VM whose threads wait for start");
     int rc = lv_vm_threads_ready(vm, err); /* LV_VM_F_SECCOMP: their filters are in */
     if (rc)
@@ -87,36 +85,12 @@ int lv_vm_warm(struct lv_vm *vm, uint64_t image_bytes, struct lv_err *err)
     if (ioctl(vm->vcpu_fd, KVM_SET_REGS, &regs) < 0)
         return lv_err_set(err, errno, "warm-up: KVM_SET_REGS: %s", strerror(errno));
 
-    pthread_mutex_lock(&vm->run_lock);
-    vm->go = 1;
-    pthread_cond_broadcast(&vm->run_cond);
-    pthread_mutex_unlock(&vm->run_lock);
-    int n = poll(&pf, 1, 5000);
-    if (n != 1) {
-        lv_vm_stop(vm);
+    lv_vm_release_vcpu(vm);
+    if (lv_vm_join_vcpu(vm, 5000, &res) < 0)
         return lv_err_set(err, ETIMEDOUT, "warm-up: the guest did not finish in 5 s");
-    }
-    pthread_join(vm->thread, NULL);
-    if (vm->result.outcome != LV_VM_EXITED || vm->result.status != 0)
-        return lv_err_set(err, EIO, "warm-up run failed: %s", vm->result.msg);
-
+    if (res.outcome != LV_VM_EXITED || res.status != 0)
+        return lv_err_set(err, EIO, "warm-up run failed: %s", res.msg);
     /* Forget the run: a new vCPU thread waits for lv_vm_start. */
-    if (read(vm->done_fd, &one, sizeof(one)) < 0) {
-        /* it was written once: cannot be empty */
-    }
     memset(scratch, 0, SCRATCH_LEN);
-    memset(&vm->result, 0, sizeof(vm->result));
-    memset(&vm->stats, 0, sizeof(vm->stats));
-    vm->trace.first_run_ns = vm->trace.guest_entry_ns = vm->trace.first_console_ns = 0;
-    vm->trace.exit_ns = 0;
-    vm->trace.nmarks = 0;
-    vm->go = vm->vcpu_done = 0;
-    __atomic_store_n(&vm->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
-    lv_vm_filters_due(vm, 1); /* LV_VM_F_SECCOMP: it installs its filter as it starts */
-    rc = pthread_create(&vm->thread, NULL, lv_vcpu_thread, vm);
-    if (rc) {
-        vm->started = 0;
-        return lv_err_set(err, rc, "vCPU thread: %s", strerror(rc));
-    }
-    return 0;
+    return lv_vm_respawn_vcpu(vm, err);
 }

@@ -1,4 +1,8 @@
-/* net.c: virtio-net over virtio-mmio with a tap backend (see virtio_net.h). */
+/*
+ * net.c: virtio-net over virtio-mmio with a tap backend (see
+ * virtio_net.h), and its ops table as a VM device (lv_vnet_dev_ops,
+ * lib/core/dev_impl.h).
+ */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -11,16 +15,13 @@
 
 #include "abi/lv_abi.h"
 #include "lightvm/virtio_net.h"
+#include "../core/dev_impl.h"
 
 #define BUDGET 64 /* chains per event before yielding to other sources */
 #define CONFIG_LEN 12 /* mac[6], status, max_virtqueue_pairs, mtu */
 
+/* Its event sources (the low bits of their epoll data). */
 enum { SRC_RX_KICK, SRC_TX_KICK, SRC_TAP, NSRC };
-
-struct vnet_src {
-    struct lv_vnet *vn;
-    int kind;
-};
 
 struct lv_vnet {
     struct lv_vnet_params p;
@@ -29,6 +30,7 @@ struct lv_vnet {
     int kick_fd[LV_VNET_NQUEUES]; /* owned */
     int irq_fd;                   /* owned */
     int epfd;                     /* borrowed, -1 until attached */
+    uint64_t key;                 /* epoll data: key | source */
     int tap_armed;                /* the tap is in epfd with EPOLLIN */
     int broken;                   /* a queue was malformed: serve nothing */
     int tap_gone;                 /* the tap was deleted under us: out of epfd */
@@ -36,7 +38,6 @@ struct lv_vnet {
     struct lv_vq_chain rx_held;   /* a popped receive chain waiting for a frame */
     int have_held;
     uint8_t config[CONFIG_LEN];
-    struct vnet_src src[NSRC];
     struct lv_vnet_stats st;
 };
 
@@ -106,8 +107,7 @@ void lv_vnet_set_identity(struct lv_vnet *vn, const uint8_t mac[6], uint16_t mtu
 
 uint64_t lv_vnet_features(void)
 {
-    return LV_VIRTIO_F_VERSION_1 | LV_VIRTIO_F_EVENT_IDX | LV_VIRTIO_NET_F_MAC |
-           LV_VIRTIO_NET_F_MTU;
+    return LV_VNET_FEATURES;
 }
 
 int lv_vnet_create(struct lv_vnet **out, const struct lv_vnet_params *p, struct lv_err *err)
@@ -132,8 +132,6 @@ int lv_vnet_create(struct lv_vnet **out, const struct lv_vnet_params *p, struct 
     vn->config[6] = 1; /* status: link up (VIRTIO_NET_F_STATUS is not offered) */
     vn->config[8] = 1; /* max_virtqueue_pairs */
     lv_vnet_set_identity(vn, p->mac, p->mtu);
-    for (i = 0; i < NSRC; i++)
-        vn->src[i] = (struct vnet_src){vn, (int)i};
 
     for (i = 0; i < LV_VNET_NQUEUES; i++) {
         vn->kick_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -208,14 +206,15 @@ int lv_vnet_irq_fd(const struct lv_vnet *vn)
 
 static int ep_ctl(struct lv_vnet *vn, int op, int fd, uint32_t events, int kind)
 {
-    struct epoll_event ev = {.events = events, .data.ptr = &vn->src[kind]};
+    struct epoll_event ev = {.events = events, .data.u64 = vn->key | (uint64_t)kind};
 
     return epoll_ctl(vn->epfd, op, fd, &ev);
 }
 
-int lv_vnet_attach(struct lv_vnet *vn, int epfd, struct lv_err *err)
+int lv_vnet_attach(struct lv_vnet *vn, int epfd, uint64_t key, struct lv_err *err)
 {
     vn->epfd = epfd;
+    vn->key = key;
     if (ep_ctl(vn, EPOLL_CTL_ADD, vn->kick_fd[LV_VNET_RXQ], EPOLLIN, SRC_RX_KICK) < 0 ||
         ep_ctl(vn, EPOLL_CTL_ADD, vn->kick_fd[LV_VNET_TXQ], EPOLLIN, SRC_TX_KICK) < 0 ||
         ep_ctl(vn, EPOLL_CTL_ADD, vn->p.tap_fd, EPOLLIN, SRC_TAP) < 0)
@@ -406,18 +405,18 @@ static int tx_process(struct lv_vnet *vn, struct lv_err *err)
     return 0;
 }
 
-int lv_vnet_event(void *ptr, struct lv_err *err)
+int lv_vnet_event(struct lv_vnet *vn, uint32_t src, struct lv_err *err)
 {
-    struct vnet_src *s = ptr;
-    struct lv_vnet *vn = s->vn;
     uint64_t cnt;
     int rc = 0;
 
+    if (src >= NSRC)
+        return lv_err_set(err, EINVAL, "virtio-net: event of unknown source %u", src);
     pthread_mutex_lock(&vn->lock);
-    if (s->kind != SRC_TAP && read(vn->kick_fd[s->kind], &cnt, sizeof(cnt)) == sizeof(cnt))
-        vn->st.kicks[s->kind] += cnt;
+    if (src != SRC_TAP && read(vn->kick_fd[src], &cnt, sizeof(cnt)) == sizeof(cnt))
+        vn->st.kicks[src] += cnt;
     if (!vn->broken) {
-        if (s->kind == SRC_TX_KICK)
+        if (src == SRC_TX_KICK)
             rc = tx_process(vn, err);
         else
             rc = rx_process(vn, err);
@@ -456,3 +455,93 @@ void lv_vnet_get_stats(struct lv_vnet *vn, struct lv_vnet_stats *out)
     *out = vn->st;
     pthread_mutex_unlock(&vn->lock);
 }
+
+/* ---- as a VM device (lib/core/dev_impl.h) ---- */
+
+static int dev_preset(void *dev, const struct lv_virtio_mmio_qaddr *qa, struct lv_err *err)
+{
+    return lv_vnet_preset(dev, qa, err);
+}
+
+static int dev_kick_fd(const void *dev, unsigned q)
+{
+    return lv_vnet_kick_fd(dev, q);
+}
+
+static int dev_irq_fd(const void *dev)
+{
+    return lv_vnet_irq_fd(dev);
+}
+
+static int dev_attach(void *dev, int epfd, uint64_t key, struct lv_err *err)
+{
+    return lv_vnet_attach(dev, epfd, key, err);
+}
+
+static int dev_event(void *dev, uint32_t src, struct lv_err *err)
+{
+    return lv_vnet_event(dev, src, err);
+}
+
+static int dev_mmio_read(void *dev, uint64_t off, void *data, uint32_t len, struct lv_err *err)
+{
+    return lv_vnet_mmio_read(dev, off, data, len, err);
+}
+
+static int dev_mmio_write(void *dev, uint64_t off, const void *data, uint32_t len,
+                          struct lv_err *err)
+{
+    return lv_vnet_mmio_write(dev, off, data, len, err);
+}
+
+static int dev_stats(void *dev, void *out, size_t size)
+{
+    if (size != sizeof(struct lv_vnet_stats))
+        return -EINVAL;
+    lv_vnet_get_stats(dev, out);
+    return 0;
+}
+
+static void dev_destroy(void *dev)
+{
+    struct lv_vnet *vn = dev;
+
+    lv_vnet_destroy(&vn);
+}
+
+static int dev_save(void *dev, void *buf, size_t cap, size_t *len, struct lv_err *err)
+{
+    (void)dev;
+    (void)buf;
+    (void)cap;
+    *len = 0;
+    return lv_err_set(err, ENOTSUP, "virtio-net: saving its state is not implemented yet");
+}
+
+static int dev_restore(void *dev, const void *buf, size_t len, struct lv_err *err)
+{
+    (void)dev;
+    (void)buf;
+    (void)len;
+    return lv_err_set(err, ENOTSUP, "virtio-net: restoring its state is not implemented yet");
+}
+
+const struct lv_dev_ops lv_vnet_dev_ops = {
+    .name = "virtio-net",
+    .type = LV_DEV_NET,
+    .features = LV_VNET_FEATURES,
+    .mmio_len = LV_PAGE_SIZE,
+    .nqueues = LV_VNET_NQUEUES,
+    .queue_size = LV_VNET_QUEUE_SIZE,
+    .preset = dev_preset,
+    .kick_fd = dev_kick_fd,
+    .irq_fd = dev_irq_fd,
+    .attach = dev_attach,
+    .event = dev_event,
+    .mmio_read = dev_mmio_read,
+    .mmio_write = dev_mmio_write,
+    .stats = dev_stats,
+    .destroy = dev_destroy,
+    .save = dev_save,
+    .restore = dev_restore,
+};

@@ -2,7 +2,8 @@
  * the vCPU exit handler (lib/core/vcpu.c: port I/O host calls, MMIO,
  * every exit reason), the virtio-mmio register state machine behind the
  * MMIO exits (lib/virtio/mmio.c) and virtio-net receive and transmit
- * (lib/virtio/net.c) on the I/O thread's path (lv_devices_poll).
+ * (lib/virtio/net.c) on the I/O thread's path (lv_devices_poll), each
+ * reached through the device's ops table (lib/core/dev_impl.h).
  *
  * No KVM: a fake struct kvm_run, guest RAM in a buffer, a VM whose
  * devices are set up by lv_devices_setup (no KVM wiring), and for each
@@ -103,11 +104,23 @@ static int do_exit(struct harness *h)
     return rc;
 }
 
+/* NIC (nic)'s device and boot info entry. */
+static const struct lv_dev *nic_dev(struct harness *h, unsigned nic)
+{
+    return &h->vm->devs.dev[h->vm->nic_dev[nic]];
+}
+
+static const struct lv_device *nic_info(struct harness *h, unsigned nic)
+{
+    return &h->vm->devs.info[h->vm->nic_dev[nic]];
+}
+
 static void kick(struct harness *h, unsigned nic, unsigned q)
 {
+    const struct lv_dev *d = nic_dev(h, nic);
     uint64_t one = 1;
 
-    if (write(lv_vnet_kick_fd(h->vm->vnet[nic], q), &one, sizeof(one)) < 0) {
+    if (write(d->ops->kick_fd(d->priv, q), &one, sizeof(one)) < 0) {
         /* a saturated counter: a kick is pending anyway */
     }
 }
@@ -117,7 +130,7 @@ static void kick(struct harness *h, unsigned nic, unsigned q)
 static int post(struct harness *h, struct input *in)
 {
     unsigned nic = (unsigned)get(in, 1) % h->vm->nnics, q = (unsigned)get(in, 1);
-    const struct lv_dev_queue *dq = &h->vm->dev[nic].q[q & 1];
+    const struct lv_dev_queue *dq = &nic_info(h, nic)->q[q & 1];
     unsigned nseg = 1 + (unsigned)get(in, 1) % 4, flip = q & 2;
     struct lv_virtq_avail *avail = lv_mem_ptr(&h->vm->mem, dq->avail_gpa, 4 + 2u * dq->size);
     struct lv_virtq_desc *desc = lv_mem_ptr(&h->vm->mem, dq->desc_gpa, 16u * dq->size);
@@ -254,7 +267,7 @@ static uint32_t ram_target(struct harness *h, struct input *in)
 
     if (!(sel & 1) || !h->vm->nnics)
         return off % RAM;
-    dq = &h->vm->dev[(sel >> 1) % h->vm->nnics].q[(sel >> 2) & 1];
+    dq = &nic_info(h, (sel >> 1) % h->vm->nnics)->q[(sel >> 2) & 1];
     switch ((sel >> 3) % 3) {
     case 0:
         base = dq->desc_gpa;
@@ -363,8 +376,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     drain_taps(&h);
     for (unsigned i = 0; i < vm.nnics; i++) {
         struct lv_vnet_stats st;
-        lv_vnet_get_stats(vm.vnet[i], &st);
-        if (st.tx_frames != h.sent[i])
+        if (lv_vm_nic_stats(&vm, i, &st) < 0 || st.tx_frames != h.sent[i])
             abort(); /* every frame counted as sent reached the tap, once */
     }
     lv_devices_destroy(&vm);
