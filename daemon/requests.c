@@ -458,7 +458,9 @@ json_t *lvd_call_done(struct lvd_daemon *d, struct lvd_client *c, json_t *vm_rep
         const char *e = json_string_value(json_object_get(vm_rep, "error"));
         rep = lv_ctl_error("%s: %s", call->name, e ? e : "request refused (no reason given)");
     } else {
-        rep = json_incref(vm_rep);
+        /* its "v" is the VM protocol's, not the client's: not relayed */
+        rep = json_copy(vm_rep);
+        json_object_del(rep, "v");
         if (vm && (!strcmp(op, "pause") || !strcmp(op, "unpause")))
             json_object_set_new(vm->info, "state",
                                 json_string(op[0] == 'p' ? "paused" : "running"));
