@@ -443,24 +443,40 @@ static void foreign_serve(int l, const char *name)
 
 /* A VM process of another VM protocol version, as far as a daemon can
  * tell (none of another version exists yet): a child of the test that
- * listens on vms/NAME/ctl.sock (foreign_serve). Its pid, or -1. */
+ * listens on vms/NAME/ctl.sock itself (the daemon takes the listener's
+ * pid from the kernel) and serves it (foreign_serve). Its pid once it
+ * listens, or -1. */
 static pid_t foreign_start(const char *name)
 {
-    char dir[PATH_MAX], sock[PATH_MAX + 16];
-    struct lv_err err = {""};
+    char dir[PATH_MAX], sock[PATH_MAX + 16], up = 0;
+    int p[2];
 
     snprintf(dir, sizeof(dir), "%s/vms/%s", rundir, name);
     snprintf(sock, sizeof(sock), "%s/ctl.sock", dir);
     CHECK(mkdir(dir, 0700) == 0, "%s: %s", dir, strerror(errno));
-    int l = lv_ctl_listen(sock, &err);
-    CHECK(l >= 0, "foreign VM process: %s", err.msg);
-    if (l < 0)
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        CHECK(0, "pipe: %s", strerror(errno));
         return -1;
+    }
     pid_t pid = fork();
-    if (pid == 0)
+    if (pid == 0) {
+        int l = lv_ctl_listen(sock, NULL);
+        char ok = l >= 0;
+        close(p[0]);
+        if (write(p[1], &ok, 1) != 1 || !ok)
+            _exit(4);
+        close(p[1]);
         foreign_serve(l, name);
-    close(l);
-    CHECK(pid > 0, "fork: %s", strerror(errno));
+    }
+    close(p[1]);
+    CHECK(pid > 0 && read(p[0], &up, 1) == 1 && up, "the foreign VM process did not start "
+          "listening on %s (%s)", sock, strerror(errno));
+    close(p[0]);
+    if (pid > 0 && !up) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
     return pid;
 }
 
