@@ -274,11 +274,17 @@ static int call(const struct ctl_opts *o, json_t *req, int timeout_ms, json_t **
         fprintf(stderr, "lightvm %s: out of memory\n", o->verb);
         return LV_EXIT_HOST_ERROR;
     }
+    /* Our protocol version: a lightvmd of another one refuses the request
+     * with one line naming both, rather than misreading it. */
+    json_object_set_new(req, "v", json_integer(LV_CTL_VERSION));
     rc = lv_ctl_call(o->sock, req, timeout_ms, reply, &err);
     json_decref(req);
     if (!rc)
         return 0;
-    if (rc == -EREMOTEIO)
+    if (rc == -EREMOTEIO && !strncmp(err.msg, "unknown key 'v'", 15))
+        fprintf(stderr, "lightvm %s: lightvmd at %s is older than protocol versions (it "
+                "refused \"v\"; this lightvm speaks %d)\n", o->verb, o->sock, LV_CTL_VERSION);
+    else if (rc == -EREMOTEIO)
         fprintf(stderr, "lightvm %s: %s\n", o->verb, err.msg);
     else if (unreachable(rc))
         fprintf(stderr, "lightvm %s: cannot reach lightvmd at %s: %s (is lightvmd running?)\n",

@@ -174,6 +174,14 @@ int lvd_shell_on_ready(struct lvd_shell *s, int block_ms, struct lv_err *err)
         json_decref(m);
         return rc;
     }
+    /* The shell runs this daemon's binary as it was at the spawn: another
+     * version (the file replaced since) is refused, never misread. */
+    if (lv_ctl_version_check(m, LV_VMP_VERSION, "lightvmd", err) < 0) {
+        char why[LV_ERR_MAX];
+        snprintf(why, sizeof(why), "%s", err->msg);
+        json_decref(m);
+        return lv_err_set(err, EPROTO, "the shell's ready message: protocol: %s", why);
+    }
     json_t *ips = json_object_get(m, "bridge_ips");
     for (size_t i = 0; i < json_array_size(ips) && i < LVD_BRIDGE_IPS; i++) {
         json_int_t v = json_integer_value(json_array_get(ips, i));

@@ -42,7 +42,7 @@ static int check_keys(json_t *req, const char *const *allowed, json_t **err_rep)
     json_t *v;
 
     json_object_foreach(req, k, v) {
-        int ok = 0;
+        int ok = !strcmp(k, "v"); /* any request's (lvd_handle checked it) */
         for (const char *const *a = allowed; *a && !ok; a++)
             ok = !strcmp(k, *a);
         if (!ok) {
@@ -78,7 +78,8 @@ static int exec_shell(struct lvd_daemon *d, struct lvd_shell *s, const struct lv
                       json_t *spec, json_t *probe, int image_fd, long id, json_t **sr,
                       struct lv_err *err)
 {
-    json_t *ex = json_pack("{s:s,s:O,s:I}", "op", "exec", "spec", spec, "id", (json_int_t)id);
+    json_t *ex = json_pack("{s:s,s:O,s:I,s:i}", "op", "exec", "spec", spec, "id", (json_int_t)id,
+                           "v", LV_VMP_VERSION);
     int rc;
 
     *sr = NULL;
@@ -313,10 +314,11 @@ static json_t *vm_call(struct lvd_daemon *d, struct lvd_client *c, struct lvd_vm
     if (!strcmp(op, "shutdown")) {
         /* The VM process waits (shutdown_ms) for the guest, then destroys
          * it: its reply comes within that and LVD_CALL_TIMEOUT_MS. */
-        req = json_pack("{s:s,s:s,s:I}", "op", op, "name", vm->name, "timeout_ms", shutdown_ms);
+        req = json_pack("{s:s,s:s,s:I,s:i}", "op", op, "name", vm->name, "timeout_ms",
+                        shutdown_ms, "v", LV_VMP_VERSION);
         timeout_ms = (int)shutdown_ms + LVD_CALL_TIMEOUT_MS;
     } else {
-        req = json_pack("{s:s,s:s}", "op", op, "name", vm->name);
+        req = json_pack("{s:s,s:s,s:i}", "op", op, "name", vm->name, "v", LV_VMP_VERSION);
     }
     if (!req)
         return lv_ctl_error("out of memory");
@@ -456,7 +458,9 @@ json_t *lvd_call_done(struct lvd_daemon *d, struct lvd_client *c, json_t *vm_rep
         const char *e = json_string_value(json_object_get(vm_rep, "error"));
         rep = lv_ctl_error("%s: %s", call->name, e ? e : "request refused (no reason given)");
     } else {
-        rep = json_incref(vm_rep);
+        /* its "v" is the VM protocol's, not the client's: not relayed */
+        rep = json_copy(vm_rep);
+        json_object_del(rep, "v");
         if (vm && (!strcmp(op, "pause") || !strcmp(op, "unpause")))
             json_object_set_new(vm->info, "state",
                                 json_string(op[0] == 'p' ? "paused" : "running"));
@@ -477,11 +481,16 @@ static int cmp_id(const void *a, const void *b)
 json_t *lvd_handle(struct lvd_daemon *d, struct lvd_client *c, json_t *req)
 {
     const char *op = json_string_value(json_object_get(req, "op"));
+    struct lv_err err = {""};
 
+    /* Never misread: a request of another version is refused whole. */
+    if (lv_ctl_version_check(req, LV_CTL_VERSION, "lightvmd", &err) < 0)
+        return lv_ctl_error("protocol: %s", err.msg);
     if (!op)
         return lv_ctl_error("request without \"op\"");
     if (!strcmp(op, "ping"))
-        return json_pack("{s:b,s:i,s:s}", "ok", 1, "pid", (int)getpid(), "rundir", d->rundir);
+        return json_pack("{s:b,s:i,s:s,s:i,s:i}", "ok", 1, "pid", (int)getpid(), "rundir",
+                         d->rundir, "version", LV_CTL_VERSION, "vm_version", LV_VMP_VERSION);
     if (!strcmp(op, "create"))
         return do_create(d, req);
     if (!strcmp(op, "list")) {

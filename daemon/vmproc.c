@@ -137,6 +137,10 @@ static json_t *handle(struct vmproc *p, json_t *req, int *quit)
     struct lv_err err = {""};
     double t0 = lvd_now_us();
 
+    /* Never misread: a request of another version is refused whole; one
+     * without "v" is taken as ours (scripts). */
+    if (lv_ctl_version_check(req, LV_VMP_VERSION, "VM process", &err) < 0)
+        return lv_ctl_error("protocol: %s", err.msg);
     if (!op)
         return lv_ctl_error("request without \"op\"");
     if (!strcmp(op, "info")) {
@@ -227,6 +231,9 @@ static void serve(struct vmproc *p)
             while ((rc = lv_ctl_poll_recv(c, &req, &err)) == 1) {
                 json_t *rep = handle(p, req, &quit);
                 json_decref(req);
+                /* Every reply names our version: a daemon adopting us
+                 * reads it in the reply to {"op":"info"} */
+                json_object_set_new(rep, "v", json_integer(LV_VMP_VERSION));
                 lv_ctl_send(c, rep, 1000, NULL);
                 json_decref(rep);
                 if (quit)
@@ -360,8 +367,8 @@ int vmproc_main(int argc, char **argv)
         json_t *ips = json_array();
         for (int i = 0; i < p.nbridge_ips; i++)
             json_array_append_new(ips, json_integer(p.bridge_ips[i]));
-        rep = json_pack("{s:b,s:b,s:O,s:o,s:o}", "ok", 1, "ready", 1, "prepare",
-                        p.prepare_trace, "taps", taps, "bridge_ips", ips);
+        rep = json_pack("{s:b,s:b,s:i,s:O,s:o,s:o}", "ok", 1, "ready", 1, "v", LV_VMP_VERSION,
+                        "prepare", p.prepare_trace, "taps", taps, "bridge_ips", ips);
     }
     p.prepared_us = lvd_now_us();
     if (lv_ctl_send(&p.daemon, rep, 5000, NULL) < 0 || rc) {
@@ -384,6 +391,9 @@ int vmproc_main(int argc, char **argv)
     if (strcmp(json_string_value(json_object_get(msg, "op")) ?: "", "exec")) {
         rep = lv_ctl_error("a shell only takes \"exec\"");
         rc = 1;
+    } else if (lv_ctl_version_check(msg, LV_VMP_VERSION, "VM process", &err) < 0) {
+        rep = lv_ctl_error("protocol: %s", err.msg);
+        rc = 1;
     } else if ((rc = vmp_execute(&p, msg, &trace, &err)) < 0) {
         rep = lv_ctl_error("%s", err.msg);
         rc = 1; /* lightvmd removes the directory it renamed to vms/NAME */
@@ -395,6 +405,7 @@ int vmproc_main(int argc, char **argv)
         json_object_set_new(rep, "prepared_us_ago", json_real(lvd_now_us() - p.prepared_us));
     }
     json_decref(msg);
+    json_object_set_new(rep, "v", json_integer(LV_VMP_VERSION));
     lv_ctl_send(&p.daemon, rep, 5000, NULL);
     json_decref(rep);
     lv_ctl_conn_close(&p.daemon);

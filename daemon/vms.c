@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -248,6 +249,56 @@ static json_t *info_from_spec(const char *rundir, const char *name, long *id)
     return info;
 }
 
+/* Asks the VM process listening on (path) for {"op":"info"} (without
+ * "v": every version answers it, with its version in "v"). 0 and its
+ * reply (*rep, ok or not: a new reference) and its pid as the kernel
+ * knows it (*pid, SO_PEERCRED), or -errno when nothing answers. */
+static int ask_info(const char *path, json_t **rep, pid_t *pid)
+{
+    json_t *req = json_pack("{s:s}", "op", "info");
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+    struct lv_ctl_conn c;
+    int fd = req ? lv_ctl_connect(path, NULL) : -ENOMEM, rc;
+
+    *rep = NULL;
+    *pid = 0;
+    if (fd < 0) {
+        json_decref(req);
+        return fd;
+    }
+    lv_ctl_conn_init(&c, fd);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0)
+        *pid = cr.pid;
+    rc = lv_ctl_send(&c, req, LVD_CALL_TIMEOUT_MS, NULL);
+    if (!rc)
+        rc = lv_ctl_recv(&c, LVD_CALL_TIMEOUT_MS, rep, NULL);
+    lv_ctl_conn_close(&c);
+    json_decref(req);
+    return rc;
+}
+
+/* 1 if the VM process whose reply to info is (rep) speaks this daemon's
+ * VM protocol (a reply without "v" comes from a VM process older than
+ * versions, which speaks version 1); else 0, after one line saying that
+ * it is left running and not managed: never misread, never killed. */
+static int same_version(const char *name, pid_t pid, json_t *rep)
+{
+    json_int_t v;
+
+    if (lv_ctl_version_get(rep, 1, &v, NULL) < 0) {
+        fprintf(stderr, "lightvmd: VM '%s' (pid %d) names no VM protocol version (its \"v\" is "
+                "not an integer), this lightvmd v%d: left running, not managed\n", name,
+                (int)pid, LV_VMP_VERSION);
+        return 0;
+    }
+    if (v == LV_VMP_VERSION)
+        return 1;
+    fprintf(stderr, "lightvmd: VM '%s' (pid %d) speaks VM protocol v%lld, this lightvmd v%d: "
+            "left running, not managed\n", name, (int)pid, (long long)v, LV_VMP_VERSION);
+    return 0;
+}
+
 int lvd_vms_adopt(struct lvd_vms *t, const char *rundir)
 {
     char dir[4096], path[4096];
@@ -260,13 +311,19 @@ int lvd_vms_adopt(struct lvd_vms *t, const char *rundir)
     if (!d)
         return 0;
     while ((de = readdir(d))) {
-        json_t *req, *rep = NULL, *info;
+        json_t *rep = NULL, *info;
         long id = 0;
+        pid_t peer;
         if (de->d_name[0] == '.' || strlen(de->d_name) >= LV_NAME_MAX || lvd_vms_find(t, de->d_name))
             continue;
-        req = json_pack("{s:s}", "op", "info");
+        found++;
         lvd_vm_path(path, sizeof(path), rundir, de->d_name, "ctl.sock");
-        if (lv_ctl_call(path, req, LVD_CALL_TIMEOUT_MS, &rep, NULL) == 0 &&
+        int answered = ask_info(path, &rep, &peer) == 0;
+        if (answered && !same_version(de->d_name, peer, rep)) {
+            json_decref(rep);
+            continue;
+        }
+        if (answered && json_is_true(json_object_get(rep, "ok")) &&
             json_is_object(info = json_object_get(rep, "vm"))) {
             id = (long)json_integer_value(json_object_get(info, "id"));
             struct lvd_vm *vm = lvd_vms_add(t, de->d_name, id);
@@ -289,8 +346,6 @@ int lvd_vms_adopt(struct lvd_vms *t, const char *rundir)
             json_decref(info);
         }
         json_decref(rep);
-        json_decref(req);
-        found++;
     }
     closedir(d);
     return found;

@@ -39,7 +39,9 @@ void lvd_vms_free(struct lvd_vms *t);
 int lvd_vm_gone(struct lvd_vms *t, struct lvd_vm *vm, const char *rundir, const char *why);
 
 /* Scans $RUNDIR/vms: asks each live VM process for its description and
- * records the rest as crashed. Returns the number of VMs found. */
+ * records the rest as crashed. A VM process of another VM protocol
+ * version is left running and not recorded (one line on stderr says so).
+ * Returns the number of VMs found (those too). */
 int lvd_vms_adopt(struct lvd_vms *t, const char *rundir);
 
 /* The VM's description with a fresh uptime and state (new reference). */

@@ -24,6 +24,22 @@
 #define LV_RUNDIR_ENV "LIGHTVM_RUNDIR"
 #define LV_DAEMON_SOCK "lightvmd.sock"
 
+/* The protocols' versions (docs/protocol.md, "Versions"): integers from
+ * 1, one per protocol. A peer accepts its own version and refuses any
+ * other with one line naming both; a message without "v" is taken as the
+ * receiver's own version. */
+#define LV_CTL_VERSION 1 /* `lightvm` (or a script) <-> lightvmd */
+#define LV_VMP_VERSION 1 /* lightvmd <-> a VM process (and its shell) */
+
+/* The version (msg) claims in its "v" in (*v), or (absent) when it has
+ * none. 0, or -EPROTO with err when "v" is there but not an integer. */
+int lv_ctl_version_get(const json_t *msg, json_int_t absent, json_int_t *v, struct lv_err *err);
+
+/* 0 if (msg) speaks version (mine) ("v" absent: it does); else -EPROTO
+ * and err "version X not supported (this WHO speaks MINE)" (or why its
+ * "v" is no version). */
+int lv_ctl_version_check(const json_t *msg, int mine, const char *who, struct lv_err *err);
+
 /* The longest a shutdown may give its guest (timeout_ms, in ms). */
 #define LV_SHUTDOWN_TIMEOUT_MAX_MS 600000
 

@@ -336,6 +336,34 @@ int lv_ctl_call(const char *path, const json_t *req, int timeout_ms, json_t **re
     return rc;
 }
 
+int lv_ctl_version_get(const json_t *msg, json_int_t absent, json_int_t *v, struct lv_err *err)
+{
+    json_t *j = json_object_get(msg, "v");
+
+    *v = absent;
+    if (!j)
+        return 0;
+    if (!json_is_integer(j))
+        return lv_err_set(err, EPROTO, "\"v\" must be an integer (a protocol version)");
+    *v = json_integer_value(j);
+    return 0;
+}
+
+int lv_ctl_version_check(const json_t *msg, int mine, const char *who, struct lv_err *err)
+{
+    char why[LV_ERR_MAX];
+    json_int_t v;
+
+    if (lv_ctl_version_get(msg, mine, &v, err) < 0) {
+        snprintf(why, sizeof(why), "%s", err ? err->msg : "");
+        return lv_err_set(err, EPROTO, "%s (this %s speaks %d)", why, who, mine);
+    }
+    if (v != mine)
+        return lv_err_set(err, EPROTO, "version %lld not supported (this %s speaks %d)",
+                          (long long)v, who, mine);
+    return 0;
+}
+
 json_t *lv_ctl_ok(void)
 {
     return json_pack("{s:b}", "ok", 1);

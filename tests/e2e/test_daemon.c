@@ -11,7 +11,12 @@
  *   4. pause: no answer, state paused; unpause: answers again
  *   4b. `lightvm run --config` with the same kind of file (cold path)
  *   5. kill -9 of a VM process: shown as crashed, its tap gone; destroy
- *   6. kill -9 of lightvmd, restart: every VM still listed and answering
+ *   2b. protocol versions: ping names them; a request with another "v" is
+ *       refused with "protocol: version X not supported (this lightvmd
+ *       speaks Y)"
+ *   6. kill -9 of lightvmd, restart: every VM still listed and answering;
+ *      a VM process of another VM protocol version (a child of the test
+ *      that answers info as one would) is logged, left running, not listed
  *   7. NMANY VMs through the pool: all answer daytime; pool stats
  *   7b. a second lightvmd on the same directory is refused and leaves the
  *       running one's lock, socket and shells directory as they were (the
@@ -34,13 +39,17 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <net/if.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "lightvm/ctl.h"
 #include "lvtest.h"
 
 #define BR "lvdm0"
@@ -213,6 +222,50 @@ static void check_shells_fds(void)
     CHECK(shells > 0, "no shell to look at");
 }
 
+/* (req) (consumed) straight on the daemon's socket: lv_ctl_call's code,
+ * the reply in (*rep) (the caller's), the error in (err). */
+static int raw_call(json_t *req, json_t **rep, struct lv_err *err)
+{
+    char sock[128];
+
+    snprintf(sock, sizeof(sock), "%s/" LV_DAEMON_SOCK, rundir);
+    int rc = lv_ctl_call(sock, req, 10000, rep, err);
+    json_decref(req);
+    return rc;
+}
+
+/* Protocol versions on the daemon's socket: ping names them; a request
+ * of another version is refused whole with one line naming both (a
+ * create before any of its work); one without "v" or with ours is served. */
+static void case_versions(void)
+{
+    char want[128];
+    struct lv_err err = {""};
+    json_t *rep = NULL;
+
+    CHECK(raw_call(json_pack("{s:s}", "op", "ping"), &rep, &err) == 0 &&
+          json_integer_value(json_object_get(rep, "version")) == LV_CTL_VERSION &&
+          json_integer_value(json_object_get(rep, "vm_version")) == LV_VMP_VERSION,
+          "ping: no version %d / vm_version %d: %s", LV_CTL_VERSION, LV_VMP_VERSION, err.msg);
+    json_decref(rep);
+    snprintf(want, sizeof(want), "protocol: version %d not supported (this lightvmd speaks %d)",
+             LV_CTL_VERSION + 1, LV_CTL_VERSION);
+    int rc = raw_call(json_pack("{s:s,s:i}", "op", "list", "v", LV_CTL_VERSION + 1), &rep, &err);
+    CHECK(rc == -EREMOTEIO && !strcmp(err.msg, want), "list of v%d: %d \"%s\" (want \"%s\")",
+          LV_CTL_VERSION + 1, rc, err.msg, want);
+    rc = raw_call(json_pack("{s:s,s:i,s:{s:s}}", "op", "create", "v", LV_CTL_VERSION + 1, "spec",
+                            "name", "vv"), &rep, &err);
+    CHECK(rc == -EREMOTEIO && !strcmp(err.msg, want), "create of v%d: %d \"%s\"",
+          LV_CTL_VERSION + 1, rc, err.msg);
+    rc = raw_call(json_pack("{s:s,s:s}", "op", "ping", "v", "1"), &rep, &err);
+    CHECK(rc == -EREMOTEIO && strstr(err.msg, "protocol: \"v\" must be an integer"),
+          "ping with a string \"v\": %d \"%s\"", rc, err.msg);
+    rc = raw_call(json_pack("{s:s,s:s,s:i}", "op", "info", "name", "ghost", "v", LV_CTL_VERSION),
+                  &rep, &err);
+    CHECK(rc == -EREMOTEIO && !strcmp(err.msg, "no VM named 'ghost'"),
+          "info of v%d: %d \"%s\"", LV_CTL_VERSION, rc, err.msg);
+}
+
 static void case_errors(void)
 {
     CHECK(lv("list", NULL) == 1 && strstr(cli.err, "cannot reach lightvmd"),
@@ -262,6 +315,7 @@ static void case_errors(void)
               "%s of an unknown VM: status %d: %s", verbs[i], cli.status, cli.err);
     CHECK(lv("list", NULL) == 0 && !strstr(cli.out, "nobr") && !strstr(cli.out, " b "),
           "a failed create left a VM: %s", cli.out);
+    case_versions();
 }
 
 /* Needs the daemon of case_errors; leaves d0 running (unpaused). */
@@ -355,7 +409,107 @@ static void case_crash(void)
     CHECK(lv("info", "d1", NULL) == 1, "d1 is still known after destroy");
 }
 
-/* Needs d0 (case_lifecycle), running; leaves d0 and d2 for case_end. */
+/* The foreign VM process's loop: answers {"op":"info"} without "v" as a
+ * VM process of version LV_VMP_VERSION + 1 would; anything else sent to
+ * it (a request with "v", any other op) ends it with status 3. At most
+ * 16 connections, a minute's wait each. */
+static void foreign_serve(int l, const char *name)
+{
+    for (int n = 0; n < 16; n++) {
+        struct pollfd pf = {l, POLLIN, 0};
+        if (poll(&pf, 1, 60000) != 1)
+            break;
+        int fd = accept4(l, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0)
+            continue;
+        struct lv_ctl_conn c;
+        json_t *m = NULL;
+        lv_ctl_conn_init(&c, fd);
+        if (lv_ctl_recv(&c, 5000, &m, NULL) == 0) {
+            if (strcmp(json_string_value(json_object_get(m, "op")) ?: "", "info") ||
+                json_object_get(m, "v"))
+                _exit(3);
+            json_t *r = json_pack("{s:b,s:i,s:{s:s,s:i,s:s,s:i}}", "ok", 1, "v",
+                                  LV_VMP_VERSION + 1, "vm", "name", name, "id", 900, "state",
+                                  "running", "pid", (int)getpid());
+            lv_ctl_send(&c, r, 1000, NULL);
+            json_decref(r);
+            json_decref(m);
+        }
+        lv_ctl_conn_close(&c);
+    }
+    _exit(0);
+}
+
+/* A VM process of another VM protocol version, as far as a daemon can
+ * tell (none of another version exists yet): a child of the test that
+ * listens on vms/NAME/ctl.sock itself (the daemon takes the listener's
+ * pid from the kernel) and serves it (foreign_serve). Its pid once it
+ * listens, or -1. */
+static pid_t foreign_start(const char *name)
+{
+    char dir[PATH_MAX], sock[PATH_MAX + 16], up = 0;
+    int p[2];
+
+    snprintf(dir, sizeof(dir), "%s/vms/%s", rundir, name);
+    snprintf(sock, sizeof(sock), "%s/ctl.sock", dir);
+    CHECK(mkdir(dir, 0700) == 0, "%s: %s", dir, strerror(errno));
+    if (pipe2(p, O_CLOEXEC) < 0) {
+        CHECK(0, "pipe: %s", strerror(errno));
+        return -1;
+    }
+    pid_t pid = fork();
+    if (pid == 0) {
+        int l = lv_ctl_listen(sock, NULL);
+        char ok = l >= 0;
+        close(p[0]);
+        if (write(p[1], &ok, 1) != 1 || !ok)
+            _exit(4);
+        close(p[1]);
+        foreign_serve(l, name);
+    }
+    close(p[1]);
+    CHECK(pid > 0 && read(p[0], &up, 1) == 1 && up, "the foreign VM process did not start "
+          "listening on %s (%s)", sock, strerror(errno));
+    close(p[0]);
+    if (pid > 0 && !up) {
+        kill(pid, SIGKILL);
+        waitpid(pid, NULL, 0);
+        return -1;
+    }
+    return pid;
+}
+
+/* After the restart: the daemon said that it left (pid) alone, does not
+ * list it or know its name, and left it running with its socket; then
+ * the test ends it (status 3 would mean the daemon sent it more than the
+ * version's question) and removes its directory. */
+static void foreign_check(pid_t pid, const char *name)
+{
+    char line[256], dir[PATH_MAX], sock[PATH_MAX + 16];
+    int st = 0;
+
+    snprintf(line, sizeof(line), "lightvmd: VM '%s' (pid %d) speaks VM protocol v%d, this "
+             "lightvmd v%d: left running, not managed\n", name, (int)pid, LV_VMP_VERSION + 1,
+             LV_VMP_VERSION);
+    CHECK(lvt_bg_wait(&daemon_bg, line, 5000), "lightvmd did not log \"%s\":\n%s", line,
+          daemon_bg.err);
+    CHECK(lv("list", NULL) == 0 && !strstr(cli.out, name), "list shows %s: %s", name, cli.out);
+    CHECK(lv("info", name, NULL) == 1 && strstr(cli.err, "no VM named"),
+          "info %s: status %d: %s", name, cli.status, cli.err);
+    snprintf(dir, sizeof(dir), "%s/vms/%s", rundir, name);
+    snprintf(sock, sizeof(sock), "%s/ctl.sock", dir);
+    CHECK(waitpid(pid, &st, WNOHANG) == 0, "the foreign VM process ended: status 0x%x", st);
+    CHECK(access(sock, F_OK) == 0, "%s was removed", sock);
+    kill(pid, SIGTERM);
+    CHECK(waitpid(pid, &st, 0) == pid && WIFSIGNALED(st), "the foreign VM process was sent "
+          "more than info (status 0x%x)", st);
+    unlink(sock);
+    rmdir(dir);
+}
+
+/* Needs d0 (case_lifecycle), running; leaves d0 and d2 for case_end. A
+ * VM process of another version found at the restart is left alone. */
 static void case_daemon_restart(void)
 {
     const char *c2 = config("d2", 2, NULL);
@@ -365,8 +519,14 @@ static void case_daemon_restart(void)
     lvt_bg_stop(&daemon_bg, 0, 10000);
     CHECK(answers(0, "5") && answers(2, "5"), "VMs stopped answering with the daemon gone");
     CHECK(lv("list", NULL) == 1, "list with the daemon dead: %d", cli.status);
-    if (!daemon_start("8,1," "8"))
+    pid_t foreign = foreign_start("old1");
+    if (!daemon_start("8,1," "8")) {
+        if (foreign > 0)
+            kill(foreign, SIGKILL);
         return;
+    }
+    if (foreign > 0)
+        foreign_check(foreign, "old1");
     CHECK(lv("list", NULL) == 0 && strstr(cli.out, "d0") && strstr(cli.out, "d2") &&
           !strstr(cli.out, "crashed"), "after a daemon restart: %s", cli.out);
     CHECK(lv("pause", "d2", NULL) == 0 && lv("unpause", "d2", NULL) == 0,

@@ -2,9 +2,13 @@
  * input, split at arbitrary points (its first byte picks the chunk
  * size), is written into a socket and read with lv_ctl_poll_recv until
  * the connection ends. Every message must be a JSON object; every error
- * a negative errno with a message; nothing may crash or leak. */
+ * a negative errno with a message; nothing may crash or leak. Each
+ * message's "v" goes through the version check as the daemon and a VM
+ * process do it: passed exactly when it is absent or equal, else refused
+ * with a line. */
 #include <errno.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -13,6 +17,24 @@
 #include "lightvm/ctl.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void check_version(const json_t *m)
+{
+    struct lv_err err = {""};
+    json_t *v = json_object_get(m, "v");
+    json_int_t got = 0;
+    char mine[64];
+    int ok = !v || (json_is_integer(v) && json_integer_value(v) == LV_CTL_VERSION);
+    int rc = lv_ctl_version_check(m, LV_CTL_VERSION, "lightvmd", &err);
+
+    snprintf(mine, sizeof(mine), "(this lightvmd speaks %d)", LV_CTL_VERSION);
+    if (ok ? rc != 0 : rc != -EPROTO || !strstr(err.msg, mine))
+        abort();
+    rc = lv_ctl_version_get(m, LV_VMP_VERSION, &got, &err);
+    if (v && json_is_integer(v) ? rc || got != json_integer_value(v)
+                                : v ? rc != -EPROTO : rc || got != LV_VMP_VERSION)
+        abort();
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -41,6 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             if (rc == 1) {
                 if (!json_is_object(m))
                     abort();
+                check_version(m);
                 json_decref(m);
                 continue;
             }

@@ -1,7 +1,8 @@
 /* test_ctl.c: the control protocol's framing (lib/ctl) over real Unix
  * sockets: messages split and joined across reads, the size limit,
  * malformed and non-object lines, EOF in the middle of a message, stale
- * and live socket files, and lv_ctl_call's error reply. No KVM. */
+ * and live socket files, lv_ctl_call's error reply, and the protocol
+ * versions' check (lv_ctl_version_check). No KVM. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -182,10 +183,63 @@ static void test_sockets(void)
     json_decref(req);
 }
 
+/* lv_ctl_version_check on (json): its return code; the message in (err). */
+static int vcheck(const char *json, int mine, struct lv_err *err)
+{
+    json_t *m = json_loads(json, 0, NULL);
+    int rc;
+
+    err->msg[0] = '\0';
+    CHECK(m != NULL, "bad test JSON %s", json);
+    rc = lv_ctl_version_check(m, mine, "lightvmd", err);
+    json_decref(m);
+    return rc;
+}
+
+/* Versions: an equal one and none (taken as ours) pass; any other integer
+ * is refused with a line naming both; a "v" that is not an integer is
+ * refused, never read as a version. */
+static void test_versions(void)
+{
+    static const char *const other[] = {"{\"v\":2}", "{\"v\":0}", "{\"v\":-1}",
+                                        "{\"v\":99999999999}"};
+    static const char *const want[] = {"version 2 not supported (this lightvmd speaks 1)",
+                                       "version 0 not supported (this lightvmd speaks 1)",
+                                       "version -1 not supported (this lightvmd speaks 1)",
+                                       "version 99999999999 not supported (this lightvmd "
+                                       "speaks 1)"};
+    static const char *const bad[] = {"{\"v\":\"1\"}", "{\"v\":1.0}", "{\"v\":null}",
+                                      "{\"v\":true}", "{\"v\":[1]}"};
+    struct lv_err err = {""};
+    json_int_t v = 0;
+
+    CHECK(LV_CTL_VERSION >= 1 && LV_VMP_VERSION >= 1, "versions start at 1");
+    CHECK(vcheck("{\"op\":\"ping\",\"v\":1}", 1, &err) == 0, "equal version: %s", err.msg);
+    CHECK(vcheck("{\"op\":\"ping\"}", 1, &err) == 0, "no \"v\": %s", err.msg);
+    CHECK(vcheck("{\"v\":3}", 3, &err) == 0, "v 3 against 3: %s", err.msg);
+    for (size_t i = 0; i < sizeof(other) / sizeof(other[0]); i++)
+        CHECK(vcheck(other[i], 1, &err) == -EPROTO && !strcmp(err.msg, want[i]),
+              "%s: \"%s\" (want \"%s\")", other[i], err.msg, want[i]);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        CHECK(vcheck(bad[i], 1, &err) == -EPROTO &&
+              !strcmp(err.msg, "\"v\" must be an integer (a protocol version) (this lightvmd "
+                      "speaks 1)"), "%s: \"%s\"", bad[i], err.msg);
+    json_t *m = json_pack("{s:s}", "op", "info");
+    CHECK(lv_ctl_version_get(m, 1, &v, &err) == 0 && v == 1, "absent: %lld", (long long)v);
+    json_object_set_new(m, "v", json_integer(7));
+    CHECK(lv_ctl_version_get(m, 1, &v, &err) == 0 && v == 7, "7: %lld", (long long)v);
+    json_object_set_new(m, "v", json_string("7"));
+    CHECK(lv_ctl_version_get(m, 1, &v, &err) == -EPROTO && v == 1, "\"7\": %d %lld",
+          lv_ctl_version_get(m, 1, &v, NULL), (long long)v);
+    CHECK(lv_ctl_version_check(m, 1, "VM process", NULL) == -EPROTO, "without err");
+    json_decref(m);
+}
+
 int main(void)
 {
     test_framing();
     test_bad_input();
     test_sockets();
+    test_versions();
     return lvt_done("test_ctl");
 }
