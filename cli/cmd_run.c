@@ -219,9 +219,9 @@ static int parse(int argc, char **argv, struct run_opts *o)
 static int wait_child(pid_t pid, int sigfd)
 {
     struct signalfd_siginfo si;
-    int st = 0;
+    int st = 0, done = 0;
 
-    for (int done = 0; !done;) {
+    while (!done) {
         ssize_t n = read(sigfd, &si, sizeof(si));
         if (n != sizeof(si)) {
             if (n < 0 && errno == EINTR)
@@ -233,9 +233,8 @@ static int wait_child(pid_t pid, int sigfd)
         else
             done = waitpid(pid, &st, WNOHANG) == pid;
     }
-    if (!WIFEXITED(st) && !WIFSIGNALED(st))
-        while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-            ;
+    while (!done && waitpid(pid, &st, 0) < 0 && errno == EINTR)
+        ;
     return st;
 }
 
