@@ -20,11 +20,10 @@
  *   - MMIO exits: an access in [LV_GPA_MMIO_BASE + i * page,
  *     + ops->mmio_len) goes to ops->mmio_read / mmio_write.
  *
- * Snapshots: each device saves and restores all of its own state
- * (ops->save, ops->restore); the generic layer's state (layout, wiring,
- * epoll set) follows from the configuration and is made anew. The hooks
- * are declared now and return -ENOTSUP with a message until the snapshot
- * work fills them.
+ * Snapshots (to come) add a save and a restore hook here: each device
+ * then writes and reads back all of its own state; the generic layer's
+ * state (layout, wiring, epoll set) follows from the configuration and
+ * is made anew.
  */
 #ifndef LV_DEV_IMPL_H
 #define LV_DEV_IMPL_H
@@ -74,17 +73,6 @@ struct lv_dev_ops {
     int (*stats)(void *dev, void *out, size_t size);
     /* Frees (dev) and what it owns; its I/O thread must be stopped. */
     void (*destroy)(void *dev);
-
-    /* ---- snapshot (vCPU paused, I/O thread stopped) ---- */
-    /* save: writes every piece of the device's state the guest can
-     * observe (registers, negotiated features, queue positions, a held
-     * buffer, counters) into (buf) of (cap) bytes, *len = bytes used;
-     * -ENOSPC if they do not fit. restore: reads them back into a device
-     * made with the same parameters and registered at the same index,
-     * before the I/O thread starts. Not implemented yet: -ENOTSUP with a
-     * message. */
-    int (*save)(void *dev, void *buf, size_t cap, size_t *len, struct lv_err *err);
-    int (*restore)(void *dev, const void *buf, size_t len, struct lv_err *err);
 };
 
 /* One registered device. */

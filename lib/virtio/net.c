@@ -509,23 +509,6 @@ static void dev_destroy(void *dev)
     lv_vnet_destroy(&vn);
 }
 
-static int dev_save(void *dev, void *buf, size_t cap, size_t *len, struct lv_err *err)
-{
-    (void)dev;
-    (void)buf;
-    (void)cap;
-    *len = 0;
-    return lv_err_set(err, ENOTSUP, "virtio-net: saving its state is not implemented yet");
-}
-
-static int dev_restore(void *dev, const void *buf, size_t len, struct lv_err *err)
-{
-    (void)dev;
-    (void)buf;
-    (void)len;
-    return lv_err_set(err, ENOTSUP, "virtio-net: restoring its state is not implemented yet");
-}
-
 const struct lv_dev_ops lv_vnet_dev_ops = {
     .name = "virtio-net",
     .type = LV_DEV_NET,
@@ -542,6 +525,4 @@ const struct lv_dev_ops lv_vnet_dev_ops = {
     .mmio_write = dev_mmio_write,
     .stats = dev_stats,
     .destroy = dev_destroy,
-    .save = dev_save,
-    .restore = dev_restore,
 };
