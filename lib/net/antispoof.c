@@ -144,11 +144,19 @@ static int put_taps(struct lv_nft *nft, const struct lv_as_vif *v, unsigned n, i
     return rc ? rc : lv_nft_commit(nft, kmsg);
 }
 
-static int check_taps(const struct lv_as_vif *v, unsigned n, struct lv_err *err)
+/* -EINVAL unless (n) taps fit in one call. */
+static int check_count(unsigned n, struct lv_err *err)
 {
     if (n > LV_AS_MAX)
         return lv_err_set(err, EINVAL, "antispoof: %u taps in one call (at most %d)", n,
                           LV_AS_MAX);
+    return 0;
+}
+
+static int check_taps(const struct lv_as_vif *v, unsigned n, struct lv_err *err)
+{
+    if (check_count(n, err) < 0)
+        return -EINVAL;
     for (unsigned i = 0; i < n; i++)
         if (v[i].ifindex <= 0 || lv_ifname_check(v[i].ifname, NULL) < 0)
             return lv_err_set(err, EINVAL, "antispoof: bad tap '%.16s' (ifindex %d)",
@@ -214,9 +222,8 @@ int lv_as_allow(struct lv_nft *nft, const struct lv_as_vif *v, const uint64_t *s
     char kmsg[LV_NL_KMSG] = "", table[32], chain[32];
     int rc = 0;
 
-    if (n > LV_AS_MAX)
-        return lv_err_set(err, EINVAL, "antispoof: %u taps in one call (at most %d)", n,
-                          LV_AS_MAX);
+    if (check_count(n, err) < 0)
+        return -EINVAL;
     for (unsigned i = 0; i < n; i++)
         if (v[i].ifindex <= 0 || !slot[i])
             return lv_err_set(err, EINVAL, "antispoof: tap ifindex %d is not sealed",
@@ -258,9 +265,8 @@ int lv_as_remove(struct lv_nft *nft, const int *ifindex, unsigned n, struct lv_e
     char kmsg[LV_NL_KMSG] = "";
     int rc = 0;
 
-    if (n > LV_AS_MAX)
-        return lv_err_set(err, EINVAL, "antispoof: %u taps in one call (at most %d)", n,
-                          LV_AS_MAX);
+    if (check_count(n, err) < 0)
+        return -EINVAL;
     if (!n)
         return 0;
     lv_nft_begin(nft);
