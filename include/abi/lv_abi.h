@@ -13,8 +13,10 @@
 
 #include <stdint.h>
 
-#define LV_ABI_VERSION 3u /* v2: device table (virtio-net), dev_mem_gpa, probe;
-                           * v3: LV_VEC_CONTROL, probe_mac */
+#define LV_ABI_VERSION 4u /* v2: device table (virtio-net), dev_mem_gpa, probe;
+                           * v3: LV_VEC_CONTROL, probe_mac;
+                           * v4: snapshots: generation, clock base, seed,
+                           *     LV_CTL_RESUMED */
 
 /*
  * Guest-physical layout set up by the VMM before the first instruction.
@@ -70,6 +72,14 @@
 #define LV_CTL_NONE 0u
 #define LV_CTL_SHUTDOWN 1u
 #define LV_CTL_SUSPEND 2u
+/* (v4) The VM was restored from a snapshot: lv_bootinfo.generation grew,
+ * and the clock base, seed, wall clock and the device table's NIC
+ * identities (MAC, addresses) may have changed. The runtime acks it in
+ * the interrupt, then, outside it: takes the new clock base and
+ * identities, reseeds its random state from (seed), re-arms its timers,
+ * announces each NIC (one gratuitous ARP) and processes every queue
+ * once (a notification pending at save time is not lost). */
+#define LV_CTL_RESUMED 3u
 
 struct lv_control {
     volatile uint32_t request; /* written by the host */
@@ -171,6 +181,21 @@ struct lv_bootinfo {
                            * guest may send the probe without an ARP round trip.
                            * All zero: unknown. */
     uint16_t reserved1;
+    /* ---- v4: snapshots ---- */
+    /* 0 at boot; the VMM adds 1 at each restore of a snapshot (a clone's
+     * is one more than its snapshot's) before raising LV_CTL_RESUMED. */
+    volatile uint64_t generation;
+    /* The guest's monotonic clock: ns = clock_ns + (TSC - clock_tsc) *
+     * 1e6 / tsc_khz, with TSC the guest's rdtsc. clock_tsc 0 (a boot): the
+     * runtime's own base, its entry TSC at 0 ns. A restore sets the pair so
+     * that the clock continues from the value it had at the save: it never
+     * goes back, and the time the snapshot spent on disk is not counted. */
+    volatile uint64_t clock_tsc;
+    volatile uint64_t clock_ns;
+    /* Fresh random bytes from the host at each boot and each restore: two
+     * clones of one snapshot never share random state (TCP initial
+     * sequence numbers, ephemeral ports). */
+    uint8_t seed[32];
 };
 
 /*
