@@ -23,8 +23,7 @@ $(BUILD)/bench/hello_static $(BUILD)/bench/udp_probe: $(BUILD)/bench/%: bench/%.
 bench-build: build-all $(BUILD)/bench/bench_boot $(BUILD)/bench/hello_static \
 	$(BUILD)/bench/bench_net $(BUILD)/bench/udp_probe $(BUILD)/bench/bench_pool \
 	$(BUILD)/bench/bench_api $(BUILD)/bench/bench_load $(BUILD)/bench/bench_image \
-	$(BUILD)/bench/bench_cgroup
-	$(BUILD)/bench/bench_antispoof
+	$(BUILD)/bench/bench_cgroup $(BUILD)/bench/bench_antispoof
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-build
