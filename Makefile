@@ -21,7 +21,7 @@ LIB_SRCS := lib/util/err.c lib/core/mem.c lib/core/kvm.c lib/core/vm.c lib/core/
             lib/core/bootinfo.c lib/arch/x86_64.c lib/loader/elf.c lib/config/vmspec.c \
             lib/net/addr.c lib/net/tap.c lib/net/netlink.c lib/net/link.c lib/net/vif.c \
             lib/virtio/virtqueue.c lib/virtio/mmio.c lib/virtio/net.c lib/core/devices.c \
-            lib/core/nic.c lib/core/warm.c lib/ctl/ctl.c
+            lib/core/nic.c lib/core/warm.c lib/core/build.c lib/ctl/ctl.c
 LIB_SRCS += lib/core/console.c lib/util/escape.c lib/sandbox/jail.c
 LIB_SRCS += lib/sandbox/cgroup.c
 LIB_SRCS += lib/net/nft.c lib/net/antispoof.c lib/net/antispoof_rule.c lib/net/antispoof_read.c \

@@ -8,6 +8,7 @@
 #include <jansson.h>
 
 #include "lightvm/antispoof.h"
+#include "lightvm/build.h"
 #include "lightvm/net.h"
 #include "lightvm/vm.h"
 #include "lightvm/vmspec.h"
@@ -40,21 +41,18 @@ void lv_print_trace(FILE *f, struct lv_vm *vm, uint64_t t0, const struct lv_span
                     const struct lv_console *con);
 
 /* run_vm.c: the VM process of `lightvm run`, forked by cmd_run() once
- * the host side is made. It builds the VM from (r), enters the jail
- * (lightvm/jail.h) when (jail), runs the guest under its seccomp filters
- * (LV_VM_F_SECCOMP) and returns the command's exit status. Everything in
- * (r) is borrowed except (img), which it closes. */
+ * the host side is made. It builds the VM from (r) (lightvm/build.h:
+ * prepare, then execute), enters the jail (lightvm/jail.h) when (jail),
+ * runs the guest under its seccomp filters (LV_VM_F_SECCOMP) and returns
+ * the command's exit status. Everything in (r) is borrowed except (img),
+ * which it closes. */
 struct lv_image;
 struct lv_run_vm {
-    struct lv_image *img;   /* checked for (mem); read into guest RAM, closed */
-    uint64_t mem;
-    const char *cmdline;
+    struct lv_image *img;   /* checked for the spec's memory; read into guest RAM, closed */
+    const struct lv_vm_spec *spec; /* memory, cmdline, vifs (their MACs chosen) */
+    const int *tap_fds;     /* spec->nvifs taps, open in the command too */
     unsigned flags;         /* LV_VM_F_* */
-    unsigned nnics;
-    const struct lv_vm_nic *nics; /* their taps stay open in the command too */
-    uint32_t probe_ip;      /* network byte order */
-    uint16_t probe_port;    /* 0: no probe */
-    const uint8_t *probe_mac; /* the probe target's MAC, or NULL */
+    struct lv_probe probe;  /* port 0: no probe */
     int probe_fd;           /* the --wait-net socket, or -1 */
     int parent_fd;          /* a pipe's read end whose writer is the command: when
                              * it closes (the command died), the VM is stopped */
@@ -63,32 +61,32 @@ struct lv_run_vm {
 };
 int lv_run_vm(const struct lv_run_vm *r);
 
-/* netopt.c: one --net BRIDGE[,mac=M][,ip=A.B.C.D[/P]][,gw=G][,create]
- * (lv_vif_spec_parse_opt), or a vif of a --config file (create 0). */
-struct lv_net_opt {
-    struct lv_vif_spec vif;
-    int create; /* make the bridge if it does not exist (and remove it at the end) */
-};
-
-/* Opens a tap on its bridge for each of (o)[0..n), fills (out) for
- * lv_vm_config (a random MAC where none was given) and installs the taps'
- * antispoof rules (lightvm/antispoof.h) in one transaction, before any
- * guest runs. A MAC given that is already on its bridge is refused. The
- * caller owns (taps) and (*nft) and releases both with lv_nics_close()
- * (also on failure: then nothing is open or installed). */
-int lv_nics_open(const struct lv_net_opt *o, unsigned n, struct lv_tap *taps,
-                 struct lv_vm_nic *out, struct lv_nft **nft, struct lv_nl **keep_nl,
-                 struct lv_err *err);
+/* netopt.c: the taps of (spec)'s vifs (`lightvm run --net`, or a --config
+ * file's vifs). Opens a tap on its bridge for each (made first when
+ * (create)[i], from --net's "create") and installs the taps' antispoof
+ * rules (lightvm/antispoof.h) in one transaction, before any guest runs;
+ * every vif must have its MAC (lv_vm_spec_choose_macs). A MAC given that
+ * is already on its bridge is refused. The caller owns (taps) and (*nft)
+ * and releases both with lv_nics_close() (also on failure: then nothing
+ * is open or installed). */
+int lv_nics_open(const struct lv_vm_spec *spec, const int *create, struct lv_tap *taps,
+                 struct lv_nft **nft, struct lv_nl **keep_nl, struct lv_err *err);
 /* Removes the taps' rules, closes (*nft), then the taps; a bridge this
- * run's options asked to create (o[i].create) is removed, through
- * (*keep_nl), if lightvm made it and nothing is attached to it any more;
- * closes (*keep_nl). */
-void lv_nics_close(const struct lv_net_opt *o, struct lv_tap *taps, unsigned n,
+ * run asked to create ((create)[i]) is removed, through (*keep_nl), if
+ * lightvm made it and nothing is attached to it any more; closes
+ * (*keep_nl). */
+void lv_nics_close(const struct lv_vm_spec *spec, const int *create, struct lv_tap *taps,
                    struct lv_nft **nft, struct lv_nl **keep_nl);
 
-/* --probe ADDR:PORT -> network byte order values; prints errors (as
- * "lightvm VERB: ..."), -1. */
-int lv_probe_parse(const char *verb, const char *s, uint32_t *ip, uint16_t *port);
+/* --wait-net ADDR and --probe ADDR:PORT, shared by run and create. */
+struct lv_probe_opt {
+    struct lv_probe probe; /* --probe's target; --wait-net's address (port 0 until
+                            * lv_probe_listen) */
+    int wait_net;
+};
+/* Option (c) ('W': --wait-net, 'p': --probe) with (arg) into (o); the two
+ * exclude each other. 0, or -1 after printing "lightvm VERB: ...". */
+int lv_probe_opt(const char *verb, int c, const char *arg, struct lv_probe_opt *o);
 
 /* --wait-net ADDR: a UDP socket bound to ADDR and a free port, stored in
  * (*port) in network byte order. Returns the fd (caller closes) or

@@ -37,10 +37,9 @@ struct ctl_opts {
     const char *verb;
     char sock[PATH_MAX];
     const char *arg;    /* NAME or CONFIG.json */
-    int json, trace, verbose, wait_net, raw;
+    int json, trace, verbose, raw;
     long timeout_ms;
-    uint32_t probe_ip;  /* network byte order */
-    uint16_t probe_port;
+    struct lv_probe_opt net; /* --wait-net, --probe */
     uint64_t t0;        /* lv_now_ns() when the verb started */
     struct timespec t0_real;
 };
@@ -163,7 +162,6 @@ static int parse(const struct ctl_verb *v, int argc, char **argv, struct ctl_opt
         {"raw", no_argument, NULL, 'R'},          {NULL, 0, NULL, 0},
     };
     const char *rundir = lv_rundir(), *name = v->name;
-    struct lv_err err = {""};
     char *end;
     int c, idx;
 
@@ -203,19 +201,8 @@ static int parse(const struct ctl_verb *v, int argc, char **argv, struct ctl_opt
             break;
         case 'W':
         case 'p':
-            if (o->wait_net || o->probe_port) {
-                fprintf(stderr, "lightvm %s: --wait-net and --probe exclude each other\n", name);
+            if (lv_probe_opt(name, c, optarg, &o->net) < 0)
                 return LV_EXIT_USAGE;
-            }
-            if (c == 'p') {
-                if (lv_probe_parse(name, optarg, &o->probe_ip, &o->probe_port) < 0)
-                    return LV_EXIT_USAGE;
-            } else if (lv_ipv4_parse(optarg, &o->probe_ip, NULL, &err) < 0) {
-                fprintf(stderr, "lightvm %s: --wait-net: %s\n", name, err.msg);
-                return LV_EXIT_USAGE;
-            } else {
-                o->wait_net = 1;
-            }
             break;
         case 'T':
             errno = 0;
@@ -336,7 +323,7 @@ static int create_req(const struct ctl_opts *o, struct lv_vm_spec *spec, json_t 
         return LV_EXIT_HOST_ERROR;
     }
     strcpy(spec->kernel, kernel);
-    if ((o->wait_net || o->probe_port) && !spec->nvifs) {
+    if ((o->net.wait_net || o->net.probe.port) && !spec->nvifs) {
         fprintf(stderr, "lightvm create: --wait-net/--probe need a vif in %s\n", o->arg);
         return LV_EXIT_USAGE;
     }
@@ -399,8 +386,8 @@ static int do_create(struct ctl_opts *o)
     rc = create_req(o, &spec, &req);
     if (rc)
         return rc;
-    if (o->wait_net) { /* before the request: the guest may be up before the reply */
-        probe_fd = lv_probe_listen(o->probe_ip, &o->probe_port, &err);
+    if (o->net.wait_net) { /* before the request: the guest may be up before the reply */
+        probe_fd = lv_probe_listen(o->net.probe.ip, &o->net.probe.port, &err);
         if (probe_fd < 0) {
             fprintf(stderr, "lightvm create: %s\n", err.msg);
             json_decref(req);
@@ -408,10 +395,10 @@ static int do_create(struct ctl_opts *o)
         }
         setsockopt(probe_fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
     }
-    if (req && o->probe_port) {
+    if (req && o->net.probe.port) {
         char probe[INET_ADDRSTRLEN + 8];
-        inet_ntop(AF_INET, &o->probe_ip, probe, INET_ADDRSTRLEN);
-        snprintf(probe + strlen(probe), 8, ":%u", ntohs(o->probe_port));
+        inet_ntop(AF_INET, &o->net.probe.ip, probe, INET_ADDRSTRLEN);
+        snprintf(probe + strlen(probe), 8, ":%u", ntohs(o->net.probe.port));
         json_object_set_new(req, "probe", json_string(probe));
     }
     rc = call(o, req, CALL_TIMEOUT_MS, &reply);

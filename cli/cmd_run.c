@@ -64,29 +64,28 @@ static void run_usage(FILE *f)
 }
 
 struct run_opts {
-    const char *image;
-    const char *cmdline;
-    uint64_t mem;
-    int mem_set;
     const char *config;
-    struct lv_vm_spec spec; /* from --config */
+    struct lv_vm_spec spec;     /* IMAGE, --memory, --cmdline, --net; or --config */
+    int mem_set;
+    int create[LV_VM_MAX_NICS]; /* --net ...,create */
     int trace;
     int raw;
     unsigned flags;
-    unsigned nnics;
-    struct lv_net_opt nic[LV_VM_MAX_NICS];
-    uint32_t probe_ip;
-    uint16_t probe_port;
-    int wait_net;
+    struct lv_probe_opt net;    /* --wait-net, --probe */
 };
+
+static uint64_t round_mem(uint64_t bytes)
+{
+    return (bytes + LV_MEM_ALIGN - 1) & ~(uint64_t)(LV_MEM_ALIGN - 1);
+}
 
 /* --config FILE: the file's kernel, memory, cmdline and vifs stand for
  * IMAGE, --memory, --cmdline and --net BRIDGE,mac=..,ip=..,gw=.. (the
  * bridge must exist). (nargs) positional arguments were given. */
 static int use_config(struct run_opts *o, int nargs)
 {
-    const char *clash = nargs ? "IMAGE" : o->mem_set ? "--memory" : o->cmdline ? "--cmdline"
-                      : o->nnics ? "--net" : NULL;
+    const char *clash = nargs ? "IMAGE" : o->mem_set ? "--memory" : o->spec.cmdline[0]
+                      ? "--cmdline" : o->spec.nvifs ? "--net" : NULL;
     struct lv_err err = {""};
 
     if (clash) {
@@ -98,13 +97,50 @@ static int use_config(struct run_opts *o, int nargs)
         fprintf(stderr, "lightvm run: %s\n", err.msg);
         return -1;
     }
-    o->image = o->spec.kernel;
-    o->mem = ((o->spec.memory_mb << 20) + LV_MEM_ALIGN - 1) & ~(uint64_t)(LV_MEM_ALIGN - 1);
-    o->cmdline = o->spec.cmdline;
-    o->nnics = o->spec.nvifs;
-    for (unsigned i = 0; i < o->nnics; i++)
-        o->nic[i] = (struct lv_net_opt){.vif = o->spec.vifs[i], .create = 0};
+    o->spec.memory_mb = round_mem(o->spec.memory_mb << 20) >> 20;
     return 0;
+}
+
+/* One option (c) with (arg); 0, or -1 after printing why. */
+static int take_opt(struct run_opts *o, int c, const char *arg)
+{
+    struct lv_vm_spec *sp = &o->spec;
+    struct lv_err err = {""};
+    uint64_t mem;
+
+    switch (c) {
+    case 'm':
+        if (lv_parse_size(arg, &mem) < 0 || mem > LV_MEM_MAX) {
+            fprintf(stderr, "lightvm run: bad --memory '%s' (want e.g. 8M, 1G; at most 4G)\n",
+                    arg);
+            return -1;
+        }
+        sp->memory_mb = round_mem(mem) >> 20;
+        o->mem_set = 1;
+        return 0;
+    case 'c':
+        if (lv_cmdline_check(arg, &err) < 0) {
+            fprintf(stderr, "lightvm run: --cmdline: %s\n", err.msg);
+            return -1;
+        }
+        snprintf(sp->cmdline, sizeof(sp->cmdline), "%s", arg);
+        return 0;
+    case 'n':
+        if (sp->nvifs == LV_VM_MAX_NICS) {
+            fprintf(stderr, "lightvm run: more than %d --net\n", LV_VM_MAX_NICS);
+            return -1;
+        }
+        if (lv_vif_spec_parse_opt(arg, &sp->vifs[sp->nvifs], &o->create[sp->nvifs], &err) < 0) {
+            fprintf(stderr, "lightvm run: --net %s\n", err.msg);
+            return -1;
+        }
+        sp->nvifs++;
+        return 0;
+    case 'W':
+    case 'p':
+        return lv_probe_opt("run", c, arg, &o->net);
+    }
+    return -1;
 }
 
 static int parse(int argc, char **argv, struct run_opts *o)
@@ -117,29 +153,17 @@ static int parse(int argc, char **argv, struct run_opts *o)
         {"config", required_argument, NULL, 'C'},   {"raw", no_argument, NULL, 'R'},
         {"no-seccomp", no_argument, NULL, 'S'},     {NULL, 0, NULL, 0},
     };
-    struct lv_err err = {""};
     int c;
 
     memset(o, 0, sizeof(*o));
-    o->mem = DEFAULT_MEMORY;
+    o->spec.memory_mb = DEFAULT_MEMORY >> 20;
+    o->spec.vcpus = 1;
     o->flags = LV_VM_F_SECCOMP;
     opterr = 0;
     while ((c = getopt_long(argc, argv, "m:c:n:th", longopts, NULL)) != -1) {
         switch (c) {
-        case 'm':
-            if (lv_parse_size(optarg, &o->mem) < 0 || o->mem > LV_MEM_MAX) {
-                fprintf(stderr, "lightvm run: bad --memory '%s' (want e.g. 8M, 1G; at most "
-                                "4G)\n", optarg);
-                return -1;
-            }
-            o->mem = (o->mem + LV_MEM_ALIGN - 1) & ~(uint64_t)(LV_MEM_ALIGN - 1);
-            o->mem_set = 1;
-            break;
         case 'C':
             o->config = optarg;
-            break;
-        case 'c':
-            o->cmdline = optarg;
             break;
         case 't':
             o->trace = 1;
@@ -153,35 +177,12 @@ static int parse(int argc, char **argv, struct run_opts *o)
         case 'S':
             o->flags &= ~LV_VM_F_SECCOMP;
             break;
+        case 'm':
+        case 'c':
         case 'n':
-            if (o->nnics == LV_VM_MAX_NICS) {
-                fprintf(stderr, "lightvm run: more than %d --net\n", LV_VM_MAX_NICS);
-                return -1;
-            }
-            if (lv_vif_spec_parse_opt(optarg, &o->nic[o->nnics].vif, &o->nic[o->nnics].create,
-                                      &err) < 0) {
-                fprintf(stderr, "lightvm run: --net %s\n", err.msg);
-                return -1;
-            }
-            o->nnics++;
-            break;
         case 'W':
-            if (o->probe_port) {
-                fprintf(stderr, "lightvm run: --wait-net and --probe exclude each other\n");
-                return -1;
-            }
-            if (lv_ipv4_parse(optarg, &o->probe_ip, NULL, &err) < 0) {
-                fprintf(stderr, "lightvm run: --wait-net: %s\n", err.msg);
-                return -1;
-            }
-            o->wait_net = 1;
-            break;
         case 'p':
-            if (o->wait_net) {
-                fprintf(stderr, "lightvm run: --wait-net and --probe exclude each other\n");
-                return -1;
-            }
-            if (lv_probe_parse("run", optarg, &o->probe_ip, &o->probe_port) < 0)
+            if (take_opt(o, c, optarg) < 0)
                 return -1;
             break;
         case 'h':
@@ -203,10 +204,13 @@ static int parse(int argc, char **argv, struct run_opts *o)
         fprintf(stderr, "lightvm run: %s (try 'lightvm run --help')\n",
                 optind >= argc ? "missing IMAGE" : "too many arguments");
         return -1;
+    } else if (strlen(argv[optind]) >= sizeof(o->spec.kernel)) {
+        fprintf(stderr, "lightvm run: IMAGE: path too long\n");
+        return -1;
     } else {
-        o->image = argv[optind];
+        snprintf(o->spec.kernel, sizeof(o->spec.kernel), "%s", argv[optind]);
     }
-    if ((o->wait_net || o->probe_port) && !o->nnics) {
+    if ((o->net.wait_net || o->net.probe.port) && !o->spec.nvifs) {
         fprintf(stderr, "lightvm run: --wait-net/--probe need a --net%s\n",
                 o->config ? " (a vif in the --config file)" : "");
         return -1;
@@ -339,10 +343,9 @@ int cmd_run(int argc, char **argv)
     struct lv_err err = {""};
     struct lv_image img = {.fd = -1};
     struct lv_tap taps[LV_VM_MAX_NICS];
-    struct lv_vm_nic nics[LV_VM_MAX_NICS];
+    int tap_fds[LV_VM_MAX_NICS];
     struct lv_nft *nft = NULL;    /* the taps' antispoof rules */
     struct lv_nl *keep_nl = NULL; /* for removing a bridge it made, at the end */
-    uint8_t probe_mac[6] = {0};
     struct lv_run_vm r = {.img = &img, .probe_fd = -1, .parent_fd = -1, .t0 = lv_now_ns()};
     int rc = LV_EXIT_HOST_ERROR;
 
@@ -350,41 +353,37 @@ int cmd_run(int argc, char **argv)
         taps[i].fd = -1;
     if (parse(argc, argv, &o) < 0)
         return LV_EXIT_USAGE;
-    if (lv_cmdline_check(o.cmdline, &err) < 0) {
-        fprintf(stderr, "lightvm run: --cmdline: %s\n", err.msg);
-        return LV_EXIT_USAGE;
-    }
     /* Refuse a bad image before touching KVM. It stays open (never
      * mapped) until the VM process reads its segments into guest RAM. */
-    if (lv_image_open(o.image, &img, &err) < 0 || lv_image_check(&img, o.mem, &err) < 0) {
+    if (lv_image_open(o.spec.kernel, &img, &err) < 0 ||
+        lv_image_check(&img, o.spec.memory_mb << 20, &err) < 0) {
         fprintf(stderr, "lightvm run: %s\n", err.msg);
         goto out;
     }
-    if (o.wait_net) {
-        r.probe_fd = lv_probe_listen(o.probe_ip, &o.probe_port, &err);
+    if (o.net.wait_net) {
+        r.probe_fd = lv_probe_listen(o.net.probe.ip, &o.net.probe.port, &err);
         if (r.probe_fd < 0) {
             fprintf(stderr, "lightvm run: %s\n", err.msg);
             goto out;
         }
     }
-    if (lv_nics_open(o.nic, o.nnics, taps, nics, &nft, &keep_nl, &err) < 0) {
+    /* The MACs, once: the taps' rules name them, the guest gets them. */
+    if (lv_vm_spec_choose_macs(&o.spec, &err) < 0 ||
+        lv_nics_open(&o.spec, o.create, taps, &nft, &keep_nl, &err) < 0) {
         fprintf(stderr, "lightvm run: --net: %s\n", err.msg);
         goto out;
     }
-    /* Probing the first bridge's own address: the guest gets its MAC. */
+    for (unsigned i = 0; i < o.spec.nvifs; i++)
+        tap_fds[i] = taps[i].fd;
     struct lv_nl *nl = NULL;
-    if (o.probe_port && o.nnics && lv_nl_open(&nl, NULL) == 0 &&
-        lv_bridge_owns_ip(nl, o.nic[0].vif.bridge, o.probe_ip, probe_mac, NULL) == 1)
-        r.probe_mac = probe_mac;
+    if (o.net.probe.port && o.spec.nvifs && lv_nl_open(&nl, NULL) == 0)
+        lv_probe_find_mac(nl, o.spec.vifs[0].bridge, &o.net.probe);
     lv_nl_close(&nl);
 
-    r.mem = o.mem;
-    r.cmdline = o.cmdline;
+    r.spec = &o.spec;
+    r.tap_fds = tap_fds;
     r.flags = o.flags;
-    r.nnics = o.nnics;
-    r.nics = nics;
-    r.probe_ip = o.probe_ip;
-    r.probe_port = o.probe_port;
+    r.probe = o.net.probe;
     r.raw = o.raw;
     r.trace = o.trace;
     /* Root has privileges to give up; any other user runs the VM with
@@ -394,7 +393,7 @@ int cmd_run(int argc, char **argv)
 out:
     if (r.probe_fd >= 0)
         close(r.probe_fd);
-    lv_nics_close(o.nic, taps, o.nnics, &nft, &keep_nl); /* after the VM: it used the taps */
+    lv_nics_close(&o.spec, o.create, taps, &nft, &keep_nl); /* after the VM: it used the taps */
     lv_image_close(&img);
     return rc;
 }

@@ -1,4 +1,4 @@
-/* netopt.c: the NICs of `lightvm run` (--net, a --config's vifs), --probe and --wait-net. */
+/* netopt.c: the taps of `lightvm run` (--net, a --config's vifs), --probe and --wait-net. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -23,27 +23,29 @@ static int mac_free(struct lv_nl *nl, const struct lv_vif_spec *o, struct lv_err
 }
 
 /* The taps' antispoof rules, in one transaction. */
-static int guard(const struct lv_tap *taps, const struct lv_vm_nic *nics, unsigned n,
-                 struct lv_nft **nft, struct lv_err *err)
-{
-    struct lv_as_vif v[LV_AS_MAX];
-    int rc = n <= LV_AS_MAX ? lv_nft_open(nft, err) : lv_err_set(err, EINVAL, "too many NICs");
-
-    for (unsigned i = 0; !rc && i < n; i++) {
-        v[i].ifindex = taps[i].ifindex;
-        memcpy(v[i].ifname, taps[i].name, sizeof(v[i].ifname));
-        memcpy(v[i].mac, nics[i].mac, 6);
-        v[i].ip = nics[i].ip;
-    }
-    return rc ? rc : lv_as_install(*nft, v, n, err);
-}
-
-int lv_nics_open(const struct lv_net_opt *o, unsigned n, struct lv_tap *taps,
-                 struct lv_vm_nic *out, struct lv_nft **nft, struct lv_nl **keep_nl,
+static int guard(const struct lv_tap *taps, const struct lv_vm_spec *spec, struct lv_nft **nft,
                  struct lv_err *err)
 {
+    struct lv_as_vif v[LV_AS_MAX];
+    int rc = spec->nvifs <= LV_AS_MAX ? lv_nft_open(nft, err)
+                                      : lv_err_set(err, EINVAL, "too many NICs");
+
+    for (unsigned i = 0; !rc && i < spec->nvifs; i++) {
+        if (!spec->vifs[i].has_mac) /* lv_vm_spec_choose_macs: before */
+            return lv_err_set(err, EINVAL, "vifs[%u]: no MAC", i);
+        v[i].ifindex = taps[i].ifindex;
+        memcpy(v[i].ifname, taps[i].name, sizeof(v[i].ifname));
+        memcpy(v[i].mac, spec->vifs[i].mac, 6);
+        v[i].ip = spec->vifs[i].ip;
+    }
+    return rc ? rc : lv_as_install(*nft, v, spec->nvifs, err);
+}
+
+int lv_nics_open(const struct lv_vm_spec *spec, const int *create, struct lv_tap *taps,
+                 struct lv_nft **nft, struct lv_nl **keep_nl, struct lv_err *err)
+{
     struct lv_nl *nl = NULL;
-    unsigned i;
+    unsigned i, n = spec->nvifs;
     int rc, made = 0;
 
     *nft = NULL;
@@ -54,21 +56,10 @@ int lv_nics_open(const struct lv_net_opt *o, unsigned n, struct lv_tap *taps,
         return 0;
     rc = lv_nl_open(&nl, err);
     for (i = 0; !rc && i < n; i++) {
-        memset(&out[i], 0, sizeof(out[i]));
-        if ((rc = mac_free(nl, &o[i].vif, err)) < 0)
+        if ((rc = mac_free(nl, &spec->vifs[i], err)) < 0)
             break;
-        rc = lv_vif_open(nl, o[i].vif.bridge, o[i].create, &taps[i], err);
-        if (rc)
-            break;
-        if (o[i].vif.has_mac)
-            memcpy(out[i].mac, o[i].vif.mac, 6);
-        else if ((rc = lv_mac_random(out[i].mac, err)) < 0)
-            break;
-        out[i].tap_fd = taps[i].fd;
-        out[i].ip = o[i].vif.ip;
-        out[i].netmask = o[i].vif.netmask;
-        out[i].gw = o[i].vif.gw;
-        made |= o[i].create;
+        rc = lv_vif_open(nl, spec->vifs[i].bridge, create[i], &taps[i], err);
+        made |= create[i];
     }
     /* Kept to remove a bridge it made at the end, when the seccomp filter
      * allows no new socket. */
@@ -77,17 +68,17 @@ int lv_nics_open(const struct lv_net_opt *o, unsigned n, struct lv_tap *taps,
     else
         lv_nl_close(&nl);
     if (!rc)
-        rc = guard(taps, out, n, nft, err);
+        rc = guard(taps, spec, nft, err);
     if (rc)
-        lv_nics_close(o, taps, n, nft, keep_nl);
+        lv_nics_close(spec, create, taps, nft, keep_nl);
     return rc;
 }
 
-void lv_nics_close(const struct lv_net_opt *o, struct lv_tap *taps, unsigned n,
+void lv_nics_close(const struct lv_vm_spec *spec, const int *create, struct lv_tap *taps,
                    struct lv_nft **nft, struct lv_nl **nl)
 {
     int ifx[LV_AS_MAX];
-    unsigned k = 0;
+    unsigned k = 0, n = spec->nvifs;
 
     for (unsigned i = 0; i < n && k < LV_AS_MAX; i++)
         if (taps[i].fd >= 0)
@@ -100,19 +91,28 @@ void lv_nics_close(const struct lv_net_opt *o, struct lv_tap *taps, unsigned n,
     /* A bridge lightvm made goes with its last tap (the tap is gone once
      * its fd is closed). */
     for (unsigned i = 0; i < n && *nl; i++)
-        if (o[i].create)
-            lv_bridge_release(*nl, o[i].vif.bridge, NULL);
+        if (create[i])
+            lv_bridge_release(*nl, spec->vifs[i].bridge, NULL);
     lv_nl_close(nl);
 }
 
-int lv_probe_parse(const char *verb, const char *s, uint32_t *ip, uint16_t *port)
+int lv_probe_opt(const char *verb, int c, const char *arg, struct lv_probe_opt *o)
 {
     struct lv_err err = {""};
 
-    if (lv_ipv4_port_parse(s, ip, port, &err) < 0) {
+    if (o->wait_net || o->probe.port) {
+        fprintf(stderr, "lightvm %s: --wait-net and --probe exclude each other\n", verb);
+        return -1;
+    }
+    if (c == 'p' && lv_probe_parse(arg, &o->probe, &err) < 0) {
         fprintf(stderr, "lightvm %s: --probe %s\n", verb, err.msg);
         return -1;
     }
+    if (c == 'W' && lv_ipv4_parse(arg, &o->probe.ip, NULL, &err) < 0) {
+        fprintf(stderr, "lightvm %s: --wait-net: %s\n", verb, err.msg);
+        return -1;
+    }
+    o->wait_net = c == 'W';
     return 0;
 }
 

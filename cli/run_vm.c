@@ -113,8 +113,8 @@ static int close_others(const struct lv_run_vm *r, struct lv_err *err)
         return lv_err_set(err, e, "/dev/null as stdin: %s", strerror(e));
     }
     close(null);
-    for (unsigned i = 0; i < r->nnics; i++)
-        keep[n++] = r->nics[i].tap_fd;
+    for (unsigned i = 0; i < r->spec->nvifs && i < LV_VM_MAX_NICS; i++)
+        keep[n++] = r->tap_fds[i];
     keep[n++] = r->probe_fd;
     keep[n++] = r->parent_fd;
     keep[n++] = r->img->fd;
@@ -143,14 +143,14 @@ static int jail(struct lv_err *err)
     return rc < 0 ? rc : lv_jail_enter(&j, err);
 }
 
-/* Builds the VM from (r), the guest's image read in and closed. (*con)
- * and (*vm) are the caller's. */
+/* Builds the VM from (r) (build.h: prepare, then execute), the guest's
+ * image read in and closed. (*con) and (*vm) are the caller's. */
 static int build(const struct lv_run_vm *r, struct lv_kvm *kvm, struct lv_span *open_kvm,
                  struct lv_console **con, struct lv_vm **vm, struct lv_err *err)
 {
-    struct lv_vm_config cfg = {
-        .mem_size = r->mem, .nnics = r->nnics, .nics = r->nics, .probe_ip = r->probe_ip,
-        .probe_port = r->probe_port, .cmdline = r->cmdline, .flags = r->flags,
+    struct lv_vm_shape shape = {
+        .mem_size = r->spec->memory_mb << 20, .nnics = r->spec->nvifs,
+        .tap_fds = r->tap_fds, .flags = r->flags,
     };
     int rc;
 
@@ -162,12 +162,10 @@ static int build(const struct lv_run_vm *r, struct lv_kvm *kvm, struct lv_span *
      * (stdout closed) stops the VM, as nobody can see it any more. */
     if ((rc = lv_console_open_fd(con, STDOUT_FILENO, r->raw ? 0 : LV_CONSOLE_ESCAPE, err)) < 0)
         return rc;
-    cfg.console = *con;
-    if ((rc = lv_vm_create(vm, kvm, &cfg, err)) < 0)
+    shape.console = *con;
+    if ((rc = lv_build_prepare(vm, kvm, &shape, err)) < 0)
         return rc;
-    if (r->probe_mac)
-        lv_vm_set_probe_mac(*vm, r->probe_mac);
-    rc = lv_vm_load_image(*vm, r->img, err);
+    rc = lv_build_execute(*vm, r->spec, &r->probe, r->img, err);
     lv_image_close(r->img);
     return rc;
 }

@@ -39,10 +39,9 @@ int lvd_guard_seal(struct lv_nft *nft, struct lvd_shell *s, struct lv_err *err)
 }
 
 int lvd_guard_install(struct lv_nft *nft, struct lvd_shell *s, const struct lv_vm_spec *vs,
-                      json_t *spec, struct lv_err *err)
+                      struct lv_err *err)
 {
     struct lv_as_vif v[LV_AS_MAX];
-    json_t *sv = json_object_get(spec, "vifs");
     int rc;
 
     if (!vs->nvifs)
@@ -54,11 +53,9 @@ int lvd_guard_install(struct lv_nft *nft, struct lvd_shell *s, const struct lv_v
         return lv_err_set(err, EINVAL, "%u vifs on a shell of %u NICs", vs->nvifs, s->nics);
     shell_vifs(s, v, vs->nvifs);
     for (unsigned i = 0; i < vs->nvifs; i++) {
-        /* The MAC the daemon picked is in the JSON spec, not in (vs). */
-        const char *m = json_string_value(json_object_get(json_array_get(sv, i), "mac"));
-        rc = m ? lv_mac_parse(m, v[i].mac, err) : -EINVAL;
-        if (rc)
-            return m ? rc : lv_err_set(err, EINVAL, "vifs[%u]: no MAC", i);
+        if (!vs->vifs[i].has_mac) /* lv_vm_spec_choose_macs: before */
+            return lv_err_set(err, EINVAL, "vifs[%u]: no MAC", i);
+        memcpy(v[i].mac, vs->vifs[i].mac, 6);
         v[i].ip = vs->vifs[i].ip;
     }
     if (s->guard) /* a pool shell, sealed when it became ready */

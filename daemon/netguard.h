@@ -13,12 +13,12 @@
  * or NICs. */
 int lvd_guard_seal(struct lv_nft *nft, struct lvd_shell *s, struct lv_err *err);
 
-/* Installs the rules of shell (s)'s taps for the VM (vs) (its MACs from
- * the JSON (spec), where the daemon filled in the missing ones): one
+/* Installs the rules of shell (s)'s taps for the VM (vs) (every vif with
+ * its MAC: lv_vm_spec_choose_macs): one
  * transaction, of the VM's rules only when (s) was sealed, else of the
  * whole chains (then s->guard is set). 0 when the VM has no vif. */
 int lvd_guard_install(struct lv_nft *nft, struct lvd_shell *s, const struct lv_vm_spec *vs,
-                      json_t *spec, struct lv_err *err);
+                      struct lv_err *err);
 
 /* Removes the rules of taps (ifindex[0..n)); failures are logged. */
 void lvd_guard_remove(struct lv_nft *nft, const int *ifindex, unsigned n);

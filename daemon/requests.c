@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "lightvm/build.h"
 #include "lightvm/elf.h"
 #include "lightvm/escape.h"
 #include "lightvmd.h"
@@ -161,7 +162,7 @@ static int get_and_exec(struct lvd_daemon *d, const struct lv_vm_spec *vs, json_
         }
         *t_shell = lvd_now_us();
         /* The guest never runs unfiltered: its taps' rules come first. */
-        rc = lvd_guard_install(d->nft, s, vs, spec, err);
+        rc = lvd_guard_install(d->nft, s, vs, err);
         if (rc) {
             drop_failed_shell(d, &s, vs->name, dir_existed);
             snprintf(why, sizeof(why), "%s", err->msg);
@@ -226,22 +227,16 @@ static json_t *do_create(struct lvd_daemon *d, json_t *req)
     double t_checked = lvd_now_us();
     id = d->vms.next_id > 0 ? d->vms.next_id : 1;
     d->vms.next_id = id + 1;
-    /* MACs are chosen here: the VM process gets a complete spec (and keeps
-     * it in spec.json). */
-    spec = json_deep_copy(spec);
-    json_t *sv = json_object_get(spec, "vifs");
-    for (size_t i = 0; i < json_array_size(sv); i++) {
-        json_t *v = json_array_get(sv, i);
-        uint8_t mac[6];
-        char ms[18];
-        if (json_object_get(v, "mac"))
-            continue;
-        if (lv_mac_random(mac, &err) < 0) {
-            rep = lv_ctl_error("%s", err.msg);
-            goto fail;
-        }
-        lv_mac_format(mac, ms);
-        json_object_set_new(v, "mac", json_string(ms));
+    /* MACs are chosen here, once: the antispoof rules name them, and the
+     * VM process gets a complete spec (and keeps it in spec.json). */
+    if (lv_vm_spec_choose_macs(&vs, &err) < 0) {
+        lv_image_close(&im);
+        return lv_ctl_error("%s", err.msg);
+    }
+    spec = lv_vm_spec_json(&vs);
+    if (!spec) {
+        lv_image_close(&im);
+        return lv_ctl_error("out of memory");
     }
     double t_dir = lvd_now_us();
     json_t *sr = NULL;

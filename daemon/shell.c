@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "abi/lv_abi.h"
+#include "lightvm/build.h"
 #include "lightvm/elf.h"
 #include "lightvm/jail.h"
 #include "lightvm/seccomp.h"
@@ -115,7 +116,8 @@ static int enter_jail(struct vmproc *p, uid_t uid, gid_t gid, struct lv_err *err
 int vmp_prepare(struct vmproc *p, struct lv_err *err)
 {
     struct lv_vm_nic nics[LV_VM_MAX_NICS];
-    struct lv_vm_config cfg;
+    int tap_fds[LV_VM_MAX_NICS];
+    struct lv_vm_shape shape;
     double t0 = lvd_now_us(), t_kvm, t_taps, t_vm, t_dir, t_jail;
     uid_t uid;
     gid_t gid;
@@ -131,23 +133,20 @@ int vmp_prepare(struct vmproc *p, struct lv_err *err)
     if ((rc = open_taps(p, nics, err)) < 0)
         return rc;
     t_taps = lvd_now_us();
-    memset(&cfg, 0, sizeof(cfg));
-    cfg.mem_size = p->mem_mb << 20;
-    cfg.nnics = p->nnics;
-    cfg.nics = nics;
-    cfg.console_fd = -1;
-    cfg.flags = LV_VM_F_SECCOMP; /* sandbox (issue 10): the threads' filters */
-    rc = lv_vm_create(&p->vm, &p->kvm, &cfg, err);
+    for (unsigned i = 0; i < p->nnics; i++)
+        tap_fds[i] = nics[i].tap_fd;
+    /* The host pages every boot writes are allocated now (populate): no
+     * page faults for them at execute. */
+    shape = (struct lv_vm_shape){
+        .mem_size = p->mem_mb << 20, .nnics = p->nnics, .tap_fds = tap_fds,
+        .flags = LV_VM_F_SECCOMP, /* sandbox (issue 10): the threads' filters */
+        .populate = 1,
+    };
+    rc = lv_build_prepare(&p->vm, &p->kvm, &shape, err);
     if (rc)
         return rc;
     t_vm = lvd_now_us();
-    /* Host pages every boot writes: the image's first 256 KiB and the top
-     * of the stack (no page faults for them at execute). */
-    rc = lv_vm_populate(p->vm, LV_GPA_IMAGE_MIN, 256u << 10, err);
-    if (!rc)
-        rc = lv_vm_populate(p->vm, LV_GPA_STACK_TOP - (16u << 10), 16u << 10, err);
-    if (!rc)
-        rc = make_dir(p, uid, gid, err);
+    rc = make_dir(p, uid, gid, err);
     t_dir = lvd_now_us();
     /* The heavy part ran under SCHED_IDLE (pool.c). Waiting costs no CPU
      * and an exec must be served at once: back to SCHED_OTHER before the
@@ -189,51 +188,22 @@ int vmp_prepare(struct vmproc *p, struct lv_err *err)
 
 /* ---- execute ---- */
 
-/* The NICs' identities. lightvmd attached the taps to their bridges
- * before the exec (the VM process has no netlink). */
-static int set_nics(struct vmproc *p, struct lv_err *err)
-{
-    int rc = 0;
-
-    for (unsigned i = 0; !rc && i < p->spec.nvifs; i++) {
-        struct lv_vif_spec *v = &p->spec.vifs[i];
-        struct lv_vm_nic n;
-
-        if (!v->has_mac && (rc = lv_mac_random(v->mac, err)) < 0)
-            break;
-        memset(&n, 0, sizeof(n));
-        memcpy(n.mac, v->mac, 6);
-        n.ip = v->ip;
-        n.netmask = v->netmask;
-        n.gw = v->gw;
-        rc = lv_vm_set_nic(p->vm, i, &n, err);
-    }
-    return rc;
-}
-
 /* "probe": "A.B.C.D:PORT" and, when lightvmd found that address on the
- * first vif's bridge, "probe_mac" (saves the guest an ARP round trip
- * before network up). */
-static int set_probe(struct vmproc *p, json_t *msg, struct lv_err *err)
+ * first vif's bridge (lv_probe_find_mac), "probe_mac". */
+static int get_probe(json_t *msg, struct lv_probe *pr, struct lv_err *err)
 {
     const char *probe = json_string_value(json_object_get(msg, "probe"));
     const char *pmac = json_string_value(json_object_get(msg, "probe_mac"));
-    uint32_t ip;
-    uint16_t port;
-    uint8_t mac[6];
     int rc;
 
+    memset(pr, 0, sizeof(*pr));
     if (!probe)
         return 0;
-    if ((rc = lv_ipv4_port_parse(probe, &ip, &port, err)) < 0)
+    if ((rc = lv_probe_parse(probe, pr, err)) < 0)
         return rc;
-    lv_vm_set_probe(p->vm, ip, port);
-    p->probe_ip = ip;
-    if (pmac && p->spec.nvifs) {
-        if ((rc = lv_mac_parse(pmac, mac, err)) < 0)
-            return rc;
-        lv_vm_set_probe_mac(p->vm, mac);
-    }
+    if (pmac && (rc = lv_mac_parse(pmac, pr->mac, err)) < 0)
+        return rc;
+    pr->has_mac = pmac != NULL;
     return 0;
 }
 
@@ -241,19 +211,16 @@ static int set_probe(struct vmproc *p, json_t *msg, struct lv_err *err)
 static int execute(struct vmproc *p, json_t *msg, struct lv_image *im, double t0, double t_img,
                    json_t **trace, struct lv_err *err)
 {
-    double t_vifs, t_att;
+    struct lv_probe probe;
+    double t_id, t_load, t_ctl;
     int rc;
 
-    rc = set_nics(p, err);
-    t_att = lvd_now_us();
+    rc = get_probe(msg, &probe, err);
     if (!rc)
-        rc = set_probe(p, msg, err);
-    t_vifs = lvd_now_us();
-    if (!rc)
-        rc = lv_vm_set_cmdline(p->vm, p->spec.cmdline, err);
+        rc = lv_build_identity(p->vm, &p->spec, &probe, err);
+    t_id = lvd_now_us();
     if (rc)
         return rc;
-    double t_load0 = lvd_now_us(), t_load = 0, t_ctl = 0;
     rc = lv_vm_load_image(p->vm, im, err);
     t_load = lvd_now_us();
     if (rc)
@@ -268,11 +235,9 @@ static int execute(struct vmproc *p, json_t *msg, struct lv_image *im, double t0
     p->started_wall = now.tv_sec + now.tv_nsec / 1e9;
     *trace = json_object();
     json_object_set_new(*trace, "read_image", json_real(t_img - t0));
-    json_object_set_new(*trace, "vifs", json_real(t_att - t_img));
-    json_object_set_new(*trace, "probe", json_real(t_vifs - t_att));
-    json_object_set_new(*trace, "cmdline", json_real(t_load0 - t_vifs));
+    json_object_set_new(*trace, "identity", json_real(t_id - t_img));
     add_phases(*trace, lv_vm_trace(p->vm), LV_PH_LOAD_IMAGE, LV_PH_BOOT_INFO);
-    json_object_set_new(*trace, "load", json_real(t_load - t_load0));
+    json_object_set_new(*trace, "load", json_real(t_load - t_id));
     json_object_set_new(*trace, "start_threads", json_real(lvd_now_us() - t_ctl));
     json_object_set_new(*trace, "total", json_real(lvd_now_us() - t0));
     return 0;
@@ -292,10 +257,6 @@ int vmp_execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *er
     if ((rc = lv_vm_spec_from_json(spec, &p->spec, err)) < 0)
         return rc;
     p->id = (long)id;
-    if (p->spec.memory_mb != p->mem_mb || p->spec.nvifs != p->nnics)
-        return lv_err_set(err, EINVAL, "exec: spec (%llu MiB, %u vifs) does not fit this shell "
-                          "(%llu MiB, %u NICs)", (unsigned long long)p->spec.memory_mb,
-                          p->spec.nvifs, (unsigned long long)p->mem_mb, p->nnics);
     /* The image first, before anything VM-specific is done: opened without
      * blocking (a FIFO is refused) and read, never mapped (a file cut short
      * meanwhile is a read error, not a SIGBUS), until the load. */

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "lightvm/build.h"
 #include "lightvmd.h"
 
 int lvd_bridges_add(struct lvd_bridges *b, const char *list, struct lv_err *err)
@@ -54,19 +55,21 @@ int lvd_bridges_check(const struct lvd_bridges *b, const struct lv_vm_spec *vs,
     return 0;
 }
 
-/* 1 and (mac) if (ip) is an address of (bridge). On the shell's own
- * bridge its addresses were read at prepare: one request for the MAC,
- * and only when the probe goes to the bridge. */
-static int probe_mac(struct lvd_daemon *d, const struct lvd_shell *s, const char *bridge,
-                     uint32_t ip, uint8_t mac[6])
+/* The probe-MAC rule (lv_probe_find_mac) for (bridge), the VM's first:
+ * on the shell's own bridge its addresses were read at prepare, so only
+ * the MAC is asked for, and only when the probe goes to the bridge. */
+static int find_probe_mac(struct lvd_daemon *d, const struct lvd_shell *s, const char *bridge,
+                          struct lv_probe *pr)
 {
     struct lv_link l;
 
     if (!s->bridge[0] || strcmp(s->bridge, bridge))
-        return lv_bridge_owns_ip(d->nl, bridge, ip, mac, NULL) == 1;
+        return lv_probe_find_mac(d->nl, bridge, pr);
     for (unsigned i = 0; i < s->nbridge_ips; i++)
-        if (s->bridge_ips[i] == ip && lv_link_get(d->nl, bridge, &l, NULL) == 0 && l.has_mac) {
-            memcpy(mac, l.mac, 6);
+        if (s->bridge_ips[i] == pr->ip && lv_link_get(d->nl, bridge, &l, NULL) == 0 &&
+            l.has_mac) {
+            memcpy(pr->mac, l.mac, 6);
+            pr->has_mac = 1;
             return 1;
         }
     return 0;
@@ -76,9 +79,7 @@ int lvd_vmnet_attach(struct lvd_daemon *d, const struct lvd_shell *s,
                      const struct lv_vm_spec *vs, json_t *exec_msg, struct lv_err *err)
 {
     const char *probe = json_string_value(json_object_get(exec_msg, "probe"));
-    uint32_t ip = 0;
-    uint16_t port;
-    uint8_t mac[6];
+    struct lv_probe pr;
     char ms[18];
     int rc;
 
@@ -94,9 +95,9 @@ int lvd_vmnet_attach(struct lvd_daemon *d, const struct lvd_shell *s,
      * --wait-net on the bridge's address): the guest gets its MAC, saving
      * an ARP round trip before network up. */
     /* (a bad probe is the VM process's to refuse, with the message) */
-    if (probe && lv_ipv4_port_parse(probe, &ip, &port, NULL) == 0 && vs->nvifs &&
-        probe_mac(d, s, vs->vifs[0].bridge, ip, mac)) {
-        lv_mac_format(mac, ms);
+    if (probe && lv_probe_parse(probe, &pr, NULL) == 0 && vs->nvifs &&
+        find_probe_mac(d, s, vs->vifs[0].bridge, &pr)) {
+        lv_mac_format(pr.mac, ms);
         json_object_set_new(exec_msg, "probe_mac", json_string(ms));
     }
     return 0;

@@ -32,7 +32,6 @@ struct vmproc {
     /* after execute */
     struct lv_vm_spec spec;
     long id;
-    uint32_t probe_ip;
     uint64_t console_cap;        /* bytes (--console-cap) */
     struct lv_console *console;  /* the capped log in the VM's directory, owned */
     int ctl_fd, sig_fd;

@@ -2,11 +2,13 @@
  * machine code from elfgen, no runtime): host calls, bad pointers, unknown
  * ports, triple faults, stop, and no fd leaks over many VMs. */
 #include <dirent.h>
+#include <errno.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "abi/lv_abi.h"
 #include "elfgen.h"
+#include "lightvm/build.h"
 #include "lightvm/vm.h"
 #include "lvtest.h"
 
@@ -141,6 +143,28 @@ int main(void)
             CHECK(r.outcome == LV_VM_EXITED && r.status == ELFGEN_EXIT_STATUS,
                   "after a warm-up: outcome %d status %d %s", r.outcome, r.status, r.msg);
             CHECK(lv_vm_stats(vm)->hc_exit == 1, "the warm-up's exit was not forgotten");
+        }
+        lv_vm_destroy(&vm);
+    }
+
+    /* the builder (build.h): a spec that does not fit the prepared shape
+     * is refused; one that fits gets its identity and runs */
+    {
+        struct lv_vm_shape shape = {.mem_size = 4u << 20, .populate = 1};
+        struct lv_vm_spec spec = {.memory_mb = 8, .vcpus = 1, .cmdline = "raw"};
+        struct lv_vm *vm = NULL;
+        elfgen_valid(&g);
+        CHECK(lv_build_prepare(&vm, &kvm, &shape, &err) == 0, "prepare: %s", err.msg);
+        CHECK(vm && lv_build_identity(vm, &spec, NULL, &err) == -EINVAL &&
+              strstr(err.msg, "does not fit"), "a misfit spec: %s", err.msg);
+        spec.memory_mb = 4;
+        int ok = vm && lv_build_identity(vm, &spec, NULL, &err) == 0 &&
+                 lv_vm_load_elf(vm, g.buf, g.size, &err) == 0 && lv_vm_start(vm, &err) == 0;
+        CHECK(ok, "builder path: %s", err.msg);
+        if (ok) {
+            lv_vm_wait(vm, &r);
+            CHECK(r.outcome == LV_VM_EXITED && r.status == ELFGEN_EXIT_STATUS,
+                  "built VM: outcome %d status %d %s", r.outcome, r.status, r.msg);
         }
         lv_vm_destroy(&vm);
     }

@@ -9,6 +9,7 @@
 
 #include <jansson.h>
 
+#include "lightvm/build.h"
 #include "lightvm/vmspec.h"
 #include "lvtest.h"
 
@@ -332,8 +333,31 @@ static void test_net_opt(void)
           "default /24, no create: %s", err.msg);
 }
 
+/* build.h's spec helpers: MACs chosen once, the probe option. */
+static void test_build_parts(void)
+{
+    struct lv_vm_spec s;
+    struct lv_probe p;
+    struct lv_err err = {""};
+    const char *js = "{\"name\":\"m\",\"kernel\":\"k\",\"vifs\":[{\"bridge\":\"b0\"},"
+                     "{\"bridge\":\"b1\",\"mac\":\"02:00:00:00:00:07\"}]}";
+
+    CHECK(lv_vm_spec_parse(js, strlen(js), &s, &err) == 0, "parse: %s", err.msg);
+    CHECK(!s.vifs[0].has_mac && s.vifs[1].has_mac, "has_mac before");
+    CHECK(lv_vm_spec_choose_macs(&s, &err) == 0, "choose: %s", err.msg);
+    CHECK(s.vifs[0].has_mac && !(s.vifs[0].mac[0] & 1) && (s.vifs[0].mac[0] & 2),
+          "chosen MAC not unicast and locally administered: %02x", s.vifs[0].mac[0]);
+    CHECK(s.vifs[1].mac[5] == 7 && s.vifs[1].mac[0] == 2, "a given MAC was replaced");
+    CHECK(lv_probe_parse("10.1.2.3:4567", &p, &err) == 0 && p.ip == htonl(0x0a010203) &&
+          p.port == htons(4567) && !p.has_mac, "probe parse: %s", err.msg);
+    CHECK(lv_probe_parse("10.1.2.3", &p, &err) < 0 && strstr(err.msg, "10.1.2.3"),
+          "probe without port: %s", err.msg);
+    CHECK(lv_probe_parse("10.1.2.300:1", &p, &err) < 0, "probe bad address accepted");
+}
+
 int main(void)
 {
+    test_build_parts();
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct lv_vm_spec s;
         struct lv_err err = {""};
