@@ -239,7 +239,9 @@ static int load_finish(struct lv_vm *vm, const struct lv_elf_info *ip, struct lv
     bp.wall_tsc = __rdtsc();
     bp.wall_ns = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
     bp.flags = (vm->pvm ? LV_BI_F_PVM_VIF : 0) | ((vm->flags & LV_VM_F_NO_PVM) ? LV_BI_F_NO_PVM : 0);
-    rc = lv_bootinfo_write(&vm->mem, &bp, err);
+    rc = lv_bootinfo_seed(bp.seed, err);
+    if (!rc)
+        rc = lv_bootinfo_write(&vm->mem, &bp, err);
     if (rc)
         return rc;
     memset(&regs, 0, sizeof(regs));
