@@ -348,6 +348,10 @@ int lv_vm_start(struct lv_vm *vm, struct lv_err *err)
     if (rc)
         return rc;
     lv_vm_release_vcpu(vm);
+    if (vm->resume_irq) { /* lv_vm_resumed came before the release */
+        vm->resume_irq = 0;
+        return lv_vm_raise_control(vm, err);
+    }
     return 0;
 }
 
@@ -468,14 +472,30 @@ int lv_vm_is_paused(const struct lv_vm *vm)
     return atomic_load(&((struct lv_vm *)vm)->pause_req) != 0;
 }
 
+int lv_vm_vcpu_still(struct lv_vm *vm, struct lv_err *err)
+{
+    int busy;
+
+    pthread_mutex_lock(&vm->run_lock);
+    busy = vm->go && !vm->paused && !vm->vcpu_done;
+    pthread_mutex_unlock(&vm->run_lock);
+    return busy ? lv_err_set(err, EBUSY, "the vCPU is running: pause the VM first") : 0;
+}
+
 int lv_vm_request(struct lv_vm *vm, uint32_t request, struct lv_err *err)
 {
     struct lv_bootinfo *bi = lv_mem_ptr(&vm->mem, LV_GPA_BOOTINFO, sizeof(*bi));
-    struct kvm_msi msi;
 
     if (!vm->go || !bi)
         return lv_err_set(err, EINVAL, "the VM is not running");
     __atomic_store_n(&bi->control.request, request, __ATOMIC_SEQ_CST);
+    return lv_vm_raise_control(vm, err);
+}
+
+int lv_vm_raise_control(struct lv_vm *vm, struct lv_err *err)
+{
+    struct kvm_msi msi;
+
     memset(&msi, 0, sizeof(msi));
     msi.address_lo = 0xfee00000u; /* APIC 0, fixed delivery */
     msi.data = LV_VEC_CONTROL;

@@ -38,6 +38,7 @@ struct lv_vm {
     int paused;         /* under run_lock */
     int go;             /* under run_lock: lv_vm_start was called */
     int vcpu_done;      /* under run_lock: the vCPU thread left its loop */
+    int resume_irq;     /* lv_vm_resumed before the release: raise LV_VEC_CONTROL at it */
     struct lv_vm_stats stats;
     struct lv_vm_trace trace;
     struct lv_vm_result result;
@@ -105,6 +106,13 @@ void lv_vm_filters_due(struct lv_vm *vm, int n);
 /* vm.c: the vCPU thread's life, for a run before the real one (warm.c).
  * 1 when the threads are made and wait for lv_vm_start (no image yet). */
 int lv_vm_waiting(const struct lv_vm *vm);
+/* 0 when the vCPU is out of KVM_RUN for now: not yet released, paused
+ * (parked) or ended; else -EBUSY with (err) (a vCPU ioctl from another
+ * thread would wait for the run to end). */
+int lv_vm_vcpu_still(struct lv_vm *vm, struct lv_err *err);
+/* Raises LV_VEC_CONTROL (KVM_SIGNAL_MSI to APIC 0): the guest looks at
+ * its boot info's control field. */
+int lv_vm_raise_control(struct lv_vm *vm, struct lv_err *err);
 /* Lets the waiting vCPU thread run (lv_vm_start's last step). */
 void lv_vm_release_vcpu(struct lv_vm *vm);
 /* Waits (timeout_ms at most) for the vCPU thread to end its run, joins it

@@ -109,7 +109,8 @@ static const struct rule io[] = {
 
 /* The main thread after prepare: execute (the image's fd, passed with
  * the exec message, a random MAC, the entry registers, PDEATHSIG off),
- * the control socket, shutdown's interrupt, spec.json and crashed notes
+ * the control socket, shutdown's interrupt, a resume's guest TSC
+ * (lv_vm_resumed: KVM_GET_MSRS), spec.json and crashed notes
  * and emptying its directory at the end, all relative to its directory's
  * fd (a jailed VM process has no filesystem); lightvm run's console flush
  * and signalfd. */
@@ -148,7 +149,7 @@ static const struct role_def roles[LV_SECCOMP_NROLES] = {
                          {KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, SAN(TCGETS)}},
     [LV_SECCOMP_IO] = {"I/O", io, san_io, N(io), N(san_io), {SAN(TCGETS)}},
     [LV_SECCOMP_VMM] = {"VMM", vmm, san_vmm, N(vmm), N(san_vmm),
-                        {KVM_SET_REGS, KVM_SIGNAL_MSI, SAN(TCGETS)}},
+                        {KVM_SET_REGS, KVM_SIGNAL_MSI, KVM_GET_MSRS, SAN(TCGETS)}},
 };
 
 const char *lv_seccomp_role_name(enum lv_seccomp_role role)

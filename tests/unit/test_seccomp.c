@@ -132,6 +132,7 @@ static void vmm_calls(struct kit *k)
     MUST(getrandom(mac, sizeof(mac), 0) == sizeof(mac), 55);
     MUST(ioctl(-1, KVM_SET_REGS, NULL) < 0 && errno == EBADF, 56);
     MUST(ioctl(-1, KVM_SIGNAL_MSI, NULL) < 0 && errno == EBADF, 57);
+    MUST(ioctl(-1, KVM_GET_MSRS, NULL) < 0 && errno == EBADF, 57); /* lv_vm_resumed */
     MUST(prctl(PR_SET_PDEATHSIG, 0) == 0, 58);
     /* spec.json and a crashed note: a file written, renamed, removed, all
      * relative to the VM directory's fd (a jailed VM process has no
