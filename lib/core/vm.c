@@ -256,6 +256,17 @@ static int load_finish(struct lv_vm *vm, const struct lv_elf_info *ip, struct lv
     return 0;
 }
 
+int lv_vm_set_restored(struct lv_vm *vm, uint64_t clock_ns, struct lv_err *err)
+{
+    int rc;
+
+    vm->loaded = 1; /* lv_vm_resumed reads the boot info of a loaded VM */
+    rc = lv_vm_resumed(vm, clock_ns, err);
+    if (rc)
+        vm->loaded = 0;
+    return rc;
+}
+
 static void kick_handler(int sig)
 {
     (void)sig; /* only interrupts KVM_RUN */

@@ -171,6 +171,10 @@ int lv_vm_vcpu_still(struct lv_vm *vm, struct lv_err *err);
 /* Raises LV_VEC_CONTROL (KVM_SIGNAL_MSI to APIC 0): the guest looks at
  * its boot info's control field. */
 int lv_vm_raise_control(struct lv_vm *vm, struct lv_err *err);
+/* A restore's last step (lib/snapshot/restore.c): marks the VM loaded
+ * and tells the guest (lv_vm_resumed with the guest clock at the save,
+ * clock_ns); on failure the VM stays unloaded (lv_vm_start refuses it). */
+int lv_vm_set_restored(struct lv_vm *vm, uint64_t clock_ns, struct lv_err *err);
 /* Lets the waiting vCPU thread run (lv_vm_start's last step). */
 void lv_vm_release_vcpu(struct lv_vm *vm);
 /* Waits (timeout_ms at most) for the vCPU thread to end its run, joins it
