@@ -225,7 +225,8 @@ static int check_magic(const uint8_t *h, struct lv_err *err)
         return 0;
     if (!memcmp(h, "LVSN", 4))
         return lv_err_set(err, EINVAL, "snapshot: made for another architecture (magic "
-                          "\"%.3s\", this lightvm is x64)", (const char *)h + 4);
+                          "LVSN then 0x%02x%02x%02x%02x; this lightvm's is \"x64\\0\")", h[4],
+                          h[5], h[6], h[7]);
     return lv_err_set(err, EINVAL, "snapshot: not a lightvm snapshot state file (bad magic)");
 }
 
