@@ -390,6 +390,20 @@ static int dec_mp(struct lv_snap *s, const uint8_t *p, uint32_t len, struct lv_e
     return rc;
 }
 
+/* The clock alone: KVM_SET_CLOCK's flags and the host's fields are not
+ * a snapshot's to set. */
+static int dec_clock(struct lv_snap *s, const uint8_t *p, uint32_t len, struct lv_err *err)
+{
+    static const uint8_t zero[sizeof(s->clock.pad)];
+    int rc = take(&s->clock, sizeof(s->clock), LV_SEC_CLOCK, p, len, err);
+
+    if (!rc && (s->clock.flags || s->clock.realtime || s->clock.host_tsc ||
+                memcmp(s->clock.pad, zero, sizeof(zero))))
+        rc = lv_err_set(err, EINVAL, "snapshot: clock flags 0x%x or host fields set",
+                        s->clock.flags);
+    return rc;
+}
+
 static int dec_section(struct lv_snap *s, uint32_t type, const uint8_t *p, uint32_t len,
                        unsigned *ndev, struct lv_err *err)
 {
@@ -405,7 +419,7 @@ static int dec_section(struct lv_snap *s, uint32_t type, const uint8_t *p, uint3
     case LV_SEC_MSRS: return dec_msrs(s, p, len, err);
     case LV_SEC_EVENTS: return dec_events(s, p, len, err);
     case LV_SEC_IRQCHIP: return dec_irqchip(s, p, len, err);
-    case LV_SEC_CLOCK: return take(&s->clock, sizeof(s->clock), type, p, len, err);
+    case LV_SEC_CLOCK: return dec_clock(s, p, len, err);
     default: return dec_device(s, ndev, p, len, err);
     }
 }

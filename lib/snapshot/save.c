@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../core/vm_impl.h"
@@ -199,6 +200,22 @@ static int touched_pages(const struct lv_mem *mem, uint8_t *map, struct lv_err *
     return rc;
 }
 
+/* A restored VM runs from its snapshot's memory file: writing a new
+ * snapshot over that very file would pull its pages from under it. */
+static int check_not_own(int fd, const struct lv_mem *mem, struct lv_err *err)
+{
+    struct stat a, b;
+
+    if (!mem->cow)
+        return 0;
+    if (fstat(fd, &a) < 0 || fstat(mem->fd, &b) < 0)
+        return lv_err_set(err, errno, "save: memory file: %s", strerror(errno));
+    if (a.st_dev == b.st_dev && a.st_ino == b.st_ino)
+        return lv_err_set(err, EINVAL, "save: the memory file is the one this VM was "
+                          "restored from (it runs from it): write another");
+    return 0;
+}
+
 static int write_memory(int fd, const struct lv_mem *mem, struct lv_err *err)
 {
     size_t npages = mem->size / LV_PAGE_SIZE, p = 0;
@@ -253,8 +270,10 @@ static int collect(struct lv_vm *vm, struct lv_snap *s, struct lv_err *err)
 static int write_files(struct lv_vm *vm, struct lv_snap *s, uint8_t *blobs, int state_fd,
                        int mem_fd, struct lv_err *err)
 {
-    int rc = lv_devices_quiesce(vm, err);
+    int rc = check_not_own(mem_fd, &vm->mem, err);
 
+    if (!rc)
+        rc = lv_devices_quiesce(vm, err);
     if (rc)
         return rc;
     rc = get_devices(vm, s, blobs, err);

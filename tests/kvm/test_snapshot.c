@@ -199,15 +199,15 @@ static int boot_and_save(struct reply *last)
     return rc;
 }
 
-static void keep_state(void)
+static void keep_state(const char *name)
 {
     const char *keep = getenv("LIGHTVM_SNAP_KEEP");
     char p[PATH_MAX], buf[65536];
 
     if (!keep || !*keep)
         return;
-    snprintf(p, sizeof(p), "%s/state", keep);
-    int in = open_file("state", O_RDONLY), out = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    snprintf(p, sizeof(p), "%s/%s", keep, name);
+    int in = open_file(name, O_RDONLY), out = open(p, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     ssize_t n;
     while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
         CHECK(write(out, buf, (size_t)n) == n, "keep: write");
@@ -242,24 +242,71 @@ static int restore_box(struct box *b, const struct lv_snap *s, const struct lv_v
     return rc;
 }
 
-static void test_restore(const struct lv_snap *s, const struct reply *before)
+/* Saves the running VM of (b) as (state, mem); 0 on success. */
+static int save_box(struct box *b, const char *state, const char *mem)
 {
-    struct reply r;
-    struct box b;
+    struct lv_err e = {""};
+    int sfd = open_file(state, O_RDWR | O_CREAT | O_TRUNC);
+    int mfd = open_file(mem, O_RDWR | O_CREAT | O_TRUNC);
+    int rc = lv_vm_pause(b->vm, &e);
 
-    if (restore_box(&b, s, NULL) == 0 && ask("10.9.0.2", 30, &r)) {
-        CHECK(r.count == before->count + 1, "restored: count %lu after %lu", r.count,
-              before->count);
-        CHECK(r.gen == 1, "restored: generation %lu", r.gen);
-        CHECK(r.uptime_ms >= before->uptime_ms, "restored: clock went back: %lu < %lu ms",
-              r.uptime_ms, before->uptime_ms);
+    if (!rc)
+        rc = lv_vm_save(b->vm, sfd, mfd, &e);
+    CHECK(rc == 0, "save %s: %s", state, e.msg);
+    close(sfd);
+    close(mfd);
+    return rc;
+}
+
+/* Restores (s) without an identity: the snapshot's address answers with
+ * the count after (count), generation (gen), a clock not before
+ * (uptime_ms). Then (again): saves that restored VM (its memory a private
+ * mapping of the first memory file: the file's pages and those it wrote)
+ * and restores that too, one generation later. */
+static void restore_check(const struct lv_snap *s, unsigned long count, unsigned long gen,
+                          unsigned long uptime_ms, int again)
+{
+    struct reply r = {0};
+    struct lv_snap *s2 = NULL;
+    struct lv_err e = {""};
+    struct box b;
+    int ok = restore_box(&b, s, NULL) == 0 && ask("10.9.0.2", 30, &r);
+
+    CHECK(ok, "the restored VM (generation %lu) does not answer", gen);
+    if (ok) {
+        CHECK(r.count == count + 1, "restored: count %lu after %lu", r.count, count);
+        CHECK(r.gen == gen, "restored: generation %lu, want %lu", r.gen, gen);
+        CHECK(r.uptime_ms >= uptime_ms, "restored: clock went back: %lu < %lu ms", r.uptime_ms,
+              uptime_ms);
         CHECK(!strcmp(r.ip, "10.9.0.2"), "restored: ip %s", r.ip);
-        CHECK(ask("10.9.0.2", 5, &r) && r.count == before->count + 2, "then count %lu",
-              r.count);
-    } else {
-        CHECK(0, "the restored VM does not answer");
+        ok = ask("10.9.0.2", 5, &r) && r.count == count + 2;
+        CHECK(ok, "then count %lu", r.count);
+    }
+    if (ok && again) {
+        /* not over the memory file it runs from */
+        int sfd = open_file("state_x", O_RDWR | O_CREAT | O_TRUNC), mfd = open_file("mem", O_RDWR);
+        CHECK(lv_vm_pause(b.vm, &e) == 0, "pause: %s", e.msg);
+        CHECK(lv_vm_save(b.vm, sfd, mfd, &e) == -EINVAL && strstr(e.msg, "restored from"),
+              "a save over the VM's own memory file: %s", e.msg);
+        CHECK(lv_vm_unpause(b.vm, &e) == 0, "unpause: %s", e.msg);
+        close(sfd);
+        close(mfd);
+    }
+    if (ok && again && save_box(&b, "state2", "mem2") == 0) {
+        box_free(&b);
+        if (snap_open(&s2, "state2", "mem2", &e) == 0)
+            restore_check(s2, r.count, gen + 1, r.uptime_ms, 0);
+        else
+            CHECK(0, "open the snapshot of a restored VM: %s", e.msg);
+        lv_snap_close(&s2);
+        return;
     }
     box_free(&b);
+}
+
+static void test_restore(const struct lv_snap *s, const struct reply *before)
+{
+    restore_check(s, before->count, 1, before->uptime_ms, 1);
 }
 
 static void test_clones(const struct lv_snap *s, const struct reply *before)
@@ -427,12 +474,13 @@ int main(int argc, char **argv)
     CHECK(lvt_ip(&tool, ip_bin, "addr add 10.9.0.1/24 dev %s", BRIDGE) == 0, "bridge address");
     int fds = count_fds();
     if (boot_and_save(&before) == 0) {
-        keep_state();
+        keep_state("state");
         if (snap_open(&s, "state", "mem", &e) < 0)
             CHECK(0, "open the snapshot: %s", e.msg);
     }
     if (s) {
         test_restore(s, &before);
+        keep_state("state2");
         test_clones(s, &before);
         lv_snap_close(&s);
         test_refusals();

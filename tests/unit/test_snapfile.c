@@ -141,6 +141,7 @@ static void m_smm(struct lv_snap *s) { s->events.smi.smm = 1; }
 static void m_evflags(struct lv_snap *s) { s->events.flags = KVM_VCPUEVENT_VALID_TRIPLE_FAULT; }
 static void m_host(struct lv_snap *s) { s->host = 3; }
 static void m_nomsr(struct lv_snap *s) { s->nmsrs = 0; }
+static void m_clock(struct lv_snap *s) { s->has_clock = 1; s->clock.flags = 2; }
 
 static void test_refusals(void)
 {
@@ -159,6 +160,7 @@ static void test_refusals(void)
     expect_refused(m_evflags, "flags 0x20");
     expect_refused(m_host, "unknown host kind 3");
     expect_refused(m_nomsr, "bad count");
+    expect_refused(m_clock, "clock flags 0x2");
 }
 
 /* Header and framing damage on a valid file. */
