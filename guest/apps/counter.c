@@ -66,9 +66,9 @@ static err_t on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
     (void)arg;
     if (err != ERR_OK || !pcb)
         return ERR_VAL;
-    /* Passive open: lastack starts at our ISN and the handshake's ACK
-     * moved it to ISN + 1 (lwIP's tcp_in.c). */
-    n = format_reply(line, sizeof(line), ip_current_input_netif(), 1, pcb->lastack - 1);
+    /* Passive open: lastack starts at our ISN, and lwIP calls accept
+     * before the handshake's ACK is processed (tcp_in.c, SYN_RCVD). */
+    n = format_reply(line, sizeof(line), ip_current_input_netif(), 1, pcb->lastack);
     if (tcp_write(pcb, line, (u16_t)n, TCP_WRITE_FLAG_COPY) != ERR_OK ||
         tcp_close(pcb) != ERR_OK) {
         tcp_abort(pcb);
