@@ -29,6 +29,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "../../lib/snapshot/snap_impl.h" /* lv_crc32c: patched files stay checksummed */
@@ -96,6 +97,37 @@ static int ask(const char *ip, int tries, struct reply *r)
     }
     if (fd >= 0)
         close(fd);
+    return ok;
+}
+
+/* Asks (ip):7 over TCP (up to (tries) connects): the ISN of the guest's
+ * side of the connection in *isn; 1 if a reply came. */
+static int ask_tcp(const char *ip, int tries, unsigned long *isn)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(7)};
+    char buf[256];
+    int ok = 0;
+
+    sa.sin_addr.s_addr = ip4(ip);
+    for (int t = 0; t < tries && !ok; t++) {
+        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        struct timeval tv = {2, 0};
+        size_t got = 0;
+        ssize_t n = 0;
+        if (fd < 0)
+            return 0;
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+            while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
+                got += (size_t)n;
+        close(fd);
+        buf[got] = '\0';
+        const char *p = strstr(buf, " isn ");
+        ok = p && sscanf(p, " isn %lu", isn) == 1;
+        if (!ok)
+            lvt_sleep_ms(500);
+    }
     return ok;
 }
 
@@ -329,6 +361,15 @@ static void test_clones(const struct lv_snap *s, const struct reply *before)
         }
         CHECK(r.count == before->count + 1 && r.gen == 1 && !strcmp(r.ip, ip[i]),
               "clone %d: count %lu gen %lu ip %s", i, r.count, r.gen, r.ip);
+    }
+    /* their random state was reseeded: TCP initial sequence numbers differ */
+    unsigned long isn[CLONES];
+    for (int i = 0; i < CLONES; i++) {
+        isn[i] = 0;
+        CHECK(b[i].vm && ask_tcp(ip[i], 5, &isn[i]), "clone %d: no TCP reply", i);
+        for (int k = 0; k < i; k++)
+            CHECK(!isn[i] || isn[i] != isn[k], "clones %d and %d chose the same ISN %lu", k, i,
+                  isn[i]);
     }
     for (int i = 0; i < CLONES; i++)
         box_free(&b[i]);
