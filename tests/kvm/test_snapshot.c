@@ -7,10 +7,13 @@
  *   2. restore into a pool-style shell (threads spawned and warmed, no
  *      image) on a new tap, without a NIC identity (the snapshot's MAC and
  *      IP stay): it answers count 4, generation 1, a clock that did not go
- *      back;
+ *      back; that restored VM saved again (not over its own memory file)
+ *      and restored: count 6, generation 2;
  *   3. clones: the same snapshot restored CLONES times at once, each with
- *      its own MAC and IP (lv_vm_set_nic): each answers from its IP with
- *      count 4, generation 1;
+ *      its own MAC and IP (lv_vm_set_nic; one into a VM whose threads
+ *      lv_vm_start makes): each answers from its IP with count 4,
+ *      generation 1, and over TCP with an initial sequence number of its
+ *      own;
  *   4. refusals: a corrupted header, a truncated state file, a wrong
  *      version, a wrong host kind, a short memory file, a VM of another
  *      memory size: each refused with its message, the VM destroyable,
@@ -259,11 +262,13 @@ static int snap_open(struct lv_snap **s, const char *state, const char *mem, str
     return rc;
 }
 
-/* Restores (s) into a new box with identity (id) (NULL: the snapshot's). */
-static int restore_box(struct box *b, const struct lv_snap *s, const struct lv_vm_nic *id)
+/* Restores (s) into a new box with identity (id) (NULL: the snapshot's);
+ * (shell): its threads made and warmed first, else made by lv_vm_start. */
+static int restore_box(struct box *b, const struct lv_snap *s, const struct lv_vm_nic *id,
+                       int shell)
 {
     struct lv_err e = {""};
-    int rc = box_make(b, NULL, MEM, 1);
+    int rc = box_make(b, NULL, MEM, shell);
 
     if (!rc && id && (rc = lv_vm_set_nic(b->vm, 0, id, &e)) < 0)
         CHECK(0, "set_nic: %s", e.msg);
@@ -302,7 +307,7 @@ static void restore_check(const struct lv_snap *s, unsigned long count, unsigned
     struct lv_snap *s2 = NULL;
     struct lv_err e = {""};
     struct box b;
-    int ok = restore_box(&b, s, NULL) == 0 && ask("10.9.0.2", 30, &r);
+    int ok = restore_box(&b, s, NULL, 1) == 0 && ask("10.9.0.2", 30, &r);
 
     CHECK(ok, "the restored VM (generation %lu) does not answer", gen);
     if (ok) {
@@ -351,7 +356,9 @@ static void test_clones(const struct lv_snap *s, const struct reply *before)
                                .netmask = ip4("255.255.255.0"), .gw = ip4("10.9.0.1")};
         snprintf(ip[i], sizeof(ip[i]), "10.9.0.%u", 20u + (unsigned)i % 200u);
         id.ip = ip4(ip[i]);
-        restore_box(&b[i], s, &id); /* a failure is CHECKed there; destroyed below */
+        /* clone 0 into a VM without threads yet, the others into shells;
+         * a failure is CHECKed there; each is destroyed below */
+        restore_box(&b[i], s, &id, i != 0);
     }
     for (int i = 0; i < CLONES; i++) {
         struct reply r;
