@@ -17,7 +17,7 @@
  *   4. refusals: a corrupted header, a truncated state file, a wrong
  *      version, a wrong host kind, a short memory file, a VM of another
  *      memory size: each refused with its message, the VM destroyable,
- *      no fd left behind.
+ *      no fd and no mapping of the files left behind.
  *
  * LIGHTVM_SNAP_KEEP=DIR copies the saved state file there (the fuzz
  * target's seeds are made that way).
@@ -64,6 +64,21 @@ static int count_fds(void)
         n++;
     if (d)
         closedir(d);
+    return n;
+}
+
+/* Mappings of this process of a file in the test's directory (a
+ * restored VM's memory file). */
+static int count_maps(void)
+{
+    FILE *f = fopen("/proc/self/maps", "re");
+    char line[512];
+    int n = 0;
+
+    while (f && fgets(line, sizeof(line), f))
+        n += strstr(line, dir) != NULL;
+    if (f)
+        fclose(f);
     return n;
 }
 
@@ -316,6 +331,7 @@ static void restore_check(const struct lv_snap *s, unsigned long count, unsigned
         CHECK(r.uptime_ms >= uptime_ms, "restored: clock went back: %lu < %lu ms", r.uptime_ms,
               uptime_ms);
         CHECK(!strcmp(r.ip, "10.9.0.2"), "restored: ip %s", r.ip);
+        CHECK(count_maps() >= 1, "the restored VM's RAM is not a mapping of its memory file");
         ok = ask("10.9.0.2", 5, &r) && r.count == count + 2;
         CHECK(ok, "then count %lu", r.count);
     }
@@ -495,6 +511,7 @@ static void test_refusals(void)
     expect_restore_refused("s_host", MEM, "the snapshot was saved on");
     expect_restore_refused("state", MEM * 2, "bytes of memory");
     CHECK(count_fds() == fds, "fds: %d before the refusals, %d after", fds, count_fds());
+    CHECK(count_maps() == 0, "%d mappings of the snapshot files left", count_maps());
 }
 
 int main(int argc, char **argv)
@@ -534,6 +551,7 @@ int main(int argc, char **argv)
         test_refusals();
     }
     CHECK(count_fds() == fds, "fds: %d before, %d after", fds, count_fds());
+    CHECK(count_maps() == 0, "%d mappings of the snapshot files left", count_maps());
     lv_nl_close(&nl);
     lv_kvm_close(&kvm);
     lvt_rm_rf(&tool, dir);
