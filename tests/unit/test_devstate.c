@@ -17,7 +17,7 @@
  * restore while the I/O thread runs is refused, and quiesce parks it.
  *
  * LIGHTVM_DEVSTATE_SEEDS=DIR writes the saved states as seeds of
- * fuzz_devstate (its input: 3 bytes of set-up, then the state). */
+ * fuzz_devstate (its input: set-up, the rings' indices, the state). */
 #include <errno.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -304,21 +304,29 @@ static size_t save(struct fx *f, uint8_t *buf, size_t cap)
     return len;
 }
 
-static void write_seed(const char *name, uint8_t nnics, const uint8_t *blob, size_t len)
+static void write_seed(const char *name, struct fx *f, const uint8_t *blob, size_t len)
 {
+    static const uint32_t idx_gpa[] = {RXQ_GPA + 0x1002, RXQ_GPA + 0x2002, TXQ_GPA + 0x1002,
+                                       TXQ_GPA + 0x2002};
     const char *dir = getenv("LIGHTVM_DEVSTATE_SEEDS");
     uint8_t b[4096];
     char path[512];
+    size_t n = 0;
 
-    if (!dir || len + 3 > sizeof(b))
+    if (!dir || len + 2 + 4 * 6 > sizeof(b))
         return;
-    /* fuzz_devstate: NIC count - 1, a u16 the rings' indices read as (0:
-     * the RAM the state was saved with, copied by this test). */
-    b[0] = (uint8_t)(nnics - 1);
-    b[1] = b[2] = 0;
-    memcpy(b + 3, blob, len);
+    /* fuzz_devstate's input: flags (bit 0: two NICs), the RAM writes (the
+     * driver's rings' indices), then the state. */
+    b[n++] = f->n == 2;
+    b[n++] = 4;
+    for (unsigned k = 0; k < 4; k++) {
+        put_le(b + n, idx_gpa[k], 4);
+        memcpy(b + n + 4, ram(f, idx_gpa[k], 2), 2);
+        n += 6;
+    }
+    memcpy(b + n, blob, len);
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    CHECK(lvt_write_file(path, b, len + 3) == 0, "seed %s", path);
+    CHECK(lvt_write_file(path, b, n + len) == 0, "seed %s", path);
 }
 
 /* VM (a) in a known state: NIC 0 driven by its own driver, receive
@@ -367,7 +375,7 @@ static void test_roundtrip(void)
           "receive: the held buffer is given back (last_avail %u)",
           (unsigned)get_le(blob + O_LAST(0), 2));
     CHECK(get_le(blob + O_LAST(1), 2) == 1 && blob[O_FLAGS(1)] & 1, "transmit progress");
-    write_seed("roundtrip", 1, blob, len);
+    write_seed("roundtrip", &a, blob, len);
 
     /* A second VM with another MAC, the first one's RAM (a snapshot's). */
     fx_open(&b, 1, 2);
@@ -531,7 +539,7 @@ static void test_two_devices(void)
     known_state(&a);
     len = save(&a, good, sizeof(good));
     CHECK(len == 2 + 2 * (STATE_LEN - 2), "two devices: %zu bytes", len);
-    write_seed("two_nics", 2, good, len);
+    write_seed("two_nics", &a, good, len);
     fx_open(&c, 2, 2);
     memcpy(c.vm->mem.base, a.vm->mem.base, MEM);
     memcpy(bad, good, len);
@@ -588,7 +596,7 @@ static void test_quiesce(void)
     CHECK(lv_devices_quiesce(b.vm, &err) == 0, "quiesce before start: %s", err.msg);
     CHECK(lv_devices_start(b.vm, &err) == 0, "start parks: %s", err.msg);
     CHECK(save(&b, blob, sizeof(blob)) == STATE_LEN, "save of a parked shell");
-    write_seed("preset", 1, blob, STATE_LEN);
+    write_seed("preset", &b, blob, STATE_LEN);
     lv_devices_unquiesce(b.vm);
     lv_devices_stop(b.vm);
     fx_close(&b);
