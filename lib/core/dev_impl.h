@@ -18,16 +18,17 @@
  *     with epoll data lv_dev_key(i, src), and the I/O thread hands each
  *     event to ops->event(priv, src): one indirect call, no allocation;
  *   - MMIO exits: an access in [LV_GPA_MMIO_BASE + i * page,
- *     + ops->mmio_len) goes to ops->mmio_read / mmio_write.
- *
+ *     + ops->mmio_len) goes to ops->mmio_read / mmio_write;
  *   - snapshots: ops->save writes all of a device's own state as a blob
- *     in the device's own versioned little-endian format, ops->restore
- *     puts a blob (hostile: it comes from a file) back into a device
- *     made by the same configuration, and ops->resume serves the device
- *     once on the I/O thread after a restore. lv_devices_save / _restore
- *     (vm_impl.h) frame the blobs of the whole table. The generic layer's
- *     own state (layout, KVM wiring, epoll set) and a device's backend
- *     (a NIC's tap) follow from the configuration and are made anew.
+ *     in the device's own versioned little-endian format, ops->check and
+ *     ops->restore take a blob (hostile: it comes from a file) back into
+ *     a device made by the same configuration, and ops->resume serves
+ *     the device once on the I/O thread after a restore. lv_devices_save
+ *     / _restore (vm_impl.h) frame the blobs of the whole table. The
+ *     generic layer's own state (layout, KVM wiring, epoll set, boot info
+ *     entries: a NIC's MAC and addresses there are its owner's, from the
+ *     configuration) and a device's backend (a NIC's tap) follow from the
+ *     configuration and are made anew.
  */
 #ifndef LV_DEV_IMPL_H
 #define LV_DEV_IMPL_H

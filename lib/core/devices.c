@@ -31,6 +31,8 @@
 #define GSI_BASE 24u       /* past the IOAPIC's 24 pins */
 #define MSI_ADDR 0xfee00000u /* fixed delivery to APIC ID 0, physical mode */
 
+static int wait_parked(struct lv_vm *vm, struct lv_err *err);
+
 int lv_devs_add(struct lv_devs *t, const struct lv_dev_ops *ops, void *priv, unsigned *index,
                 struct lv_err *err)
 {
@@ -341,7 +343,10 @@ int lv_devices_start(struct lv_vm *vm, struct lv_err *err)
     if (rc)
         return lv_err_set(err, rc, "I/O thread: %s", strerror(rc));
     vm->io_started = 1;
-    return 0;
+    pthread_mutex_lock(&vm->run_lock);
+    rc = vm->io_park_req; /* quiesced before it started: it parks first */
+    pthread_mutex_unlock(&vm->run_lock);
+    return rc ? wait_parked(vm, err) : 0;
 }
 
 void lv_devices_stop(struct lv_vm *vm)
@@ -400,8 +405,7 @@ int lv_devices_mmio(struct lv_vm *vm, struct kvm_run *run, struct lv_err *err)
 
 int lv_devices_quiesce(struct lv_vm *vm, struct lv_err *err)
 {
-    struct timespec dl;
-    int rc = 0, t = 0, parked, done;
+    int rc = 0;
 
     if (!vm->devs.n)
         return 0;
@@ -420,8 +424,16 @@ int lv_devices_quiesce(struct lv_vm *vm, struct lv_err *err)
         lv_devices_unquiesce(vm);
         return rc;
     }
-    if (!vm->io_started)
-        return 0;
+    return vm->io_started ? wait_parked(vm, err) : 0;
+}
+
+/* Waits (a second at most) for the I/O thread to park as requested;
+ * lifts the request when it does not. */
+static int wait_parked(struct lv_vm *vm, struct lv_err *err)
+{
+    struct timespec dl;
+    int t = 0, parked, done;
+
     clock_gettime(CLOCK_MONOTONIC, &dl); /* run_cond's clock (lv_vm_create) */
     dl.tv_sec += 1;
     pthread_mutex_lock(&vm->run_lock);
