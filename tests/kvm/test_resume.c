@@ -13,6 +13,11 @@
  *      guest answers on the new IP: count 3 and 4, generation 1, uptime
  *      not behind the clock passed to lv_vm_resumed, the SYN-ACK from the
  *      new MAC with the ISN the guest reports
+ *   5. a restore's order on a second VM: loaded, given a new identity and
+ *      lv_vm_resumed with a clock of 1000 s BEFORE its vCPU starts (the
+ *      interrupt comes after the release): it announces the new identity
+ *      once, answers there with generation 1, and its uptime starts from
+ *      the 1000 s passed in, not from its boot
  *
  * usage: test_resume GUEST_DIR (counter.elf). Needs KVM and root.
  */
@@ -41,6 +46,8 @@
 #define HOST_IP "10.79.0.1"
 #define IP1 "10.79.0.2"
 #define IP2 "10.79.0.3"
+#define IP3 "10.79.0.4"
+#define CLOCK3_NS 1000000000000ull /* step 5: 1000 s, more than any of its waits */
 #define PORT 7
 /* Bounds of the waits only (nested KVM under TCG is slow). */
 #define UP_MS (180 * 1000)
@@ -48,6 +55,7 @@
 
 static const uint8_t mac1[6] = {0x02, 0x00, 0x00, 0x79, 0x00, 0x02};
 static const uint8_t mac2[6] = {0x02, 0x00, 0x00, 0x79, 0x00, 0x03};
+static const uint8_t mac3[6] = {0x02, 0x00, 0x00, 0x79, 0x00, 0x04};
 
 static struct lv_kvm kvm;
 static struct lv_vm *vm;
@@ -144,20 +152,22 @@ struct seen {
     int synack_differ;      /* ones whose seq differs from the first's */
     uint32_t synack_seq;    /* the first one's */
     uint8_t synack_src[6];
-    int garp;               /* gratuitous ARPs for IP2 from mac2 */
+    const char *garp_ip;    /* the announcement expected: this IP */
+    const uint8_t *garp_mac; /* from this MAC */
+    int garp;               /* gratuitous ARPs for garp_ip from garp_mac */
     int garp_other;         /* gratuitous ARPs with another sender */
 };
 
 static void frame(const uint8_t *f, size_t n, struct seen *s)
 {
-    uint32_t ip2 = inet_addr(IP2), sip, tip;
+    uint32_t want = inet_addr(s->garp_ip), sip, tip;
 
     if (n >= 42 && f[12] == 0x08 && f[13] == 0x06) { /* ARP */
         memcpy(&sip, f + 28, 4);
         memcpy(&tip, f + 38, 4);
         if (sip != tip) /* not an announcement */
             return;
-        if (sip == ip2 && !memcmp(f + 6, mac2, 6) && !memcmp(f + 22, mac2, 6) &&
+        if (sip == want && !memcmp(f + 6, s->garp_mac, 6) && !memcmp(f + 22, s->garp_mac, 6) &&
             !memcmp(f, "\xff\xff\xff\xff\xff\xff", 6))
             s->garp++;
         else
@@ -215,7 +225,20 @@ static int open_packet_socket(int ifindex)
 
 /* ---- the test ---- */
 
-static int boot(const char *gdir, int tap_fd)
+/* Waits for the counter's "listening" line: 0, or -1 after a FAIL line. */
+static int wait_listening(void)
+{
+    for (int t = 0; t < UP_MS / 100 && !strstr(console(), "counter: listening"); t++) {
+        if (vm_ended())
+            break;
+        lvt_sleep_ms(100);
+    }
+    CHECK(strstr(console(), "counter: listening"), "the counter never listened");
+    return strstr(console(), "counter: listening") ? 0 : -1;
+}
+
+/* A counter VM on (tap_fd) with mac1/IP1, loaded, not started. */
+static int load(const char *gdir, int tap_fd)
 {
     struct lv_vm_nic nic = {.tap_fd = tap_fd, .ip = inet_addr(IP1),
                             .netmask = inet_addr("255.255.255.0"), .gw = inet_addr(HOST_IP)};
@@ -229,32 +252,36 @@ static int boot(const char *gdir, int tap_fd)
     memcpy(nic.mac, mac1, 6);
     snprintf(path, sizeof(path), "%s/counter.elf", gdir);
     if (lv_vm_create(&vm, &kvm, &cfg, &err) < 0) {
-        fprintf(stderr, "FAIL: lv_vm_create: %s\n", err.msg);
+        CHECK(0, "lv_vm_create: %s", err.msg);
         return -1;
     }
     rc = lv_vm_resumed(vm, 0, &err);
     CHECK(rc == -EINVAL && strstr(err.msg, "no image"), "resumed before a load: %d %s", rc,
           err.msg);
     if (lv_image_open(path, &im, &err) < 0) {
-        fprintf(stderr, "FAIL: %s\n", err.msg);
+        CHECK(0, "%s", err.msg);
         return -1;
     }
     rc = lv_vm_load_image(vm, &im, &err);
     lv_image_close(&im);
-    if (rc < 0 || lv_vm_start(vm, &err) < 0) {
-        fprintf(stderr, "FAIL: load/start: %s\n", err.msg);
-        return -1;
-    }
-    for (int t = 0; t < UP_MS / 100 && !strstr(console(), "counter: listening"); t++) {
-        if (vm_ended())
-            break;
-        lvt_sleep_ms(100);
-    }
-    if (!strstr(console(), "counter: listening")) {
-        fprintf(stderr, "FAIL: the counter never listened; console:\n%s\n", console());
+    if (rc < 0) {
+        CHECK(0, "load: %s", err.msg);
         return -1;
     }
     return 0;
+}
+
+static int boot(const char *gdir, int tap_fd)
+{
+    struct lv_err err = {""};
+
+    if (load(gdir, tap_fd) < 0)
+        return -1;
+    if (lv_vm_start(vm, &err) < 0) {
+        CHECK(0, "start: %s", err.msg);
+        return -1;
+    }
+    return wait_listening();
 }
 
 /* Step 1's refusals while the vCPU runs. */
@@ -303,6 +330,8 @@ static void run(const char *gdir, struct lv_tap *tap)
     uint64_t ns;
 
     memset(&s, 0, sizeof(s));
+    s.garp_ip = IP2;
+    s.garp_mac = mac2;
     if (boot(gdir, tap->fd) < 0)
         return;
     check_busy();
@@ -322,6 +351,8 @@ static void run(const char *gdir, struct lv_tap *tap)
     if (!ns)
         return;
     memset(&s, 0, sizeof(s));
+    s.garp_ip = IP2;
+    s.garp_mac = mac2;
     for (int i = 0; i < REPLY_MS / 1000 && !s.garp; i++) /* bounded: 60 s */
         drain(&s, 1000);
     CHECK(s.garp == 1 && s.garp_other == 0, "gratuitous ARPs: %d for %s from the new MAC, %d "
@@ -340,6 +371,60 @@ static void run(const char *gdir, struct lv_tap *tap)
           !memcmp(s.synack_src, mac2, 6), "SYN-ACKs %d (%d other seqs), seq %u, guest says "
           "ISN %llu", s.synack, s.synack_differ, s.synack_seq, r4.isn);
     CHECK(s.garp == 1, "%d gratuitous ARPs in all, want one", s.garp);
+}
+
+/* Step 5: the identity and lv_vm_resumed before the vCPU's first run. */
+static void run_resumed_before_start(const char *gdir, struct lv_tap *tap)
+{
+    struct lv_vm_nic n = {.tap_fd = -1, .ip = inet_addr(IP3),
+                          .netmask = inet_addr("255.255.255.0"), .gw = inet_addr(HOST_IP)};
+    struct lv_err err = {""};
+    struct reply r;
+    struct seen s;
+    char raw[256];
+
+    memset(&s, 0, sizeof(s));
+    s.garp_ip = IP3;
+    s.garp_mac = mac3;
+    memcpy(n.mac, mac3, 6);
+    /* a console of its own (the VM writes at the fd's offset) */
+    CHECK(ftruncate(con_fd, 0) == 0 && lseek(con_fd, 0, SEEK_SET) == 0, "console reset");
+    if (load(gdir, tap->fd) < 0)
+        return;
+    if (lv_vm_set_nic(vm, 0, &n, &err) < 0 || lv_vm_resumed(vm, CLOCK3_NS, &err) < 0 ||
+        lv_vm_start(vm, &err) < 0) {
+        CHECK(0, "identity, resumed, start: %s", err.msg);
+        return;
+    }
+    if (wait_listening() < 0)
+        return;
+    for (int i = 0; i < REPLY_MS / 1000 && !s.garp; i++) /* bounded: 60 s */
+        drain(&s, 1000);
+    CHECK(ask_udp(IP3, &r, raw, sizeof(raw)) == 0, "UDP to %s: \"%s\"", IP3, raw);
+    CHECK(r.count == 1 && r.gen == 1 && !strcmp(r.ip, IP3), "resumed before start: \"%s\"",
+          raw);
+    CHECK(r.uptime_ms >= CLOCK3_NS / 1000000u, "uptime %llu ms: not from the %llu ms passed "
+          "in", r.uptime_ms, CLOCK3_NS / 1000000u);
+    drain(&s, 0);
+    CHECK(s.garp == 1 && s.garp_other == 0, "gratuitous ARPs: %d for %s from its MAC, %d "
+          "others", s.garp, IP3, s.garp_other);
+}
+
+/* Stops and destroys the VM: it must not have ended on its own. */
+static void vm_end(void)
+{
+    struct lv_vm_result res;
+
+    if (!vm)
+        return;
+    lv_vm_stop(vm);
+    lv_vm_wait(vm, &res);
+    CHECK(res.outcome == LV_VM_STOPPED, "the guest ended on its own: %d %s", res.outcome,
+          res.msg);
+    if (lvt_failures || res.outcome != LV_VM_STOPPED)
+        fprintf(stderr, "console:\n%s\n", console());
+    CHECK(!strstr(console(), "crash") && !strstr(console(), "panic"), "the guest crashed");
+    lv_vm_destroy(&vm);
 }
 
 int main(int argc, char **argv)
@@ -372,17 +457,9 @@ int main(int argc, char **argv)
         return 1;
     }
     run(argv[1], &tap);
-    if (lvt_failures)
-        fprintf(stderr, "console:\n%s\n", console());
-    CHECK(!strstr(console(), "crash") && !strstr(console(), "panic"), "the guest crashed");
-    if (vm) {
-        struct lv_vm_result res;
-        lv_vm_stop(vm);
-        lv_vm_wait(vm, &res);
-        CHECK(res.outcome == LV_VM_STOPPED, "the guest ended on its own: %d %s", res.outcome,
-              res.msg);
-        lv_vm_destroy(&vm);
-    }
+    vm_end();
+    run_resumed_before_start(argv[1], &tap);
+    vm_end();
     lv_tap_close(&tap);
     close(pkt_fd);
     lv_kvm_close(&kvm);
