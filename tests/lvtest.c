@@ -453,16 +453,18 @@ int lvt_private_netns(char *why, size_t cap)
 
     if (unshare(CLONE_NEWNET | CLONE_NEWNS) == 0) {
         step = "making / a private mount";
-        if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0) {
+        /* "none": the kernel ignores the type of a propagation change, a
+         * bind or a move; valgrind objects to a NULL one */
+        if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) == 0) {
             /* The cgroup mounts (lightvmd's VM limits) are kept: held
              * aside while the new sysfs covers the old one, then moved
              * onto it. */
             char keep[] = "/tmp/lvt-cgroup-XXXXXX";
             int kept = mkdtemp(keep) &&
-                       mount("/sys/fs/cgroup", keep, NULL, MS_BIND | MS_REC, NULL) == 0;
+                       mount("/sys/fs/cgroup", keep, "none", MS_BIND | MS_REC, NULL) == 0;
             step = "mounting a sysfs for the new network namespace";
             int rc = mount("sysfs", "/sys", "sysfs", 0, NULL), e = errno;
-            if (kept && (rc < 0 || mount(keep, "/sys/fs/cgroup", NULL, MS_MOVE, NULL) < 0))
+            if (kept && (rc < 0 || mount(keep, "/sys/fs/cgroup", "none", MS_MOVE, NULL) < 0))
                 umount2(keep, MNT_DETACH);
             rmdir(keep); /* (fails harmlessly where mkdtemp did) */
             if (rc == 0)

@@ -26,6 +26,13 @@ $(ASAN)/tests/%: tests/e2e/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_EXTRA) $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(LDLIBS)
 
+# test_snapshot also in a release build, which test_snapshot_vg runs under
+# valgrind (valgrind and the sanitizers do not mix).
+$(BUILD)/tests/test_snapshot: tests/kvm/test_snapshot.c $(TEST_COMMON) $(BUILD)/lib/liblightvm.a
+	@mkdir -p $(@D)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -Iinclude -Itests -o $@ $< $(TEST_COMMON) \
+		$(BUILD)/lib/liblightvm.a $(LDLIBS)
+
 # An e2e test in more than one file: its other sources in TEST_EXTRA.
 $(ASAN)/tests/test_faults: TEST_EXTRA := tests/e2e/faults_image.c tests/e2e/faults_console.c \
 	tests/e2e/faults_procs.c tests/e2e/faults_host.c
@@ -62,7 +69,8 @@ $(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_LIB)
 fuzz-build: build-all $(FUZZ_BINS)
 
 # lwip-smoke: lwIP (fetched from Debian) still builds and links into a guest.
-test-build: build-all $(ASAN)/bin/lightvm $(ASAN)/bin/lightvmd $(TEST_BINS) $(FUZZ_BINS) lwip-smoke
+test-build: build-all $(ASAN)/bin/lightvm $(ASAN)/bin/lightvmd $(TEST_BINS) $(FUZZ_BINS) lwip-smoke \
+	$(BUILD)/tests/test_snapshot
 
 test: deps
 	@$(MAKE) --no-print-directory -j2 test-build

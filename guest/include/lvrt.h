@@ -87,13 +87,15 @@ uint64_t lvrt_tsc(void);
  * 0x40000010, else CPUID 0x15. Panics if none is available. */
 uint64_t lvrt_tsc_khz(void);
 
-/* Monotonic nanoseconds since the guest's first instruction. Exact to
- * < 1 ppm of the frequency; no overflow for centuries. */
+/* Monotonic nanoseconds since the guest's first instruction, not
+ * counting the time a snapshot spent saved (the boot info's clock base,
+ * taken again at each restore). Never goes back. Exact to < 1 ppm of the
+ * frequency; no overflow for centuries. */
 uint64_t lvrt_now_ns(void);
 
 /* Wall-clock time (ns since 1970-01-01 UTC) from the host's reading at
- * boot (boot info wall_ns/wall_tsc) advanced by the TSC; 0 if the host
- * gave none. */
+ * boot or at the last restore (boot info wall_ns/wall_tsc) advanced by
+ * the TSC; 0 if the host gave none. */
 uint64_t lvrt_wall_ns(void);
 
 /* Sleep at least (ns) nanoseconds, halting the vCPU (tickless: the APIC
@@ -123,6 +125,23 @@ void lvrt_timer_disarm(void);
 
 /* Number of timer interrupts handled since boot. */
 uint64_t lvrt_timer_irqs(void);
+
+/* ---- random numbers and snapshots ---- */
+
+/* Random bits (xoshiro256**) seeded from the boot info's seed, fresh
+ * host bytes at each boot and each restore of a snapshot, and reseeded
+ * at a restore: the clones of one snapshot draw different numbers. Not
+ * cryptographic. */
+uint32_t lvrt_random(void);
+uint64_t lvrt_random64(void);
+
+/* 1 once per restore of a snapshot (the boot info's generation changed;
+ * the host also raised LV_CTL_RESUMED), else 0. By then the runtime has
+ * taken the new clock base and frequency, cancelled the timer armed on
+ * the old base and reseeded lvrt_random. The caller does the rest: its
+ * NICs' new identities, announcements, queues (lvnet does it in
+ * lvnet_poll). Cheap: one load when nothing happened. */
+int lvrt_resumed(void);
 
 /* ---- network devices: virtio-net from the boot info device table ----
  * The VMM describes each NIC completely (queues laid out, features
@@ -156,6 +175,14 @@ void *lvrt_net_tx_alloc(unsigned i, uint64_t timeout_ns);
 /* Sends (len) bytes of the buffer from lvrt_net_tx_alloc (len <=
  * LVRT_NET_FRAME_MAX). */
 void lvrt_net_tx_send(unsigned i, void *buf, size_t len);
+/* After a restore: copies device (i)'s current entry data (MAC, MTU,
+ * addresses, which the host may have changed) to (*info); 0, or -1 if
+ * (i) is not a NIC. */
+int lvrt_net_info(unsigned i, struct lv_dev_net *info);
+/* After a restore: processes both queues of open NIC (i) once as if its
+ * interrupt had come (transmit buffers reclaimed) and kicks both, so a
+ * notification pending when the snapshot was taken is not lost. */
+void lvrt_net_resume(unsigned i);
 /* Halts until a frame arrives on an open NIC, lvrt_now_ns() reaches
  * (deadline_ns) (UINT64_MAX: no deadline), or another interrupt; returns
  * at once if a frame is already waiting. May return early. */

@@ -10,6 +10,7 @@
 #include "lwip/etharp.h"
 #include "lwip/init.h"
 #include "lwip/pbuf.h"
+#include "lwip/priv/tcp_priv.h" /* tcp_init: new initial local ports */
 #include "lwip/timeouts.h"
 #include "lwip/udp.h"
 #include "netif/ethernet.h"
@@ -183,8 +184,48 @@ struct netif *lvnet_netif(unsigned n)
     return n < nnics ? &nic[n].nif : NULL;
 }
 
+/* NIC (c) after a restore: the identity the host wrote into the device
+ * table (a clone's MAC and addresses), a fresh ARP table, its queues
+ * processed once, then one gratuitous ARP (the bridge and the host learn
+ * where the address is now). */
+static void nic_resumed(struct lvnic *c)
+{
+    ip4_addr_t ip, mask, gw;
+    struct lv_dev_net info;
+
+    if (lvrt_net_info(c->dev, &info) == 0) {
+        memcpy(c->info.mac, info.mac, 6);
+        c->info.ip = info.ip;
+        c->info.netmask = info.netmask;
+        c->info.gw = info.gw;
+    }
+    etharp_cleanup_netif(&c->nif); /* entries of the network it was saved on */
+    memcpy(c->nif.hwaddr, c->info.mac, ETH_HWADDR_LEN);
+    ip4_addr_set_u32(&ip, c->info.ip);
+    ip4_addr_set_u32(&mask, c->info.netmask);
+    ip4_addr_set_u32(&gw, c->info.gw);
+    /* Without ETHARP netif_set_addr announces nothing: one announcement
+     * below, with the new MAC, whether the address changed or not. */
+    c->nif.flags &= (u8_t)~NETIF_FLAG_ETHARP;
+    netif_set_addr(&c->nif, &ip, &mask, &gw);
+    c->nif.flags |= NETIF_FLAG_ETHARP;
+    lvrt_net_resume(c->dev);
+    if (c->info.ip)
+        etharp_gratuitous(&c->nif);
+}
+
+void lvnet_resumed(void)
+{
+    tcp_init(); /* initial local ports from the reseeded lvrt_random */
+    udp_init();
+    for (unsigned k = 0; k < nnics; k++)
+        nic_resumed(&nic[k]);
+}
+
 void lvnet_poll(void)
 {
+    if (lvrt_resumed())
+        lvnet_resumed();
     for (unsigned k = 0; k < nnics; k++) {
         struct lvnic *c = &nic[k];
         const void *frame;

@@ -35,7 +35,14 @@ int lvnet_listen_tcp(u16_t port, tcp_accept_fn on_accept);
 /* The netif of the (n)th NIC, or NULL. */
 struct netif *lvnet_netif(unsigned n);
 
-/* One pass: hands every waiting frame to lwIP and runs its due timers. */
+/* After a restore of a snapshot (lvrt_resumed): new initial local
+ * ports; for each NIC the MAC and addresses from the boot info's device
+ * table (a clone's), a fresh ARP table, both queues processed once and
+ * one gratuitous ARP when it has an address. lvnet_poll calls it. */
+void lvnet_resumed(void);
+
+/* One pass: after a restore lvnet_resumed first, then hands every
+ * waiting frame to lwIP and runs its due timers. */
 void lvnet_poll(void);
 
 /* lvnet_poll, then halt until a frame or the next lwIP timeout, forever. */

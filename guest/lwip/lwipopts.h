@@ -77,7 +77,12 @@
 #define TCP_LISTEN_BACKLOG 0
 #define LWIP_TCP_KEEPALIVE 0
 #define LWIP_CALLBACK_API 1
-/* lwIP 2.1's default ISN is a counter; use a random one instead. */
+/* lwIP 2.1's default ISN is a counter; use a random one instead
+ * (lvrt_random: reseeded at each restore, so clones of one snapshot
+ * pick different ISNs). Initial local ports are random too: with
+ * LWIP_RAND defined, tcp_init and udp_init draw them (lwIP 2.1 has no
+ * LWIP_RANDOMIZE_INITIAL_LOCAL_PORTS switch), and lvnet calls both
+ * again after a restore. */
 #define LWIP_HOOK_TCP_ISN(lip, lport, rip, rport) \
     ((void)(lip), (void)(lport), (void)(rip), (void)(rport), LWIP_RAND())
 

@@ -1,7 +1,8 @@
 /*
  * port.c: what lwIP (NO_SYS) needs from the platform, on top of the
- * lightvm runtime: the millisecond clock for its timers, LWIP_RAND, and
- * the one libc function its core calls that the runtime lacks (atoi).
+ * lightvm runtime: the millisecond clock for its timers and the one
+ * libc function its core calls that the runtime lacks (atoi). LWIP_RAND
+ * is the runtime's lvrt_random (arch/cc.h).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,22 +15,6 @@
 u32_t sys_now(void)
 {
     return (u32_t)(lvrt_now_ns() / 1000000u);
-}
-
-/* splitmix64 over a state advanced by the golden-ratio step plus the
- * TSC: distinct, unpredictable-ish values per call (not cryptographic;
- * good enough for local ports and TCP ISNs in a unikernel). */
-uint32_t lvlwip_rand(void)
-{
-    static uint64_t state;
-    uint64_t z;
-
-    state += 0x9e3779b97f4a7c15ull + lvrt_tsc();
-    z = state;
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    z ^= z >> 31;
-    return (uint32_t)(z >> 32);
 }
 
 int atoi(const char *s)

@@ -81,6 +81,14 @@ void lvrt_timer_disarm(void)
     }
 }
 
+void rt_timer_reset(void)
+{
+    if (apic_ready) { /* whatever the MSR holds: it may be a restored value */
+        armed_deadline = 0;
+        rt_wrmsr(MSR_TSC_DEADLINE, 0);
+    }
+}
+
 uint64_t lvrt_timer_irqs(void)
 {
     return rt_timer_count;
@@ -95,16 +103,18 @@ void rt_timer_irq(void)
 
 void lvrt_sleep_ns(uint64_t ns)
 {
-    uint64_t now = rt_rdtsc();
-    uint64_t d = now + rt_ns_to_tsc(ns);
-    uint64_t deadline = d < now ? UINT64_MAX : d;
+    uint64_t now = lvrt_now_ns();
+    uint64_t end = now + ns < now ? UINT64_MAX : now + ns;
     int was = lvrt_irq_disable();
 
     for (;;) { /* masked here */
-        if (rt_rdtsc() >= deadline)
+        if (lvrt_now_ns() >= end)
             break;
-        /* Re-arm only if the timer is not armed for this deadline: it
-         * fired early (hosts may fire a little ahead) or was replaced. */
+        /* In TSC terms each time: a restore (a new boot info generation)
+         * moves the clock's base. Re-arm only if the timer is not armed
+         * for this deadline: it fired early (hosts may fire a little
+         * ahead), was replaced, or the restore cancelled it. */
+        uint64_t deadline = rt_ns_to_deadline_tsc(end);
         if (armed_deadline != deadline)
             rt_timer_arm_tsc(deadline);
         rt_halt_until_interrupt(); /* unmasks atomically, wakes unmasked */

@@ -5,12 +5,22 @@
  * guest that never asks for time never pays for them). Conversions are
  * fixed-point: x * mult >> 32 with a 64x64->128 multiply (one `mul`, no
  * libgcc), mult precomputed once, < 1 ppb rounding error.
+ *
+ * ABI v4: ns = clock_ns + (TSC - clock_tsc) * 1e6 / tsc_khz with the
+ * base pair from the boot info (clock_tsc 0: our entry TSC at 0 ns). The
+ * base is cached and taken again when the boot info's generation
+ * changes (a restore of a snapshot rewrote it, maybe with another
+ * tsc_khz: re-read then); the armed timer deadline, a TSC value of the
+ * old base, is cancelled at that moment, before anyone arms a new one.
+ * The clock never goes back: a reading below the last is the last.
  */
 #include "rt.h"
 
 static uint64_t tsc_khz;
 static uint64_t ns_per_tsc;  /* 2^32 * ns per TSC tick */
 static uint64_t tsc_per_ns;  /* 2^32 * TSC ticks per ns */
+static uint64_t base_tsc, base_ns, base_gen; /* valid once tsc_khz is set */
+static uint64_t last_ns;     /* the latest lvrt_now_ns() */
 
 static uint64_t cpuid_tsc_khz(void)
 {
@@ -34,7 +44,7 @@ static uint64_t cpuid_tsc_khz(void)
     return 0;
 }
 
-static void clock_init(void)
+static void clock_freq(void)
 {
     uint64_t khz = rt_bi->tsc_khz;
 
@@ -52,6 +62,47 @@ static void clock_init(void)
     tsc_khz = khz;
 }
 
+/* The base pair and the generation it belongs to, read between two
+ * reads of the generation (the host writes it last; it writes only
+ * while the vCPU is held, which may be between any two instructions). */
+static void clock_base(void)
+{
+    const struct lv_bootinfo *bi = rt_bi;
+    uint64_t g, t, n;
+
+    for (unsigned tries = 0;; tries++) {
+        g = bi->generation;
+        rt_barrier();
+        t = bi->clock_tsc;
+        n = bi->clock_ns;
+        rt_barrier();
+        if (bi->generation == g || tries >= 8)
+            break;
+    }
+    base_gen = g;
+    base_tsc = t ? t : rt_tsc0;
+    base_ns = t ? n : 0;
+}
+
+/* First use, or a new generation: frequency (again after a restore: the
+ * host may have rewritten it), base, and no timer armed on the old base. */
+static void clock_sync(void)
+{
+    int first = !tsc_khz;
+
+    if (first || (rt_bi->tsc_khz && rt_bi->tsc_khz != tsc_khz))
+        clock_freq();
+    clock_base();
+    if (!first)
+        rt_timer_reset();
+}
+
+static inline void clock_check(void)
+{
+    if (!tsc_khz || rt_bi->generation != base_gen)
+        clock_sync();
+}
+
 /* x * m >> 32, saturated to 64 bits. */
 static uint64_t mul_shift32(uint64_t x, uint64_t m)
 {
@@ -63,8 +114,7 @@ static uint64_t mul_shift32(uint64_t x, uint64_t m)
 
 uint64_t lvrt_tsc_khz(void)
 {
-    if (!tsc_khz)
-        clock_init();
+    clock_check();
     return tsc_khz;
 }
 
@@ -75,35 +125,54 @@ uint64_t lvrt_tsc(void)
 
 uint64_t lvrt_now_ns(void)
 {
-    if (!tsc_khz)
-        clock_init();
-    return mul_shift32(rt_rdtsc() - rt_tsc0, ns_per_tsc);
+    uint64_t tsc, ns;
+
+    clock_check();
+    tsc = rt_rdtsc();
+    ns = tsc > base_tsc ? mul_shift32(tsc - base_tsc, ns_per_tsc) : 0;
+    ns = ns + base_ns < ns ? UINT64_MAX : ns + base_ns;
+    if (ns < last_ns)
+        ns = last_ns;
+    last_ns = ns;
+    return ns;
 }
 
 uint64_t rt_ns_to_tsc(uint64_t ns)
 {
-    if (!tsc_khz)
-        clock_init();
+    clock_check();
     return mul_shift32(ns, tsc_per_ns);
 }
 
 uint64_t rt_ns_to_deadline_tsc(uint64_t ns)
 {
-    uint64_t d = rt_tsc0 + rt_ns_to_tsc(ns);
+    uint64_t d;
 
-    return d < rt_tsc0 ? UINT64_MAX : d;
+    clock_check();
+    if (ns <= base_ns)
+        return base_tsc; /* already past */
+    d = base_tsc + mul_shift32(ns - base_ns, tsc_per_ns);
+    return d < base_tsc ? UINT64_MAX : d;
 }
 
 uint64_t lvrt_wall_ns(void)
 {
     const struct lv_bootinfo *bi = rt_bi;
-    uint64_t now = rt_rdtsc();
+    uint64_t now, wns, wtsc, g;
 
-    if (!bi->wall_tsc || !bi->wall_ns)
+    clock_check();
+    for (unsigned tries = 0;; tries++) { /* a pair of one generation (clock_base) */
+        g = bi->generation;
+        rt_barrier();
+        wns = bi->wall_ns;
+        wtsc = bi->wall_tsc;
+        rt_barrier();
+        if (bi->generation == g || tries >= 8)
+            break;
+    }
+    now = rt_rdtsc();
+    if (!wtsc || !wns)
         return 0;
-    if (!tsc_khz)
-        clock_init();
-    /* The host read wall_tsc before this VM started, so now >= wall_tsc
-     * unless the TSC went backwards; then the host's reading stands. */
-    return bi->wall_ns + (now > bi->wall_tsc ? mul_shift32(now - bi->wall_tsc, ns_per_tsc) : 0);
+    /* The host read wall_tsc before this VM started (or resumed), so now
+     * >= wall_tsc unless the TSC went backwards; then its reading stands. */
+    return wns + (now > wtsc ? mul_shift32(now - wtsc, ns_per_tsc) : 0);
 }

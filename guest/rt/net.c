@@ -319,6 +319,26 @@ void lvrt_net_wait(uint64_t deadline_ns)
     lvrt_irq_restore(was);
 }
 
+int lvrt_net_info(unsigned i, struct lv_dev_net *info)
+{
+    const struct lv_device *d = dev_entry(i);
+
+    if (!d || d->type != LV_DEV_NET)
+        return -1;
+    memcpy(info, d->data, sizeof(*info));
+    return 0;
+}
+
+void lvrt_net_resume(unsigned i)
+{
+    struct nic *c = nic_get(i);
+
+    tx_reclaim(c);
+    for (unsigned q = 0; q < 2; q++) /* whatever avail_event says */
+        *c->notify = c->notify_data[q];
+    c->st.kicks += 2;
+}
+
 void rt_dev_irq(unsigned i)
 {
     if (i < LV_BOOTINFO_MAX_DEVICES)

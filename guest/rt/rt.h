@@ -75,6 +75,9 @@ void rt_timer_arm_tsc(uint64_t deadline_tsc);
  * (deadline_tsc): an early wakeup is harmless, a trap saved is not. */
 void rt_timer_arm_by_tsc(uint64_t deadline_tsc);
 void rt_timer_irq(void);     /* from the timer vector: count + EOI */
+/* Cancels the deadline whatever it was (the clock's base moved: a
+ * restore); no-op before the APIC is set up. */
+void rt_timer_reset(void);
 extern volatile uint64_t rt_timer_count;
 
 /* clock.c: TSC delta -> ns and back, saturating. */
@@ -83,8 +86,12 @@ uint64_t rt_ns_to_tsc(uint64_t ns);
 uint64_t rt_ns_to_deadline_tsc(uint64_t ns);
 
 /* trap.c: the host's control interrupt: acknowledges control.request,
- * exits 0 on LV_CTL_SHUTDOWN. */
+ * exits 0 on LV_CTL_SHUTDOWN, notes LV_CTL_RESUMED (rt_resume_irq). */
 void rt_control_irq(void);
+
+/* resume.c: LV_CTL_RESUMED arrived (from the interrupt); lvrt_resumed
+ * does the rest outside it. */
+void rt_resume_irq(void);
 
 /* net.c: the interrupt of device (i) of the boot info table (EOIs it). */
 void rt_dev_irq(unsigned i);

@@ -63,6 +63,8 @@ void rt_control_irq(void)
         lvrt_puts("lightvm: shutdown requested by the host");
         lvrt_exit(0);
     }
+    if (req == LV_CTL_RESUMED)
+        rt_resume_irq();
 }
 
 int rt_rdmsr_safe(uint32_t msr, uint64_t *val)

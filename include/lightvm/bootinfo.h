@@ -1,6 +1,7 @@
 /*
  * bootinfo.h: encoding of the boot info page (LightVM's noxs device
- * page), written once into guest RAM before the first instruction.
+ * page), written into guest RAM before the first instruction (and its
+ * snapshot fields rewritten at a restore: vm.h, lv_vm_resumed).
  */
 #ifndef LIGHTVM_BOOTINFO_H
 #define LIGHTVM_BOOTINFO_H
@@ -22,7 +23,11 @@ struct lv_bootinfo_params {
     uint16_t probe_port; /* network byte order; 0 = no probe */
     uint8_t probe_mac[6]; /* all zero: unknown */
     uint64_t wall_ns, wall_tsc; /* CLOCK_REALTIME and the TSC read with it */
+    uint8_t seed[32];    /* the guest's random seed (lv_bootinfo_seed) */
 };
+
+/* Fills (seed) with fresh random bytes from the kernel (getrandom). */
+int lv_bootinfo_seed(uint8_t seed[32], struct lv_err *err);
 
 /* Checks a command line: printable ASCII, shorter than LV_CMDLINE_MAX. */
 int lv_cmdline_check(const char *cmdline, struct lv_err *err);

@@ -13,6 +13,8 @@ struct lv_kvm {
     int vcpu_mmap_size;
     int tsc_deadline;         /* KVM_CAP_TSC_DEADLINE_TIMER */
     int get_tsc_khz;          /* KVM_CAP_GET_TSC_KHZ */
+    int xsave, xcrs;          /* KVM_CAP_XSAVE, KVM_CAP_XCRS (snapshots; else the FPU) */
+    int adjust_clock;         /* KVM_CAP_ADJUST_CLOCK: KVM_GET/SET_CLOCK (snapshots) */
     struct kvm_cpuid2 *cpuid; /* filtered supported CPUID, owned */
 };
 

@@ -18,9 +18,11 @@
 typedef uint64_t lv_gpa_t;
 
 struct lv_mem {
-    int fd;        /* memfd, owned; -1 when closed */
+    int fd;        /* memfd (or, when cow, the file mapped), owned; -1 when closed */
     uint8_t *base; /* host mapping of the whole RAM, owned */
     uint64_t size; /* bytes */
+    int cow;       /* the RAM is a private copy-on-write mapping of (fd): a
+                    * snapshot's memory file (lv_mem_map_file), not a memfd */
 };
 
 /* Creates (size) bytes of zeroed guest RAM: a memfd mapped shared.
@@ -32,6 +34,14 @@ int lv_mem_open(struct lv_mem *mem, uint64_t size, struct lv_err *err);
  * MADV_POPULATE_WRITE; contents stay zero), so that writing them later
  * costs no page faults. For a VM shell: pages every boot writes. */
 int lv_mem_populate(struct lv_mem *mem, lv_gpa_t gpa, uint64_t len, struct lv_err *err);
+
+/* Replaces the RAM by a private, copy-on-write mapping of (fd) (a
+ * snapshot's memory file of at least mem->size bytes), at the same host
+ * address (MAP_FIXED), so that KVM's memslot follows without a change.
+ * On success (mem) owns (fd), the memfd is closed (its pages freed) and
+ * mem->cow is set. On failure (fd) stays the caller's and the RAM may be
+ * gone (the range unmapped): (mem) is then only good for lv_mem_close. */
+int lv_mem_map_file(struct lv_mem *mem, int fd, struct lv_err *err);
 
 /* Unmaps and closes; safe on a closed or zeroed struct. */
 void lv_mem_close(struct lv_mem *mem);

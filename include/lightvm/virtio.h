@@ -160,6 +160,31 @@ unsigned lv_vq_set_kick_suppress(struct lv_vq *vq, bool suppress);
  * when it makes entry last_avail available). No-op without event index. */
 void lv_vq_update_avail_event(struct lv_vq *vq);
 
+/* ---- Saved state (snapshots) ----
+ * A queue's device-side progress, in LV_VQ_STATE_BYTES little-endian
+ * bytes: version (1), last_avail, used_idx, signalled_used (u16 each),
+ * flags (bit 0 event_idx, bit 1 kicks_wanted). Where the rings are is
+ * the transport's (lv_virtio_mmio_save); what is in them is guest RAM's.
+ * No chain is in flight in a saved queue: the device hands back the
+ * chains it popped and holds ((held) of them, the last ones popped,
+ * e.g. a receive buffer waiting for a frame), which are saved as not
+ * yet popped, so the restored device pops them again (the driver still
+ * owns none of them until they are used). -EBUSY if more chains than
+ * (held) are in flight (the device is mid-operation). */
+#define LV_VQ_STATE_BYTES 8u
+int lv_vq_save(const struct lv_vq *vq, unsigned held, uint8_t out[LV_VQ_STATE_BYTES],
+               struct lv_err *err);
+
+/* Puts saved progress (in) (hostile: from a file) back into (vq), which
+ * lv_vq_init just set up at the saved ring addresses and features, with
+ * guest RAM already holding the saved rings. Checks first, changes
+ * nothing on failure (-EINVAL, a message naming the field): the version,
+ * the flags (event_idx must match the negotiated features), no chain in
+ * flight (last_avail == used_idx), signalled_used at most (size) behind
+ * used_idx, and the rings agree: the used ring's idx is used_idx (the
+ * device wrote it) and the avail ring's idx at most (size) ahead. */
+int lv_vq_restore(struct lv_vq *vq, const uint8_t in[LV_VQ_STATE_BYTES], struct lv_err *err);
+
 /* ---- virtio-mmio transport, version 2 (virtio 1.x, 4.2.2) ---- */
 
 #define LV_VIRTIO_MMIO_MAGIC 0x74726976u /* "virt" */
@@ -302,6 +327,46 @@ struct lv_virtio_mmio_qaddr {
  * reset. Returns 0 or -EINVAL. */
 int lv_virtio_mmio_preset(struct lv_virtio_mmio *m, uint64_t features,
                           const struct lv_virtio_mmio_qaddr *qa, unsigned nq, struct lv_err *err);
+
+/* ---- Saved state of the transport (snapshots) ----
+ * lv_virtio_mmio_state_bytes(m) little-endian bytes: version (1), queue
+ * count (u8), Status, DeviceFeatures, DriverFeatures (u64 each), the
+ * feature selects, QueueSel, InterruptStatus, ConfigGeneration (u32
+ * each), then per queue: QueueNum (u16), QueueReady, kick pending (u8
+ * each), the descriptor, driver and device area addresses (u64 each) and
+ * the queue's lv_vq_save bytes (zeros while it is not ready). The
+ * device's identity and limits (p) are configuration, not state.
+ * The caller serializes these with the register accesses and the
+ * device's queue work (the device's lock, its I/O thread quiesced). */
+size_t lv_virtio_mmio_state_bytes(const struct lv_virtio_mmio *m);
+
+/* Writes (m)'s state into (buf) of (cap) bytes, *len = the bytes
+ * written; -ENOSPC with *len = the bytes needed when (cap) is too small.
+ * (held)[q] (NULL: none) counts chains of queue q the device popped and
+ * holds (lv_vq_save); -EBUSY if other chains are in flight. */
+int lv_virtio_mmio_save(const struct lv_virtio_mmio *m, const unsigned *held, uint8_t *buf,
+                        size_t cap, size_t *len, struct lv_err *err);
+
+/* Checks saved state (buf, len) (hostile: from a file) against (m) (a
+ * transport of the same device, made by the same configuration), with
+ * guest RAM already holding the saved rings: the length and version, the
+ * queue count, Status bits and their order (DRIVER needs ACKNOWLEDGE,
+ * FEATURES_OK DRIVER, DRIVER_OK FEATURES_OK), the saved device features
+ * a subset of what (m) offers and, once FEATURES_OK is set, the driver's
+ * a subset of those with VERSION_1, InterruptStatus bits, each queue's
+ * size (0 or a power of two up to its maximum), ready only with a size
+ * and FEATURES_OK, a pending kick only on a ready queue before DRIVER_OK,
+ * the ring areas inside guest RAM and aligned (lv_vq_init), and its
+ * progress (lv_vq_restore). 0, or -EINVAL / -EFAULT with one message
+ * naming the field. Changes nothing. */
+int lv_virtio_mmio_check_state(const struct lv_virtio_mmio *m, const uint8_t *buf, size_t len,
+                               struct lv_err *err);
+
+/* lv_virtio_mmio_check_state, then replaces (m)'s state with the saved
+ * one; on failure (m) is unchanged. The device's ops are not called: the
+ * device takes its ready queues from m->q[q] (ready, &vq) itself. */
+int lv_virtio_mmio_restore(struct lv_virtio_mmio *m, const uint8_t *buf, size_t len,
+                           struct lv_err *err);
 
 /* Device side: ORs (bits) (LV_VIRTIO_INT_*) into InterruptStatus. Returns
  * 1 when the caller should raise the interrupt line (DRIVER_OK is set and

@@ -24,6 +24,7 @@
 #ifndef LIGHTVM_VIRTIO_NET_H
 #define LIGHTVM_VIRTIO_NET_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "lightvm/err.h"
@@ -100,6 +101,42 @@ int lv_vnet_mmio_read(struct lv_vnet *vn, uint64_t off, void *data, uint32_t len
                       struct lv_err *err);
 int lv_vnet_mmio_write(struct lv_vnet *vn, uint64_t off, const void *data, uint32_t len,
                        struct lv_err *err);
+
+/* ---- Saved state (snapshots) ----
+ * The blob (lv_vnet_state_bytes bytes, little-endian): version (1), the
+ * config space's MAC (6 bytes), MTU and status (u16 each), then the
+ * transport's state (lv_virtio_mmio_save: registers, ring addresses,
+ * queue progress). Not state: the counters, and the tap (the device is
+ * made with the configuration's). A receive buffer the device took and
+ * holds for the next frame is saved as not taken (lv_vq_save).
+ * All four are called with the guest's vCPU paused and the I/O thread
+ * parked or not running (lib/core: lv_devices_quiesce). */
+size_t lv_vnet_state_bytes(const struct lv_vnet *vn);
+
+/* Writes the state into (buf) of (cap) bytes, *len = its size; -ENOSPC
+ * (with *len) if (cap) is too small, -EIO if a guest broke the device. */
+int lv_vnet_save(struct lv_vnet *vn, uint8_t *buf, size_t cap, size_t *len, struct lv_err *err);
+
+/* Checks a saved state (hostile) as lv_vnet_restore does; changes nothing. */
+int lv_vnet_check_state(struct lv_vnet *vn, const uint8_t *buf, size_t len, struct lv_err *err);
+
+/* Replaces the device's state with a saved one (hostile: every field is
+ * checked first, see lv_virtio_mmio_check_state; on failure -EINVAL or
+ * -EFAULT with a message naming the field and the device unchanged).
+ * Guest RAM must already hold the snapshot's memory (the rings are
+ * checked against it). The MAC: a device that was given one (a non-zero
+ * MAC at create or by lv_vnet_set_identity, e.g. a clone's new MAC)
+ * keeps it and its MTU, and if they differ from the saved ones the
+ * guest sees a config change (ConfigGeneration + 1, the config bit in
+ * InterruptStatus); a device without one takes the saved MAC and MTU.
+ * A later lv_vnet_set_identity wins as well. */
+int lv_vnet_restore(struct lv_vnet *vn, const uint8_t *buf, size_t len, struct lv_err *err);
+
+/* After a restore, on the I/O thread: serves both queues once as if
+ * kicked (transmit drained, receive refilled from the tap, avail_event
+ * rewritten) and raises one interrupt, so a kick pending at save time is
+ * not lost. 0, or an error as lv_vnet_event. */
+int lv_vnet_resume(struct lv_vnet *vn, struct lv_err *err);
 
 /* A consistent copy of the counters. */
 void lv_vnet_get_stats(struct lv_vnet *vn, struct lv_vnet_stats *out);

@@ -118,7 +118,10 @@ int lv_vm_create(struct lv_vm **out, struct lv_kvm *kvm, const struct lv_vm_conf
 
 /* NIC (i)'s guest-side identity: mac (unicast, not zero), mtu (0: 1500,
  * else 68..65535), ip/netmask/gw. (n->tap_fd) is ignored: the tap given
- * at create time stays. */
+ * at create time stays. Also allowed after the load while the vCPU is
+ * paused or not yet started (a restore, a clone): the device's config
+ * space changes at once, the guest's boot info at lv_vm_resumed(), which
+ * is what tells the guest. -EBUSY while the vCPU runs. */
 int lv_vm_set_nic(struct lv_vm *vm, unsigned i, const struct lv_vm_nic *n, struct lv_err *err);
 /* Copies (cmdline) (NULL: none), checked like lv_vm_config's. */
 int lv_vm_set_cmdline(struct lv_vm *vm, const char *cmdline, struct lv_err *err);
@@ -180,6 +183,37 @@ int lv_vm_is_paused(const struct lv_vm *vm);
  * writing it to control.ack and, for shutdown, exits; the caller decides
  * how long to wait (for lv_vm_done_fd) before lv_vm_stop(). */
 int lv_vm_request(struct lv_vm *vm, uint32_t request, struct lv_err *err);
+
+/* ---- a VM that runs on from a snapshot (ABI v4; see lv_abi.h) ----
+ * The snapshot code restores memory and vCPU, then calls lv_vm_resumed
+ * before the vCPU runs again. Both functions below need the vCPU out of
+ * KVM_RUN (paused, or not yet started: -EBUSY otherwise) and a boot info
+ * page of this host's ABI (magic, version, size; -EINVAL otherwise: the
+ * page is guest memory). */
+
+/* The guest's TSC now: KVM_GET_MSRS of the TSC on VMX/SVM, the host's
+ * rdtsc on a PVM host (the same there). */
+int lv_vm_guest_tsc(struct lv_vm *vm, uint64_t *tsc, struct lv_err *err);
+
+/* The guest runtime's monotonic clock (lvrt_now_ns) at guest TSC
+ * (guest_tsc), in *ns: clock_ns + (guest_tsc - clock_tsc) * 1e6 / tsc_khz
+ * from the boot info, with the guest's entry TSC at 0 ns when clock_tsc
+ * is 0 (a boot); 0 if the guest never ran. A TSC before the base gives
+ * the base (the guest's clock never goes back). -ENOTSUP when the boot
+ * info has no usable tsc_khz, -EOVERFLOW past 2^64 ns. A save records
+ * this for the guest TSC it saved; the restore passes it on below. */
+int lv_vm_guest_clock(struct lv_vm *vm, uint64_t guest_tsc, uint64_t *ns, struct lv_err *err);
+
+/* Tells the guest it runs on from a snapshot: rewrites its boot info
+ * (a fresh seed; tsc_khz of this host; clock_tsc = the guest's TSC now,
+ * clock_ns = (clock_ns), so its clock continues from there; the wall
+ * clock; each NIC's MAC, MTU and addresses as lv_vm_set_nic left them;
+ * generation + 1, last) and requests LV_CTL_RESUMED: the control
+ * interrupt is raised now if the vCPU was started, else right after
+ * lv_vm_start releases it (so call this once the vCPU's state, LAPIC
+ * included, is restored). The runtime also notices the new generation
+ * without the interrupt. */
+int lv_vm_resumed(struct lv_vm *vm, uint64_t clock_ns, struct lv_err *err);
 
 /* Waits for the vCPU thread and fills (res). */
 void lv_vm_wait(struct lv_vm *vm, struct lv_vm_result *res);

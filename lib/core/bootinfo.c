@@ -1,6 +1,7 @@
 /* bootinfo.c: the boot info page a unikernel reads instead of probing. */
 #include <errno.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include "abi/lv_abi.h"
 #include "lightvm/bootinfo.h"
@@ -24,6 +25,20 @@ int lv_cmdline_check(const char *cmdline, struct lv_err *err)
         if (c < 0x20 || c > 0x7e)
             return lv_err_set(err, EINVAL, "command line byte %zu (0x%02x) is not printable "
                               "ASCII", i, c);
+    }
+    return 0;
+}
+
+int lv_bootinfo_seed(uint8_t seed[32], struct lv_err *err)
+{
+    size_t got = 0;
+
+    while (got < 32) {
+        ssize_t n = getrandom(seed + got, 32 - got, 0);
+        if (n < 0 && errno != EINTR)
+            return lv_err_set(err, errno, "getrandom: %s", strerror(errno));
+        if (n > 0)
+            got += (size_t)n;
     }
     return 0;
 }
@@ -75,6 +90,9 @@ int lv_bootinfo_write(struct lv_mem *mem, const struct lv_bootinfo_params *p,
     memcpy(bi->probe_mac, p->probe_mac, 6);
     bi->wall_ns = p->wall_ns;
     bi->wall_tsc = p->wall_tsc;
+    /* v4: generation 0 and clock_tsc 0 (the runtime's own clock base)
+     * from the memset above */
+    memcpy(bi->seed, p->seed, sizeof(bi->seed));
     memcpy((char *)bi + LV_BOOTINFO_CMDLINE_OFF, cmdline, len + 1);
     return 0;
 }

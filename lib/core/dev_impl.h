@@ -18,12 +18,17 @@
  *     with epoll data lv_dev_key(i, src), and the I/O thread hands each
  *     event to ops->event(priv, src): one indirect call, no allocation;
  *   - MMIO exits: an access in [LV_GPA_MMIO_BASE + i * page,
- *     + ops->mmio_len) goes to ops->mmio_read / mmio_write.
- *
- * Snapshots (to come) add a save and a restore hook here: each device
- * then writes and reads back all of its own state; the generic layer's
- * state (layout, wiring, epoll set) follows from the configuration and
- * is made anew.
+ *     + ops->mmio_len) goes to ops->mmio_read / mmio_write;
+ *   - snapshots: ops->save writes all of a device's own state as a blob
+ *     in the device's own versioned little-endian format, ops->check and
+ *     ops->restore take a blob (hostile: it comes from a file) back into
+ *     a device made by the same configuration, and ops->resume serves
+ *     the device once on the I/O thread after a restore. lv_devices_save
+ *     / _restore (vm_impl.h) frame the blobs of the whole table. The
+ *     generic layer's own state (layout, KVM wiring, epoll set, boot info
+ *     entries: a NIC's MAC and addresses there are its owner's, from the
+ *     configuration) and a device's backend (a NIC's tap) follow from the
+ *     configuration and are made anew.
  */
 #ifndef LV_DEV_IMPL_H
 #define LV_DEV_IMPL_H
@@ -37,6 +42,7 @@
 
 #define LV_DEVS_MAX LV_BOOTINFO_MAX_DEVICES
 #define LV_DEV_MAX_QUEUES 2u /* struct lv_device's q[] */
+#define LV_DEV_STATE_MAX 4096u /* bytes of one device's saved state, at most */
 
 struct lv_dev_ops {
     const char *name;    /* for messages: "virtio-net" */
@@ -67,6 +73,28 @@ struct lv_dev_ops {
     int (*mmio_write)(void *dev, uint64_t off, const void *data, uint32_t len,
                       struct lv_err *err);
 
+    /* ---- snapshots: the vCPU paused and the I/O thread parked
+     * (lv_devices_quiesce), or neither running yet ---- */
+    /* Writes its state into (buf) of (cap) bytes: a blob of at most
+     * LV_DEV_STATE_MAX bytes with a version of its own; *len = the bytes
+     * written, or needed (-ENOSPC). -EBUSY when it is mid-operation, -EIO
+     * when it cannot be saved (a guest broke it). Changes nothing. */
+    int (*save)(void *dev, uint8_t *buf, size_t cap, size_t *len, struct lv_err *err);
+    /* Checks blob (buf, len) (hostile) exactly as restore would, with
+     * guest RAM already holding the snapshot's memory; changes nothing.
+     * 0, or -EINVAL/-EFAULT with one message naming the bad field. */
+    int (*check)(void *dev, const uint8_t *buf, size_t len, struct lv_err *err);
+    /* check, then replaces its state with the blob's; on failure the
+     * device is unchanged. The device was made by the same configuration
+     * (a fresh VM, or a pool shell that did ->preset); identity given by
+     * that configuration wins over the blob's (see the model's header:
+     * virtio-net keeps a MAC it was given). */
+    int (*restore)(void *dev, const uint8_t *buf, size_t len, struct lv_err *err);
+    /* I/O thread, once after a restore (lv_devices_resume): serves every
+     * active queue as if kicked and interrupts the guest once, so that a
+     * kick pending at save time is not lost. 0, or -errno as ->event. */
+    int (*resume)(void *dev, struct lv_err *err);
+
     /* ---- any thread ---- */
     /* A consistent copy of its counters into (out): (size) must be the
      * size of the model's stats struct (-EINVAL otherwise). */
@@ -89,8 +117,9 @@ struct lv_devs {
     struct lv_device info[LV_DEVS_MAX]; /* boot info entries (devices.c) */
 };
 
-/* The I/O thread's epoll data for source (src) of device (i); the stop
- * eventfd's is LV_DEV_KEY_STOP, which no device's can be. */
+/* The I/O thread's epoll data for source (src) of device (i); its
+ * control eventfd's (stop, park, resume: vm->io_stop_fd) is
+ * LV_DEV_KEY_STOP, which no device's can be. */
 #define LV_DEV_KEY_STOP UINT64_MAX
 static inline uint64_t lv_dev_key(unsigned i, uint32_t src)
 {

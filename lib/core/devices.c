@@ -23,12 +23,15 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vm_impl.h"
 
 #define GSI_BASE 24u       /* past the IOAPIC's 24 pins */
 #define MSI_ADDR 0xfee00000u /* fixed delivery to APIC ID 0, physical mode */
+
+static int wait_parked(struct lv_vm *vm, struct lv_err *err);
 
 int lv_devs_add(struct lv_devs *t, const struct lv_dev_ops *ops, void *priv, unsigned *index,
                 struct lv_err *err)
@@ -41,6 +44,8 @@ int lv_devs_add(struct lv_devs *t, const struct lv_dev_ops *ops, void *priv, uns
              ops->mmio_len > LV_PAGE_SIZE)
         rc = lv_err_set(err, EINVAL, "%s: %u queues, %u register bytes: out of range",
                         ops->name, ops->nqueues, ops->mmio_len);
+    else if (!ops->save || !ops->check || !ops->restore || !ops->resume)
+        rc = lv_err_set(err, EINVAL, "%s: no save, check, restore or resume hook", ops->name);
     if (rc) {
         ops->destroy(priv);
         return rc;
@@ -242,6 +247,44 @@ void lv_vm_fail(struct lv_vm *vm, const char *msg)
     lv_vm_stop(vm);
 }
 
+/* Wakes the I/O thread to look at its requests (io_*_req). */
+static int wake_io(struct lv_vm *vm, struct lv_err *err)
+{
+    uint64_t one = 1;
+
+    if (write(vm->io_stop_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+        return lv_err_set(err, errno, "I/O thread: eventfd write: %s", strerror(errno));
+    return 0; /* EAGAIN: a saturated counter, a wakeup is pending anyway */
+}
+
+/* The I/O thread's control event: parks while quiesced, then ends (1)
+ * or serves a resume. */
+static int io_control(struct lv_vm *vm, struct lv_err *err)
+{
+    uint64_t cnt;
+    int stop, resume, rc = 0;
+
+    if (read(vm->io_stop_fd, &cnt, sizeof(cnt)) < 0) {
+        /* EAGAIN: an earlier event of this batch took the count */
+    }
+    pthread_mutex_lock(&vm->run_lock);
+    while (vm->io_park_req && !vm->io_stop_req) {
+        vm->io_parked = 1;
+        pthread_cond_broadcast(&vm->run_cond);
+        pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+    }
+    vm->io_parked = 0;
+    stop = vm->io_stop_req;
+    resume = vm->io_resume_req;
+    vm->io_resume_req = 0;
+    pthread_mutex_unlock(&vm->run_lock);
+    if (stop)
+        return 1;
+    for (unsigned i = 0; resume && !rc && i < vm->devs.n; i++)
+        rc = vm->devs.dev[i].ops->resume(vm->devs.dev[i].priv, err);
+    return rc;
+}
+
 int lv_devices_poll(struct lv_vm *vm, int timeout_ms, struct lv_err *err)
 {
     struct epoll_event ev[16];
@@ -253,8 +296,12 @@ int lv_devices_poll(struct lv_vm *vm, int timeout_ms, struct lv_err *err)
     for (int k = 0; k < n; k++) {
         uint64_t key = ev[k].data.u64;
         unsigned i = (unsigned)(key >> 32);
-        if (key == LV_DEV_KEY_STOP)
-            return 1;
+        if (key == LV_DEV_KEY_STOP) {
+            int rc = io_control(vm, err);
+            if (rc)
+                return rc;
+            continue;
+        }
         if (i >= vm->devs.n)
             return lv_err_set(err, EINVAL, "I/O thread: an event of device %u (of %u)", i,
                               vm->devs.n);
@@ -276,6 +323,10 @@ static void *io_thread(void *arg)
         return NULL; /* its spawner says why and stops the VM */
     while ((rc = lv_devices_poll(vm, -1, &err)) == 0)
         ;
+    pthread_mutex_lock(&vm->run_lock);
+    vm->io_done = 1; /* lv_devices_quiesce stops waiting */
+    pthread_cond_broadcast(&vm->run_cond);
+    pthread_mutex_unlock(&vm->run_lock);
     if (rc < 0)
         lv_vm_fail(vm, err.msg);
     return NULL;
@@ -287,22 +338,26 @@ int lv_devices_start(struct lv_vm *vm, struct lv_err *err)
 
     if (!vm->devs.n)
         return 0;
+    vm->io_done = 0;
     rc = pthread_create(&vm->io_thread, NULL, io_thread, vm);
     if (rc)
         return lv_err_set(err, rc, "I/O thread: %s", strerror(rc));
     vm->io_started = 1;
-    return 0;
+    pthread_mutex_lock(&vm->run_lock);
+    rc = vm->io_park_req; /* quiesced before it started: it parks first */
+    pthread_mutex_unlock(&vm->run_lock);
+    return rc ? wait_parked(vm, err) : 0;
 }
 
 void lv_devices_stop(struct lv_vm *vm)
 {
-    uint64_t one = 1;
-
     if (!vm->io_started)
         return;
-    if (write(vm->io_stop_fd, &one, sizeof(one)) < 0) {
-        /* cannot fail short of a saturated counter: already signalled */
-    }
+    pthread_mutex_lock(&vm->run_lock);
+    vm->io_stop_req = 1; /* also ends a park */
+    pthread_cond_broadcast(&vm->run_cond);
+    pthread_mutex_unlock(&vm->run_lock);
+    wake_io(vm, NULL); /* cannot fail short of a saturated counter: already signalled */
     pthread_join(vm->io_thread, NULL);
     vm->io_started = 0;
 }
@@ -340,4 +395,211 @@ int lv_devices_mmio(struct lv_vm *vm, struct kvm_run *run, struct lv_err *err)
     else
         rc = d->ops->mmio_read(d->priv, off, run->mmio.data, len, err);
     return rc < 0 ? rc : 1;
+}
+
+/* ---- snapshots (vm_impl.h) ---- */
+
+#define DEVSTATE_VERSION 1u
+#define DEVSTATE_HEAD 2u  /* version, device count */
+#define DEVSTATE_ENTRY 8u /* a device's type and blob length */
+
+int lv_devices_quiesce(struct lv_vm *vm, struct lv_err *err)
+{
+    int rc = 0;
+
+    if (!vm->devs.n)
+        return 0;
+    pthread_mutex_lock(&vm->run_lock);
+    if (vm->io_park_req)
+        rc = lv_err_set(err, EALREADY, "the devices are already quiesced");
+    else if (vm->io_started && vm->io_done)
+        rc = lv_err_set(err, EINVAL, "the I/O thread has ended");
+    else
+        vm->io_park_req = 1;
+    pthread_mutex_unlock(&vm->run_lock);
+    if (rc)
+        return rc;
+    rc = wake_io(vm, err); /* a thread not yet started parks as it starts */
+    if (rc) {
+        lv_devices_unquiesce(vm);
+        return rc;
+    }
+    return vm->io_started ? wait_parked(vm, err) : 0;
+}
+
+/* Waits (a second at most) for the I/O thread to park as requested;
+ * lifts the request when it does not. */
+static int wait_parked(struct lv_vm *vm, struct lv_err *err)
+{
+    struct timespec dl;
+    int t = 0, parked, done;
+
+    clock_gettime(CLOCK_MONOTONIC, &dl); /* run_cond's clock (lv_vm_create) */
+    dl.tv_sec += 1;
+    pthread_mutex_lock(&vm->run_lock);
+    while (!vm->io_parked && !vm->io_done && !t)
+        t = pthread_cond_timedwait(&vm->run_cond, &vm->run_lock, &dl);
+    parked = vm->io_parked;
+    done = vm->io_done;
+    if (!parked) {
+        vm->io_park_req = 0;
+        pthread_cond_broadcast(&vm->run_cond);
+    }
+    pthread_mutex_unlock(&vm->run_lock);
+    if (parked)
+        return 0;
+    if (done)
+        return lv_err_set(err, EINVAL, "the I/O thread ended while quiescing");
+    return lv_err_set(err, ETIMEDOUT, "the I/O thread did not park within a second");
+}
+
+void lv_devices_unquiesce(struct lv_vm *vm)
+{
+    pthread_mutex_lock(&vm->run_lock);
+    vm->io_park_req = 0;
+    pthread_cond_broadcast(&vm->run_cond);
+    pthread_mutex_unlock(&vm->run_lock);
+}
+
+int lv_devices_resume(struct lv_vm *vm, struct lv_err *err)
+{
+    if (!vm->devs.n)
+        return 0;
+    pthread_mutex_lock(&vm->run_lock);
+    vm->io_resume_req = 1;
+    pthread_mutex_unlock(&vm->run_lock);
+    return wake_io(vm, err);
+}
+
+/* 0 when nothing that changes device state runs: the vCPU is paused or
+ * not running, the I/O thread parked or not running. */
+static int check_still(struct lv_vm *vm, const char *what, struct lv_err *err)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&vm->run_lock);
+    if (vm->go && !vm->vcpu_done && !vm->paused)
+        rc = lv_err_set(err, EBUSY, "device %s while the vCPU runs: pause the VM first", what);
+    else if (vm->io_started && !vm->io_parked && !vm->io_done)
+        rc = lv_err_set(err, EBUSY, "device %s while the I/O thread runs: quiesce it first",
+                        what);
+    pthread_mutex_unlock(&vm->run_lock);
+    return rc;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+    for (unsigned k = 0; k < 4; k++)
+        p[k] = (uint8_t)(v >> (8 * k));
+}
+
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Prefixes (err)'s message with device (i)'s name and index. */
+static int dev_prefixed(const struct lv_vm *vm, unsigned i, int rc, struct lv_err *err)
+{
+    char why[LV_ERR_MAX];
+
+    snprintf(why, sizeof(why), "%s", err ? err->msg : "");
+    return lv_err_set(err, -rc, "%s %u: %.200s", vm->devs.dev[i].ops->name, i, why);
+}
+
+int lv_devices_save(struct lv_vm *vm, uint8_t *buf, size_t cap, size_t *len,
+                    struct lv_err *err)
+{
+    size_t n = DEVSTATE_HEAD, dl;
+    int rc = check_still(vm, "save", err), short_buf = cap < DEVSTATE_HEAD;
+
+    *len = 0;
+    if (rc)
+        return rc;
+    for (unsigned i = 0; i < vm->devs.n; i++) {
+        const struct lv_dev *d = &vm->devs.dev[i];
+        size_t room = !short_buf && cap - n >= DEVSTATE_ENTRY ? cap - n - DEVSTATE_ENTRY : 0;
+
+        rc = d->ops->save(d->priv, room ? buf + n + DEVSTATE_ENTRY : NULL, room, &dl, err);
+        if (rc == -ENOSPC)
+            short_buf = 1;
+        else if (rc)
+            return dev_prefixed(vm, i, rc, err);
+        if (dl > LV_DEV_STATE_MAX)
+            return lv_err_set(err, EOVERFLOW, "%s %u: %zu bytes of state, over %u", d->ops->name,
+                              i, dl, LV_DEV_STATE_MAX);
+        if (!short_buf) {
+            put32(buf + n, d->ops->type);
+            put32(buf + n + 4, (uint32_t)dl);
+        }
+        n += DEVSTATE_ENTRY + dl;
+    }
+    *len = n;
+    if (short_buf)
+        return lv_err_set(err, ENOSPC, "device state needs %zu bytes, %zu given", n, cap);
+    buf[0] = DEVSTATE_VERSION;
+    buf[1] = (uint8_t)vm->devs.n;
+    return 0;
+}
+
+/* The framing of a saved state: each device's blob in (blob, blen). */
+static int split(const struct lv_vm *vm, const uint8_t *buf, size_t len,
+                 const uint8_t **blob, uint32_t *blen, struct lv_err *err)
+{
+    size_t off = DEVSTATE_HEAD;
+
+    if (len < DEVSTATE_HEAD)
+        return lv_err_set(err, EINVAL, "device state is %zu bytes: truncated", len);
+    if (buf[0] != DEVSTATE_VERSION)
+        return lv_err_set(err, EINVAL, "device state version %u (this lightvm reads %u)", buf[0],
+                          DEVSTATE_VERSION);
+    if (buf[1] != vm->devs.n)
+        return lv_err_set(err, EINVAL, "device state of %u devices for a VM with %u", buf[1],
+                          vm->devs.n);
+    for (unsigned i = 0; i < vm->devs.n; i++) {
+        const struct lv_dev_ops *ops = vm->devs.dev[i].ops;
+        uint32_t type;
+
+        if (len - off < DEVSTATE_ENTRY)
+            return lv_err_set(err, EINVAL, "device state truncated at device %u's header", i);
+        type = get32(buf + off);
+        blen[i] = get32(buf + off + 4);
+        off += DEVSTATE_ENTRY;
+        if (type != ops->type)
+            return lv_err_set(err, EINVAL, "device state: device %u has type %u, the VM's %s "
+                              "is type %u", i, type, ops->name, ops->type);
+        if (blen[i] > LV_DEV_STATE_MAX || blen[i] > len - off)
+            return lv_err_set(err, EINVAL, "device state: device %u's %u bytes %s", i, blen[i],
+                              blen[i] > LV_DEV_STATE_MAX ? "are over the limit" : "are truncated");
+        blob[i] = buf + off;
+        off += blen[i];
+    }
+    if (off != len)
+        return lv_err_set(err, EINVAL, "device state has %zu bytes after the last device",
+                          len - off);
+    return 0;
+}
+
+int lv_devices_restore(struct lv_vm *vm, const uint8_t *buf, size_t len, struct lv_err *err)
+{
+    const uint8_t *blob[LV_DEVS_MAX];
+    uint32_t blen[LV_DEVS_MAX];
+    int rc = check_still(vm, "restore", err);
+
+    if (!rc)
+        rc = split(vm, buf, len, blob, blen, err);
+    for (unsigned i = 0; !rc && i < vm->devs.n; i++) {
+        const struct lv_dev *d = &vm->devs.dev[i];
+        rc = d->ops->check(d->priv, blob[i], blen[i], err);
+        if (rc)
+            return dev_prefixed(vm, i, rc, err);
+    }
+    /* Checked: a restore fails now only on a device's bug. */
+    for (unsigned i = 0; !rc && i < vm->devs.n; i++) {
+        const struct lv_dev *d = &vm->devs.dev[i];
+        rc = d->ops->restore(d->priv, blob[i], blen[i], err);
+        if (rc)
+            return dev_prefixed(vm, i, rc, err);
+    }
+    return rc;
 }

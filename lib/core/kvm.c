@@ -68,6 +68,9 @@ int lv_kvm_open(struct lv_kvm *kvm, struct lv_err *err)
     }
     kvm->tsc_deadline = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) > 0;
     kvm->get_tsc_khz = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_GET_TSC_KHZ) > 0;
+    kvm->xsave = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_XSAVE) > 0;
+    kvm->xcrs = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_XCRS) > 0;
+    kvm->adjust_clock = ioctl(kvm->fd, KVM_CHECK_EXTENSION, KVM_CAP_ADJUST_CLOCK) > 0;
     kvm->vcpu_mmap_size = ioctl(kvm->fd, KVM_GET_VCPU_MMAP_SIZE, 0);
     if (kvm->vcpu_mmap_size < (int)sizeof(struct kvm_run)) {
         rc = lv_err_set(err, EIO, "KVM_GET_VCPU_MMAP_SIZE: %d", kvm->vcpu_mmap_size);

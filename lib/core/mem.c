@@ -30,6 +30,7 @@ int lv_mem_open(struct lv_mem *mem, uint64_t size, struct lv_err *err)
     mem->fd = -1;
     mem->base = NULL;
     mem->size = 0;
+    mem->cow = 0;
     if (size == 0 || size % (uint64_t)page)
         return lv_err_set(err, EINVAL, "guest memory size %llu is not a multiple of %ld",
                           (unsigned long long)size, page);
@@ -72,6 +73,22 @@ int lv_mem_populate(struct lv_mem *mem, lv_gpa_t gpa, uint64_t len, struct lv_er
     return 0;
 }
 
+int lv_mem_map_file(struct lv_mem *mem, int fd, struct lv_err *err)
+{
+    void *p;
+
+    if (!mem->base)
+        return lv_err_set(err, EINVAL, "guest memory is not mapped");
+    p = mmap(mem->base, mem->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0);
+    if (p == MAP_FAILED)
+        return lv_err_set(err, errno, "mmap the snapshot's memory file: %s", strerror(errno));
+    if (mem->fd >= 0)
+        close(mem->fd);
+    mem->fd = fd;
+    mem->cow = 1;
+    return 0;
+}
+
 void lv_mem_close(struct lv_mem *mem)
 {
     if (mem->base)
@@ -81,4 +98,5 @@ void lv_mem_close(struct lv_mem *mem)
     mem->base = NULL;
     mem->fd = -1;
     mem->size = 0;
+    mem->cow = 0;
 }

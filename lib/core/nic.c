@@ -61,8 +61,9 @@ int lv_vm_set_nic(struct lv_vm *vm, unsigned i, const struct lv_vm_nic *n, struc
 
     if (i >= vm->nnics)
         return lv_err_set(err, EINVAL, "NIC %u: the VM has %u NICs", i, vm->nnics);
-    if (vm->loaded)
-        return lv_err_set(err, EBUSY, "NIC %u: the image is already loaded", i);
+    rc = lv_vm_vcpu_still(vm, err); /* a loaded VM: a restore, its vCPU held */
+    if (rc)
+        return rc;
     rc = check_nic_id(n, i, 0, err);
     if (rc)
         return rc;

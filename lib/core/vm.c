@@ -239,7 +239,9 @@ static int load_finish(struct lv_vm *vm, const struct lv_elf_info *ip, struct lv
     bp.wall_tsc = __rdtsc();
     bp.wall_ns = (uint64_t)wall.tv_sec * 1000000000ull + (uint64_t)wall.tv_nsec;
     bp.flags = (vm->pvm ? LV_BI_F_PVM_VIF : 0) | ((vm->flags & LV_VM_F_NO_PVM) ? LV_BI_F_NO_PVM : 0);
-    rc = lv_bootinfo_write(&vm->mem, &bp, err);
+    rc = lv_bootinfo_seed(bp.seed, err);
+    if (!rc)
+        rc = lv_bootinfo_write(&vm->mem, &bp, err);
     if (rc)
         return rc;
     memset(&regs, 0, sizeof(regs));
@@ -252,6 +254,17 @@ static int load_finish(struct lv_vm *vm, const struct lv_elf_info *ip, struct lv
     span_end(vm, LV_PH_BOOT_INFO);
     vm->loaded = 1;
     return 0;
+}
+
+int lv_vm_set_restored(struct lv_vm *vm, uint64_t clock_ns, struct lv_err *err)
+{
+    int rc;
+
+    vm->loaded = 1; /* lv_vm_resumed reads the boot info of a loaded VM */
+    rc = lv_vm_resumed(vm, clock_ns, err);
+    if (rc)
+        vm->loaded = 0;
+    return rc;
 }
 
 static void kick_handler(int sig)
@@ -346,6 +359,10 @@ int lv_vm_start(struct lv_vm *vm, struct lv_err *err)
     if (rc)
         return rc;
     lv_vm_release_vcpu(vm);
+    if (vm->resume_irq) { /* lv_vm_resumed came before the release */
+        vm->resume_irq = 0;
+        return lv_vm_raise_control(vm, err);
+    }
     return 0;
 }
 
@@ -466,14 +483,30 @@ int lv_vm_is_paused(const struct lv_vm *vm)
     return atomic_load(&((struct lv_vm *)vm)->pause_req) != 0;
 }
 
+int lv_vm_vcpu_still(struct lv_vm *vm, struct lv_err *err)
+{
+    int busy;
+
+    pthread_mutex_lock(&vm->run_lock);
+    busy = vm->go && !vm->paused && !vm->vcpu_done;
+    pthread_mutex_unlock(&vm->run_lock);
+    return busy ? lv_err_set(err, EBUSY, "the vCPU is running: pause the VM first") : 0;
+}
+
 int lv_vm_request(struct lv_vm *vm, uint32_t request, struct lv_err *err)
 {
     struct lv_bootinfo *bi = lv_mem_ptr(&vm->mem, LV_GPA_BOOTINFO, sizeof(*bi));
-    struct kvm_msi msi;
 
     if (!vm->go || !bi)
         return lv_err_set(err, EINVAL, "the VM is not running");
     __atomic_store_n(&bi->control.request, request, __ATOMIC_SEQ_CST);
+    return lv_vm_raise_control(vm, err);
+}
+
+int lv_vm_raise_control(struct lv_vm *vm, struct lv_err *err)
+{
+    struct kvm_msi msi;
+
     memset(&msi, 0, sizeof(msi));
     msi.address_lo = 0xfee00000u; /* APIC 0, fixed delivery */
     msi.data = LV_VEC_CONTROL;

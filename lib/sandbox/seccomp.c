@@ -58,13 +58,14 @@ enum check {
     NOEXEC,    /* mmap, mprotect: prot (args[2]) without PROT_EXEC */
     OWN_TGID,  /* tgkill: to a thread of this process (args[0] == tgid) */
     ARG0,      /* args[0] is one of vals (prctl's option, clone's flags) */
+    ARG1,      /* args[1] is one of vals (fcntl's command) */
     OPEN_LOG,  /* openat: the console log's flags (args[2]); in sanitizer builds
                 * also read only (a report reads /proc/self/maps) */
     OPENAT_RO, /* openat: read only (flags in args[2]) */
     OPEN_RO,   /* open: read only (flags in args[1]; the sanitizer runtime's) */
 };
 
-#define MAX_VALS 8
+#define MAX_VALS 32 /* a role's ioctls: the VMM's snapshot ioctls are many */
 
 struct rule {
     int nr;
@@ -109,14 +110,21 @@ static const struct rule io[] = {
 
 /* The main thread after prepare: execute (the image's fd, passed with
  * the exec message, a random MAC, the entry registers, PDEATHSIG off),
- * the control socket, shutdown's interrupt, spec.json and crashed notes
+ * the control socket, shutdown's interrupt, a resume's guest TSC
+ * (lv_vm_resumed: KVM_GET_MSRS), spec.json and crashed notes
  * and emptying its directory at the end, all relative to its directory's
  * fd (a jailed VM process has no filesystem); lightvm run's console flush
- * and signalfd. */
+ * and signalfd. Snapshots (lib/snapshot): a save's files (ftruncate,
+ * pwrite64, the memory's extents: lseek, and mincore for a restored VM),
+ * a restore's state file (pread64), its memory file dup'ed
+ * (F_DUPFD_CLOEXEC) and mapped over guest RAM (mmap, checked as above),
+ * and the vCPU and VM state ioctls (the ioctl list below). */
 static const struct rule vmm[] = {
     R(poll), R(read), R(recvfrom), R(sendto), R(recvmsg), R(accept4), R(close),
     {SYS_ioctl, IOCTL, {0}}, R(openat), R(fstat), R(newfstatat), R(lseek), R(pread64),
-    R(renameat), R(unlinkat), R(brk), R(mremap),
+    R(renameat), R(unlinkat), R(brk), R(mremap), R(ftruncate), R(pwrite64), R(mincore),
+    /* the sanitizer runtime uses other commands in its reports */
+    {SYS_fcntl, SANITIZER ? ANY : ARG1, {F_DUPFD_CLOEXEC}},
     {SYS_prctl, ARG0, {PR_SET_PDEATHSIG, SAN(PR_GET_DUMPABLE), SAN(PR_SET_DUMPABLE),
                        SAN(PR_SET_PTRACER)}},
 };
@@ -126,13 +134,13 @@ static const struct rule vmm[] = {
  * and its binary, read only, through its own raw open/stat/readlink). */
 #define SAN_REPORT                                                                          \
     R(sigaltstack), R(sched_yield), {SYS_open, OPEN_RO, {0}}, R(stat), R(lstat), R(readlink), \
-    R(pipe2), R(fcntl)
+    R(pipe2)
 static const struct rule san_io[] = {
-    SAN_REPORT, {SYS_openat, OPENAT_RO, {0}}, R(close), R(fstat), R(newfstatat), R(lseek),
+    SAN_REPORT, R(fcntl), {SYS_openat, OPENAT_RO, {0}}, R(close), R(fstat), R(newfstatat), R(lseek),
     R(pread64), {SYS_ioctl, IOCTL, {0}},
 };
 static const struct rule san_vcpu[] = {
-    SAN_REPORT, R(read), R(lseek), R(pread64),
+    SAN_REPORT, R(fcntl), R(read), R(lseek), R(pread64),
 };
 static const struct rule san_vmm[] = {
     SAN_REPORT,
@@ -148,7 +156,16 @@ static const struct role_def roles[LV_SECCOMP_NROLES] = {
                          {KVM_RUN, KVM_GET_REGS, KVM_GET_SREGS, SAN(TCGETS)}},
     [LV_SECCOMP_IO] = {"I/O", io, san_io, N(io), N(san_io), {SAN(TCGETS)}},
     [LV_SECCOMP_VMM] = {"VMM", vmm, san_vmm, N(vmm), N(san_vmm),
-                        {KVM_SET_REGS, KVM_SIGNAL_MSI, SAN(TCGETS)}},
+                        {KVM_SET_REGS, KVM_SIGNAL_MSI, KVM_GET_MSRS,
+                         /* snapshots: save (lib/snapshot/save.c) */
+                         KVM_GET_MP_STATE, KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_XSAVE,
+                         KVM_GET_XCRS, KVM_GET_FPU, KVM_GET_LAPIC, KVM_GET_VCPU_EVENTS,
+                         KVM_GET_IRQCHIP, KVM_GET_CLOCK,
+                         /* and restore (restore.c) */
+                         KVM_SET_MP_STATE, KVM_SET_SREGS, KVM_SET_XSAVE, KVM_SET_XCRS,
+                         KVM_SET_FPU, KVM_SET_LAPIC, KVM_SET_MSRS, KVM_SET_VCPU_EVENTS,
+                         KVM_SET_IRQCHIP, KVM_SET_CLOCK,
+                         SAN(TCGETS)}}, /* last: a 0 ends the list */
 };
 
 const char *lv_seccomp_role_name(enum lv_seccomp_role role)
@@ -212,6 +229,9 @@ static void emit_check(struct prog *p, const struct rule *r, const struct role_d
         break;
     case ARG0:
         emit_one_of(p, 0, r->vals, trap);
+        break;
+    case ARG1:
+        emit_one_of(p, 1, r->vals, trap);
         break;
     case NOEXEC:
         emit(p, LD(ARG_LO(2)));

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "lightvm/virtio.h"
+#include "blob.h"
 
 #define STATUS_VALID                                                                     \
     (LV_VIRTIO_STATUS_ACKNOWLEDGE | LV_VIRTIO_STATUS_DRIVER | LV_VIRTIO_STATUS_DRIVER_OK | \
@@ -481,4 +482,210 @@ int lv_virtio_mmio_cmdline(char *buf, size_t n, uint64_t base, uint64_t size, un
     if (len < 0 || (size_t)len >= n)
         return -ENOSPC;
     return len;
+}
+
+/* ---- saved state ---- */
+
+#define MMIO_STATE_VERSION 1u
+#define STATE_HEAD 42u               /* version .. ConfigGeneration */
+#define STATE_QUEUE (28u + LV_VQ_STATE_BYTES) /* one queue */
+
+/* Prefixes (err)'s message with "(what) (i): " and returns (rc). */
+static int prefixed(struct lv_err *err, int rc, const char *what, unsigned i)
+{
+    char why[LV_ERR_MAX];
+
+    snprintf(why, sizeof(why), "%s", err ? err->msg : "");
+    return lv_err_set(err, -rc, "%s %u: %.200s", what, i, why);
+}
+
+size_t lv_virtio_mmio_state_bytes(const struct lv_virtio_mmio *m)
+{
+    return STATE_HEAD + (size_t)m->p.nqueues * STATE_QUEUE;
+}
+
+static int save_queue(const struct lv_virtio_mmio_queue *q, unsigned held, struct lv_blob_w *w,
+                      struct lv_err *err)
+{
+    int rc = 0;
+
+    lv_blob_put(w, q->num, 2);
+    lv_blob_put(w, q->ready, 1);
+    lv_blob_put(w, q->kick_pending, 1);
+    lv_blob_put(w, q->desc, 8);
+    lv_blob_put(w, q->driver, 8);
+    lv_blob_put(w, q->device, 8);
+    if (q->ready)
+        rc = lv_vq_save(&q->vq, held, w->p + w->n, err);
+    else if (held)
+        rc = lv_err_set(err, EINVAL, "%u chains held on a queue that is not ready", held);
+    else
+        memset(w->p + w->n, 0, LV_VQ_STATE_BYTES);
+    w->n += LV_VQ_STATE_BYTES;
+    return rc;
+}
+
+int lv_virtio_mmio_save(const struct lv_virtio_mmio *m, const unsigned *held, uint8_t *buf,
+                        size_t cap, size_t *len, struct lv_err *err)
+{
+    struct lv_blob_w w = {buf, 0};
+    size_t need = lv_virtio_mmio_state_bytes(m);
+    int rc;
+
+    *len = need;
+    if (cap < need)
+        return lv_err_set(err, ENOSPC, "virtio-mmio state needs %zu bytes, %zu given", need, cap);
+    lv_blob_put(&w, MMIO_STATE_VERSION, 1);
+    lv_blob_put(&w, m->p.nqueues, 1);
+    lv_blob_put(&w, __atomic_load_n(&m->status, __ATOMIC_RELAXED), 4);
+    lv_blob_put(&w, m->device_features, 8);
+    lv_blob_put(&w, m->driver_features, 8);
+    lv_blob_put(&w, m->device_features_sel, 4);
+    lv_blob_put(&w, m->driver_features_sel, 4);
+    lv_blob_put(&w, m->queue_sel, 4);
+    lv_blob_put(&w, __atomic_load_n(&m->interrupt_status, __ATOMIC_ACQUIRE), 4);
+    lv_blob_put(&w, __atomic_load_n(&m->config_generation, __ATOMIC_ACQUIRE), 4);
+    for (unsigned i = 0; i < m->p.nqueues; i++) {
+        rc = save_queue(&m->q[i], held ? held[i] : 0, &w, err);
+        if (rc)
+            return prefixed(err, rc, "virtio-mmio save: queue", i);
+    }
+    return 0;
+}
+
+/* Status as saved: only bits a driver may set, in the handshake's order. */
+static int check_status(uint32_t st, struct lv_err *err)
+{
+    if (st & ~STATUS_VALID)
+        return lv_err_set(err, EINVAL, "virtio-mmio state: Status 0x%x has unknown bits 0x%x", st,
+                          st & ~STATUS_VALID);
+    if (((st & LV_VIRTIO_STATUS_DRIVER) && !(st & LV_VIRTIO_STATUS_ACKNOWLEDGE)) ||
+        ((st & LV_VIRTIO_STATUS_FEATURES_OK) && !(st & LV_VIRTIO_STATUS_DRIVER)) ||
+        ((st & LV_VIRTIO_STATUS_DRIVER_OK) && !(st & LV_VIRTIO_STATUS_FEATURES_OK)))
+        return lv_err_set(err, EINVAL,
+                          "virtio-mmio state: Status 0x%x skips a step of the handshake", st);
+    return 0;
+}
+
+static int check_features(const struct lv_virtio_mmio *m, uint32_t st, uint64_t dev,
+                          uint64_t drv, struct lv_err *err)
+{
+    if (dev & ~m->device_features)
+        return lv_err_set(err, EINVAL,
+                          "virtio-mmio state: DeviceFeatures 0x%" PRIx64 " has bits 0x%" PRIx64
+                          " this device does not offer",
+                          dev, dev & ~m->device_features);
+    if (!(st & LV_VIRTIO_STATUS_FEATURES_OK))
+        return 0; /* a driver may write any bits before FEATURES_OK */
+    if ((drv & ~dev) || !(drv & LV_VIRTIO_F_VERSION_1))
+        return lv_err_set(err, EINVAL,
+                          "virtio-mmio state: DriverFeatures 0x%" PRIx64 " accepted but not a "
+                          "subset of DeviceFeatures 0x%" PRIx64 " with VERSION_1",
+                          drv, dev);
+    return 0;
+}
+
+/* Queue (i) from (r) into (q) of the staged transport (n). */
+static int stage_queue(struct lv_virtio_mmio *n, unsigned i, struct lv_blob_r *r,
+                       struct lv_err *err)
+{
+    struct lv_virtio_mmio_queue *q = &n->q[i];
+    uint16_t num;
+    unsigned ready, kick;
+    const uint8_t *vs;
+    int rc;
+
+    num = (uint16_t)lv_blob_get(r, 2);
+    ready = (unsigned)lv_blob_get(r, 1);
+    kick = (unsigned)lv_blob_get(r, 1);
+    q->desc = lv_blob_get(r, 8);
+    q->driver = lv_blob_get(r, 8);
+    q->device = lv_blob_get(r, 8);
+    vs = r->p + r->n; /* the queue's progress: lv_vq_restore */
+    r->n += LV_VQ_STATE_BYTES;
+    if (num > q->num_max || (num & (num - 1)))
+        return lv_err_set(err, EINVAL, "QueueNum %u is not 0 or a power of two up to %u", num,
+                          q->num_max);
+    if (ready > 1 || kick > 1)
+        return lv_err_set(err, EINVAL, "QueueReady %u, kick pending %u: not 0 or 1", ready,
+                          kick);
+    if (ready && (!num || !(n->status & LV_VIRTIO_STATUS_FEATURES_OK)))
+        return lv_err_set(err, EINVAL, "ready with QueueNum %u in Status 0x%x", num, n->status);
+    if (kick && (!ready || (n->status & LV_VIRTIO_STATUS_DRIVER_OK)))
+        return lv_err_set(err, EINVAL, "a kick pending while %s",
+                          ready ? "DRIVER_OK is set" : "the queue is not ready");
+    q->num = num;
+    q->ready = ready;
+    q->kick_pending = kick;
+    memset(&q->vq, 0, sizeof(q->vq));
+    if (!ready) {
+        for (unsigned k = 0; k < LV_VQ_STATE_BYTES; k++)
+            if (vs[k])
+                return lv_err_set(err, EINVAL, "progress saved for a queue that is not ready");
+        return 0;
+    }
+    rc = lv_vq_init(&q->vq, n->p.mem, num, q->desc, q->driver, q->device,
+                    (n->driver_features & LV_VIRTIO_F_EVENT_IDX) != 0, n->p.max_chain_len, err);
+    return rc ? rc : lv_vq_restore(&q->vq, vs, err);
+}
+
+/* The saved state (buf, len) applied to (n), a copy of the transport. */
+static int stage(struct lv_virtio_mmio *n, const uint8_t *buf, size_t len, struct lv_err *err)
+{
+    struct lv_blob_r r = {buf, 0};
+    size_t need = lv_virtio_mmio_state_bytes(n);
+    unsigned version, nq;
+    uint64_t dev;
+    int rc;
+
+    if (len != need)
+        return lv_err_set(err, EINVAL, "virtio-mmio state is %zu bytes, %zu expected", len, need);
+    version = (unsigned)lv_blob_get(&r, 1);
+    nq = (unsigned)lv_blob_get(&r, 1);
+    if (version != MMIO_STATE_VERSION)
+        return lv_err_set(err, EINVAL, "virtio-mmio state version %u (this lightvm reads %u)",
+                          version, MMIO_STATE_VERSION);
+    if (nq != n->p.nqueues)
+        return lv_err_set(err, EINVAL, "virtio-mmio state of %u queues for a device with %u", nq,
+                          n->p.nqueues);
+    n->status = (uint32_t)lv_blob_get(&r, 4);
+    dev = lv_blob_get(&r, 8);
+    n->driver_features = lv_blob_get(&r, 8);
+    n->device_features_sel = (uint32_t)lv_blob_get(&r, 4);
+    n->driver_features_sel = (uint32_t)lv_blob_get(&r, 4);
+    n->queue_sel = (uint32_t)lv_blob_get(&r, 4);
+    n->interrupt_status = (uint32_t)lv_blob_get(&r, 4);
+    n->config_generation = (uint32_t)lv_blob_get(&r, 4);
+    rc = check_status(n->status, err);
+    if (!rc)
+        rc = check_features(n, n->status, dev, n->driver_features, err);
+    if (!rc && (n->interrupt_status & ~INT_VALID))
+        rc = lv_err_set(err, EINVAL, "virtio-mmio state: InterruptStatus 0x%x has unknown bits",
+                        n->interrupt_status);
+    for (unsigned i = 0; !rc && i < nq; i++) {
+        rc = stage_queue(n, i, &r, err);
+        if (rc)
+            rc = prefixed(err, rc, "virtio-mmio state: queue", i);
+    }
+    return rc;
+}
+
+int lv_virtio_mmio_check_state(const struct lv_virtio_mmio *m, const uint8_t *buf, size_t len,
+                               struct lv_err *err)
+{
+    struct lv_virtio_mmio n = *m;
+
+    return stage(&n, buf, len, err);
+}
+
+int lv_virtio_mmio_restore(struct lv_virtio_mmio *m, const uint8_t *buf, size_t len,
+                           struct lv_err *err)
+{
+    struct lv_virtio_mmio n = *m;
+    int rc = stage(&n, buf, len, err);
+
+    if (rc)
+        return rc;
+    *m = n;
+    return 0;
 }

@@ -16,6 +16,7 @@
 #include "abi/lv_abi.h"
 #include "lightvm/virtio_net.h"
 #include "../core/dev_impl.h"
+#include "blob.h"
 
 #define BUDGET 64 /* chains per event before yielding to other sources */
 #define CONFIG_LEN 12 /* mac[6], status, max_virtqueue_pairs, mtu */
@@ -94,14 +95,20 @@ static const struct lv_virtio_dev_ops vnet_ops = {
     .reset = reset,
 };
 
-void lv_vnet_set_identity(struct lv_vnet *vn, const uint8_t mac[6], uint16_t mtu)
+/* Under vn->lock (or before anyone else has the device). */
+static void set_identity(struct lv_vnet *vn, const uint8_t mac[6], uint16_t mtu)
 {
-    pthread_mutex_lock(&vn->lock);
     memcpy(vn->config, mac, 6);
     vn->config[10] = (uint8_t)mtu;
     vn->config[11] = (uint8_t)(mtu >> 8);
     vn->p.mtu = mtu;
     memcpy(vn->p.mac, mac, 6);
+}
+
+void lv_vnet_set_identity(struct lv_vnet *vn, const uint8_t mac[6], uint16_t mtu)
+{
+    pthread_mutex_lock(&vn->lock);
+    set_identity(vn, mac, mtu);
     pthread_mutex_unlock(&vn->lock);
 }
 
@@ -456,6 +463,138 @@ void lv_vnet_get_stats(struct lv_vnet *vn, struct lv_vnet_stats *out)
     pthread_mutex_unlock(&vn->lock);
 }
 
+/* ---- saved state (snapshots) ---- */
+
+#define NET_STATE_VERSION 1u
+#define NET_STATE_HEAD 11u /* version, mac[6], mtu, status; then the transport's */
+#define NET_S_LINK_UP 1u
+
+static const uint8_t zero_mac[6];
+
+size_t lv_vnet_state_bytes(const struct lv_vnet *vn)
+{
+    return NET_STATE_HEAD + lv_virtio_mmio_state_bytes(&vn->mmio);
+}
+
+int lv_vnet_save(struct lv_vnet *vn, uint8_t *buf, size_t cap, size_t *len, struct lv_err *err)
+{
+    struct lv_blob_w w = {buf, 0};
+    unsigned held[LV_VNET_NQUEUES] = {0, 0};
+    size_t need = lv_vnet_state_bytes(vn), n;
+    int rc;
+
+    *len = need;
+    if (cap < need)
+        return lv_err_set(err, ENOSPC, "virtio-net state needs %zu bytes, %zu given", need, cap);
+    pthread_mutex_lock(&vn->lock);
+    if (vn->broken) {
+        pthread_mutex_unlock(&vn->lock);
+        return lv_err_set(err, EIO, "virtio-net: the guest broke a queue: nothing to save");
+    }
+    held[LV_VNET_RXQ] = (unsigned)vn->have_held; /* given back: popped again after a restore */
+    lv_blob_put(&w, NET_STATE_VERSION, 1);
+    memcpy(buf + 1, vn->config, 6);
+    w.n += 6;
+    lv_blob_put(&w, vn->p.mtu, 2);
+    lv_blob_put(&w, vn->config[6] | (uint16_t)vn->config[7] << 8, 2);
+    rc = lv_virtio_mmio_save(&vn->mmio, held, buf + w.n, cap - w.n, &n, err);
+    pthread_mutex_unlock(&vn->lock);
+    return rc;
+}
+
+/* The model's own fields of (buf, len) (the transport's follow them). */
+static int check_head(const struct lv_vnet *vn, const uint8_t *buf, size_t len, uint8_t mac[6],
+                      uint16_t *mtu, uint16_t *status, struct lv_err *err)
+{
+    struct lv_blob_r r = {buf, 0};
+    unsigned version;
+
+    if (len != lv_vnet_state_bytes(vn))
+        return lv_err_set(err, EINVAL, "virtio-net state is %zu bytes, %zu expected", len,
+                          lv_vnet_state_bytes(vn));
+    version = (unsigned)lv_blob_get(&r, 1);
+    memcpy(mac, buf + r.n, 6);
+    r.n += 6;
+    *mtu = (uint16_t)lv_blob_get(&r, 2);
+    *status = (uint16_t)lv_blob_get(&r, 2);
+    if (version != NET_STATE_VERSION)
+        return lv_err_set(err, EINVAL, "virtio-net state version %u (this lightvm reads %u)",
+                          version, NET_STATE_VERSION);
+    if ((mac[0] & 1) || !memcmp(mac, zero_mac, 6))
+        return lv_err_set(err, EINVAL, "virtio-net state: MAC %02x:%02x:%02x:%02x:%02x:%02x is "
+                          "not a unicast address", mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+    if (*mtu < 68)
+        return lv_err_set(err, EINVAL, "virtio-net state: MTU %u below 68", *mtu);
+    if (*status & ~NET_S_LINK_UP)
+        return lv_err_set(err, EINVAL, "virtio-net state: status 0x%x has unknown bits", *status);
+    return 0;
+}
+
+int lv_vnet_check_state(struct lv_vnet *vn, const uint8_t *buf, size_t len, struct lv_err *err)
+{
+    uint8_t mac[6];
+    uint16_t mtu, status;
+    int rc;
+
+    pthread_mutex_lock(&vn->lock);
+    rc = check_head(vn, buf, len, mac, &mtu, &status, err);
+    if (!rc)
+        rc = lv_virtio_mmio_check_state(&vn->mmio, buf + NET_STATE_HEAD, len - NET_STATE_HEAD,
+                                        err);
+    pthread_mutex_unlock(&vn->lock);
+    return rc;
+}
+
+/* A device given a MAC keeps its identity; one without takes the saved
+ * one. A kept identity that differs from the saved one is a config
+ * change the guest is told of (generation, config interrupt bit). */
+static void restore_identity(struct lv_vnet *vn, const uint8_t mac[6], uint16_t mtu)
+{
+    if (!memcmp(vn->p.mac, zero_mac, 6))
+        set_identity(vn, mac, mtu);
+    else if (memcmp(vn->p.mac, mac, 6) || vn->p.mtu != mtu)
+        lv_virtio_mmio_config_changed(&vn->mmio); /* lv_vnet_resume interrupts */
+}
+
+int lv_vnet_restore(struct lv_vnet *vn, const uint8_t *buf, size_t len, struct lv_err *err)
+{
+    uint8_t mac[6];
+    uint16_t mtu, status;
+    int rc;
+
+    pthread_mutex_lock(&vn->lock);
+    rc = check_head(vn, buf, len, mac, &mtu, &status, err);
+    if (!rc)
+        rc = lv_virtio_mmio_restore(&vn->mmio, buf + NET_STATE_HEAD, len - NET_STATE_HEAD, err);
+    if (!rc) {
+        for (unsigned q = 0; q < LV_VNET_NQUEUES; q++)
+            vn->vq[q] = vn->mmio.q[q].ready ? &vn->mmio.q[q].vq : NULL;
+        vn->have_held = 0;
+        vn->broken = 0;
+        vn->config[6] = (uint8_t)status;
+        vn->config[7] = (uint8_t)(status >> 8);
+        restore_identity(vn, mac, mtu);
+    }
+    pthread_mutex_unlock(&vn->lock);
+    return rc;
+}
+
+int lv_vnet_resume(struct lv_vnet *vn, struct lv_err *err)
+{
+    int rc = 0;
+
+    pthread_mutex_lock(&vn->lock);
+    if (!vn->broken && (vn->mmio.status & LV_VIRTIO_STATUS_DRIVER_OK)) {
+        rc = tx_process(vn, err);
+        if (!rc)
+            rc = rx_process(vn, err);
+        if (!rc)
+            raise_irq(vn);
+    }
+    pthread_mutex_unlock(&vn->lock);
+    return rc;
+}
+
 /* ---- as a VM device (lib/core/dev_impl.h) ---- */
 
 static int dev_preset(void *dev, const struct lv_virtio_mmio_qaddr *qa, struct lv_err *err)
@@ -502,6 +641,26 @@ static int dev_stats(void *dev, void *out, size_t size)
     return 0;
 }
 
+static int dev_save(void *dev, uint8_t *buf, size_t cap, size_t *len, struct lv_err *err)
+{
+    return lv_vnet_save(dev, buf, cap, len, err);
+}
+
+static int dev_check(void *dev, const uint8_t *buf, size_t len, struct lv_err *err)
+{
+    return lv_vnet_check_state(dev, buf, len, err);
+}
+
+static int dev_restore(void *dev, const uint8_t *buf, size_t len, struct lv_err *err)
+{
+    return lv_vnet_restore(dev, buf, len, err);
+}
+
+static int dev_resume(void *dev, struct lv_err *err)
+{
+    return lv_vnet_resume(dev, err);
+}
+
 static void dev_destroy(void *dev)
 {
     struct lv_vnet *vn = dev;
@@ -523,6 +682,10 @@ const struct lv_dev_ops lv_vnet_dev_ops = {
     .event = dev_event,
     .mmio_read = dev_mmio_read,
     .mmio_write = dev_mmio_write,
+    .save = dev_save,
+    .check = dev_check,
+    .restore = dev_restore,
+    .resume = dev_resume,
     .stats = dev_stats,
     .destroy = dev_destroy,
 };

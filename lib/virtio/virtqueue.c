@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "lightvm/virtio.h"
+#include "blob.h"
 
 /* Guest-shared fields are read and written with __atomic so each is one
  * access of its full width that the compiler cannot repeat or tear. */
@@ -246,4 +247,87 @@ unsigned lv_vq_set_kick_suppress(struct lv_vq *vq, bool suppress)
      * the driver added without kicking is seen here. */
     __atomic_thread_fence(__ATOMIC_SEQ_CST);
     return lv_vq_avail_count(vq);
+}
+
+/* ---- saved state ---- */
+
+#define VQ_STATE_VERSION 1u
+#define VQ_F_EVENT_IDX 1u
+#define VQ_F_KICKS_WANTED 2u
+
+int lv_vq_save(const struct lv_vq *vq, unsigned held, uint8_t out[LV_VQ_STATE_BYTES],
+               struct lv_err *err)
+{
+    struct lv_blob_w w = {out, 0};
+
+    if (vq->inflight != held)
+        return lv_err_set(err, EBUSY,
+                          "virtqueue save with %u chains in flight (%u held by the device): "
+                          "the device is mid-operation",
+                          vq->inflight, held);
+    lv_blob_put(&w, VQ_STATE_VERSION, 1);
+    lv_blob_put(&w, (uint16_t)(vq->last_avail - held), 2);
+    lv_blob_put(&w, vq->used_idx, 2);
+    lv_blob_put(&w, vq->signalled_used, 2);
+    lv_blob_put(&w, (vq->event_idx ? VQ_F_EVENT_IDX : 0) | (vq->kicks_wanted ? VQ_F_KICKS_WANTED : 0),
+                1);
+    return 0;
+}
+
+/* The saved indices against the rings in guest RAM (read once each). */
+static int check_rings(const struct lv_vq *vq, uint16_t last_avail, uint16_t used_idx,
+                       uint16_t signalled, struct lv_err *err)
+{
+    uint16_t ring_used = LOAD_ACQ(&vq->used->idx), ring_avail = LOAD_ACQ(&vq->avail->idx);
+
+    if (last_avail != used_idx)
+        return lv_err_set(err, EINVAL,
+                          "virtqueue state: last_avail %u and used_idx %u differ (%u chains in "
+                          "flight; a saved queue has none)",
+                          last_avail, used_idx, (uint16_t)(last_avail - used_idx));
+    if ((uint16_t)(used_idx - signalled) > vq->size)
+        return lv_err_set(err, EINVAL,
+                          "virtqueue state: signalled_used %u is more than the queue size %u "
+                          "behind used_idx %u",
+                          signalled, vq->size, used_idx);
+    if (ring_used != used_idx)
+        return lv_err_set(err, EINVAL,
+                          "virtqueue state: used_idx %u but the used ring in guest RAM says %u",
+                          used_idx, ring_used);
+    if ((uint16_t)(ring_avail - last_avail) > vq->size)
+        return lv_err_set(err, EINVAL,
+                          "virtqueue state: last_avail %u but the avail ring in guest RAM is at "
+                          "%u, more than the queue size %u ahead",
+                          last_avail, ring_avail, vq->size);
+    return 0;
+}
+
+int lv_vq_restore(struct lv_vq *vq, const uint8_t in[LV_VQ_STATE_BYTES], struct lv_err *err)
+{
+    struct lv_blob_r r = {in, 0};
+    unsigned version = (unsigned)lv_blob_get(&r, 1);
+    uint16_t last_avail = (uint16_t)lv_blob_get(&r, 2);
+    uint16_t used_idx = (uint16_t)lv_blob_get(&r, 2);
+    uint16_t signalled = (uint16_t)lv_blob_get(&r, 2);
+    unsigned flags = (unsigned)lv_blob_get(&r, 1);
+    int rc;
+
+    if (version != VQ_STATE_VERSION)
+        return lv_err_set(err, EINVAL, "virtqueue state version %u (this lightvm reads %u)",
+                          version, VQ_STATE_VERSION);
+    if (flags & ~(VQ_F_EVENT_IDX | VQ_F_KICKS_WANTED))
+        return lv_err_set(err, EINVAL, "virtqueue state flags 0x%x have unknown bits", flags);
+    if (!(flags & VQ_F_EVENT_IDX) != !vq->event_idx)
+        return lv_err_set(err, EINVAL,
+                          "virtqueue state: event_idx %u but the driver features say %u",
+                          (flags & VQ_F_EVENT_IDX) != 0, vq->event_idx);
+    rc = check_rings(vq, last_avail, used_idx, signalled, err);
+    if (rc)
+        return rc;
+    vq->last_avail = last_avail;
+    vq->used_idx = used_idx;
+    vq->signalled_used = signalled;
+    vq->inflight = 0;
+    vq->kicks_wanted = (flags & VQ_F_KICKS_WANTED) != 0;
+    return 0;
 }

@@ -15,7 +15,8 @@ static void test_bootinfo(void)
     struct lv_mem mem;
     struct lv_err err = {""};
     struct lv_bootinfo_params p = {.cmdline = "sleep 250", .tsc_khz = 2100000,
-                                   .flags = LV_BI_F_NO_PVM, .image_end = 0x180000};
+                                   .flags = LV_BI_F_NO_PVM, .image_end = 0x180000,
+                                   .seed = {1, 2, 3, 0xff}};
     const struct lv_bootinfo *bi;
     char longline[LV_CMDLINE_MAX + 1];
 
@@ -34,6 +35,18 @@ static void test_bootinfo(void)
     CHECK(bi->cmdline_len == 9, "cmdline_len %u", bi->cmdline_len);
     CHECK(!strcmp(lv_mem_ptr(&mem, bi->cmdline_gpa, 10), "sleep 250"), "cmdline text");
     CHECK(bi->control.request == LV_CTL_NONE && bi->guest_entry_tsc == 0, "control/entry");
+    /* v4: a boot is generation 0 on the runtime's own clock base, and
+     * the seed is the caller's bytes */
+    CHECK(bi->generation == 0 && bi->clock_tsc == 0 && bi->clock_ns == 0, "v4 clock fields");
+    CHECK(!memcmp(bi->seed, p.seed, sizeof(p.seed)), "seed not copied");
+    {
+        uint8_t s1[32], s2[32], zero[32] = {0};
+        CHECK(lv_bootinfo_seed(s1, &err) == 0 && lv_bootinfo_seed(s2, &err) == 0, "%s", err.msg);
+        CHECK(memcmp(s1, s2, 32) && memcmp(s1, zero, 32), "two seeds alike, or zero");
+        memcpy(p.seed, s1, 32);
+        CHECK(lv_bootinfo_write(&mem, &p, &err) == 0 && !memcmp(bi->seed, s1, 32), "seed: %s",
+              err.msg);
+    }
 
     memset(longline, 'a', LV_CMDLINE_MAX);
     longline[LV_CMDLINE_MAX] = '\0';

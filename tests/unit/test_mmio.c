@@ -438,6 +438,71 @@ static void test_preset(const struct lv_mem *mem)
     REFUSED(rc, -EINVAL, "preset of 1 queues");
 }
 
+/* Saved state: a transport mid-handshake (FEATURES_OK, queues ready, a
+ * kick held for DRIVER_OK) goes into a fresh one without calling the
+ * device, and carries on there; a chain in flight is refused unless the
+ * device holds it; a bad state changes nothing. */
+static void test_state(const struct lv_mem *mem)
+{
+    struct lv_virtio_mmio m, m2, copy;
+    struct dummy d, d2;
+    struct lv_vq_chain c;
+    uint8_t buf[512];
+    unsigned held[2] = {1, 0};
+    size_t len, need;
+    struct lv_virtq_desc *desc = (void *)(mem->base + 0x10000);
+    struct lv_virtq_avail *avail = (void *)(mem->base + 0x11000);
+    int rc;
+
+    setup(&m, &d, mem);
+    linux_negotiate(&m, DEV_FEATURE_MAC | LV_VIRTIO_F_EVENT_IDX | LV_VIRTIO_F_VERSION_1);
+    linux_setup_vq(&m, 0, 128, 0x10000);
+    linux_setup_vq(&m, 1, 256, 0x20000);
+    wr(&m, LV_VIRTIO_MMIO_QUEUE_NOTIFY, 1); /* held until DRIVER_OK */
+    wr(&m, LV_VIRTIO_MMIO_QUEUE_SEL, 1);
+    CHECK(lv_virtio_mmio_state_bytes(&m) == 42 + 2 * 36, "state bytes");
+    CHECK(lv_virtio_mmio_save(&m, NULL, buf, 10, &need, &err) == -ENOSPC && need == 114,
+          "too small: %zu", need);
+    CHECK(lv_virtio_mmio_save(&m, NULL, buf, sizeof(buf), &len, &err) == 0 && len == 114,
+          "save: %s", err.msg);
+    rc = lv_virtio_mmio_save(&m, held, buf, sizeof(buf), &len, &err);
+    REFUSED(rc, -EBUSY, "queue 0: virtqueue save with 0 chains in flight (1 held");
+
+    setup(&m2, &d2, mem);
+    CHECK(lv_virtio_mmio_restore(&m2, buf, len, &err) == 0, "restore: %s", err.msg);
+    CHECK(d2.ready_calls == 0 && d2.resets == 0 && d2.notifies == 0, "the device is not called");
+    CHECK(rd(&m2, LV_VIRTIO_MMIO_STATUS) == 0xb && rd(&m2, LV_VIRTIO_MMIO_QUEUE_READY) == 1,
+          "status, QueueSel 1 ready");
+    CHECK(m2.q[0].vq.size == 128 && m2.q[1].vq.desc_gpa == 0x20000 && m2.q[1].vq.event_idx &&
+              m2.q[1].kick_pending && m2.driver_features == m.driver_features,
+          "queues and features");
+    wr(&m2, LV_VIRTIO_MMIO_STATUS, 0xf);
+    CHECK(d2.notifies == 1 && d2.last_notify_q == 1, "the held kick is delivered at DRIVER_OK");
+
+    /* A chain in flight: refused, unless held (then given back). */
+    desc[3] = (struct lv_virtq_desc){.addr = 0x40000, .len = 64, .flags = LV_VIRTQ_DESC_F_WRITE};
+    avail->ring[0] = 3;
+    avail->idx = 1;
+    CHECK(lv_vq_pop(&m2.q[0].vq, &c, &err) == 1 && c.head == 3, "pop: %s", err.msg);
+    rc = lv_virtio_mmio_save(&m2, NULL, buf, sizeof(buf), &len, &err);
+    REFUSED(rc, -EBUSY, "1 chains in flight (0 held");
+    CHECK(lv_virtio_mmio_save(&m2, held, buf, sizeof(buf), &len, &err) == 0, "held: %s",
+          err.msg);
+    CHECK(buf[42 + 28 + 1] == 0 && m2.q[0].vq.last_avail == 1, "given back: saved last_avail 0");
+    setup(&m, &d, mem);
+    CHECK(lv_virtio_mmio_restore(&m, buf, len, &err) == 0, "restore: %s", err.msg);
+    CHECK(lv_vq_pop(&m.q[0].vq, &c, &err) == 1 && c.head == 3, "popped again after restore");
+    avail->idx = 0;
+
+    /* Refused: nothing changes. */
+    copy = m;
+    buf[2] = 0x40; /* Status NEEDS_RESET */
+    rc = lv_virtio_mmio_restore(&m, buf, len, &err);
+    REFUSED(rc, -EINVAL, "Status 0x40 has unknown bits");
+    CHECK(!memcmp(&copy, &m, sizeof(m)), "unchanged after a refused state");
+    CHECK(lv_virtio_mmio_check_state(&m, buf, len - 1, &err) == -EINVAL, "length");
+}
+
 int main(void)
 {
     struct lv_mem mem;
@@ -451,6 +516,7 @@ int main(void)
     test_bad_sequences(&mem);
     test_init_and_cmdline(&mem);
     test_preset(&mem);
+    test_state(&mem);
     lv_mem_close(&mem);
     return lvt_done("test_mmio");
 }

@@ -132,6 +132,7 @@ static void vmm_calls(struct kit *k)
     MUST(getrandom(mac, sizeof(mac), 0) == sizeof(mac), 55);
     MUST(ioctl(-1, KVM_SET_REGS, NULL) < 0 && errno == EBADF, 56);
     MUST(ioctl(-1, KVM_SIGNAL_MSI, NULL) < 0 && errno == EBADF, 57);
+    MUST(ioctl(-1, KVM_GET_MSRS, NULL) < 0 && errno == EBADF, 57); /* lv_vm_resumed */
     MUST(prctl(PR_SET_PDEATHSIG, 0) == 0, 58);
     /* spec.json and a crashed note: a file written, renamed, removed, all
      * relative to the VM directory's fd (a jailed VM process has no
@@ -141,6 +142,20 @@ static void vmm_calls(struct kit *k)
     MUST(renameat(k->dirfd, "spec.json.tmp", k->dirfd, "spec.json") == 0 &&
          fstatat(k->dirfd, "spec.json", &st, AT_SYMLINK_NOFOLLOW) == 0 &&
          unlinkat(k->dirfd, "spec.json", 0) == 0, 60);
+    /* snapshots: a save's files, a restore's dup and its state ioctls */
+    fd = openat(k->dirfd, "snap.tmp", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    unsigned char vec[1];
+    void *m = fd >= 0 && ftruncate(fd, 4096) == 0
+                  ? mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0)
+                  : MAP_FAILED;
+    MUST(m != MAP_FAILED && pwrite(fd, "x", 1, 0) == 1 && mincore(m, 4096, vec) == 0, 61);
+    int fd2 = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    MUST(fd2 >= 0 && close(fd2) == 0 && munmap(m, 4096) == 0 && close(fd) == 0 &&
+         unlinkat(k->dirfd, "snap.tmp", 0) == 0, 62);
+    MUST(ioctl(-1, KVM_GET_LAPIC, NULL) < 0 && errno == EBADF, 63);
+    MUST(ioctl(-1, KVM_SET_MSRS, NULL) < 0 && errno == EBADF, 64);
+    MUST(ioctl(-1, KVM_SET_IRQCHIP, NULL) < 0 && errno == EBADF, 65);
+    MUST(ioctl(-1, KVM_SET_VCPU_EVENTS, NULL) < 0 && errno == EBADF, 66);
     (void)dir;
 }
 

@@ -54,9 +54,10 @@
     } while (0)
 #define LWIP_PLATFORM_ASSERT(x) lvrt_panic("lwip: %s at %s:%d", (x), __FILE__, __LINE__)
 
-/* Random numbers for LWIP_RAND (initial local ports, IP4 fragment ids):
- * rdtsc mixed into a splitmix64 state, so not cryptographic. */
-uint32_t lvlwip_rand(void);
-#define LWIP_RAND() ((u32_t)lvlwip_rand())
+/* Random numbers for LWIP_RAND (initial local ports, IP4 fragment ids,
+ * TCP initial sequence numbers through LWIP_HOOK_TCP_ISN): the runtime's
+ * lvrt_random, seeded from the boot info and reseeded at each restore of
+ * a snapshot, so clones differ. Not cryptographic. */
+#define LWIP_RAND() ((u32_t)lvrt_random())
 
 #endif /* LVLWIP_ARCH_CC_H */
