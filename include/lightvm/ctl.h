@@ -46,13 +46,15 @@ int lv_ctl_version_check(const json_t *msg, int mine, const char *who, struct lv
 /* $LIGHTVM_RUNDIR if set and non-empty, else LV_RUNDIR_DEFAULT. */
 const char *lv_rundir(void);
 
+#define LV_CTL_MAX_FDS 2 /* fds passed with one message, at most */
+
 /* One end of a connection with its receive buffer. */
 struct lv_ctl_conn {
     int fd;        /* owned; -1 when closed */
     char *buf;     /* owned */
     size_t len, cap;
-    int passed_fd; /* the last fd the peer passed with a message (SCM_RIGHTS), owned
-                    * until lv_ctl_take_fd(); -1 if none */
+    int passed[LV_CTL_MAX_FDS]; /* the fds the peer passed with its last message that carried any
+                    * (SCM_RIGHTS, at most LV_CTL_MAX_FDS), owned until taken; -1 if none */
 };
 
 /* As lv_ctl_send, passing (fd) (borrowed: the peer gets a duplicate)
@@ -60,9 +62,15 @@ struct lv_ctl_conn {
  * after receiving the message. Unix sockets only. */
 int lv_ctl_send_fd(struct lv_ctl_conn *c, const json_t *msg, int fd, int timeout_ms,
                    struct lv_err *err);
-/* The fd the peer passed with the messages received so far (the caller
- * owns it), or -1. A connection keeps one: a later one replaces it. */
+/* As lv_ctl_send_fd with (n) fds (at most LV_CTL_MAX_FDS, borrowed). */
+int lv_ctl_send_fds(struct lv_ctl_conn *c, const json_t *msg, const int *fds, unsigned n,
+                    int timeout_ms, struct lv_err *err);
+/* The first fd the peer passed with its last message that carried any
+ * (the caller owns it; any other is closed), or -1. */
 int lv_ctl_take_fd(struct lv_ctl_conn *c);
+/* All of them, in the order sent: (fds) gets LV_CTL_MAX_FDS entries, -1
+ * where none; the caller owns the others. Returns how many were passed. */
+unsigned lv_ctl_take_fds(struct lv_ctl_conn *c, int fds[LV_CTL_MAX_FDS]);
 
 /* Binds and listens on (path) (at most 107 bytes), mode 0600; a stale
  * socket file nobody listens on is replaced, a live one is -EADDRINUSE.

@@ -89,15 +89,24 @@ void lv_ctl_conn_init(struct lv_ctl_conn *c, int fd)
     c->fd = fd;
     c->buf = NULL;
     c->len = c->cap = 0;
-    c->passed_fd = -1;
+    for (unsigned i = 0; i < LV_CTL_MAX_FDS; i++)
+        c->passed[i] = -1;
+}
+
+static void close_passed(struct lv_ctl_conn *c)
+{
+    for (unsigned i = 0; i < LV_CTL_MAX_FDS; i++)
+        if (c->passed[i] >= 0) {
+            close(c->passed[i]);
+            c->passed[i] = -1;
+        }
 }
 
 void lv_ctl_conn_close(struct lv_ctl_conn *c)
 {
     if (c->fd >= 0)
         close(c->fd);
-    if (c->passed_fd >= 0)
-        close(c->passed_fd);
+    close_passed(c);
     free(c->buf);
     lv_ctl_conn_init(c, -1);
 }
@@ -113,35 +122,43 @@ static int wait_fd(int fd, short ev, int timeout_ms)
     return n < 0 ? -errno : n == 0 ? -ETIMEDOUT : 0;
 }
 
-/* One send of (len) bytes at (s); (fd), if >= 0, rides along. */
-static ssize_t send_some(int sock, const char *s, size_t len, int fd)
+/* One send of (len) bytes at (s); (n) fds ride along. */
+static ssize_t send_some(int sock, const char *s, size_t len, const int *fds, unsigned n)
 {
     union {
         struct cmsghdr h;
-        char b[CMSG_SPACE(sizeof(int))];
+        char b[CMSG_SPACE(LV_CTL_MAX_FDS * sizeof(int))];
     } cm;
     struct iovec iov = {(void *)s, len};
     struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1};
 
-    if (fd < 0)
+    if (!n)
         return send(sock, s, len, MSG_NOSIGNAL | MSG_DONTWAIT);
     memset(&cm, 0, sizeof(cm));
     m.msg_control = cm.b;
-    m.msg_controllen = sizeof(cm.b);
+    m.msg_controllen = CMSG_SPACE(n * sizeof(int));
     cm.h.cmsg_level = SOL_SOCKET;
     cm.h.cmsg_type = SCM_RIGHTS;
-    cm.h.cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(&cm.h), &fd, sizeof(int));
+    cm.h.cmsg_len = CMSG_LEN(n * sizeof(int));
+    memcpy(CMSG_DATA(&cm.h), fds, n * sizeof(int));
     return sendmsg(sock, &m, MSG_NOSIGNAL | MSG_DONTWAIT);
 }
 
 int lv_ctl_send_fd(struct lv_ctl_conn *c, const json_t *msg, int fd, int timeout_ms,
                    struct lv_err *err)
 {
-    char *s = json_dumps(msg, JSON_COMPACT);
+    return lv_ctl_send_fds(c, msg, &fd, fd >= 0, timeout_ms, err);
+}
+
+int lv_ctl_send_fds(struct lv_ctl_conn *c, const json_t *msg, const int *fds, unsigned nfds,
+                    int timeout_ms, struct lv_err *err)
+{
+    char *s = nfds <= LV_CTL_MAX_FDS ? json_dumps(msg, JSON_COMPACT) : NULL;
     size_t len, off = 0;
     int rc = 0;
 
+    if (nfds > LV_CTL_MAX_FDS)
+        return lv_err_set(err, EINVAL, "at most %u fds with a message", LV_CTL_MAX_FDS);
     if (!s)
         return lv_err_set(err, ENOMEM, "cannot encode a message");
     len = strlen(s);
@@ -151,7 +168,7 @@ int lv_ctl_send_fd(struct lv_ctl_conn *c, const json_t *msg, int fd, int timeout
         return lv_err_set(err, EMSGSIZE, "message of %zu bytes is over %u", len, LV_CTL_MAX);
     }
     while (off < len) {
-        ssize_t n = send_some(c->fd, s + off, len - off, off ? -1 : fd);
+        ssize_t n = send_some(c->fd, s + off, len - off, fds, off ? 0 : nfds);
         if (n > 0) {
             off += (size_t)n;
             continue;
@@ -174,25 +191,41 @@ int lv_ctl_send_fd(struct lv_ctl_conn *c, const json_t *msg, int fd, int timeout
 
 int lv_ctl_send(struct lv_ctl_conn *c, const json_t *msg, int timeout_ms, struct lv_err *err)
 {
-    return lv_ctl_send_fd(c, msg, -1, timeout_ms, err);
+    return lv_ctl_send_fds(c, msg, NULL, 0, timeout_ms, err);
+}
+
+unsigned lv_ctl_take_fds(struct lv_ctl_conn *c, int fds[LV_CTL_MAX_FDS])
+{
+    unsigned n = 0;
+
+    for (unsigned i = 0; i < LV_CTL_MAX_FDS; i++) {
+        fds[i] = c->passed[i];
+        c->passed[i] = -1;
+        n += fds[i] >= 0;
+    }
+    return n;
 }
 
 int lv_ctl_take_fd(struct lv_ctl_conn *c)
 {
-    int fd = c->passed_fd;
+    int fds[LV_CTL_MAX_FDS];
 
-    c->passed_fd = -1;
-    return fd;
+    lv_ctl_take_fds(c, fds);
+    for (unsigned i = 1; i < LV_CTL_MAX_FDS; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return fds[0];
 }
 
-/* One recv into (buf); an fd passed along is kept in c->passed_fd (any
- * other is closed). */
+/* One recv into (buf); the fds passed along replace those held (at most
+ * LV_CTL_MAX_FDS are kept, any more closed). */
 static ssize_t recv_some(struct lv_ctl_conn *c, char *buf, size_t cap)
 {
     union {
         struct cmsghdr h;
         char b[CMSG_SPACE(4 * sizeof(int))];
     } cm;
+    unsigned kept = 0;
     struct iovec iov = {buf, cap};
     struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
                        .msg_controllen = sizeof(cm.b)};
@@ -208,9 +241,12 @@ static ssize_t recv_some(struct lv_ctl_conn *c, char *buf, size_t cap)
         for (size_t i = 0; i < nfd; i++) {
             int fd;
             memcpy(&fd, CMSG_DATA(h) + i * sizeof(int), sizeof(int));
-            if (c->passed_fd >= 0)
-                close(c->passed_fd);
-            c->passed_fd = fd;
+            if (!kept)
+                close_passed(c); /* a new message's fds */
+            if (kept < LV_CTL_MAX_FDS)
+                c->passed[kept++] = fd;
+            else
+                close(fd);
         }
     }
     return n;

@@ -2,10 +2,13 @@
  * sockets: messages split and joined across reads, the size limit,
  * malformed and non-object lines, EOF in the middle of a message, stale
  * and live socket files, lv_ctl_call's error reply, and the protocol
- * versions' check (lv_ctl_version_check). No KVM. */
+ * versions' check (lv_ctl_version_check), two fds passed with one
+ * message (lv_ctl_send_fds, lv_ctl_take_fds). No KVM. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -235,8 +238,54 @@ static void test_versions(void)
     json_decref(m);
 }
 
+/* Two fds ride with one message and come out in order; a later message's
+ * fds replace those not taken; more than LV_CTL_MAX_FDS is refused. */
+static void test_fds(void)
+{
+    struct lv_ctl_conn a, b;
+    struct lv_err err = {""};
+    json_t *msg = json_pack("{s:s}", "op", "save"), *m = NULL;
+    int peer, p1[2], p2[2], fds[LV_CTL_MAX_FDS];
+    struct stat s0, s1, g0, g1;
+
+    pair(&a, &peer);
+    lv_ctl_conn_init(&b, peer);
+    CHECK(pipe2(p1, O_CLOEXEC) == 0 && pipe2(p2, O_CLOEXEC) == 0, "pipes");
+    int two[2] = {p1[0], p2[1]}, three[3] = {p1[0], p1[1], p2[0]};
+    CHECK(lv_ctl_send_fds(&a, msg, two, 2, 1000, &err) == 0, "send 2 fds: %s", err.msg);
+    CHECK(lv_ctl_recv(&b, 1000, &m, &err) == 0, "recv: %s", err.msg);
+    json_decref(m);
+    CHECK(lv_ctl_take_fds(&b, fds) == 2, "two fds taken");
+    CHECK(fstat(fds[0], &g0) == 0 && fstat(p1[0], &s0) == 0 && g0.st_ino == s0.st_ino &&
+          fstat(fds[1], &g1) == 0 && fstat(p2[1], &s1) == 0 && g1.st_ino == s1.st_ino,
+          "the fds arrive in the order sent");
+    close(fds[0]);
+    close(fds[1]);
+    CHECK(lv_ctl_take_fd(&b) == -1, "nothing left to take");
+    CHECK(lv_ctl_send_fds(&a, msg, three, 3, 1000, &err) == -EINVAL && err.msg[0],
+          "3 fds refused");
+    CHECK(lv_ctl_send_fds(&a, msg, two, 2, 1000, &err) == 0 &&
+          lv_ctl_send_fd(&a, msg, p2[0], 1000, &err) == 0, "send 2 then 1");
+    CHECK(lv_ctl_recv(&b, 1000, &m, &err) == 0, "recv");
+    json_decref(m);
+    CHECK(lv_ctl_recv(&b, 1000, &m, &err) == 0, "recv");
+    json_decref(m);
+    int fd = lv_ctl_take_fd(&b);
+    CHECK(fd >= 0 && fstat(fd, &g0) == 0 && fstat(p2[0], &s0) == 0 && g0.st_ino == s0.st_ino &&
+          lv_ctl_take_fd(&b) == -1, "the later message's fd replaced the earlier two");
+    close(fd);
+    for (int i = 0; i < 2; i++) {
+        close(p1[i]);
+        close(p2[i]);
+    }
+    json_decref(msg);
+    lv_ctl_conn_close(&a);
+    lv_ctl_conn_close(&b);
+}
+
 int main(void)
 {
+    test_fds();
     test_framing();
     test_bad_input();
     test_sockets();
