@@ -118,7 +118,7 @@ static int boot_and_save(const char *elf, int n, int sock, double *save_us)
         rc = lv_vm_pause(vm, &e);
     for (int i = 0; !rc && i < n; i++) {
         double t0 = bench_now_us();
-        rc = lv_vm_save(vm, sfd, mfd, &e);
+        rc = lv_vm_save(vm, sfd, mfd, NULL, &e);
         save_us[i] = bench_now_us() - t0;
     }
     if (rc)

@@ -26,13 +26,17 @@
 struct lv_snap;
 
 /* Saves (vm) into (state_fd) and (mem_fd) (both borrowed, writable,
- * regular files; each is truncated and written from offset 0). The VM
+ * regular files; each is truncated and written from offset 0), with
+ * (spec) (NUL-terminated text of at most 64 KiB, borrowed; NULL for none)
+ * in the state file for whoever restores it (lightvmd: the VM's
+ * configuration as JSON; lv_snap_spec gives it back). The VM
  * must be paused (lv_vm_pause); its devices are quiesced for the time of
  * the save. The memory file is written sparse: only the guest RAM the
  * guest touched. Afterwards the VM may be unpaused (a --keep save) or
  * destroyed. 0 or -errno with (err); on failure the files' contents are
  * undefined (the caller removes them). */
-int lv_vm_save(struct lv_vm *vm, int state_fd, int mem_fd, struct lv_err *err);
+int lv_vm_save(struct lv_vm *vm, int state_fd, int mem_fd, const char *spec,
+               struct lv_err *err);
 
 /* Reads the state file (state_fd, borrowed, read whole with pread from
  * offset 0) and validates it; checks that the memory file (mem_fd,
@@ -54,6 +58,11 @@ void lv_snap_close(struct lv_snap **s);
 uint64_t lv_snap_mem_size(const struct lv_snap *s);
 unsigned lv_snap_nnics(const struct lv_snap *s);
 int lv_snap_pvm(const struct lv_snap *s);
+/* The spec text saved with the snapshot ((*len) bytes, not NUL-terminated,
+ * no NUL inside, at most 64 KiB; owned by (s)), or NULL and 0 if none.
+ * Hostile like the rest of the file: the reader parses it with every
+ * check (lv_vm_spec_from_json). */
+const char *lv_snap_spec(const struct lv_snap *s, size_t *len);
 
 /* Restores (s) into (vm): a VM made by lv_vm_create with the snapshot's
  * memory size and NIC count, the same PVM-ness, no image loaded; its

@@ -191,10 +191,12 @@ int lv_snap_encode(const struct lv_snap *s, uint8_t **out, size_t *len, struct l
     *out = NULL;
     if (!w.p)
         return lv_err_set(err, ENOMEM, "snapshot: out of memory");
-    if (s->nmsrs > LV_SNAP_MAX_MSRS || s->vm.ndevs > LV_SNAP_MAX_DEVS) {
+    if (s->nmsrs > LV_SNAP_MAX_MSRS || s->vm.ndevs > LV_SNAP_MAX_DEVS ||
+        (s->spec && (s->spec_len > LV_SNAP_SPEC_MAX || memchr(s->spec, 0, s->spec_len)))) {
         free(w.p);
-        return lv_err_set(err, EINVAL, "snapshot: %u MSRs, %u devices: too many", s->nmsrs,
-                          s->vm.ndevs);
+        return lv_err_set(err, EINVAL, "snapshot: %u MSRs, %u devices, a spec of %u bytes: "
+                          "too many, or a NUL in the spec", s->nmsrs, s->vm.ndevs,
+                          s->spec ? s->spec_len : 0);
     }
     put_vm(&w, &s->vm);
     put_vcpu(&w, s);
@@ -207,6 +209,8 @@ int lv_snap_encode(const struct lv_snap *s, uint8_t **out, size_t *len, struct l
         put32(d + 4, s->dev[i].type);
         put_sec(&w, LV_SEC_DEVICE, d, sizeof(d), s->dev[i].bytes, s->dev[i].len);
     }
+    if (s->spec && s->spec_len)
+        put_sec(&w, LV_SEC_SPEC, s->spec, s->spec_len, NULL, 0);
     if (w.n > w.cap) {
         free(w.p);
         return lv_err_set(err, E2BIG, "snapshot: the state exceeds %u bytes", LV_SNAP_STATE_MAX);
@@ -277,7 +281,7 @@ static const char *const sec_name[LV_SEC_NTYPES] = {
     [LV_SEC_SREGS] = "sregs", [LV_SEC_XSAVE] = "xsave", [LV_SEC_XCRS] = "xcrs",
     [LV_SEC_FPU] = "fpu", [LV_SEC_LAPIC] = "lapic", [LV_SEC_MSRS] = "msrs",
     [LV_SEC_EVENTS] = "vcpu_events", [LV_SEC_IRQCHIP] = "irqchip", [LV_SEC_CLOCK] = "clock",
-    [LV_SEC_DEVICE] = "device",
+    [LV_SEC_DEVICE] = "device", [LV_SEC_SPEC] = "spec",
 };
 
 /* A fixed-size section copied into (dst). */
@@ -404,6 +408,18 @@ static int dec_clock(struct lv_snap *s, const uint8_t *p, uint32_t len, struct l
     return rc;
 }
 
+/* Text for whoever restores (lightvmd parses it as a VM configuration,
+ * with every check of one): here only its size and no NUL. */
+static int dec_spec(struct lv_snap *s, const uint8_t *p, uint32_t len, struct lv_err *err)
+{
+    if (!len || len > LV_SNAP_SPEC_MAX || memchr(p, 0, len))
+        return lv_err_set(err, EINVAL, "snapshot: a spec section of %u bytes (1..%u, no NUL)",
+                          len, LV_SNAP_SPEC_MAX);
+    s->spec = (const char *)p;
+    s->spec_len = len;
+    return 0;
+}
+
 static int dec_section(struct lv_snap *s, uint32_t type, const uint8_t *p, uint32_t len,
                        unsigned *ndev, struct lv_err *err)
 {
@@ -420,6 +436,7 @@ static int dec_section(struct lv_snap *s, uint32_t type, const uint8_t *p, uint3
     case LV_SEC_EVENTS: return dec_events(s, p, len, err);
     case LV_SEC_IRQCHIP: return dec_irqchip(s, p, len, err);
     case LV_SEC_CLOCK: return dec_clock(s, p, len, err);
+    case LV_SEC_SPEC: return dec_spec(s, p, len, err);
     default: return dec_device(s, ndev, p, len, err);
     }
 }

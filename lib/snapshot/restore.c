@@ -155,6 +155,12 @@ unsigned lv_snap_nnics(const struct lv_snap *s)
     return s->nnics;
 }
 
+const char *lv_snap_spec(const struct lv_snap *s, size_t *len)
+{
+    *len = s->spec ? s->spec_len : 0;
+    return s->spec;
+}
+
 int lv_snap_pvm(const struct lv_snap *s)
 {
     return s->host == LV_SNAP_HOST_PVM;

@@ -285,7 +285,8 @@ static int write_files(struct lv_vm *vm, struct lv_snap *s, uint8_t *blobs, int 
     return rc;
 }
 
-int lv_vm_save(struct lv_vm *vm, int state_fd, int mem_fd, struct lv_err *err)
+int lv_vm_save(struct lv_vm *vm, int state_fd, int mem_fd, const char *spec,
+               struct lv_err *err)
 {
     struct lv_snap *s = calloc(1, sizeof(*s));
     uint8_t *blobs = malloc((size_t)LV_SNAP_MAX_DEVS * LV_SNAP_DEV_MAX);
@@ -296,6 +297,8 @@ int lv_vm_save(struct lv_vm *vm, int state_fd, int mem_fd, struct lv_err *err)
         free(blobs);
         return lv_err_set(err, ENOMEM, "save: out of memory");
     }
+    s->spec = spec;
+    s->spec_len = spec ? (uint32_t)strnlen(spec, LV_SNAP_SPEC_MAX + 1) : 0;
     rc = check_paused(vm, err);
     if (!rc)
         rc = collect(vm, s, err);

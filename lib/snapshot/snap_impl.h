@@ -28,6 +28,7 @@
 #define LV_SNAP_MAX_DEVS LV_BOOTINFO_MAX_DEVICES
 #define LV_SNAP_DEV_MAX 4096u     /* bytes of one device's state (LV_DEV_STATE_MAX) */
 #define LV_SNAP_NCHIPS 3u         /* PIC master, PIC slave, IOAPIC */
+#define LV_SNAP_SPEC_MAX 65536u   /* bytes of the spec section (a config's bound) */
 
 /* Section types (u32). Each appears once, DEVICE once per device. */
 enum lv_snap_sec {
@@ -44,6 +45,7 @@ enum lv_snap_sec {
     LV_SEC_IRQCHIP,    /* 3 x struct kvm_irqchip, chip_id 0, 1, 2 */
     LV_SEC_CLOCK,      /* struct kvm_clock_data (optional) */
     LV_SEC_DEVICE,     /* u32 index, u32 type (LV_DEV_*), the device's bytes */
+    LV_SEC_SPEC,       /* the VM's configuration, JSON text (optional) */
     LV_SEC_NTYPES
 };
 
@@ -88,6 +90,9 @@ struct lv_snap {
     int has_clock;
     struct kvm_clock_data clock;
     struct lv_snap_dev dev[LV_SNAP_MAX_DEVS]; /* vm.ndevs of them */
+    const char *spec;     /* the spec section's text (no NUL inside, not terminated;
+                           * into buf, or the saver's string), NULL if none */
+    uint32_t spec_len;
     /* lv_snap_open's */
     uint8_t *buf;         /* owned copy of the state file; dev[].bytes point in */
     size_t len;

@@ -48,7 +48,8 @@ static void round_trip(const struct lv_snap *s)
         memcmp(&t->sregs, &s->sregs, sizeof(s->sregs)) ||
         memcmp(&t->lapic, &s->lapic, sizeof(s->lapic)) || t->has_xsave != s->has_xsave ||
         t->has_clock != s->has_clock || t->vm.clock_ns != s->vm.clock_ns ||
-        t->vm.ndevs != s->vm.ndevs)
+        t->vm.ndevs != s->vm.ndevs || t->spec_len != s->spec_len ||
+        (s->spec && memcmp(t->spec, s->spec, s->spec_len)))
         abort();
     for (uint32_t i = 0; i < s->vm.ndevs; i++)
         if (t->dev[i].type != s->dev[i].type || t->dev[i].len != s->dev[i].len ||

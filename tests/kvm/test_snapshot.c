@@ -229,12 +229,12 @@ static int boot_and_save(struct reply *last)
         CHECK(0, "pause: %s", e.msg);
     sfd = open_file("state", O_RDWR | O_CREAT | O_TRUNC);
     mfd = open_file("mem", O_RDWR | O_CREAT | O_TRUNC);
-    if (!rc && (rc = lv_vm_save(b.vm, sfd, mfd, &e)) < 0)
+    if (!rc && (rc = lv_vm_save(b.vm, sfd, mfd, NULL, &e)) < 0)
         CHECK(0, "save: %s", e.msg);
     /* a save of a VM that is not paused is refused */
     if (!rc) {
         CHECK(lv_vm_unpause(b.vm, &e) == 0, "unpause: %s", e.msg);
-        CHECK(lv_vm_save(b.vm, sfd, mfd, &e) == -EINVAL && strstr(e.msg, "paused"),
+        CHECK(lv_vm_save(b.vm, sfd, mfd, NULL, &e) == -EINVAL && strstr(e.msg, "paused"),
               "a running VM saved: %s", e.msg);
     }
     struct stat st;
@@ -303,7 +303,7 @@ static int save_box(struct box *b, const char *state, const char *mem)
     int rc = lv_vm_pause(b->vm, &e);
 
     if (!rc)
-        rc = lv_vm_save(b->vm, sfd, mfd, &e);
+        rc = lv_vm_save(b->vm, sfd, mfd, NULL, &e);
     CHECK(rc == 0, "save %s: %s", state, e.msg);
     close(sfd);
     close(mfd);
@@ -339,7 +339,7 @@ static void restore_check(const struct lv_snap *s, unsigned long count, unsigned
         /* not over the memory file it runs from */
         int sfd = open_file("state_x", O_RDWR | O_CREAT | O_TRUNC), mfd = open_file("mem", O_RDWR);
         CHECK(lv_vm_pause(b.vm, &e) == 0, "pause: %s", e.msg);
-        CHECK(lv_vm_save(b.vm, sfd, mfd, &e) == -EINVAL && strstr(e.msg, "restored from"),
+        CHECK(lv_vm_save(b.vm, sfd, mfd, NULL, &e) == -EINVAL && strstr(e.msg, "restored from"),
               "a save over the VM's own memory file: %s", e.msg);
         CHECK(lv_vm_unpause(b.vm, &e) == 0, "unpause: %s", e.msg);
         close(sfd);

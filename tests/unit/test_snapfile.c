@@ -163,6 +163,44 @@ static void test_refusals(void)
     expect_refused(m_clock, "clock flags 0x2");
 }
 
+/* The spec section: given back as saved, optional, its bounds checked
+ * both ways (a NUL inside or an empty one refused by the decoder). */
+static void test_spec(void)
+{
+    static struct lv_snap s;
+    static const char spec[] = "{\"name\":\"c0\",\"memory\":16}";
+    struct lv_snap *t = NULL;
+    struct lv_err e = {""};
+    size_t len = 0, n = 0;
+    uint8_t *b;
+
+    make_state(&s);
+    s.spec = spec;
+    s.spec_len = sizeof(spec) - 1;
+    b = encoded(&s, &len);
+    if (!b)
+        return;
+    CHECK(lv_snap_parse(&t, b, len, &e) == 0, "parse: %s", e.msg);
+    const char *got = t ? lv_snap_spec(t, &n) : NULL;
+    CHECK(got && n == sizeof(spec) - 1 && !memcmp(got, spec, n), "the spec comes back");
+    lv_snap_close(&t);
+    /* the spec is the last section: its first byte at len - n */
+    b[len - n + 3] = 0;
+    fix_crc(b, len);
+    CHECK(lv_snap_parse(&t, b, len, &e) < 0 && !t && strstr(e.msg, "spec section"),
+          "a NUL in the spec: %s", e.msg);
+    free(b);
+    make_state(&s);
+    b = encoded(&s, &len);
+    CHECK(b && lv_snap_parse(&t, b, len, &e) == 0 && !lv_snap_spec(t, &n) && n == 0,
+          "no spec: NULL, 0");
+    lv_snap_close(&t);
+    free(b);
+    s.spec = spec;
+    s.spec_len = LV_SNAP_SPEC_MAX + 1;
+    CHECK(lv_snap_encode(&s, &b, &len, &e) < 0 && !b, "an over-long spec is not encoded");
+}
+
 /* Header and framing damage on a valid file. */
 static void test_damage(void)
 {
@@ -288,6 +326,7 @@ int main(void)
 {
     test_crc();
     test_round_trip();
+    test_spec();
     test_refusals();
     test_damage();
     test_open();
