@@ -46,6 +46,11 @@ struct lvd_daemon {
  * the request was relayed to a VM process (c->call is pending: the loop
  * completes it with lvd_call_done). */
 json_t *lvd_handle(struct lvd_daemon *d, struct lvd_client *c, json_t *req);
+/* 0 if every key of (req) is "v" or one of (allowed) (NULL-ended); else
+ * -1 and (*err_rep) an error reply naming the unknown key. */
+int lvd_check_keys(json_t *req, const char *const *allowed, json_t **err_rep);
+/* create (create.c): the reply (a new reference). */
+json_t *lvd_create(struct lvd_daemon *d, json_t *req);
 
 /* The reply to (c)'s relayed request: the VM process's reply (vm_rep,
  * borrowed) or NULL and why (err). Ends the call. */

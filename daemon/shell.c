@@ -2,7 +2,7 @@
  * shell.c: the two halves of a VM process's start (see vmproc.c). Prepare
  * does everything that does not depend on the VM and is paid before
  * anyone asks for one; execute does the VM-specific rest when lightvmd
- * hands the shell a VM.
+ * hands the shell a VM: an image booted, or a snapshot restored.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,6 +19,7 @@
 #include "lightvm/elf.h"
 #include "lightvm/jail.h"
 #include "lightvm/seccomp.h"
+#include "lightvm/snapshot.h"
 #include "vmproc.h"
 
 static double span_us(const struct lv_span *s)
@@ -103,8 +104,9 @@ static int enter_jail(struct vmproc *p, uid_t uid, gid_t gid, struct lv_err *err
     struct lv_jail j = {
         .uid = uid, .gid = gid,
         .mount_at = p->rundir,
-        /* the console's two files (each under the cap), spec.json, notes */
-        .fsize = p->console_cap + (1u << 20),
+        /* the console's two files (each under the cap), spec.json, notes;
+         * a save's memory file (the guest RAM) and state file (<= 1 MiB) */
+        .fsize = p->console_cap + (2u << 20) + (p->mem_mb << 20),
         .nproc = LVD_JAIL_NPROC,
     };
     int rc = lv_jail_enter(&j, err);
@@ -188,6 +190,14 @@ int vmp_prepare(struct vmproc *p, struct lv_err *err)
 
 /* ---- execute ---- */
 
+static void set_started(struct vmproc *p)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_REALTIME, &now);
+    p->started_wall = now.tv_sec + now.tv_nsec / 1e9;
+}
+
 /* "probe": "A.B.C.D:PORT" and, when lightvmd found that address on the
  * first vif's bridge (lv_probe_find_mac), "probe_mac". */
 static int get_probe(json_t *msg, struct lv_probe *pr, struct lv_err *err)
@@ -230,14 +240,48 @@ static int execute(struct vmproc *p, json_t *msg, struct lv_image *im, double t0
     rc = lv_vm_start(p->vm, err);
     if (rc)
         return rc;
-    struct timespec now;
-    clock_gettime(CLOCK_REALTIME, &now);
-    p->started_wall = now.tv_sec + now.tv_nsec / 1e9;
+    set_started(p);
     *trace = json_object();
     json_object_set_new(*trace, "read_image", json_real(t_img - t0));
     json_object_set_new(*trace, "identity", json_real(t_id - t_img));
     add_phases(*trace, lv_vm_trace(p->vm), LV_PH_LOAD_IMAGE, LV_PH_BOOT_INFO);
     json_object_set_new(*trace, "load", json_real(t_load - t_id));
+    json_object_set_new(*trace, "start_threads", json_real(lvd_now_us() - t_ctl));
+    json_object_set_new(*trace, "total", json_real(lvd_now_us() - t0));
+    return 0;
+}
+
+/* The execute of a restore: the snapshot's two files (passed with the
+ * exec, lightvmd opened them) validated, the spec's identity, the
+ * snapshot restored over the shell's VM, then the vCPU goes. */
+static int restore(struct vmproc *p, double t0, json_t **trace, struct lv_err *err)
+{
+    int fds[LV_CTL_MAX_FDS];
+    unsigned n = lv_ctl_take_fds(&p->daemon, fds);
+    struct lv_snap *snap = NULL;
+    double t_open, t_restore, t_ctl;
+    int rc = n == 2 ? lv_snap_open(&snap, fds[0], fds[1], err)
+                    : lv_err_set(err, EBADF, "exec: want a snapshot's two files passed with it");
+
+    for (unsigned i = 0; i < LV_CTL_MAX_FDS; i++)
+        if (fds[i] >= 0)
+            close(fds[i]); /* (the snapshot keeps its own memory file fd) */
+    t_open = lvd_now_us();
+    if (!rc)
+        rc = lv_build_restore(p->vm, &p->spec, snap, err);
+    lv_snap_close(&snap);
+    t_restore = lvd_now_us();
+    if (rc)
+        return rc;
+    p->have_shell_dir = 0; /* lightvmd renamed it to vms/NAME */
+    t_ctl = lvd_now_us();
+    rc = lv_vm_start(p->vm, err);
+    if (rc)
+        return rc;
+    set_started(p);
+    *trace = json_object();
+    json_object_set_new(*trace, "read_snapshot", json_real(t_open - t0));
+    json_object_set_new(*trace, "restore", json_real(t_restore - t_open));
     json_object_set_new(*trace, "start_threads", json_real(lvd_now_us() - t_ctl));
     json_object_set_new(*trace, "total", json_real(lvd_now_us() - t0));
     return 0;
@@ -257,6 +301,8 @@ int vmp_execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *er
     if ((rc = lv_vm_spec_from_json(spec, &p->spec, err)) < 0)
         return rc;
     p->id = (long)id;
+    if (json_is_true(json_object_get(msg, "restore")))
+        return restore(p, t0, trace, err);
     /* The image first, before anything VM-specific is done: opened without
      * blocking (a FIFO is refused) and read, never mapped (a file cut short
      * meanwhile is a read error, not a SIGBUS), until the load. */

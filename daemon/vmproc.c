@@ -30,6 +30,7 @@
 
 #include "abi/lv_abi.h"
 #include "lightvm/jail.h"
+#include "lightvm/snapshot.h"
 #include "vmproc.h"
 
 /* spec.json (the spec and the VM's id), read by lightvmd for `info` on a
@@ -131,7 +132,60 @@ static int end_vm(struct vmproc *p, int graceful, int timeout_ms)
     return clean;
 }
 
-static json_t *handle(struct vmproc *p, json_t *req, int *quit)
+/* The VM's end after destroy, shutdown or a save without --keep: the
+ * guest is stopped and its name free before the reply (lv_vm_wait joins
+ * the vCPU; the kernel's teardown of the KVM VM, ~15 ms here, happens
+ * after the reply, as the process exits). */
+static void end_for_good(struct vmproc *p, int *quit)
+{
+    *quit = 1;
+    lv_vm_wait(p->vm, NULL);
+    lvd_dir_empty(p->dir_fd); /* lightvmd removes the directory as it relays the reply */
+}
+
+/* save, with the state and memory files' fds passed along (lightvmd made
+ * them): the VM paused, saved with its spec, then stopped, or with
+ * "keep" running on as it was. A failed save leaves it as it was too;
+ * lightvmd removes the files. */
+static json_t *do_save(struct vmproc *p, struct lv_ctl_conn *c, json_t *req, int *quit)
+{
+    int fds[LV_CTL_MAX_FDS], keep = json_is_true(json_object_get(req, "keep"));
+    unsigned n = lv_ctl_take_fds(c, fds);
+    int was_paused = lv_vm_is_paused(p->vm), rc = n == 2 ? 0 : -EBADF;
+    struct lv_err err = {""};
+    double t0 = lvd_now_us();
+    char *spec = NULL;
+    struct stat st = {0}, sm = {0};
+
+    if (rc)
+        lv_err_set(&err, EBADF, "want the state and memory files passed with the request");
+    if (!rc && !(spec = json_dumps(p->spec_json, JSON_COMPACT)))
+        rc = lv_err_set(&err, ENOMEM, "out of memory");
+    if (!rc && !was_paused)
+        rc = lv_vm_pause(p->vm, &err);
+    if (!rc)
+        rc = lv_vm_save(p->vm, fds[0], fds[1], spec, &err);
+    double t_saved = lvd_now_us();
+    if (!rc && (fstat(fds[0], &st) < 0 || fstat(fds[1], &sm) < 0))
+        rc = lv_err_set(&err, errno, "fstat: %s", strerror(errno));
+    for (unsigned i = 0; i < LV_CTL_MAX_FDS; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    free(spec);
+    if (!was_paused && (rc || keep))
+        lv_vm_unpause(p->vm, NULL);
+    if (rc)
+        return lv_ctl_error("save %s: %s", p->spec.name, err.msg);
+    if (!keep) {
+        end_vm(p, 0, 0);
+        end_for_good(p, quit);
+    }
+    return json_pack("{s:b,s:I,s:I,s:I,s:b,s:f}", "ok", 1, "state_bytes", (json_int_t)st.st_size,
+                     "memory_bytes", (json_int_t)sm.st_blocks * 512, "memory_size",
+                     (json_int_t)sm.st_size, "stopped", !keep, "save_us", t_saved - t0);
+}
+
+static json_t *handle(struct vmproc *p, struct lv_ctl_conn *c, json_t *req, int *quit)
 {
     const char *op = json_string_value(json_object_get(req, "op"));
     struct lv_err err = {""};
@@ -163,17 +217,14 @@ static json_t *handle(struct vmproc *p, json_t *req, int *quit)
             return lv_ctl_error("timeout_ms: want an integer 0..%d (milliseconds)",
                                 LV_SHUTDOWN_TIMEOUT_MAX_MS);
         int graceful = end_vm(p, op[0] == 's', (int)ms);
-        *quit = 1;
-        /* The guest is stopped: its name is free again before the reply
-         * (lv_vm_wait joins the vCPU; the kernel's teardown of the KVM VM,
-         * ~15 ms here, happens after the reply, as the process exits). */
-        lv_vm_wait(p->vm, NULL);
-        lvd_dir_empty(p->dir_fd); /* lightvmd removes the directory as it relays the reply */
+        end_for_good(p, quit);
         json_t *r = lv_ctl_ok();
         if (op[0] == 's')
             json_object_set_new(r, "graceful", json_boolean(graceful));
         return r;
     }
+    if (!strcmp(op, "save"))
+        return do_save(p, c, req, quit);
     return lv_ctl_error("unknown op '%.40s'", op);
 }
 
@@ -229,7 +280,7 @@ static void serve(struct vmproc *p)
             if (c->fd < 0 || !pf[3 + i].revents)
                 continue;
             while ((rc = lv_ctl_poll_recv(c, &req, &err)) == 1) {
-                json_t *rep = handle(p, req, &quit);
+                json_t *rep = handle(p, c, req, &quit);
                 json_decref(req);
                 /* Every reply names our version: a daemon adopting us
                  * reads it in the reply to {"op":"info"} */

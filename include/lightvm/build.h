@@ -11,7 +11,8 @@
  *   prepare lv_build_prepare: a VM of a shape (memory, taps, flags),
  *           without any identity, its first pages allocated;
  *   execute lv_build_execute: the spec's identity (lv_build_identity:
- *           NICs, command line, network-up probe), then the image.
+ *           NICs, command line, network-up probe), then the image; or
+ *           lv_build_restore: the identity, then a snapshot.
  *
  * The taps, the console and the KVM handle stay the caller's (borrowed
  * until lv_vm_destroy); the VM made by prepare is the caller's.
@@ -80,5 +81,13 @@ int lv_build_identity(struct lv_vm *vm, const struct lv_vm_spec *spec,
  * lv_vm_start. */
 int lv_build_execute(struct lv_vm *vm, const struct lv_vm_spec *spec,
                      const struct lv_probe *probe, struct lv_image *im, struct lv_err *err);
+
+/* The other execute: lv_build_identity (no probe: a restored guest is
+ * past its boot), then the snapshot (s, borrowed) restored into the VM
+ * (lv_vm_restore: the spec's MACs and addresses win over the saved
+ * ones): the VM is ready for lv_vm_start. */
+struct lv_snap;
+int lv_build_restore(struct lv_vm *vm, const struct lv_vm_spec *spec, const struct lv_snap *s,
+                     struct lv_err *err);
 
 #endif

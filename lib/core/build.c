@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "lightvm/build.h"
+#include "lightvm/snapshot.h"
 #include "lightvm/elf.h"
 #include "lightvm/net.h"
 #include "vm_impl.h"
@@ -134,4 +135,12 @@ int lv_build_execute(struct lv_vm *vm, const struct lv_vm_spec *spec,
     int rc = lv_build_identity(vm, spec, probe, err);
 
     return rc ? rc : lv_vm_load_image(vm, im, err);
+}
+
+int lv_build_restore(struct lv_vm *vm, const struct lv_vm_spec *spec, const struct lv_snap *s,
+                     struct lv_err *err)
+{
+    int rc = lv_build_identity(vm, spec, NULL, err);
+
+    return rc ? rc : lv_vm_restore(vm, s, err);
 }
