@@ -16,6 +16,8 @@ static const struct lv_cmd commands[] = {
     {"shutdown", cmd_ctl, "shut a VM down (destroyed after a timeout)"},
     {"destroy", cmd_ctl, "end a VM at once, or remove a crashed one"},
     {"console", cmd_ctl, "print a VM's console"},
+    {"save", cmd_ctl, "save a VM into a snapshot (and stop it, unless --keep)"},
+    {"restore", cmd_ctl, "restore a VM from a snapshot"},
     {"pool", cmd_ctl, "show lightvmd's pools of prepared VMs"},
 };
 

@@ -120,10 +120,12 @@ int lvd_call_pending(const struct lvd_call *call)
 void lvd_call_end(struct lvd_call *call)
 {
     lv_ctl_conn_close(&call->conn);
+    free(call->save_path);
+    call->save_path = NULL;
 }
 
-int lvd_call_start(struct lvd_call *call, const char *sock, const json_t *req, int timeout_ms,
-                   struct lv_err *err)
+int lvd_call_start(struct lvd_call *call, const char *sock, const json_t *req, const int *fds,
+                   unsigned nfds, int timeout_ms, struct lv_err *err)
 {
     struct sockaddr_un a;
     int fd, rc;
@@ -147,7 +149,7 @@ int lvd_call_start(struct lvd_call *call, const char *sock, const json_t *req, i
     }
     lv_ctl_conn_init(&call->conn, fd);
     /* A small request on a fresh socket: the kernel takes it at once. */
-    rc = lv_ctl_send(&call->conn, req, 0, err);
+    rc = lv_ctl_send_fds(&call->conn, req, fds, nfds, 0, err);
     if (rc) {
         lvd_call_end(call);
         return rc;

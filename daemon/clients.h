@@ -23,6 +23,8 @@ struct lvd_call {
     char op[16];
     int timeout_ms;
     double deadline_us;        /* lvd_now_us() */
+    char *save_path;           /* owned, a save's state file (and its .mem): removed
+                                * if the save fails; NULL otherwise */
 };
 
 struct lvd_client {
@@ -49,9 +51,10 @@ int lvd_client_reply(struct lvd_client *c, const json_t *rep);
 int lvd_client_flush(struct lvd_client *c);
 
 /* Connects to (sock) without blocking and sends (req) (stays the
- * caller's): the call is pending. 0 or -errno with err. */
-int lvd_call_start(struct lvd_call *call, const char *sock, const json_t *req, int timeout_ms,
-                   struct lv_err *err);
+ * caller's) with (nfds) fds (borrowed; the VM process gets duplicates):
+ * the call is pending. 0 or -errno with err. */
+int lvd_call_start(struct lvd_call *call, const char *sock, const json_t *req, const int *fds,
+                   unsigned nfds, int timeout_ms, struct lv_err *err);
 /* Reads what the VM process sent: 1 and (*rep) (new reference) when its
  * reply is complete, 0 when more is needed, -errno with err when the call
  * failed. */

@@ -6,6 +6,7 @@
  * the VM's process.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,7 @@
 
 #include "lightvm/build.h"
 #include "lightvm/elf.h"
+#include "lightvm/snapshot.h"
 #include "lightvmd.h"
 
 /* The shell's directory becomes the VM's: rename() refuses if a VM of
@@ -34,15 +36,23 @@ static int claim_dir(struct lvd_daemon *d, const struct lvd_shell *s, const char
     return lv_err_set(err, errno, "%s: %s", to, strerror(errno));
 }
 
+/* What a VM starts from: an image (its fd), or a snapshot (its state and
+ * memory files' fds, "restore"). The fds are borrowed. */
+struct source {
+    int fds[2];
+    unsigned nfds;
+    int restore;
+};
+
 /* The exec of (spec) on shell (s): its taps attached, its directory named
- * after the VM, then the exec, with the image's fd (borrowed). 0 and the shell's reply (*sr), or -errno
+ * after the VM, then the exec, with the source's fds. 0 and the shell's reply (*sr), or -errno
  * with err (the shell's own error, or why it did not answer). */
 static int exec_shell(struct lvd_daemon *d, struct lvd_shell *s, const struct lv_vm_spec *vs,
-                      json_t *spec, json_t *probe, int image_fd, long id, json_t **sr,
+                      json_t *spec, json_t *probe, const struct source *src, long id, json_t **sr,
                       struct lv_err *err)
 {
-    json_t *ex = json_pack("{s:s,s:O,s:I,s:i}", "op", "exec", "spec", spec, "id", (json_int_t)id,
-                           "v", LV_VMP_VERSION);
+    json_t *ex = json_pack("{s:s,s:O,s:I,s:i,s:b}", "op", "exec", "spec", spec, "id",
+                           (json_int_t)id, "v", LV_VMP_VERSION, "restore", src->restore);
     int rc;
 
     *sr = NULL;
@@ -54,7 +64,7 @@ static int exec_shell(struct lvd_daemon *d, struct lvd_shell *s, const struct lv
     if (!rc)
         rc = claim_dir(d, s, vs->name, err);
     if (!rc)
-        rc = lv_ctl_send_fd(&s->conn, ex, image_fd, LVD_CALL_TIMEOUT_MS, err);
+        rc = lv_ctl_send_fds(&s->conn, ex, src->fds, src->nfds, LVD_CALL_TIMEOUT_MS, err);
     /* Its CPU group was idle while it prepared and waited: the normal
      * share now, once the exec is on its way (the writes overlap the
      * shell's work on it rather than delay the request), so that its
@@ -91,7 +101,7 @@ static void drop_failed_shell(struct lvd_daemon *d, struct lvd_shell **s, const 
  * is replaced by the next one, a few times. On success the shell (*out,
  * the caller's) has become the VM's process and (*sr) is its reply. */
 static int get_and_exec(struct lvd_daemon *d, const struct lv_vm_spec *vs, json_t *spec,
-                        json_t *probe, int image_fd, long id, struct lvd_shell **out,
+                        json_t *probe, const struct source *src, long id, struct lvd_shell **out,
                         json_t **sr, int *hit, double *t_shell, double *t_guard,
                         struct lv_err *err)
 {
@@ -131,7 +141,7 @@ static int get_and_exec(struct lvd_daemon *d, const struct lv_vm_spec *vs, json_
             return lv_err_set(err, -rc, "creating '%s': %s", vs->name, why);
         }
         *t_guard = lvd_now_us();
-        rc = exec_shell(d, s, vs, spec, probe, image_fd, id, sr, err);
+        rc = exec_shell(d, s, vs, spec, probe, src, id, sr, err);
         if (!rc) {
             *out = s;
             return 0;
@@ -145,44 +155,133 @@ static int get_and_exec(struct lvd_daemon *d, const struct lv_vm_spec *vs, json_
     return lv_err_set(err, -rc, "creating '%s': %s", vs->name, why);
 }
 
+/* The snapshot at (path) and (path).mem opened into (src) and checked
+ * whole (lv_snap_open: the VM process checks it again, but a bad one is
+ * refused here before a shell is spent on it); (*vs) is its saved spec
+ * with the keys of (over) (may be NULL) in place of its own. NULL, or an
+ * error reply; on error nothing stays open. */
+static json_t *open_snapshot(const char *path, json_t *over, struct source *src,
+                             struct lv_vm_spec *vs)
+{
+    char mem[PATH_MAX];
+    struct lv_err err = {""};
+    struct lv_snap *snap = NULL;
+    json_t *base = NULL, *rep = NULL;
+    size_t len;
+
+    snprintf(mem, sizeof(mem), "%s.mem", path);
+    src->restore = 1;
+    src->fds[0] = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (src->fds[0] < 0)
+        return lv_ctl_error("%s: %s", path, strerror(errno));
+    src->nfds = 1;
+    src->fds[1] = open(mem, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (src->fds[1] < 0)
+        rep = lv_ctl_error("%s: %s (the snapshot's memory file)", mem, strerror(errno));
+    else
+        src->nfds = 2;
+    if (!rep && lv_snap_open(&snap, src->fds[0], src->fds[1], &err) < 0)
+        rep = lv_ctl_error("%s: %s", path, err.msg);
+    const char *text = snap ? lv_snap_spec(snap, &len) : NULL;
+    if (!rep && text)
+        base = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+    if (!rep && !json_is_object(base))
+        rep = lv_ctl_error("%s: the snapshot has no VM configuration lightvmd can read",
+                           path);
+    if (!rep && over)
+        json_object_update(base, over);
+    if (!rep && lv_vm_spec_from_json(base, vs, &err) < 0)
+        rep = lv_ctl_error("%s", err.msg);
+    if (!rep && (uint64_t)vs->memory_mb << 20 != lv_snap_mem_size(snap))
+        rep = lv_ctl_error("memory: %llu MiB, but the snapshot's VM has %llu MiB",
+                           (unsigned long long)vs->memory_mb,
+                           (unsigned long long)(lv_snap_mem_size(snap) >> 20));
+    if (!rep && vs->nvifs != lv_snap_nnics(snap))
+        rep = lv_ctl_error("vifs: %u NICs, but the snapshot's VM has %u", vs->nvifs,
+                           lv_snap_nnics(snap));
+    lv_snap_close(&snap);
+    json_decref(base);
+    return rep;
+}
+
+/* The image named by (spec) opened into (src, im) (a FIFO, a device or an
+ * empty file is refused here, without blocking and before a shell is
+ * spent on it; the VM process, which sees no filesystem, gets the fd with
+ * the exec and checks the file again), (*vs) the spec. NULL or an error
+ * reply. */
+static json_t *open_image(json_t *spec, struct lv_image *im, struct source *src,
+                          struct lv_vm_spec *vs)
+{
+    struct lv_err err = {""};
+
+    if (!json_is_object(spec))
+        return lv_ctl_error("create: missing \"spec\" (the VM's configuration object)");
+    if (lv_vm_spec_from_json(spec, vs, &err) < 0)
+        return lv_ctl_error("%s", err.msg);
+    if (vs->kernel[0] != '/')
+        return lv_ctl_error("kernel: '%.200s' must be an absolute path here (lightvm create "
+                            "makes it one)", vs->kernel);
+    if (lv_image_open(vs->kernel, im, &err) < 0)
+        return lv_ctl_error("kernel: %s", err.msg);
+    src->fds[0] = im->fd;
+    src->nfds = 1;
+    return NULL;
+}
+
+static json_t *create_vm(struct lvd_daemon *d, json_t *req, struct lv_vm_spec *vs,
+                         const struct source *src, double t0);
+
 json_t *lvd_create(struct lvd_daemon *d, json_t *req)
 {
-    static const char *const keys[] = {"op", "spec", "probe", "trace", NULL};
-    double t0 = lvd_now_us();
+    static const char *const keys[] = {"op", "spec", "probe", "trace", "from", NULL};
     json_t *spec = json_object_get(req, "spec"), *probe = json_object_get(req, "probe");
-    json_t *rep = NULL, *er = NULL;
+    json_t *from = json_object_get(req, "from"), *rep = NULL;
+    struct source src = {{-1, -1}, 0, 0};
+    struct lv_image im = {.fd = -1};
     struct lv_vm_spec vs;
+    double t0 = lvd_now_us();
+
+    if (lvd_check_keys(req, keys, &rep) < 0)
+        return rep;
+    if (probe && !json_is_string(probe))
+        return lv_ctl_error("probe: want \"A.B.C.D:PORT\"");
+    if (from && (!json_is_string(from) || json_string_value(from)[0] != '/' ||
+                 strlen(json_string_value(from)) + sizeof(".mem") > PATH_MAX))
+        return lv_ctl_error("from: want the snapshot's absolute path (lightvm makes it one)");
+    if (from && spec && !json_is_object(spec))
+        return lv_ctl_error("create: \"spec\" must be an object (keys replacing the "
+                            "snapshot's)");
+    rep = from ? open_snapshot(json_string_value(from), spec, &src, &vs)
+               : open_image(spec, &im, &src, &vs);
+    if (!rep)
+        rep = create_vm(d, req, &vs, &src, t0);
+    if (from)
+        for (unsigned i = 0; i < src.nfds; i++)
+            close(src.fds[i]);
+    else
+        lv_image_close(&im);
+    return rep;
+}
+
+/* The rest of a create, its source open: the spec's checks against the
+ * daemon's state, its MACs, a shell and the exec, the VM recorded. */
+static json_t *create_vm(struct lvd_daemon *d, json_t *req, struct lv_vm_spec *vs,
+                         const struct source *src, double t0)
+{
+    json_t *probe = json_object_get(req, "probe"), *rep = NULL, *spec;
     struct lv_err err = {""};
     struct lvd_shell *s = NULL;
     int hit = 0, rc;
     long id;
 
-    if (lvd_check_keys(req, keys, &er) < 0)
-        return er;
-    if (!json_is_object(spec))
-        return lv_ctl_error("create: missing \"spec\" (the VM's configuration object)");
-    if (probe && !json_is_string(probe))
-        return lv_ctl_error("probe: want \"A.B.C.D:PORT\"");
-    if (lv_vm_spec_from_json(spec, &vs, &err) < 0)
+    if (lvd_bridges_check(&d->bridges, vs, &err) < 0)
         return lv_ctl_error("%s", err.msg);
-    if (lvd_bridges_check(&d->bridges, &vs, &err) < 0)
-        return lv_ctl_error("%s", err.msg);
-    if (vs.kernel[0] != '/')
-        return lv_ctl_error("kernel: '%.200s' must be an absolute path here (lightvm create "
-                            "makes it one)", vs.kernel);
-    if (lvd_vms_find(&d->vms, vs.name))
-        return lv_ctl_error("a VM named '%s' already exists", vs.name);
+    if (lvd_vms_find(&d->vms, vs->name))
+        return lv_ctl_error("a VM named '%s' already exists", vs->name);
     if (d->vms.n >= d->max_vms)
         return lv_ctl_error("host full: %u VMs (lightvmd --max-vms)", d->max_vms);
-    if (lvd_guard_mac_check(d->nl, &d->vms, &vs, &err) < 0)
+    if (lvd_guard_mac_check(d->nl, &d->vms, vs, &err) < 0)
         return lv_ctl_error("%s", err.msg);
-    /* A FIFO, a device or an empty file is refused here, without blocking
-     * and before a shell is spent on it. The VM process, which sees no
-     * filesystem, gets this fd with the exec and checks the file again. */
-    struct lv_image im;
-    rc = lv_image_open(vs.kernel, &im, &err);
-    if (rc)
-        return lv_ctl_error("kernel: %s", err.msg);
     /* (The shell's directory is renamed to $RUNDIR/vms/NAME at exec: that
      * is where a name taken by a VM this daemon does not know of is
      * refused.) */
@@ -191,29 +290,25 @@ json_t *lvd_create(struct lvd_daemon *d, json_t *req)
     d->vms.next_id = id + 1;
     /* MACs are chosen here, once: the antispoof rules name them, and the
      * VM process gets a complete spec (and keeps it in spec.json). */
-    if (lv_vm_spec_choose_macs(&vs, &err) < 0) {
-        lv_image_close(&im);
+    if (lv_vm_spec_choose_macs(vs, &err) < 0)
         return lv_ctl_error("%s", err.msg);
-    }
-    spec = lv_vm_spec_json(&vs);
-    if (!spec) {
-        lv_image_close(&im);
+    spec = lv_vm_spec_json(vs);
+    if (!spec)
         return lv_ctl_error("out of memory");
-    }
     double t_dir = lvd_now_us();
     json_t *sr = NULL;
     double t_shell = t_dir, t_guard = t_dir;
-    rc = get_and_exec(d, &vs, spec, probe, im.fd, id, &s, &sr, &hit, &t_shell, &t_guard,
+    rc = get_and_exec(d, vs, spec, probe, src, id, &s, &sr, &hit, &t_shell, &t_guard,
                       &err);
     if (rc) {
         rep = lv_ctl_error("%s", err.msg);
         goto fail;
     }
     double t_exec = lvd_now_us();
-    struct lvd_vm *vm = lvd_vms_add(&d->vms, vs.name, id);
+    struct lvd_vm *vm = lvd_vms_add(&d->vms, vs->name, id);
     if (!vm) {
         json_decref(sr);
-        drop_failed_shell(d, &s, vs.name, 0); /* (its chains with it) */
+        drop_failed_shell(d, &s, vs->name, 0); /* (its chains with it) */
         rep = lv_ctl_error("out of memory");
         goto fail;
     }
@@ -224,7 +319,7 @@ json_t *lvd_create(struct lvd_daemon *d, json_t *req)
     s->pid = 0; /* now the VM's: not killed with the shell object */
     s->guard = NULL; /* its taps' chains too (removed by lvd_vm_gone) */
     vm->info = json_incref(json_object_get(sr, "vm"));
-    vm->nifindex = vs.nvifs <= 8 ? vs.nvifs : 8;
+    vm->nifindex = vs->nvifs <= 8 ? vs->nvifs : 8;
     memcpy(vm->ifindex, s->tap_ifindex, sizeof(vm->ifindex));
 
     rep = lv_ctl_ok();
@@ -245,11 +340,9 @@ json_t *lvd_create(struct lvd_daemon *d, json_t *req)
     json_decref(sr);
     json_decref(spec);
     lvd_shell_free(&s, 0);
-    lv_image_close(&im);
     return rep; /* the loop refills the pool once the reply is out */
 
 fail: /* the VM process removes what it made */
     json_decref(spec);
-    lv_image_close(&im);
     return rep;
 }

@@ -12,6 +12,7 @@
 #define LVD_SHELL_FD 3          /* a shell's end of its socketpair with the daemon */
 #define LVD_EXEC_TIMEOUT_MS 10000
 #define LVD_CALL_TIMEOUT_MS 5000
+#define LVD_SAVE_TIMEOUT_MS 60000 /* a save writes the guest RAM (sparse) */
 #define LVD_SHUTDOWN_DEFAULT_MS 5000 /* a shutdown request without timeout_ms */
 #define LVD_CONSOLE_TAIL (64u << 10)
 #define LVD_BRIDGE_IPS 8        /* a flavor bridge's IPv4 addresses a shell reports */

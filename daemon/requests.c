@@ -4,6 +4,7 @@
  * pool; create is create.c's.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <signal.h>
@@ -53,40 +54,115 @@ int lvd_check_keys(json_t *req, const char *const *allowed, json_t **err_rep)
     return 0;
 }
 
-/* Relays (op) to the VM's own socket without waiting for the reply: the
- * loop completes it (lvd_call_done). NULL when the call is pending, else
- * the reply. */
+/* Relays (req) (the caller's; "v" added) to the VM's own socket with
+ * (nfds) fds (borrowed), without waiting for the reply: the loop
+ * completes it (lvd_call_done), or fails it after (timeout_ms). NULL when
+ * the call is pending, else the reply. */
 static json_t *vm_call(struct lvd_daemon *d, struct lvd_client *c, struct lvd_vm *vm,
-                       const char *op, json_int_t shutdown_ms)
+                       json_t *req, const int *fds, unsigned nfds, int timeout_ms)
 {
+    const char *op = json_string_value(json_object_get(req, "op"));
     char path[PATH_MAX];
     struct lv_err err = {""};
-    json_t *req;
-    int timeout_ms = LVD_CALL_TIMEOUT_MS, rc;
+    int rc;
 
     if (vm->crashed)
         return lv_ctl_error("VM '%s' has crashed (%s): only destroy removes it", vm->name,
                             vm->reason);
-    if (!strcmp(op, "shutdown")) {
-        /* The VM process waits (shutdown_ms) for the guest, then destroys
-         * it: its reply comes within that and LVD_CALL_TIMEOUT_MS. */
-        req = json_pack("{s:s,s:s,s:I,s:i}", "op", op, "name", vm->name, "timeout_ms",
-                        shutdown_ms, "v", LV_VMP_VERSION);
-        timeout_ms = (int)shutdown_ms + LVD_CALL_TIMEOUT_MS;
-    } else {
-        req = json_pack("{s:s,s:s,s:i}", "op", op, "name", vm->name, "v", LV_VMP_VERSION);
-    }
-    if (!req)
-        return lv_ctl_error("out of memory");
+    json_object_set_new(req, "v", json_integer(LV_VMP_VERSION));
     lvd_vm_path(path, sizeof(path), d->rundir, vm->name, "ctl.sock");
-    rc = lvd_call_start(&c->call, path, req, timeout_ms, &err);
-    json_decref(req);
+    rc = lvd_call_start(&c->call, path, req, fds, nfds, timeout_ms, &err);
     if (rc < 0)
         return lv_ctl_error("%s: %s", vm->name, err.msg);
     snprintf(c->call.name, sizeof(c->call.name), "%s", vm->name);
     snprintf(c->call.op, sizeof(c->call.op), "%s", op);
     c->call.id = vm->id;
     return NULL;
+}
+
+/* A simple op relayed: (shutdown_ms) for a shutdown (the VM process
+ * waits that long for the guest, then destroys it: its reply comes
+ * within that and LVD_CALL_TIMEOUT_MS). */
+static json_t *vm_op_call(struct lvd_daemon *d, struct lvd_client *c, struct lvd_vm *vm,
+                          const char *op, json_int_t shutdown_ms)
+{
+    int shutdown = !strcmp(op, "shutdown");
+    json_t *req = json_pack("{s:s,s:s}", "op", op, "name", vm->name), *rep;
+
+    if (!req)
+        return lv_ctl_error("out of memory");
+    if (shutdown)
+        json_object_set_new(req, "timeout_ms", json_integer(shutdown_ms));
+    rep = vm_call(d, c, vm, req, NULL, 0,
+                  LVD_CALL_TIMEOUT_MS + (shutdown ? (int)shutdown_ms : 0));
+    json_decref(req);
+    return rep;
+}
+
+/* A save's file at (path) (suffix appended), created new for writing
+ * (never one that exists, never through a symlink). The fd or -1 with
+ * (*rep) an error reply. */
+static int create_file(const char *path, const char *suffix, json_t **rep)
+{
+    char p[PATH_MAX];
+    int fd;
+
+    snprintf(p, sizeof(p), "%s%s", path, suffix);
+    fd = open(p, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        *rep = lv_ctl_error("%s: %s", p, strerror(errno));
+    return fd;
+}
+
+static void remove_save_files(const char *path)
+{
+    char p[PATH_MAX];
+
+    unlink(path);
+    snprintf(p, sizeof(p), "%s.mem", path);
+    unlink(p);
+}
+
+/* save: the files made here (the VM process has no filesystem), passed to
+ * the VM process with the request; removed again if the save fails. */
+static json_t *do_save(struct lvd_daemon *d, struct lvd_client *c, json_t *req)
+{
+    static const char *const keys[] = {"op", "name", "path", "keep", NULL};
+    const char *path = json_string_value(json_object_get(req, "path"));
+    json_t *keep = json_object_get(req, "keep"), *er = NULL, *rep = NULL;
+    struct lvd_vm *vm;
+    int fds[2] = {-1, -1};
+
+    if (lvd_check_keys(req, keys, &er) < 0 || !(vm = find_vm(d, req, &er)))
+        return er;
+    if (!path || path[0] != '/' || strlen(path) + sizeof(".mem") > PATH_MAX)
+        return lv_ctl_error("save: \"path\" must be an absolute path (lightvm save makes it one)");
+    if (keep && !json_is_boolean(keep))
+        return lv_ctl_error("save: \"keep\" must be true or false");
+    if (vm->crashed)
+        return lv_ctl_error("VM '%s' has crashed (%s): only destroy removes it", vm->name,
+                            vm->reason);
+    if ((fds[0] = create_file(path, "", &rep)) < 0)
+        return rep;
+    if ((fds[1] = create_file(path, ".mem", &rep)) < 0) {
+        close(fds[0]);
+        unlink(path);
+        return rep;
+    }
+    json_t *vr = json_pack("{s:s,s:s,s:b}", "op", "save", "name", vm->name, "keep",
+                           json_is_true(keep));
+    rep = vr ? vm_call(d, c, vm, vr, fds, 2, LVD_SAVE_TIMEOUT_MS)
+             : lv_ctl_error("out of memory");
+    json_decref(vr);
+    close(fds[0]);
+    close(fds[1]);
+    if (!rep && !(c->call.save_path = strdup(path))) {
+        /* cannot remember them: the save goes on, its files stay */
+        fprintf(stderr, "lightvmd: save %s: out of memory\n", vm->name);
+    }
+    if (rep)
+        remove_save_files(path);
+    return rep;
 }
 
 /* Forgets a VM whose process confirmed its end (it stopped its guest and
@@ -182,7 +258,7 @@ static json_t *do_vm_op(struct lvd_daemon *d, struct lvd_client *c, json_t *req,
     }
     if (!strcmp(op, "console"))
         return console_tail(d, vm);
-    json_t *rep = vm_call(d, c, vm, op, shutdown_ms);
+    json_t *rep = vm_op_call(d, c, vm, op, shutdown_ms);
     if (rep && !strcmp(op, "info")) { /* could not ask: what is known */
         json_decref(rep);
         return describe(d, vm);
@@ -213,6 +289,13 @@ json_t *lvd_call_done(struct lvd_daemon *d, struct lvd_client *c, json_t *vm_rep
     } else if (!json_is_true(json_object_get(vm_rep, "ok"))) {
         const char *e = json_string_value(json_object_get(vm_rep, "error"));
         rep = lv_ctl_error("%s: %s", call->name, e ? e : "request refused (no reason given)");
+    } else if (!strcmp(op, "save")) {
+        rep = json_copy(vm_rep);
+        json_object_del(rep, "v");
+        if (vm && json_is_true(json_object_get(vm_rep, "stopped")))
+            forget_vm(d, vm);
+        free(call->save_path); /* saved: the files are the user's */
+        call->save_path = NULL;
     } else {
         /* its "v" is the VM protocol's, not the client's: not relayed */
         rep = json_copy(vm_rep);
@@ -223,6 +306,8 @@ json_t *lvd_call_done(struct lvd_daemon *d, struct lvd_client *c, json_t *vm_rep
         else if (vm) /* shutdown, destroy: the guest is stopped, its process exiting */
             forget_vm(d, vm);
     }
+    if (call->save_path) /* the save failed */
+        remove_save_files(call->save_path);
     lvd_call_end(call);
     return rep;
 }
@@ -269,6 +354,8 @@ json_t *lvd_handle(struct lvd_daemon *d, struct lvd_client *c, json_t *req)
     if (!strcmp(op, "info") || !strcmp(op, "pause") || !strcmp(op, "unpause") ||
         !strcmp(op, "shutdown") || !strcmp(op, "destroy") || !strcmp(op, "console"))
         return do_vm_op(d, c, req, op);
+    if (!strcmp(op, "save"))
+        return do_save(d, c, req);
     return lv_ctl_error("unknown op '%.40s'", op);
 }
 
