@@ -29,8 +29,12 @@
  *      and processes in the namespace as before (the pool refilled)
  *   8. lightvmd stops; no process, tap, socket or VM directory left
  *
- * usage: test_snapverbs LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM (skips
- * without it, fails under LIGHTVM_REQUIRE_KVM=1) and root.
+ * With RELEASE_LIGHTVM, the verbs' CLI paths also run under valgrind
+ * (save --keep, a refused save, restore --name --net, create --from, a
+ * taken name, a bad --net): no leak, no memory error.
+ *
+ * usage: test_snapverbs LIGHTVM LIGHTVMD GUEST_DIR [RELEASE_LIGHTVM].
+ * Needs KVM (skips without it, fails under LIGHTVM_REQUIRE_KVM=1) and root.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -63,6 +67,7 @@
 #define POOL_ARG "16,1,3"
 
 static const char *lightvm, *lightvmd, *gdir, *ip_bin, *nc_bin;
+static const char *lightvm_rel; /* release build, for valgrind (optional 4th argument) */
 static char rundir[64] = "/tmp/lvtest-snapverbs-XXXXXX", cfgdir[PATH_MAX];
 static char s1[PATH_MAX], s2[PATH_MAX];
 static struct lvt_bg daemon_bg, tool;
@@ -632,6 +637,47 @@ static void case_restore_net(void)
     CHECK(lv("destroy", "r1", NULL) == 0, "destroy r1: %s", cli.err);
 }
 
+/* `lightvm ARGS... --rundir R` (release build) under valgrind against the
+ * live daemon: no leak, no invalid access, status (want). */
+static void vg(int want, const char *const *args)
+{
+    const char *argv[16] = {"/usr/bin/valgrind", "--quiet", "--leak-check=full",
+                            "--show-leak-kinds=all", "--errors-for-leak-kinds=all",
+                            "--error-exitcode=99", lightvm_rel};
+    int n = 7;
+
+    for (; *args && n < 13; args++)
+        argv[n++] = *args;
+    argv[n++] = "--rundir";
+    argv[n++] = rundir;
+    argv[n] = NULL;
+    CHECK(lvt_run(&cli, 300, argv) == 0 && cli.status == want,
+          "valgrind lightvm %s: status %d (want %d; 99 = valgrind errors): %s%s", argv[7],
+          cli.status, want, cli.out, cli.err);
+}
+
+/* The snapshot verbs' CLI paths under valgrind: save --keep, restore
+ * with --name and --net, create --from, and refusals of each. */
+static void case_valgrind(void)
+{
+    char s3[PATH_MAX], cfg[PATH_MAX];
+
+    if (!lightvm_rel)
+        return;
+    cfg_path(s3, "s3vg");
+    snprintf(cfg, sizeof(cfg), "%s", config("vgc", "{\"name\":\"vgc\",\"vifs\":[{\"bridge\":\""
+                                             BR "\",\"ip\":\"" R1_IP "/24\"}]}"));
+    vg(0, (const char *const[]){"save", "c0", s3, "--keep", NULL});
+    vg(1, (const char *const[]){"save", "c0", s3, NULL}); /* exists */
+    vg(0, (const char *const[]){"restore", s3, "--name", "vgr", "--net",
+                                BR ",ip=" R1_IP "/24", NULL});
+    vg(0, (const char *const[]){"destroy", "vgr", NULL});
+    vg(0, (const char *const[]){"create", "--from", s3, cfg, NULL});
+    vg(0, (const char *const[]){"destroy", "vgc", NULL});
+    vg(1, (const char *const[]){"restore", s3, NULL}); /* c0 runs: its name is taken */
+    vg(2, (const char *const[]){"restore", s3, "--net", BR ",create", NULL});
+}
+
 /* 6: NCLONES clones of S1, each with its own name and IP. */
 static void case_clones(void)
 {
@@ -820,9 +866,14 @@ int main(int argc, char **argv)
 {
     static char gabs[PATH_MAX];
 
-    if (argc != 4) {
-        fprintf(stderr, "usage: test_snapverbs LIGHTVM LIGHTVMD GUEST_DIR\n");
+    if (argc != 4 && argc != 5) {
+        fprintf(stderr, "usage: test_snapverbs LIGHTVM LIGHTVMD GUEST_DIR [RELEASE_LIGHTVM]\n");
         return 2;
+    }
+    if (argc == 5) { /* the verbs under valgrind, which cannot run the sanitizer build */
+        lightvm_rel = argv[4];
+        CHECK(access("/usr/bin/valgrind", X_OK) == 0, "valgrind is not installed "
+              "(scripts/deps.sh installs it)");
     }
     lightvm = argv[1];
     lightvmd = argv[2];
@@ -844,6 +895,7 @@ int main(int argc, char **argv)
         case_save_restore();
         case_save_refused();
         case_restore_net();
+        case_valgrind();
         case_clones();
         case_refusals();
     }
