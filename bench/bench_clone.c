@@ -38,12 +38,13 @@
  * A VM's address is 10.(80+B).X.Y, its MAC 02:cb:00:(80+B):X:Y (given in
  * its configuration), and the host gets a permanent neighbour entry for
  * it before it is asked: no host ARP in the figures (the guest still
- * resolves the host's address to answer). Asks go out from the request
- * on, every 1 ms: one that arrives early waits in the VM's tap and is
- * answered as soon as the guest runs. Every wait is bounded; the VMs,
- * the daemon, the containers and the files are removed at the end (and
- * on a failure or SIGINT). The figures count only from the PVM machine
- * (docs/benchmarks.md, "Snapshots").
+ * resolves the host's address to answer). The reply phase asks once
+ * lightvmd has replied (as a client that waits for its create would),
+ * then every 2 ms: an ask that arrives before the guest is ready waits
+ * in its tap and is answered as soon as it runs. Every wait is bounded;
+ * the VMs, the daemon, the containers and the files are removed at the
+ * end (and on a failure or SIGINT). The figures count only from the PVM
+ * machine (docs/benchmarks.md, "Snapshots").
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -73,7 +74,7 @@
 #define SAMPLE_J 50000    /* the reply phase's VMs: 10.80.200.2 on */
 #define SRC_J 62500       /* src: 10.80.250.2 */
 #define WAIT_US 10e6      /* a VM's first reply */
-#define ASK_EVERY_US 1000
+#define ASK_EVERY_US 2000 /* after the first ask: a safety net for a lost one */
 #define CALL_MS 15000
 #define SAVE_MS 30000
 
@@ -515,9 +516,10 @@ struct sample {
 
 /* A create (req, consumed) of VM (b, j) on our connection, timed from the
  * request to lightvmd's reply and to the guest's first UDP reply on (fd)
- * (asked from the request on, every ASK_EVERY_US, and once more at
- * lightvmd's reply); the VM process's page faults over that time. Dies
- * on a failure. */
+ * (asked when lightvmd has replied, then every ASK_EVERY_US, as a client
+ * that waits for its create would: no ask floods the bridge, and the
+ * pool's waiting shells' taps, before the VM exists); the VM process's
+ * page faults over that time. Dies on a failure. */
 static void timed_create(json_t *req, const char *name, int b, int j, int fd, struct sample *s)
 {
     static struct pf before[20000];
@@ -539,7 +541,7 @@ static void timed_create(json_t *req, const char *name, int b, int j, int fd, st
         ; /* late replies of earlier VMs */
     int nb = daemon_children(before, 20000);
     s->first_us = s->reply_us = -1;
-    double t0 = real_us(), next = t0;
+    double t0 = real_us(), next = t0 + WAIT_US; /* (the first ask: at the reply) */
     if (lv_ctl_send(&conn, req, CALL_MS, &err) < 0) {
         snprintf(msg, sizeof(msg), "create %s: %s", name, err.msg);
         die(msg);
@@ -556,8 +558,9 @@ static void timed_create(json_t *req, const char *name, int b, int j, int fd, st
             ask(fd, a.s_addr);
             next = now + ASK_EVERY_US;
         }
-        double w = s->first_us < 0 ? next - now : 100000;
-        struct timespec ts = {(time_t)(w / 1e6), (long)((w - (double)(time_t)(w / 1e6) * 1e6) * 1e3)};
+        double w = s->first_us < 0 && next - now < 100000 ? next - now : 100000;
+        long wus = w > 0 ? (long)w : 0;
+        struct timespec ts = {wus / 1000000, wus % 1000000 * 1000};
         struct pollfd p[2] = {{s->reply_us < 0 ? conn.fd : -1, POLLIN, 0}, {fd, POLLIN, 0}};
         ppoll(p, 2, &ts, NULL);
         int rc = s->reply_us < 0 ? lv_ctl_poll_recv(&conn, &rep, &err) : 0;
@@ -572,7 +575,7 @@ static void timed_create(json_t *req, const char *name, int b, int j, int fd, st
                          json_string_value(json_object_get(rep, "error")) ?: "?");
                 die(msg);
             }
-            next = real_us(); /* ask now too: its tap is on the bridge */
+            next = real_us(); /* ask now */
         }
         while (take_reply(fd, &from, &at))
             if (from == a.s_addr && s->first_us < 0)
@@ -1006,7 +1009,8 @@ int main(int argc, char **argv)
     want_rate = strstr(phases, "rate") != NULL;
     want_mem = strstr(phases, "memory") != NULL;
     if (bad || r < 1 || r > MAX_SAMPLES || secs < 1 || secs > 600 || cap < 1 || nvms < 1 ||
-        pool_k < 1 || pool_k > 200 || strlen(sd) > 200 || !realpath(argv[1], lightvmd) || !realpath(argv[2], kernel))
+        pool_k < 1 || pool_k > 200 || strlen(sd) > 200 || !realpath(argv[1], lightvmd) ||
+        !realpath(argv[2], kernel))
         return usage();
     per_bridge = 1000 - pool_k; /* a bridge takes 1024 ports: VMs + shells (+ src) */
     if (cap > MAXBR * per_bridge)
