@@ -3,6 +3,8 @@
 # root: it makes its own network namespace and bridge): BENCH_NET_N
 # daytime boots to network up, then BENCH_VMS VMs at once for memory.
 # bench_snapshot (root; not part of make bench): saves and restores of a counter VM.
+# bench_clone (root; not part of make bench): save, create --from, clones per
+# second and memory per clone through lightvmd's socket.
 # bench_load (root; not part of make bench): httpd VMs under ab while VMs
 # churn, next to their idle latency and a busybox httpd peer.
 # bench-pool (root; not part of make bench or make test): LightVM's
@@ -25,7 +27,7 @@ bench-build: build-all $(BUILD)/bench/bench_boot $(BUILD)/bench/hello_static \
 	$(BUILD)/bench/bench_net $(BUILD)/bench/udp_probe $(BUILD)/bench/bench_pool \
 	$(BUILD)/bench/bench_api $(BUILD)/bench/bench_load $(BUILD)/bench/bench_image \
 	$(BUILD)/bench/bench_cgroup \
-	$(BUILD)/bench/bench_antispoof $(BUILD)/bench/bench_snapshot
+	$(BUILD)/bench/bench_antispoof $(BUILD)/bench/bench_snapshot $(BUILD)/bench/bench_clone
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-build
@@ -53,8 +55,9 @@ $(BUILD)/bench/bench_image $(BUILD)/bench/bench_antispoof $(BUILD)/bench/bench_s
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< bench/stats.c \
 		$(BUILD)/lib/liblightvm.a $(LDLIBS)
 
-# bench/lvd.c: what these two clients of lightvmd's socket share (the pool wait).
-$(BUILD)/bench/bench_load $(BUILD)/bench/bench_api: $(BUILD)/bench/%: bench/%.c bench/stats.c \
+# bench/lvd.c: what these clients of lightvmd's socket share (the pool wait, cleanup).
+# bench_clone (root; not part of make bench): snapshot clones through lightvmd (issue 11).
+$(BUILD)/bench/bench_load $(BUILD)/bench/bench_api $(BUILD)/bench/bench_clone: $(BUILD)/bench/%: bench/%.c bench/stats.c \
 		bench/stats.h bench/lvd.c bench/lvd.h $(BUILD)/lib/liblightvm.a
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< bench/stats.c bench/lvd.c \
