@@ -88,6 +88,7 @@ struct lv_vq {
 struct lv_vq_seg {
     void *ptr; /* host address inside guest RAM (borrowed, guest-shared) */
     uint32_t len;
+    lv_gpa_t gpa; /* where (ptr) is in the guest: lv_vq_push marks what was written */
 };
 
 /* A popped descriptor chain: seg[0 .. nread) are readable (driver ->
@@ -124,7 +125,9 @@ int lv_vq_pop(struct lv_vq *vq, struct lv_vq_chain *c, struct lv_err *err);
 
 /* Returns chain (c) to the driver with (written_len) bytes written into
  * its writable part: fills the next used element, then publishes used idx
- * (release). Returns 0, or -EINVAL when c->head >= size, written_len >
+ * (release). Then marks for dirty tracking (lv_mem_mark_dirty) the first
+ * (written_len) bytes of the writable part and the used ring entries it
+ * wrote: a device writes nothing of a chain beyond what it reports. Returns 0, or -EINVAL when c->head >= size, written_len >
  * c->wlen, or nothing is in flight. Does not interrupt: see below. */
 int lv_vq_push(struct lv_vq *vq, const struct lv_vq_chain *c, uint32_t written_len,
                struct lv_err *err);

@@ -89,6 +89,7 @@ int lv_mem_map_file(struct lv_mem *mem, int fd, struct lv_err *err)
         close(mem->fd);
     mem->fd = fd;
     mem->cow = 1;
+    lv_mem_mark_dirty(mem, 0, mem->size); /* every page may have changed */
     return 0;
 }
 

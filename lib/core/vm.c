@@ -508,6 +508,7 @@ int lv_vm_request(struct lv_vm *vm, uint32_t request, struct lv_err *err)
     if (!vm->go || !bi)
         return lv_err_set(err, EINVAL, "the VM is not running");
     __atomic_store_n(&bi->control.request, request, __ATOMIC_SEQ_CST);
+    lv_mem_mark_dirty(&vm->mem, LV_GPA_BOOTINFO, sizeof(*bi));
     return lv_vm_raise_control(vm, err);
 }
 
