@@ -18,10 +18,12 @@
  * The stream is hostile input at the destination: every field is checked
  * before use, its size is bounded (rounds, records, bytes), nothing is
  * allocated in proportion to what it claims. Both ends take any stream
- * fd (socket, pipe), borrowed: it is made non-blocking for the time of
- * the call (its O_NONBLOCK flag restored after) and each read or write
- * waits at most opts->io_timeout_ms. A socket is written with
- * MSG_NOSIGNAL; a process writing into a pipe must ignore SIGPIPE itself.
+ * fd (socket, pipe), borrowed, blocking or not (its flags are not
+ * changed: a socket is used with MSG_DONTWAIT, a pipe polled first), and
+ * each read or write waits at most opts->io_timeout_ms. A socket is
+ * written with MSG_NOSIGNAL; a process writing into a pipe must ignore
+ * SIGPIPE itself. System calls: poll, sendto, recvfrom, read and write
+ * (a pipe), and a save's (lseek, mincore; the KVM ioctls).
  */
 #ifndef LIGHTVM_MIGRATE_H
 #define LIGHTVM_MIGRATE_H

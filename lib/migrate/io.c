@@ -1,11 +1,14 @@
 /*
- * io.c: bytes on a migration fd (a socket or a pipe, made non-blocking
- * for the time of a migration): whole reads and writes, each wait for
- * the fd bounded by a timeout, so that a peer that stops reading or
- * writing cannot hold a migration (and a paused VM) forever.
+ * io.c: bytes on a migration fd (a socket or a pipe): whole reads and
+ * writes, each wait for the fd bounded by a timeout, so that a peer that
+ * stops reading or writing cannot hold a migration (and a paused VM)
+ * forever. The fd's flags are not changed: a socket is read and written
+ * with MSG_DONTWAIT (and MSG_NOSIGNAL); another fd (a pipe) is polled
+ * first, then read (what is there) or written PIPE_BUF bytes at a time
+ * (what a writable pipe takes without blocking).
  */
 #include <errno.h>
-#include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -18,21 +21,6 @@
 int lv_mig_io_timeout(const struct lv_mig_opts *o)
 {
     return o && o->io_timeout_ms > 0 ? o->io_timeout_ms : IO_TIMEOUT_MS;
-}
-
-int lv_mig_fd_nonblock(int fd, int *old, struct lv_err *err)
-{
-    int fl = fcntl(fd, F_GETFL);
-
-    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
-        return lv_err_set(err, errno, "migration: the stream fd: %s", strerror(errno));
-    *old = fl;
-    return 0;
-}
-
-void lv_mig_fd_restore(int fd, int old)
-{
-    fcntl(fd, F_SETFL, old);
 }
 
 /* Waits for (ev) on (fd): 0, or -ETIMEDOUT / -errno with (err). */
@@ -52,16 +40,35 @@ static int wait_fd(int fd, short ev, int timeout_ms, const char *what, struct lv
     return 0;
 }
 
+/* One write that does not block: a socket's send, else (a pipe, found
+ * writable by a poll first) a write of at most PIPE_BUF bytes. */
+static int write_some(int fd, const uint8_t *p, size_t len, int *sock, int timeout_ms,
+                      ssize_t *n, struct lv_err *err)
+{
+    if (*sock) {
+        *n = send(fd, p, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+        if (*n >= 0 || errno != ENOTSOCK)
+            return 0;
+        *sock = 0;
+    }
+    int rc = wait_fd(fd, POLLOUT, timeout_ms, "read", err);
+    if (!rc)
+        *n = write(fd, p, len < PIPE_BUF ? len : PIPE_BUF);
+    return rc;
+}
+
 int lv_mig_write(int fd, const void *buf, size_t len, int timeout_ms, struct lv_err *err)
 {
     const uint8_t *p = buf;
+    int sock = 1;
 
     while (len) { /* each round writes or waits at most timeout_ms */
-        ssize_t n = send(fd, p, len, MSG_NOSIGNAL); /* a closed peer: EPIPE, no signal */
-        if (n < 0 && errno == ENOTSOCK)
-            n = write(fd, p, len); /* a pipe: the caller ignores SIGPIPE (migrate.h) */
+        ssize_t n = 0;
+        int rc = write_some(fd, p, len, &sock, timeout_ms, &n, err);
+        if (rc)
+            return rc; /* the wait failed: (err) says why */
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int rc = wait_fd(fd, POLLOUT, timeout_ms, "read", err);
+            rc = wait_fd(fd, POLLOUT, timeout_ms, "read", err);
             if (rc)
                 return rc;
             continue;
@@ -77,14 +84,35 @@ int lv_mig_write(int fd, const void *buf, size_t len, int timeout_ms, struct lv_
     return 0;
 }
 
+/* One read that does not block: a socket's recv, else (a pipe) a read
+ * once a poll found it readable. */
+static int read_some(int fd, uint8_t *p, size_t len, int *sock, int timeout_ms, ssize_t *n,
+                     struct lv_err *err)
+{
+    if (*sock) {
+        *n = recv(fd, p, len, MSG_DONTWAIT);
+        if (*n >= 0 || errno != ENOTSOCK)
+            return 0;
+        *sock = 0;
+    }
+    int rc = wait_fd(fd, POLLIN, timeout_ms, "write", err);
+    if (!rc)
+        *n = read(fd, p, len);
+    return rc;
+}
+
 int lv_mig_read(int fd, void *buf, size_t len, int timeout_ms, struct lv_err *err)
 {
     uint8_t *p = buf;
+    int sock = 1;
 
     while (len) {
-        ssize_t n = read(fd, p, len);
+        ssize_t n = 0;
+        int rc = read_some(fd, p, len, &sock, timeout_ms, &n, err);
+        if (rc)
+            return rc;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int rc = wait_fd(fd, POLLIN, timeout_ms, "write", err);
+            rc = wait_fd(fd, POLLIN, timeout_ms, "write", err);
             if (rc)
                 return rc;
             continue;

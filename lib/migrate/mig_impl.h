@@ -66,14 +66,11 @@ int lv_mig_read_records(struct lv_mig_reader *r, const struct lv_mig_hdr *h, uin
                         uint8_t *buf, size_t cap, struct lv_snap **snap,
                         struct lv_mig_stats *st, struct lv_err *err);
 
-/* io.c: on a non-blocking (fd): all of (len) bytes, each wait for the fd
- * at most (timeout_ms). */
+/* io.c: all of (len) bytes on (fd) (its flags unchanged), each wait for
+ * the fd at most (timeout_ms); a peer that closed: -EPIPE. */
 int lv_mig_write(int fd, const void *buf, size_t len, int timeout_ms, struct lv_err *err);
 int lv_mig_read(int fd, void *buf, size_t len, int timeout_ms, struct lv_err *err);
-/* Sets O_NONBLOCK on (fd); *old gets the previous flags for
- * lv_mig_fd_restore. */
-int lv_mig_fd_nonblock(int fd, int *old, struct lv_err *err);
-void lv_mig_fd_restore(int fd, int old);
+/* opts->io_timeout_ms or its default. */
 int lv_mig_io_timeout(const struct lv_mig_opts *o);
 
 #endif

@@ -28,12 +28,8 @@ int lv_mig_recv_header(int fd, const struct lv_mig_opts *o, struct lv_mig_hdr *h
                        struct lv_err *err)
 {
     uint8_t head[LV_MIG_HDR_LEN];
-    int fl, rc = lv_mig_fd_nonblock(fd, &fl, err);
+    int rc = lv_mig_read(fd, head, sizeof(head), lv_mig_io_timeout(o), err);
 
-    if (rc)
-        return rc;
-    rc = lv_mig_read(fd, head, sizeof(head), lv_mig_io_timeout(o), err);
-    lv_mig_fd_restore(fd, fl);
     return rc ? rc : lv_mig_check_header(head, h, err);
 }
 
@@ -61,14 +57,11 @@ int lv_mig_recv(struct lv_vm *vm, int fd, const struct lv_mig_hdr *h, const stru
     struct lv_snap *snap = NULL;
     uint64_t t0 = lv_now_ns();
     uint8_t *rec = NULL;
-    int fl = 0, rc;
+    int rc;
 
     st = st ? st : &local;
     memset(st, 0, sizeof(*st));
     rc = check_vm(vm, h, err);
-    if (rc)
-        return rc;
-    rc = lv_mig_fd_nonblock(fd, &fl, err);
     if (rc)
         return rc;
     rec = malloc(LV_MIG_REC_MAX);
@@ -78,7 +71,6 @@ int lv_mig_recv(struct lv_vm *vm, int fd, const struct lv_mig_hdr *h, const stru
         rc = lv_mig_read_records(&r, h, vm->mem.base, rec, LV_MIG_REC_MAX, &snap, st, err);
     if (!rc)
         rc = lv_vm_restore_state(vm, snap, err);
-    lv_mig_fd_restore(fd, fl);
     lv_snap_close(&snap);
     free(rec);
     st->bytes += LV_MIG_HDR_LEN;
@@ -89,11 +81,6 @@ int lv_mig_recv(struct lv_vm *vm, int fd, const struct lv_mig_hdr *h, const stru
 int lv_mig_ack(int fd, int ok, struct lv_err *err)
 {
     uint8_t c = ok ? LV_MIG_ACK : LV_MIG_NACK;
-    int fl, rc = lv_mig_fd_nonblock(fd, &fl, err);
 
-    if (rc)
-        return rc;
-    rc = lv_mig_write(fd, &c, 1, ACK_WRITE_MS, err);
-    lv_mig_fd_restore(fd, fl);
-    return rc;
+    return lv_mig_write(fd, &c, 1, ACK_WRITE_MS, err);
 }

@@ -272,30 +272,26 @@ int lv_mig_send(struct lv_vm *vm, int fd, const struct lv_mig_opts *o, struct lv
     struct lv_mig_stats local;
     struct sender s = {0};
     uint64_t t0 = lv_now_ns(), t_pause = 0;
-    int paused = 0, quiesced = 0, tracking = 0, fl = 0, nb = 0;
+    int paused = 0, quiesced = 0, tracking = 0;
     int rc = setup(&s, vm, fd, o, err);
 
     s.st = st ? st : &local;
     memset(s.st, 0, sizeof(*s.st));
-    if (!rc && !(rc = lv_mig_fd_nonblock(fd, &fl, err)))
-        nb = 1;
     if (!rc && !(o && o->no_precopy) && !(rc = lv_vm_dirty_start(vm, err)))
         tracking = 1;
     if (!rc)
         rc = migrate(&s, o, &paused, &quiesced, &t_pause, err);
-    if (tracking)
-        lv_vm_dirty_stop(vm);
     if (!rc) {
-        lv_vm_stop(vm); /* the destination runs it: never here again */
         s.st->downtime_ns = lv_now_ns() - t_pause;
+        lv_vm_stop(vm); /* the destination runs it: never here again */
     } else {
         if (quiesced)
             lv_devices_unquiesce(vm);
         if (paused)
             lv_vm_unpause(vm, NULL);
     }
-    if (nb)
-        lv_mig_fd_restore(fd, fl);
+    if (tracking) /* a memslot change: after the VM runs again (dirty.h) */
+        lv_vm_dirty_stop(vm);
     free(s.rec);
     free(s.map);
     s.st->total_ns = lv_now_ns() - t0;

@@ -362,7 +362,8 @@ static int test_live(struct box *dst, struct lv_mig_stats *out)
     atomic_store(&c.done, 1);
     pthread_join(c.t, NULL);
     print_stats("live migration, source", &s.st);
-    print_stats("live migration, destination", &rst);
+    printf("live migration, destination: %u rounds, %llu bytes, total %llu us\n", rst.rounds,
+           (unsigned long long)rst.bytes, (unsigned long long)rst.total_ns / 1000);
     printf("client: %d requests, %d answered, %d retries, counts %lu .. %lu\n", c.asked,
            c.answered, c.retried, c.first, c.last);
     CHECK(c.answered == c.asked && c.asked >= 5, "%d of %d requests answered", c.answered,
@@ -403,7 +404,7 @@ static int pass(int from, int to, uint64_t *count, struct fwd *f, int forward)
         return -1;
     if (forward && f->cut_at && *count + (uint64_t)n > f->cut_at)
         n = (ssize_t)(f->cut_at - *count);
-    if (forward && f->flip_at >= *count && f->flip_at < *count + (uint64_t)n)
+    if (forward && f->flip_at && f->flip_at >= *count && f->flip_at < *count + (uint64_t)n)
         buf[f->flip_at - *count] ^= 1;
     for (ssize_t off = 0; off < n;) {
         ssize_t w = send(to, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
@@ -486,8 +487,10 @@ static void test_dirtier(void)
         box_free(&src);
         return;
     }
-    before = ask_dirtier(60);
-    CHECK(before >= 0, "dirtier does not answer");
+    CHECK(ask_dirtier(60) >= 0, "dirtier does not answer");
+    lvt_sleep_ms(1000); /* its whole area written, many times over */
+    before = ask_dirtier(5);
+    CHECK(before >= 2048, "dirtier has written %ld pages", before);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
     CHECK(start_sender(&s, src.vm, sv[0], 0) == 0, "sender thread");
     int rc = receive(sv[1], &dst, &rst, &e);
