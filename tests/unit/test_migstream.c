@@ -8,11 +8,19 @@
  * that passed every check before the refusal (a destination VM that
  * refuses is destroyed anyway; nothing else is touched).
  *
+ * The fd layer too (io.c, both ends'): a stream through a pipe and a
+ * socketpair whole, a silent peer timed out, a closed one reported, a
+ * header read from a pipe (lv_mig_recv_header).
+ *
  * LIGHTVM_MIG_KEEP=DIR writes the valid streams there (the fuzz target's
  * seeds are made that way). */
 #include <errno.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "../../lib/migrate/mig_impl.h"
 #include "../../lib/snapshot/snap_impl.h"
@@ -453,6 +461,98 @@ static void test_seeds(void)
     sb_free(b);
 }
 
+/* ---- the fd layer ---- */
+
+struct pump {
+    int fd;
+    const uint8_t *p;
+    size_t n;
+    int rc;
+};
+
+static void *pump_main(void *arg)
+{
+    struct pump *w = arg;
+
+    w->rc = lv_mig_write(w->fd, w->p, w->n, 5000, NULL);
+    close(w->fd);
+    return NULL;
+}
+
+/* (b) through fds[1] -> fds[0] by a writer thread, read back whole;
+ * then the writer's end is closed: a further read is -EPIPE. */
+static void through(int fds[2], const struct sb *b, const char *what)
+{
+    struct pump w = {fds[1], b->p, b->n, -1};
+    uint8_t *got = malloc(b->n), c;
+    struct lv_err e = {""};
+    pthread_t t;
+
+    if (!got || pthread_create(&t, NULL, pump_main, &w)) {
+        CHECK(0, "%s: setup", what);
+        free(got);
+        return;
+    }
+    int rc = lv_mig_read(fds[0], got, b->n, 5000, &e);
+    pthread_join(t, NULL);
+    CHECK(rc == 0 && w.rc == 0 && !memcmp(got, b->p, b->n), "%s: %d %d \"%s\"", what, rc, w.rc,
+          e.msg);
+    rc = lv_mig_read(fds[0], &c, 1, 5000, &e);
+    CHECK(rc == -EPIPE && strstr(e.msg, "ends early"), "%s after the close: %d \"%s\"", what,
+          rc, e.msg);
+    close(fds[0]);
+    free(got);
+}
+
+static void test_io(void)
+{
+    struct sb *b = valid();
+    struct lv_mig_hdr h;
+    struct lv_err e = {""};
+    int p[2], s[2];
+    uint8_t c;
+
+    signal(SIGPIPE, SIG_IGN); /* a pipe's writer (migrate.h) */
+    if (pipe(p) == 0)
+        through(p, b, "a pipe");
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0)
+        through(s, b, "a socketpair");
+    /* a peer that says nothing: timed out, for a pipe and a socket */
+    if (pipe(p) == 0) {
+        CHECK(lv_mig_read(p[0], &c, 1, 100, &e) == -ETIMEDOUT && strstr(e.msg, "100 ms"),
+              "a silent pipe: \"%s\"", e.msg);
+        close(p[0]);
+        CHECK(lv_mig_write(p[1], b->p, 1, 100, &e) == -EPIPE, "a pipe without reader: \"%s\"",
+              e.msg);
+        close(p[1]);
+    }
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, s) == 0) {
+        CHECK(lv_mig_read(s[0], &c, 1, 100, &e) == -ETIMEDOUT, "a silent socket: \"%s\"",
+              e.msg);
+        /* a peer that does not read: the buffers fill (4 MiB is more than
+         * they hold), then the wait ends */
+        uint8_t *big = calloc(1, 4u << 20);
+        CHECK(big && lv_mig_write(s[0], big, 4u << 20, 100, &e) == -ETIMEDOUT &&
+                  strstr(e.msg, "did not read"), "a socket nobody reads: \"%s\"", e.msg);
+        free(big);
+        close(s[0]);
+        close(s[1]);
+    }
+    /* the destination's first read: the header from a pipe */
+    if (pipe(p) == 0) {
+        CHECK(write(p[1], b->p, LV_MIG_HDR_LEN) == LV_MIG_HDR_LEN, "write");
+        CHECK(lv_mig_recv_header(p[0], NULL, &h, &e) == 0 && h.mem_size == MEM && h.nnics == 1,
+              "recv_header: %s", e.msg);
+        b->p[3] ^= 1;
+        CHECK(write(p[1], b->p, LV_MIG_HDR_LEN) == LV_MIG_HDR_LEN, "write");
+        CHECK(lv_mig_recv_header(p[0], NULL, &h, &e) == -EINVAL && strstr(e.msg, "magic"),
+              "a bad header: %s", e.msg);
+        close(p[0]);
+        close(p[1]);
+    }
+    sb_free(b);
+}
+
 int main(void)
 {
     uint8_t *ram = malloc(MEM);
@@ -466,6 +566,7 @@ int main(void)
     test_bounds(ram);
     test_refused_ram(ram);
     test_seeds();
+    test_io();
     free(ram);
     return lvt_done("test_migstream");
 }
