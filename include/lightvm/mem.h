@@ -62,7 +62,11 @@ void *lv_mem_ptr(const struct lv_mem *mem, lv_gpa_t gpa, uint64_t len);
  * buffers, the boot info) calls lv_mem_mark_dirty AFTER the write, so
  * that a collector that takes the bit also sees the new contents. Off,
  * that costs one relaxed atomic load; on, one atomic OR per page. Reads
- * never mark. */
+ * never mark. A write racing with lv_mem_dirty_begin may go unmarked
+ * (its flag load is not ordered after the begin); it is not lost to a
+ * migration, whose first full copy of the RAM reads every page after
+ * lv_vm_dirty_start returns, i.e. after a memslot update that waits for
+ * an SRCU grace period, long after any such write reached memory. */
 
 #define LV_DIRTY_PAGE 4096u
 

@@ -35,8 +35,7 @@ static void store_avail_event(struct lv_vq *vq)
     mark_used(vq, 4 + 8ull * vq->size, 2);
 }
 
-/* The first (len) bytes of the writable segments of (c). */
-static void mark_written(const struct lv_vq *vq, const struct lv_vq_chain *c, uint32_t len)
+void lv_vq_mark_written(const struct lv_vq *vq, const struct lv_vq_chain *c, uint32_t len)
 {
     for (unsigned i = c->nread; i < c->nsegs && len; i++) {
         uint32_t n = c->seg[i].len < len ? c->seg[i].len : len;
@@ -230,7 +229,7 @@ int lv_vq_push(struct lv_vq *vq, const struct lv_vq_chain *c, uint32_t written_l
      * visible to the driver before the index that publishes it. */
     STORE_REL(&vq->used->idx, vq->used_idx);
     /* After the writes: a collector that takes a mark sees them. */
-    mark_written(vq, c, written_len);
+    lv_vq_mark_written(vq, c, written_len);
     mark_used(vq, 0, 4);
     mark_used(vq, 4 + 8ull * slot, 8);
     return 0;

@@ -4,7 +4,8 @@
  * for ranges across page boundaries; ranges outside the RAM ignored; a
  * take clears and counts only bits new to the caller's bitmap; a push
  * marks the bytes it reports written, its used ring entry and index, and
- * not the chain's readable part nor its unwritten tail; a restart
+ * not the chain's readable part nor its unwritten tail (and
+ * lv_vq_mark_written no more than the writable part); a restart
  * forgets old marks; a snapshot mapping (lv_mem_map_file) marks all; and
  * two threads marking while a third takes lose no mark. */
 #include <errno.h>
@@ -115,6 +116,10 @@ static void test_push(struct lv_mem *m)
     CHECK(lv_vq_pop(&vq, &c, &err) == 1 && lv_vq_push(&vq, &c, 0, &err) == 0, "second: %s",
           err.msg);
     CHECK(take(m, b) == 1 && has(b, used / PG), "push of 0 bytes: %ld pages", count(b));
+    /* a device marking a chain itself: its writable part only, however much it says */
+    lv_vq_mark_written(&vq, &c, 10 * PG);
+    CHECK(take(m, b) == 3 && has(b, bp + 2) && has(b, bp + 3) && has(b, bp + 4),
+          "lv_vq_mark_written of more than the chain: %ld pages", count(b));
     /* kick suppression writes the used ring's flags */
     lv_vq_set_kick_suppress(&vq, true);
     CHECK(take(m, b) == 1 && has(b, used / PG), "kick suppression: %ld pages", count(b));
