@@ -17,6 +17,8 @@
  *   3. again with one byte of the first page record flipped on the way
  *      (and no pre-copy): the destination refuses the checksum, the
  *      source runs on and answers;
+ *      then moved on without pre-copy (paused first, one round) to a
+ *      third VM: the next count, generation 2, that source stopped;
  *   4. dirtier (writes 2000 pages per ms over 2048 pages) migrated: the
  *      dirty set cannot shrink, so pre-copy gives up (not converged)
  *      within the round bound and stops and copies; the destination
@@ -351,6 +353,14 @@ static int test_live(struct box *dst, struct lv_mig_stats *out)
         CHECK(ask(k == 1 ? 60 : 5, &r) && r.count == k, "counter before: reply %lu: %lu", k,
               r.count);
     c.last = 3;
+    /* a paused VM is refused, and left as it was */
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+    CHECK(lv_vm_pause(src.vm, &e) == 0, "pause: %s", e.msg);
+    CHECK(lv_mig_send(src.vm, sv[0], NULL, NULL, &e) == -EINVAL && strstr(e.msg, "running") &&
+              lv_vm_is_paused(src.vm), "a paused VM sent: \"%s\"", e.msg);
+    CHECK(lv_vm_unpause(src.vm, &e) == 0, "unpause: %s", e.msg);
+    close(sv[0]);
+    close(sv[1]);
     CHECK(pthread_create(&c.t, NULL, client_main, &c) == 0, "client thread");
     lvt_sleep_ms(300);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
@@ -473,6 +483,37 @@ static void test_broken(struct box *src, uint64_t cut_at, uint64_t flip_at, int 
           after.gen);
 }
 
+/* 3b: (src) moved on without pre-copy (paused first, one round): the
+ * count goes on, generation + 1, the source stopped. */
+static void test_plain(struct box *src)
+{
+    struct lv_mig_stats rst;
+    struct lv_err e = {""};
+    struct reply before = {0}, after = {0};
+    struct box dst;
+    struct sender s;
+    int sv[2];
+
+    CHECK(ask(5, &before), "the source does not answer");
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+    CHECK(start_sender(&s, src->vm, sv[0], 1) == 0, "sender thread");
+    int rc = receive(sv[1], &dst, &rst, &e);
+    pthread_join(s.t, NULL);
+    print_stats("without pre-copy, source", &s.st);
+    CHECK(rc == 0 && s.rc == 0, "without pre-copy: the destination: %s; the source: %s", e.msg,
+          s.e.msg);
+    CHECK(s.st.rounds == 1 && !s.st.converged, "without pre-copy: %u rounds", s.st.rounds);
+    if (!rc && !s.rc) {
+        check_stopped(src);
+        CHECK(ask(10, &after) && after.count == before.count + 1 && after.gen == before.gen + 1,
+              "after: count %lu (before %lu) gen %lu (before %lu)", after.count, before.count,
+              after.gen, before.gen);
+        box_free(&dst);
+    }
+    close(sv[0]);
+    close(sv[1]);
+}
+
 /* 4: a guest that dirties pages faster than they go: stop-and-copy. */
 static void test_dirtier(void)
 {
@@ -536,6 +577,7 @@ int main(int argc, char **argv)
     if (test_live(&dst, &live) == 0) {
         test_broken(&dst, live.bytes / 2, 0, 0, "ends early");
         test_broken(&dst, 0, 64 + 8 + 16 + 100, 1, "checksum mismatch in a PAGES record");
+        test_plain(&dst);
         box_free(&dst);
     }
     test_dirtier();
