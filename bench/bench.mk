@@ -5,6 +5,7 @@
 # bench_snapshot (root; not part of make bench): saves and restores of a counter VM.
 # bench_clone (root; not part of make bench): save, create --from, clones per
 # second and memory per clone through lightvmd's socket.
+# bench_dirty (KVM; not part of make bench): dirty tracking's start, collect and stop.
 # bench_load (root; not part of make bench): httpd VMs under ab while VMs
 # churn, next to their idle latency and a busybox httpd peer.
 # bench-pool (root; not part of make bench or make test): LightVM's
@@ -27,7 +28,8 @@ bench-build: build-all $(BUILD)/bench/bench_boot $(BUILD)/bench/hello_static \
 	$(BUILD)/bench/bench_net $(BUILD)/bench/udp_probe $(BUILD)/bench/bench_pool \
 	$(BUILD)/bench/bench_api $(BUILD)/bench/bench_load $(BUILD)/bench/bench_image \
 	$(BUILD)/bench/bench_cgroup \
-	$(BUILD)/bench/bench_antispoof $(BUILD)/bench/bench_snapshot $(BUILD)/bench/bench_clone
+	$(BUILD)/bench/bench_antispoof $(BUILD)/bench/bench_snapshot $(BUILD)/bench/bench_clone \
+	$(BUILD)/bench/bench_dirty
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-build
@@ -48,9 +50,11 @@ $(BUILD)/bench/bench_cgroup: bench/bench_cgroup.c bench/stats.c bench/stats.h $(
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< bench/stats.c \
 		$(BUILD)/lib/liblightvm.a $(LDLIBS)
 
-# Users of the library: bench_image (the loader), bench_snapshot (lib/snapshot), clients
+# Users of the library: bench_image (the loader), bench_snapshot (lib/snapshot),
+# bench_dirty (lightvm/dirty.h), clients
 # of lightvmd's socket (lib/ctl).
-$(BUILD)/bench/bench_image $(BUILD)/bench/bench_antispoof $(BUILD)/bench/bench_snapshot: $(BUILD)/bench/%: bench/%.c bench/stats.c bench/stats.h $(BUILD)/lib/liblightvm.a
+$(BUILD)/bench/bench_image $(BUILD)/bench/bench_antispoof $(BUILD)/bench/bench_snapshot \
+		$(BUILD)/bench/bench_dirty: $(BUILD)/bench/%: bench/%.c bench/stats.c bench/stats.h $(BUILD)/lib/liblightvm.a
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< bench/stats.c \
 		$(BUILD)/lib/liblightvm.a $(LDLIBS)

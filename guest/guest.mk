@@ -38,9 +38,9 @@ GUEST_LDFLAGS := -nostdlib -static -no-pie -z max-page-size=0x1000 \
 # Runtime sources in link order (entry.S first: _start opens .text).
 GUEST_RT_SRCS := entry.S trap_entry.S halt.S start.c trap.c pvm.c \
 	console.c printf.c clock.c apic.c heap.c string.c net.c random.c resume.c
-GUEST_APPS := hello sleep selftest vqcorrupt daytime httpd memhog spoof counter
+GUEST_APPS := hello sleep selftest vqcorrupt daytime httpd memhog spoof counter dirty dirtier
 # Apps linked with lwIP (guest/lwip/lwip.mk): their link adds liblwip.a.
-LWIP_APPS := daytime httpd memhog spoof counter
+LWIP_APPS := daytime httpd memhog spoof counter dirty dirtier
 
 GUEST_RT_OBJS := $(GUEST_RT_SRCS:%=$(GUEST_OBJDIR)/rt/%.o)
 GUEST_APP_OBJS := $(GUEST_APPS:%=$(GUEST_OBJDIR)/apps/%.c.o)

@@ -10,6 +10,7 @@
 #ifndef LIGHTVM_MEM_H
 #define LIGHTVM_MEM_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -23,6 +24,11 @@ struct lv_mem {
     uint64_t size; /* bytes */
     int cow;       /* the RAM is a private copy-on-write mapping of (fd): a
                     * snapshot's memory file (lv_mem_map_file), not a memfd */
+    /* The VMM's own writes into the RAM while dirty tracking is on
+     * (lv_mem_dirty_begin .. lv_mem_dirty_end; lightvm/dirty.h). */
+    atomic_int dirty_on;     /* marking is on */
+    _Atomic uint64_t *dirty; /* one bit per 4 KiB page, owned; allocated by the
+                              * first lv_mem_dirty_begin, freed by lv_mem_close */
 };
 
 /* Creates (size) bytes of zeroed guest RAM: a memfd mapped shared.
@@ -50,6 +56,45 @@ void lv_mem_close(struct lv_mem *mem);
  * inside (mem), else NULL. len 0 is valid when gpa <= size. The pointer is
  * borrowed: valid until lv_mem_close(). */
 void *lv_mem_ptr(const struct lv_mem *mem, lv_gpa_t gpa, uint64_t len);
+
+/* ---- The VMM's writes into guest RAM (dirty tracking) ----
+ * Every host write into guest RAM while the VM may run (device rings and
+ * buffers, the boot info) calls lv_mem_mark_dirty AFTER the write, so
+ * that a collector that takes the bit also sees the new contents. Off,
+ * that costs one relaxed atomic load; on, one atomic OR per page. Reads
+ * never mark. A write racing with lv_mem_dirty_begin may go unmarked
+ * (its flag load is not ordered after the begin); it is not lost to a
+ * migration, whose first full copy of the RAM reads every page after
+ * lv_vm_dirty_start returns, i.e. after a memslot update that waits for
+ * an SRCU grace period, long after any such write reached memory. */
+
+#define LV_DIRTY_PAGE 4096u
+
+/* Turns marking on, with a clear bitmap (allocated on first use: one bit
+ * per page of mem->size). For one controlling thread; writers may run.
+ * 0 or -ENOMEM with (err). */
+int lv_mem_dirty_begin(struct lv_mem *mem, struct lv_err *err);
+/* Turns marking off; the bitmap stays (a writer may still be marking)
+ * until lv_mem_close. */
+void lv_mem_dirty_end(struct lv_mem *mem);
+/* Words (uint64_t) of a bitmap of (mem): one bit per LV_DIRTY_PAGE. */
+size_t lv_mem_dirty_words(const struct lv_mem *mem);
+/* Takes the VMM's marks (one atomic exchange per word, so no mark is
+ * lost to a concurrent writer), ORs them into (bitmap)
+ * (lv_mem_dirty_words words) and returns how many bits were newly set
+ * there. 0 when marking never began. */
+long lv_mem_dirty_take(struct lv_mem *mem, uint64_t *bitmap);
+/* The slow path of lv_mem_mark_dirty: marks the pages of [gpa, gpa + len)
+ * (ignored unless inside the RAM). */
+void lv_mem_mark_range(const struct lv_mem *mem, lv_gpa_t gpa, uint64_t len);
+
+/* After the VMM wrote [gpa, gpa + len) of guest RAM. Any thread. (mem)
+ * is const for the writers that borrow it: the marks are not its RAM. */
+static inline void lv_mem_mark_dirty(const struct lv_mem *mem, lv_gpa_t gpa, uint64_t len)
+{
+    if (atomic_load_explicit(&mem->dirty_on, memory_order_relaxed))
+        lv_mem_mark_range(mem, gpa, len);
+}
 
 /* The same check on a bare RAM size, for code that has no lv_mem. */
 int lv_range_ok(uint64_t size, uint64_t gpa, uint64_t len);

@@ -38,6 +38,14 @@ struct lv_snap;
 int lv_vm_save(struct lv_vm *vm, int state_fd, int mem_fd, const char *spec,
                struct lv_err *err);
 
+/* The state part of lv_vm_save alone, into memory: the VM's state file
+ * (the same bytes lv_vm_save writes to state_fd) in (*buf) (malloc'd,
+ * the caller frees; *len bytes, at most LV_SNAP_STATE_MAX), for a
+ * migration stream. The VM must be paused; its devices are quiesced for
+ * the time of it. The RAM is not read. 0 or -errno with (err) (*buf NULL). */
+int lv_vm_save_state(struct lv_vm *vm, const char *spec, uint8_t **buf, size_t *len,
+                     struct lv_err *err);
+
 /* Reads the state file (state_fd, borrowed, read whole with pread from
  * offset 0) and validates it; checks that the memory file (mem_fd,
  * borrowed) is a regular file of exactly the snapshot's memory size. On
@@ -78,5 +86,13 @@ const char *lv_snap_spec(const struct lv_snap *s, size_t *len);
  * On failure the VM is only good for lv_vm_destroy (lv_vm_start refuses
  * it); nothing outside it is left behind. */
 int lv_vm_restore(struct lv_vm *vm, const struct lv_snap *s, struct lv_err *err);
+
+/* Everything lv_vm_restore does but the memory: (vm)'s RAM must already
+ * hold the snapshot's memory (a migration wrote it); (s) may come from
+ * lv_snap_parse (no memory file). The same checks against the VM, the
+ * same NIC identity rule, the same result (loaded, resumed: lv_vm_start
+ * runs it), the same failure (only good for lv_vm_destroy). lv_vm_restore
+ * is the memory file's mapping followed by this. */
+int lv_vm_restore_state(struct lv_vm *vm, const struct lv_snap *s, struct lv_err *err);
 
 #endif

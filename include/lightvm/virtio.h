@@ -88,6 +88,7 @@ struct lv_vq {
 struct lv_vq_seg {
     void *ptr; /* host address inside guest RAM (borrowed, guest-shared) */
     uint32_t len;
+    lv_gpa_t gpa; /* where (ptr) is in the guest: lv_vq_push marks what was written */
 };
 
 /* A popped descriptor chain: seg[0 .. nread) are readable (driver ->
@@ -124,10 +125,19 @@ int lv_vq_pop(struct lv_vq *vq, struct lv_vq_chain *c, struct lv_err *err);
 
 /* Returns chain (c) to the driver with (written_len) bytes written into
  * its writable part: fills the next used element, then publishes used idx
- * (release). Returns 0, or -EINVAL when c->head >= size, written_len >
- * c->wlen, or nothing is in flight. Does not interrupt: see below. */
+ * (release). Then marks for dirty tracking (lv_mem_mark_dirty) the first
+ * (written_len) bytes of the writable part and the used ring entries it
+ * wrote (a device that wrote more of a chain than it reports, or wrote a
+ * chain it keeps, calls lv_vq_mark_written itself). Returns 0, or -EINVAL
+ * when c->head >= size, written_len > c->wlen, or nothing is in flight.
+ * Does not interrupt: see below. */
 int lv_vq_push(struct lv_vq *vq, const struct lv_vq_chain *c, uint32_t written_len,
                struct lv_err *err);
+
+/* Dirty tracking: the device wrote the first (len) bytes of the writable
+ * part of (c) (lv_mem_mark_dirty on each segment's pages; beyond the
+ * chain's writable bytes nothing). Any thread that owns (vq). */
+void lv_vq_mark_written(const struct lv_vq *vq, const struct lv_vq_chain *c, uint32_t len);
 
 /* After one or more pushes: returns 1 when the driver wants an interrupt
  * for the used entries published since the last call (event index rule

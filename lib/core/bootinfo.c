@@ -94,5 +94,6 @@ int lv_bootinfo_write(struct lv_mem *mem, const struct lv_bootinfo_params *p,
      * from the memset above */
     memcpy(bi->seed, p->seed, sizeof(bi->seed));
     memcpy((char *)bi + LV_BOOTINFO_CMDLINE_OFF, cmdline, len + 1);
+    lv_mem_mark_dirty(mem, LV_GPA_BOOTINFO, LV_PAGE_SIZE);
     return 0;
 }

@@ -1,5 +1,6 @@
 /* mem.c: memfd-backed guest RAM and checked guest-physical access. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -31,6 +32,8 @@ int lv_mem_open(struct lv_mem *mem, uint64_t size, struct lv_err *err)
     mem->base = NULL;
     mem->size = 0;
     mem->cow = 0;
+    atomic_init(&mem->dirty_on, 0);
+    mem->dirty = NULL;
     if (size == 0 || size % (uint64_t)page)
         return lv_err_set(err, EINVAL, "guest memory size %llu is not a multiple of %ld",
                           (unsigned long long)size, page);
@@ -86,6 +89,7 @@ int lv_mem_map_file(struct lv_mem *mem, int fd, struct lv_err *err)
         close(mem->fd);
     mem->fd = fd;
     mem->cow = 1;
+    lv_mem_mark_dirty(mem, 0, mem->size); /* every page may have changed */
     return 0;
 }
 
@@ -95,8 +99,73 @@ void lv_mem_close(struct lv_mem *mem)
         munmap(mem->base, mem->size);
     if (mem->fd >= 0)
         close(mem->fd);
+    atomic_store(&mem->dirty_on, 0);
+    free((void *)mem->dirty); /* no writer runs any more: the RAM is gone */
     mem->base = NULL;
     mem->fd = -1;
     mem->size = 0;
     mem->cow = 0;
+    mem->dirty = NULL;
+}
+
+/* ---- The VMM's writes (dirty tracking) ---- */
+
+size_t lv_mem_dirty_words(const struct lv_mem *mem)
+{
+    uint64_t pages = (mem->size + LV_DIRTY_PAGE - 1) / LV_DIRTY_PAGE;
+
+    return (size_t)((pages + 63) / 64);
+}
+
+int lv_mem_dirty_begin(struct lv_mem *mem, struct lv_err *err)
+{
+    size_t i, n = lv_mem_dirty_words(mem);
+
+    if (!mem->dirty) {
+        mem->dirty = calloc(n ? n : 1, sizeof(*mem->dirty));
+        if (!mem->dirty)
+            return lv_err_set(err, ENOMEM, "dirty bitmap of %zu words: out of memory", n);
+    }
+    for (i = 0; i < n; i++)
+        atomic_store_explicit(&mem->dirty[i], 0, memory_order_relaxed);
+    /* Release: a writer that sees the flag (then an acquire fence) sees
+     * the bitmap and its clearing. */
+    atomic_store_explicit(&mem->dirty_on, 1, memory_order_release);
+    return 0;
+}
+
+void lv_mem_dirty_end(struct lv_mem *mem)
+{
+    atomic_store_explicit(&mem->dirty_on, 0, memory_order_relaxed);
+}
+
+void lv_mem_mark_range(const struct lv_mem *mem, lv_gpa_t gpa, uint64_t len)
+{
+    uint64_t p, last;
+
+    atomic_thread_fence(memory_order_acquire); /* pairs with lv_mem_dirty_begin */
+    if (!mem->dirty || len == 0 || !lv_range_ok(mem->size, gpa, len))
+        return;
+    last = (gpa + len - 1) / LV_DIRTY_PAGE;
+    /* Release: whoever takes the bit sees the write made before the mark. */
+    for (p = gpa / LV_DIRTY_PAGE; p <= last; p++)
+        atomic_fetch_or_explicit(&mem->dirty[p / 64], 1ull << (p % 64), memory_order_release);
+}
+
+long lv_mem_dirty_take(struct lv_mem *mem, uint64_t *bitmap)
+{
+    size_t i, n = lv_mem_dirty_words(mem);
+    long added = 0;
+    uint64_t w;
+
+    if (!mem->dirty)
+        return 0;
+    for (i = 0; i < n; i++) {
+        if (!atomic_load_explicit(&mem->dirty[i], memory_order_relaxed))
+            continue;
+        w = atomic_exchange_explicit(&mem->dirty[i], 0, memory_order_acq_rel);
+        added += __builtin_popcountll(w & ~bitmap[i]);
+        bitmap[i] |= w;
+    }
+    return added;
 }

@@ -143,6 +143,7 @@ int lv_vm_resumed(struct lv_vm *vm, uint64_t clock_ns, struct lv_err *err)
     write_nics(vm, bi);
     __atomic_store_n(&bi->generation, bi->generation + 1, __ATOMIC_RELEASE);
     __atomic_store_n(&bi->control.request, LV_CTL_RESUMED, __ATOMIC_SEQ_CST);
+    lv_mem_mark_dirty(&vm->mem, LV_GPA_BOOTINFO, LV_PAGE_SIZE);
 
     /* A vCPU not yet released gets the interrupt right after its release
      * (lv_vm_start): its interrupt state may still be set up before. */

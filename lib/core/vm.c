@@ -49,9 +49,24 @@ static int create_vm_fd(struct lv_vm *vm, struct lv_err *err)
     return 0;
 }
 
-static int setup_memory(struct lv_vm *vm, uint64_t size, struct lv_err *err)
+int lv_vm_set_ram_slot(struct lv_vm *vm, uint32_t flags, struct lv_err *err)
 {
     struct kvm_userspace_memory_region region;
+
+    memset(&region, 0, sizeof(region));
+    region.slot = LV_RAM_SLOT;
+    region.flags = flags;
+    region.guest_phys_addr = 0;
+    region.memory_size = vm->mem.size;
+    region.userspace_addr = (uintptr_t)vm->mem.base;
+    if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
+        return lv_err_set(err, errno, "KVM_SET_USER_MEMORY_REGION (flags 0x%x): %s", flags,
+                          strerror(errno));
+    return 0;
+}
+
+static int setup_memory(struct lv_vm *vm, uint64_t size, struct lv_err *err)
+{
     int rc = lv_mem_open(&vm->mem, size, err);
 
     if (rc)
@@ -59,14 +74,7 @@ static int setup_memory(struct lv_vm *vm, uint64_t size, struct lv_err *err)
     rc = lv_x86_write_tables(&vm->mem, err);
     if (rc)
         return rc;
-    memset(&region, 0, sizeof(region));
-    region.slot = 0;
-    region.guest_phys_addr = 0;
-    region.memory_size = size;
-    region.userspace_addr = (uintptr_t)vm->mem.base;
-    if (ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &region) < 0)
-        return lv_err_set(err, errno, "KVM_SET_USER_MEMORY_REGION: %s", strerror(errno));
-    return 0;
+    return lv_vm_set_ram_slot(vm, 0, err);
 }
 
 int lv_vm_create(struct lv_vm **out, struct lv_kvm *kvm, const struct lv_vm_config *cfg,
@@ -500,6 +508,7 @@ int lv_vm_request(struct lv_vm *vm, uint32_t request, struct lv_err *err)
     if (!vm->go || !bi)
         return lv_err_set(err, EINVAL, "the VM is not running");
     __atomic_store_n(&bi->control.request, request, __ATOMIC_SEQ_CST);
+    lv_mem_mark_dirty(&vm->mem, LV_GPA_BOOTINFO, sizeof(*bi));
     return lv_vm_raise_control(vm, err);
 }
 
@@ -554,6 +563,7 @@ void lv_vm_destroy(struct lv_vm **pvm)
         close(vm->vm_fd);
     lv_devices_destroy(vm); /* after the VM fd: KVM has dropped its irqfds/ioeventfds */
     lv_mem_close(&vm->mem);
+    free(vm->dirty_kvm);
     pthread_mutex_destroy(&vm->fail_lock);
     pthread_mutex_destroy(&vm->run_lock);
     pthread_cond_destroy(&vm->run_cond);

@@ -70,6 +70,9 @@ struct lv_vm {
     int filters_in;
     int filter_rc;
     char filter_msg[LV_ERR_MAX];
+    /* Dirty tracking (dirty.c), for the controlling thread. */
+    int dirty_on;                         /* lv_vm_dirty_start .. stop */
+    uint64_t *dirty_kvm;                  /* KVM_GET_DIRTY_LOG's buffer, owned */
     /* A device's failure, reported by the vCPU thread as the outcome. */
     pthread_mutex_t fail_lock;
     int dev_failed;
@@ -155,6 +158,11 @@ int lv_nics_setup(struct lv_vm *vm, const struct lv_vm_config *cfg, struct lv_er
 /* -EINVAL unless every NIC has its identity (a MAC). */
 int lv_nics_check_identity(const struct lv_vm *vm, struct lv_err *err);
 
+/* vm.c: (re)sets the RAM memslot (LV_RAM_SLOT: all of vm->mem at GPA 0)
+ * with (flags) (KVM_MEM_LOG_DIRTY_PAGES or 0). On an existing slot only
+ * the flags change. -errno with (err) (may be NULL). */
+#define LV_RAM_SLOT 0
+int lv_vm_set_ram_slot(struct lv_vm *vm, uint32_t flags, struct lv_err *err);
 /* vm.c: with LV_VM_F_SECCOMP, a vCPU or I/O thread installs (role)'s
  * filter first and reports; -errno if it failed (the thread must end).
  * 0 without the flag. */

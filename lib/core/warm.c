@@ -76,6 +76,7 @@ int lv_vm_warm(struct lv_vm *vm, uint64_t image_bytes, struct lv_err *err)
     memcpy(scratch, stub, sizeof(stub));
     memcpy(scratch + TABLE_OFF, r, sizeof(r));
     memset(scratch + EXIT_OFF, 0, sizeof(struct lv_hc_exit));
+    lv_mem_mark_dirty(&vm->mem, SCRATCH_GPA, SCRATCH_LEN);
     memset(&regs, 0, sizeof(regs));
     regs.rip = SCRATCH_GPA;
     regs.rsp = LV_GPA_STACK_TOP;

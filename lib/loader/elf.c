@@ -159,6 +159,7 @@ int lv_elf_load(const uint8_t *img, size_t size, struct lv_mem *mem, int ram_zer
         memcpy(dst, img + s->offset, s->filesz);
         if (!ram_zeroed)
             memset(dst + s->filesz, 0, s->memsz - s->filesz);
+        lv_mem_mark_dirty(mem, s->gpa, s->memsz);
     }
     return 0;
 }
@@ -317,6 +318,7 @@ int lv_image_load(struct lv_image *im, struct lv_mem *mem, int ram_zeroed, struc
             return rc;
         if (!ram_zeroed)
             memset(dst + s->filesz, 0, s->memsz - s->filesz);
+        lv_mem_mark_dirty(mem, s->gpa, s->memsz);
     }
     if (fstat(im->fd, &st) < 0)
         return lv_err_set(err, errno, "%s: %s", im->path, strerror(errno));

@@ -118,7 +118,9 @@ static const struct rule io[] = {
  * pwrite64, the memory's extents: lseek, and mincore for a restored VM),
  * a restore's state file (pread64), its memory file dup'ed
  * (F_DUPFD_CLOEXEC) and mapped over guest RAM (mmap, checked as above),
- * and the vCPU and VM state ioctls (the ioctl list below). */
+ * and the vCPU and VM state ioctls (the ioctl list below). Live
+ * migration's dirty tracking (lib/core/dirty.c): the RAM memslot's flags
+ * and its dirty log. */
 static const struct rule vmm[] = {
     R(poll), R(read), R(recvfrom), R(sendto), R(recvmsg), R(accept4), R(close),
     {SYS_ioctl, IOCTL, {0}}, R(openat), R(fstat), R(newfstatat), R(lseek), R(pread64),
@@ -165,6 +167,8 @@ static const struct role_def roles[LV_SECCOMP_NROLES] = {
                          KVM_SET_MP_STATE, KVM_SET_SREGS, KVM_SET_XSAVE, KVM_SET_XCRS,
                          KVM_SET_FPU, KVM_SET_LAPIC, KVM_SET_MSRS, KVM_SET_VCPU_EVENTS,
                          KVM_SET_IRQCHIP, KVM_SET_CLOCK,
+                         /* dirty tracking (lib/core/dirty.c) */
+                         KVM_SET_USER_MEMORY_REGION, KVM_GET_DIRTY_LOG,
                          SAN(TCGETS)}}, /* last: a 0 ends the list */
 };
 

@@ -193,8 +193,6 @@ static int check_fits(struct lv_vm *vm, const struct lv_snap *s, struct lv_err *
 {
     int rc;
 
-    if (s->mem_fd < 0)
-        return lv_err_set(err, EINVAL, "restore: a snapshot without its memory file");
     if (vm->loaded || vm->go)
         return lv_err_set(err, EBUSY, "restore: the VM already has an image or runs");
     rc = lv_vm_vcpu_still(vm, err);
@@ -356,10 +354,32 @@ static int set_devices(struct lv_vm *vm, const struct lv_snap *s, struct lv_err 
     return rc;
 }
 
+int lv_vm_restore_state(struct lv_vm *vm, const struct lv_snap *s, struct lv_err *err)
+{
+    int rc = check_fits(vm, s, err);
+
+    if (!rc)
+        rc = set_vm(vm, s, err);
+    if (!rc)
+        rc = set_vcpu(vm, s, err);
+    if (!rc)
+        rc = take_identities(vm, err);
+    if (!rc)
+        rc = set_devices(vm, s, err);
+    if (!rc)
+        rc = lv_vm_set_restored(vm, s->vm.clock_ns, err);
+    return rc;
+}
+
+/* The checks first (nothing mapped over a VM that does not fit), then
+ * the memory file, then the state. */
 int lv_vm_restore(struct lv_vm *vm, const struct lv_snap *s, struct lv_err *err)
 {
-    int fd, rc = check_fits(vm, s, err);
+    int fd, rc;
 
+    if (s->mem_fd < 0)
+        return lv_err_set(err, EINVAL, "restore: a snapshot without its memory file");
+    rc = check_fits(vm, s, err);
     if (rc)
         return rc;
     fd = fcntl(s->mem_fd, F_DUPFD_CLOEXEC, 0);
@@ -370,14 +390,5 @@ int lv_vm_restore(struct lv_vm *vm, const struct lv_snap *s, struct lv_err *err)
         close(fd);
         return rc;
     }
-    rc = set_vm(vm, s, err);
-    if (!rc)
-        rc = set_vcpu(vm, s, err);
-    if (!rc)
-        rc = take_identities(vm, err);
-    if (!rc)
-        rc = set_devices(vm, s, err);
-    if (!rc)
-        rc = lv_vm_set_restored(vm, s->vm.clock_ns, err);
-    return rc;
+    return lv_vm_restore_state(vm, s, err);
 }

@@ -141,20 +141,11 @@ static int write_all(int fd, const uint8_t *p, size_t len, uint64_t off, const c
     return 0;
 }
 
-static int write_state(int fd, const struct lv_snap *s, struct lv_err *err)
+static int write_state(int fd, const uint8_t *buf, size_t len, struct lv_err *err)
 {
-    uint8_t *buf;
-    size_t len;
-    int rc = lv_snap_encode(s, &buf, &len, err);
-
-    if (rc)
-        return rc;
     if (ftruncate(fd, 0) < 0)
-        rc = lv_err_set(err, errno, "save: truncating the state file: %s", strerror(errno));
-    if (!rc)
-        rc = write_all(fd, buf, len, 0, "state", err);
-    free(buf);
-    return rc;
+        return lv_err_set(err, errno, "save: truncating the state file: %s", strerror(errno));
+    return write_all(fd, buf, len, 0, "state", err);
 }
 
 /* Marks in (map) (a byte per page) the pages of (fd)'s data extents. */
@@ -182,7 +173,7 @@ static int mark_extents(int fd, uint64_t size, uint8_t *map, struct lv_err *err)
  * a restored VM (a private mapping of a snapshot's memory file) those of
  * the file plus the pages resident in the mapping (the ones the guest
  * wrote are among them). */
-static int touched_pages(const struct lv_mem *mem, uint8_t *map, struct lv_err *err)
+int lv_snap_touched_pages(const struct lv_mem *mem, uint8_t *map, struct lv_err *err)
 {
     size_t npages = mem->size / LV_PAGE_SIZE;
     int rc = mark_extents(mem->fd, mem->size, map, err);
@@ -227,7 +218,7 @@ static int write_memory(int fd, const struct lv_mem *mem, struct lv_err *err)
     if (ftruncate(fd, 0) < 0 || ftruncate(fd, (off_t)mem->size) < 0)
         rc = lv_err_set(err, errno, "save: sizing the memory file: %s", strerror(errno));
     if (!rc)
-        rc = touched_pages(mem, map, err);
+        rc = lv_snap_touched_pages(mem, map, err);
     while (!rc && p < npages) { /* one write per run of touched pages */
         size_t q = p;
         while (q < npages && map[q])
@@ -264,34 +255,15 @@ static int collect(struct lv_vm *vm, struct lv_snap *s, struct lv_err *err)
     return rc ? rc : get_vm(vm, s, err);
 }
 
-/* The devices' state and both files, with the I/O thread parked: a frame
- * it took in meanwhile would land in guest RAM after its device's state
- * was read. */
-static int write_files(struct lv_vm *vm, struct lv_snap *s, uint8_t *blobs, int state_fd,
-                       int mem_fd, struct lv_err *err)
-{
-    int rc = check_not_own(mem_fd, &vm->mem, err);
-
-    if (!rc)
-        rc = lv_devices_quiesce(vm, err);
-    if (rc)
-        return rc;
-    rc = get_devices(vm, s, blobs, err);
-    if (!rc)
-        rc = write_state(state_fd, s, err);
-    if (!rc)
-        rc = write_memory(mem_fd, &vm->mem, err);
-    lv_devices_unquiesce(vm);
-    return rc;
-}
-
-int lv_vm_save(struct lv_vm *vm, int state_fd, int mem_fd, const char *spec,
-               struct lv_err *err)
+int lv_snap_save_quiesced(struct lv_vm *vm, const char *spec, uint8_t **buf, size_t *len,
+                          struct lv_err *err)
 {
     struct lv_snap *s = calloc(1, sizeof(*s));
     uint8_t *blobs = malloc((size_t)LV_SNAP_MAX_DEVS * LV_SNAP_DEV_MAX);
     int rc;
 
+    *buf = NULL;
+    *len = 0;
     if (!s || !blobs) {
         free(s);
         free(blobs);
@@ -303,8 +275,55 @@ int lv_vm_save(struct lv_vm *vm, int state_fd, int mem_fd, const char *spec,
     if (!rc)
         rc = collect(vm, s, err);
     if (!rc)
-        rc = write_files(vm, s, blobs, state_fd, mem_fd, err);
+        rc = get_devices(vm, s, blobs, err);
+    if (!rc)
+        rc = lv_snap_encode(s, buf, len, err);
     free(blobs);
     free(s);
+    return rc;
+}
+
+/* The devices' state is read with the I/O thread parked: a frame it took
+ * in meanwhile would land in guest RAM after its device's state was
+ * read. */
+int lv_vm_save_state(struct lv_vm *vm, const char *spec, uint8_t **buf, size_t *len,
+                     struct lv_err *err)
+{
+    int rc;
+
+    *buf = NULL;
+    *len = 0;
+    rc = check_paused(vm, err);
+    if (!rc)
+        rc = lv_devices_quiesce(vm, err);
+    if (rc)
+        return rc;
+    rc = lv_snap_save_quiesced(vm, spec, buf, len, err);
+    lv_devices_unquiesce(vm);
+    return rc;
+}
+
+/* The state and both files with the I/O thread parked throughout: the
+ * memory file must be the RAM that goes with the devices' state. */
+int lv_vm_save(struct lv_vm *vm, int state_fd, int mem_fd, const char *spec,
+               struct lv_err *err)
+{
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    int rc = check_paused(vm, err);
+
+    if (!rc)
+        rc = check_not_own(mem_fd, &vm->mem, err);
+    if (!rc)
+        rc = lv_devices_quiesce(vm, err);
+    if (rc)
+        return rc;
+    rc = lv_snap_save_quiesced(vm, spec, &buf, &len, err);
+    if (!rc)
+        rc = write_state(state_fd, buf, len, err);
+    if (!rc)
+        rc = write_memory(mem_fd, &vm->mem, err);
+    lv_devices_unquiesce(vm);
+    free(buf);
     return rc;
 }

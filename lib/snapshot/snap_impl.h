@@ -111,6 +111,19 @@ int lv_snap_msr_allowed(uint32_t index, uint32_t host);
  * (room for LV_SNAP_MAX_MSRS), the count returned. */
 unsigned lv_snap_msr_list(uint32_t host, uint32_t *idx);
 
+/* save.c */
+/* lv_vm_save_state with the devices already quiesced by the caller
+ * (lv_devices_quiesce; they stay so): for a save or a migration that
+ * must send the RAM that goes with the devices' state. */
+int lv_snap_save_quiesced(struct lv_vm *vm, const char *spec, uint8_t **buf, size_t *len,
+                          struct lv_err *err);
+/* Sets map[p] = 1 (a byte per page, mem->size / 4096 of them, caller's)
+ * for every page that holds the guest's memory: the memfd's data extents
+ * (SEEK_DATA), plus, for a restored VM, the pages resident in its
+ * private mapping (mincore). A page never touched is left 0. */
+struct lv_mem;
+int lv_snap_touched_pages(const struct lv_mem *mem, uint8_t *map, struct lv_err *err);
+
 /* crc32c.c: CRC-32C (Castagnoli, reflected, init and final xor ~0) of
  * (len) bytes; lv_crc32c_sw is the table-driven one, lv_crc32c uses the
  * SSE4.2 instruction where the CPU has it. */

@@ -344,10 +344,12 @@ static int rx_process(struct lv_vnet *vn, struct lv_err *err)
             }
             if (errno != EINTR)
                 vn->st.rx_dropped++; /* e.g. a frame larger than the buffer */
+            /* the tap may have written part of it into the held buffer */
+            lv_vq_mark_written(vq, &vn->rx_held, vn->rx_held.wlen);
             continue;
         }
         if ((size_t)r < sizeof(hdr)) {
-            vn->st.rx_dropped++;
+            vn->st.rx_dropped++; /* all of it went into (hdr) */
             continue;
         }
         memset(hdr, 0, sizeof(hdr)); /* no offloads negotiated: flags 0 */

@@ -23,6 +23,28 @@ static uint16_t *avail_event_ptr(const struct lv_vq *vq)
     return (uint16_t *)(void *)&vq->used->ring[vq->size];
 }
 
+/* Dirty tracking: the VMM wrote (len) bytes at (off) of the device area. */
+static void mark_used(const struct lv_vq *vq, uint64_t off, uint64_t len)
+{
+    lv_mem_mark_dirty(vq->mem, vq->used_gpa + off, len);
+}
+
+static void store_avail_event(struct lv_vq *vq)
+{
+    STORE_REL(avail_event_ptr(vq), vq->last_avail);
+    mark_used(vq, 4 + 8ull * vq->size, 2);
+}
+
+void lv_vq_mark_written(const struct lv_vq *vq, const struct lv_vq_chain *c, uint32_t len)
+{
+    for (unsigned i = c->nread; i < c->nsegs && len; i++) {
+        uint32_t n = c->seg[i].len < len ? c->seg[i].len : len;
+
+        lv_mem_mark_dirty(vq->mem, c->seg[i].gpa, n);
+        len -= n;
+    }
+}
+
 static int map_area(const struct lv_mem *mem, const char *what, lv_gpa_t gpa, uint64_t align,
                     uint64_t len, void **out, struct lv_err *err)
 {
@@ -111,6 +133,7 @@ static int add_seg(struct lv_vq *vq, struct lv_vq_chain *c, uint16_t id, uint64_
                           id, (unsigned long long)addr, len, (unsigned long long)vq->mem->size);
     c->seg[c->nsegs].ptr = p;
     c->seg[c->nsegs].len = len;
+    c->seg[c->nsegs].gpa = addr;
     c->nsegs++;
     if (flags & LV_VIRTQ_DESC_F_WRITE) {
         c->wlen += len;
@@ -175,7 +198,7 @@ int lv_vq_pop(struct lv_vq *vq, struct lv_vq_chain *c, struct lv_err *err)
     vq->last_avail++;
     vq->inflight++;
     if (vq->event_idx && vq->kicks_wanted)
-        STORE_REL(avail_event_ptr(vq), vq->last_avail);
+        store_avail_event(vq);
     return 1;
 }
 
@@ -183,6 +206,7 @@ int lv_vq_push(struct lv_vq *vq, const struct lv_vq_chain *c, uint32_t written_l
                struct lv_err *err)
 {
     struct lv_virtq_used_elem *e;
+    uint32_t slot;
 
     if (c->head >= vq->size)
         return lv_err_set(err, EINVAL, "virtqueue push of head %u, not below the queue size %u",
@@ -195,7 +219,8 @@ int lv_vq_push(struct lv_vq *vq, const struct lv_vq_chain *c, uint32_t written_l
     if (vq->inflight == 0)
         return lv_err_set(err, EINVAL,
                           "virtqueue push of head %u with no chain in flight", c->head);
-    e = &vq->used->ring[vq->used_idx & (vq->size - 1)];
+    slot = vq->used_idx & (vq->size - 1);
+    e = &vq->used->ring[slot];
     STORE(&e->id, (uint32_t)c->head);
     STORE(&e->len, written_len);
     vq->used_idx++;
@@ -203,6 +228,10 @@ int lv_vq_push(struct lv_vq *vq, const struct lv_vq_chain *c, uint32_t written_l
     /* Release: the element (and the data written into the buffers) is
      * visible to the driver before the index that publishes it. */
     STORE_REL(&vq->used->idx, vq->used_idx);
+    /* After the writes: a collector that takes a mark sees them. */
+    lv_vq_mark_written(vq, c, written_len);
+    mark_used(vq, 0, 4);
+    mark_used(vq, 4 + 8ull * slot, 8);
     return 0;
 }
 
@@ -231,15 +260,16 @@ int lv_vq_need_interrupt(struct lv_vq *vq)
 void lv_vq_update_avail_event(struct lv_vq *vq)
 {
     if (vq->event_idx)
-        STORE_REL(avail_event_ptr(vq), vq->last_avail);
+        store_avail_event(vq);
 }
 
 unsigned lv_vq_set_kick_suppress(struct lv_vq *vq, bool suppress)
 {
     vq->kicks_wanted = !suppress;
-    if (!vq->event_idx)
+    if (!vq->event_idx) {
         STORE_REL(&vq->used->flags, (uint16_t)(suppress ? LV_VIRTQ_USED_F_NO_NOTIFY : 0));
-    else if (!suppress)
+        mark_used(vq, 0, 2);
+    } else if (!suppress)
         lv_vq_update_avail_event(vq);
     if (suppress)
         return 0;

@@ -156,6 +156,9 @@ static void vmm_calls(struct kit *k)
     MUST(ioctl(-1, KVM_SET_MSRS, NULL) < 0 && errno == EBADF, 64);
     MUST(ioctl(-1, KVM_SET_IRQCHIP, NULL) < 0 && errno == EBADF, 65);
     MUST(ioctl(-1, KVM_SET_VCPU_EVENTS, NULL) < 0 && errno == EBADF, 66);
+    /* live migration's dirty tracking (lib/core/dirty.c) */
+    MUST(ioctl(-1, KVM_SET_USER_MEMORY_REGION, NULL) < 0 && errno == EBADF, 67);
+    MUST(ioctl(-1, KVM_GET_DIRTY_LOG, NULL) < 0 && errno == EBADF, 68);
     (void)dir;
 }
 
@@ -193,6 +196,11 @@ static void call_ptrace(void)
 static void call_kvm_create_vm(void)
 {
     ioctl(-1, KVM_CREATE_VM, 0);
+}
+
+static void call_kvm_dirty_log(void)
+{
+    ioctl(-1, KVM_GET_DIRTY_LOG, NULL);
 }
 
 static void call_kvm_run(void)
@@ -247,6 +255,7 @@ static const struct forbidden cases[] = {
     {LV_SECCOMP_VCPU, "ptrace", call_ptrace, "system call 101 (ptrace"},
     {LV_SECCOMP_VCPU, "KVM_CREATE_VM", call_kvm_create_vm, "system call 16 (ioctl, arguments "
                                                            "0xffffffff, 0xae01,"},
+    {LV_SECCOMP_VCPU, "KVM_GET_DIRTY_LOG", call_kvm_dirty_log, "system call 16 (ioctl"},
     {LV_SECCOMP_VCPU, "mmap PROT_EXEC", call_mmap_exec, "system call 9 (mmap"},
     {LV_SECCOMP_VCPU, "tgkill to another process", call_tgkill_other, "system call 234 (tgkill"},
     {LV_SECCOMP_VCPU, "i386 int $0x80", call_i386, NULL},

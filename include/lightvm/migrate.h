@@ -1,0 +1,117 @@
+/*
+ * migrate.h: live migration of a VM over a byte stream (docs/migration.md):
+ * pre-copy of the guest RAM in rounds with KVM dirty logging (dirty.h),
+ * then a short stop: the last dirty pages and the VM's state (the
+ * snapshot state file's bytes, lv_vm_save_state), then the destination
+ * runs it and says so with a one-byte ack.
+ *
+ *   source                              destination
+ *   lv_mig_send(vm, fd) ------------->  lv_mig_recv_header(fd) -> size, NICs
+ *     round 0: every touched page       lv_vm_create(that size, NICs; no image)
+ *     rounds 1..: the dirty pages       lv_mig_recv(vm, fd): pages into RAM,
+ *     pause, last pages, STATE, END       STATE checked, lv_vm_restore_state
+ *     waits for the ack  <-------------  lv_vm_start, lv_mig_ack(fd, 1)
+ *     stops the VM; 0                    (on any failure: lv_mig_ack(fd, 0),
+ *   (on any failure: the VM unpaused,     lv_vm_destroy)
+ *    runs on; -errno)
+ *
+ * The stream is hostile input at the destination: every field is checked
+ * before use, its size is bounded (rounds, records, bytes), nothing is
+ * allocated in proportion to what it claims. Both ends take any stream
+ * fd (socket, pipe), borrowed, blocking or not (its flags are not
+ * changed: a socket is used with MSG_DONTWAIT, a pipe polled first), and
+ * each read or write waits at most opts->io_timeout_ms. A socket is
+ * written with MSG_NOSIGNAL; a process writing into a pipe must ignore
+ * SIGPIPE itself. System calls: poll, sendto, recvfrom, read and write
+ * (a pipe), and a save's (lseek, mincore; the KVM ioctls).
+ */
+#ifndef LIGHTVM_MIGRATE_H
+#define LIGHTVM_MIGRATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lightvm/err.h"
+#include "lightvm/vm.h"
+
+#define LV_MIG_MAJOR 1u
+#define LV_MIG_MINOR 0u
+#define LV_MIG_MAX_ROUNDS 64u   /* ROUND records in a stream, at most */
+#define LV_MIG_RUN_PAGES 64u    /* pages in one PAGES record, at most */
+#define LV_MIG_BYTES_FACTOR 8u  /* page bytes in a stream: at most this x the memory size */
+#define LV_MIG_ACK 'R'          /* the destination runs the VM */
+#define LV_MIG_NACK 'F'         /* the destination gave up */
+
+struct lv_mig_opts {
+    int io_timeout_ms;   /* each read or write waits at most this; 0: 5000 */
+    int ack_timeout_ms;  /* the source waits this long for the ack after END; 0: 10000 */
+    unsigned max_rounds; /* pre-copy rounds after round 0; 0: 16; at most LV_MIG_MAX_ROUNDS - 2 */
+    uint64_t stop_pages; /* stop and copy once a round finds at most this many dirty
+                          * pages; 0: 256 (1 MiB) */
+    int no_precopy;      /* 1: no dirty tracking: pause first, send every touched
+                          * page and the state (a plain stop-and-copy) */
+    const char *spec;    /* the spec text to carry in the state (as lv_vm_save's); NULL: none */
+};
+
+struct lv_mig_stats {
+    unsigned rounds;                    /* ROUND records (the last, stopped one included) */
+    uint64_t pages[LV_MIG_MAX_ROUNDS];  /* pages sent (received) in each round */
+    uint64_t bytes;                     /* bytes of the stream, header to END */
+    uint64_t state_bytes;               /* of the STATE record's state */
+    int converged;                      /* source: 1 = the dirty set fell under stop_pages;
+                                         * 0 = the dirty rate outran the sending, or a bound
+                                         * (rounds, bytes) was reached: stop-and-copy */
+    uint64_t downtime_ns;               /* source: pause .. ack; destination: 0 */
+    uint64_t total_ns;                  /* the whole call */
+};
+
+/* What the stream's header says the destination VM must be. */
+struct lv_mig_hdr {
+    uint64_t mem_size; /* lv_vm_config.mem_size */
+    unsigned nnics;    /* lv_vm_config.nnics */
+    int pvm;           /* sent from a PVM host (the destination must be one too) */
+};
+
+/* The source: migrates the running (vm) (started, not paused) into (fd)
+ * (borrowed), then waits for the destination's ack. On success (0) the
+ * VM has stopped (lv_vm_stop: it never runs here again; the caller
+ * destroys it) and the destination runs it. On any failure (a write, a
+ * KVM call, a NACK, no ack within ack_timeout_ms) the VM is unpaused and
+ * runs on here, dirty tracking is off, and -errno is returned with one
+ * line in (err). (o) may be NULL (defaults); (st) may be NULL. The VM's
+ * controlling thread only. */
+int lv_mig_send(struct lv_vm *vm, int fd, const struct lv_mig_opts *o, struct lv_mig_stats *st,
+                struct lv_err *err);
+
+/* The destination, first: reads and checks the stream's header (64
+ * bytes) from (fd) into (h). */
+int lv_mig_recv_header(int fd, const struct lv_mig_opts *o, struct lv_mig_hdr *h,
+                       struct lv_err *err);
+
+/* The destination, then: (vm) made by lv_vm_create with h->mem_size and
+ * h->nnics, no image, not started (its threads may wait: a pool shell);
+ * NIC identities set on it before (lv_vm_set_nic) win over the source's,
+ * as in lv_vm_restore. Reads the records up to END, writing each page
+ * into the VM's RAM once its record passed every check (CRC included),
+ * then restores the state (lv_vm_restore_state). On success the VM is
+ * ready for lv_vm_start, after which the caller sends lv_mig_ack(fd, 1).
+ * On failure (-errno, (err)) the VM is only good for lv_vm_destroy: the
+ * caller sends lv_mig_ack(fd, 0) and destroys it. */
+int lv_mig_recv(struct lv_vm *vm, int fd, const struct lv_mig_hdr *h, const struct lv_mig_opts *o,
+                struct lv_mig_stats *st, struct lv_err *err);
+
+/* Writes the one-byte answer: (ok) LV_MIG_ACK, else LV_MIG_NACK. A
+ * destination whose ack cannot be written must stop its VM (the source
+ * will not see it run and resumes its own). */
+int lv_mig_ack(int fd, int ok, struct lv_err *err);
+
+/* Checks a whole stream held in memory (buf, len) as lv_mig_recv does,
+ * with (ram) (ram_size bytes, the header's memory size) in place of a
+ * VM's RAM, and parses the STATE (lv_snap_parse) without restoring it:
+ * for tests and the fuzz target. A refused stream has changed (ram) only
+ * in the pages of records that passed every check before the refusal.
+ * (h) receives the header (may be NULL). */
+int lv_mig_decode(const void *buf, size_t len, uint8_t *ram, uint64_t ram_size,
+                  struct lv_mig_hdr *h, struct lv_mig_stats *st, struct lv_err *err);
+
+#endif
