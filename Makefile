@@ -22,7 +22,7 @@ LIB_SRCS := lib/util/err.c lib/core/mem.c lib/core/kvm.c lib/core/vm.c lib/core/
             lib/net/addr.c lib/net/tap.c lib/net/netlink.c lib/net/link.c lib/net/vif.c \
             lib/virtio/virtqueue.c lib/virtio/mmio.c lib/virtio/net.c lib/core/devices.c \
             lib/core/nic.c lib/core/warm.c lib/core/build.c lib/ctl/ctl.c
-LIB_SRCS += lib/core/console.c lib/util/escape.c lib/sandbox/jail.c
+LIB_SRCS += lib/core/console.c lib/util/escape.c lib/util/token.c lib/sandbox/jail.c
 LIB_SRCS += lib/sandbox/cgroup.c
 LIB_SRCS += lib/net/nft.c lib/net/antispoof.c lib/net/antispoof_rule.c lib/net/antispoof_read.c \
             lib/net/fdb.c
@@ -31,7 +31,7 @@ LIB_SRCS += lib/snapshot/crc32c.c lib/snapshot/format.c lib/snapshot/save.c lib/
 LIB_SRCS += lib/core/resume.c lib/core/dirty.c
 LIB_SRCS += lib/migrate/stream.c lib/migrate/io.c lib/migrate/send.c lib/migrate/recv.c
 CLI_SRCS := cli/main.c cli/cmd_run.c cli/run_vm.c cli/args.c cli/trace.c cli/netopt.c cli/cmd_ctl.c cli/ctl_create.c cli/ctl_print.c
-DAEMON_SRCS := daemon/main.c daemon/requests.c daemon/create.c daemon/clients.c daemon/rundir.c daemon/vmproc.c daemon/shell.c daemon/pool.c daemon/vmnet.c \
+DAEMON_SRCS := daemon/main.c daemon/options.c daemon/requests.c daemon/create.c daemon/migrate.c daemon/clients.c daemon/rundir.c daemon/vmproc.c daemon/shell.c daemon/vmmigrate.c daemon/pool.c daemon/vmnet.c \
                daemon/vms.c
 DAEMON_SRCS += daemon/limits.c daemon/netguard.c
 

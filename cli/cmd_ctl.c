@@ -1,6 +1,7 @@
 /* cmd_ctl.c: the `lightvm` verbs that talk to lightvmd over
  * $RUNDIR/lightvmd.sock (docs/protocol.md): their table and options, and
- * list, info, destroy, pause, unpause, shutdown, console, save, pool
+ * list, info, destroy, pause, unpause, shutdown, console, save, migrate,
+ * pool
  * (create and restore are ctl_create.c's). What they print is in
  * ctl_print.c. */
 #include <arpa/inet.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "ctl.h"
+#include "lightvm/token.h"
 #include "lightvm/ctl.h"
 #include "lightvm/escape.h"
 #include "lightvm/vmspec.h"
@@ -36,6 +38,7 @@ static int do_console(struct ctl_opts *o);
 static int do_pool(struct ctl_opts *o);
 
 static int do_save(struct ctl_opts *o);
+static int do_migrate(struct ctl_opts *o);
 
 static const struct ctl_verb verbs[] = {
     {"create", "CONFIG.json", O_TRACE | O_NET | O_JSON | O_FROM,
@@ -114,6 +117,16 @@ static const struct ctl_verb verbs[] = {
      "  -t, --trace         where the time went, 'trace ...' lines on stderr\n"
      "      --json          print the daemon's whole reply as JSON\n",
      ctl_restore},
+    {"migrate", "NAME ADDR:PORT", O_TOKEN, " --token-file FILE",
+     "Moves the running VM NAME, live, to the lightvmd listening on ADDR:PORT\n"
+     "(lightvmd --migrate-listen), which must have the same token: its memory is\n"
+     "copied while it runs, then it stops here for the last pages and its state,\n"
+     "starts there with its name, MAC and address, and announces itself. Prints\n"
+     "'migrated NAME to ADDR:PORT: downtime D ms, total T ms, R rounds, P pages'.\n"
+     "A migration that fails leaves the VM running here.\n\n"
+     "      --token-file FILE  the destination's token (16..256 printable\n"
+     "                      characters in a file only its owner may read)\n",
+     do_migrate},
     {"pool", NULL, O_JSON, " [--json]",
      "Shows lightvmd's pools of prepared VMs, one line per flavor.\n\n"
      "      --json          print the flavors as a JSON array\n",
@@ -134,7 +147,7 @@ static unsigned opt_need(int c)
 {
     return c == 'j' ? O_JSON : c == 't' ? O_TRACE : c == 'W' || c == 'p' ? O_NET
          : c == 'T' ? O_TIMEOUT : c == 'v' ? O_VERBOSE : c == 'R' ? O_RAW : c == 'k' ? O_KEEP
-         : c == 'F' ? O_FROM : c == 'N' || c == 'n' ? O_RESTORE : 0;
+         : c == 'F' ? O_FROM : c == 'N' || c == 'n' ? O_RESTORE : c == 'o' ? O_TOKEN : 0;
 }
 
 /* Says what is wrong with the option in (arg) (short option (c) when arg
@@ -168,7 +181,8 @@ static int parse(const struct ctl_verb *v, int argc, char **argv, struct ctl_opt
         {"timeout", required_argument, NULL, 'T'}, {"verbose", no_argument, NULL, 'v'},
         {"raw", no_argument, NULL, 'R'},          {"keep", no_argument, NULL, 'k'},
         {"from", required_argument, NULL, 'F'},   {"name", required_argument, NULL, 'N'},
-        {"net", required_argument, NULL, 'n'},    {NULL, 0, NULL, 0},
+        {"net", required_argument, NULL, 'n'},    {"token-file", required_argument, NULL, 'o'},
+        {NULL, 0, NULL, 0},
     };
     const char *rundir = lv_rundir(), *name = v->name;
     char *end;
@@ -216,6 +230,9 @@ static int parse(const struct ctl_verb *v, int argc, char **argv, struct ctl_opt
             break;
         case 'N':
             o->name = optarg;
+            break;
+        case 'o':
+            o->token_file = optarg;
             break;
         case 'n':
             if (o->nvifs == LV_VM_MAX_VIFS) {
@@ -471,6 +488,38 @@ static int do_save(struct ctl_opts *o)
            json_number_value(json_object_get(reply, "memory_bytes")),
            json_number_value(json_object_get(reply, "memory_size")),
            json_is_true(json_object_get(reply, "stopped")) ? "VM stopped" : "VM kept running");
+    json_decref(reply);
+    return 0;
+}
+
+static int do_migrate(struct ctl_opts *o)
+{
+    char token[LV_TOKEN_MAX + 1];
+    struct lv_err err = {""};
+    json_t *reply, *m;
+
+    if (!o->token_file) {
+        fprintf(stderr, "lightvm migrate: --token-file FILE is needed (try 'lightvm migrate "
+                "--help')\n");
+        return LV_EXIT_USAGE;
+    }
+    if (lv_token_read(o->token_file, token, &err) < 0) {
+        fprintf(stderr, "lightvm migrate: %s\n", err.msg);
+        return LV_EXIT_HOST_ERROR;
+    }
+    int rc = ctl_call(o, json_pack("{s:s,s:s,s:s,s:s}", "op", "migrate", "name", o->arg, "to",
+                                   o->arg2, "token", token),
+                      MIGRATE_TIMEOUT_MS, &reply);
+    memset(token, 0, sizeof(token));
+    if (rc)
+        return rc;
+    m = json_object_get(reply, "migration");
+    printf("migrated %s to %s: downtime %.3f ms, total %.3f ms, %.0f rounds, %.0f pages%s\n",
+           o->arg, o->arg2, json_number_value(json_object_get(m, "downtime_us")) / 1e3,
+           json_number_value(json_object_get(m, "total_us")) / 1e3,
+           json_number_value(json_object_get(m, "rounds")),
+           json_number_value(json_object_get(m, "pages")),
+           json_is_false(json_object_get(m, "converged")) ? " (stop-and-copy)" : "");
     json_decref(reply);
     return 0;
 }

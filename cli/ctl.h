@@ -14,6 +14,7 @@
 #define SHUTDOWN_SLACK_MS 5000  /* the shutdown call waits its --timeout and this */
 #define PROBE_WAIT_MS 10000     /* --wait-net, after the reply */
 #define SAVE_TIMEOUT_MS 65000   /* lightvmd gives a save 60 s */
+#define MIGRATE_TIMEOUT_MS 40000 /* lightvmd gives a migration 35 s */
 #define SHUTDOWN_TIMEOUT_MAX LV_SHUTDOWN_TIMEOUT_MAX_MS
 
 /* The options a verb may take. */
@@ -27,15 +28,17 @@ enum {
     O_KEEP = 1 << 6,    /* save --keep */
     O_FROM = 1 << 7,    /* create --from SNAPSHOT */
     O_RESTORE = 1 << 8, /* restore --name, --net */
+    O_TOKEN = 1 << 9,   /* migrate --token-file */
 };
 
 struct ctl_opts {
     const char *verb;
     char sock[PATH_MAX];
     const char *arg;    /* NAME, CONFIG.json or FILE */
-    const char *arg2;   /* save's FILE */
+    const char *arg2;   /* save's FILE, migrate's ADDR:PORT */
     int json, trace, verbose, raw, keep;
     const char *from;   /* create --from */
+    const char *token_file; /* migrate --token-file */
     const char *name;   /* restore --name */
     const char *vifs[LV_VM_MAX_VIFS]; /* restore --net, in order */
     unsigned nvifs;

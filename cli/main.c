@@ -18,6 +18,7 @@ static const struct lv_cmd commands[] = {
     {"console", cmd_ctl, "print a VM's console"},
     {"save", cmd_ctl, "save a VM into a snapshot (and stop it, unless --keep)"},
     {"restore", cmd_ctl, "restore a VM from a snapshot"},
+    {"migrate", cmd_ctl, "move a running VM, live, to another lightvmd"},
     {"pool", cmd_ctl, "show lightvmd's pools of prepared VMs"},
 };
 

@@ -36,23 +36,15 @@ static int claim_dir(struct lvd_daemon *d, const struct lvd_shell *s, const char
     return lv_err_set(err, errno, "%s: %s", to, strerror(errno));
 }
 
-/* What a VM starts from: an image (its fd), or a snapshot (its state and
- * memory files' fds, "restore"). The fds are borrowed. */
-struct source {
-    int fds[2];
-    unsigned nfds;
-    int restore;
-};
-
 /* The exec of (spec) on shell (s): its taps attached, its directory named
  * after the VM, then the exec, with the source's fds. 0 and the shell's reply (*sr), or -errno
  * with err (the shell's own error, or why it did not answer). */
 static int exec_shell(struct lvd_daemon *d, struct lvd_shell *s, const struct lv_vm_spec *vs,
-                      json_t *spec, json_t *probe, const struct source *src, long id, json_t **sr,
+                      json_t *spec, json_t *probe, const struct lvd_source *src, long id, json_t **sr,
                       struct lv_err *err)
 {
-    json_t *ex = json_pack("{s:s,s:O,s:I,s:i,s:b}", "op", "exec", "spec", spec, "id",
-                           (json_int_t)id, "v", LV_VMP_VERSION, "restore", src->restore);
+    json_t *ex = json_pack("{s:s,s:O,s:I,s:i,s:s}", "op", "exec", "spec", spec, "id",
+                           (json_int_t)id, "v", LV_VMP_VERSION, "from", src->from);
     int rc;
 
     *sr = NULL;
@@ -71,8 +63,10 @@ static int exec_shell(struct lvd_daemon *d, struct lvd_shell *s, const struct lv
      * guest, started before the reply, runs at the share of a VM. */
     if (!rc)
         lvd_limits_activate(&d->limits, s->pid);
-    if (!rc)
-        rc = lv_ctl_recv(&s->conn, LVD_EXEC_TIMEOUT_MS, sr, err);
+    if (!rc) /* (an incoming migration replies once the VM has moved) */
+        rc = lv_ctl_recv(&s->conn, strcmp(src->from, LVD_FROM_MIGRATION) ? LVD_EXEC_TIMEOUT_MS
+                                                                       : LVD_MIGRATE_TIMEOUT_MS,
+                         sr, err);
     json_decref(ex);
     if (!rc && !json_is_true(json_object_get(*sr, "ok"))) {
         const char *e = json_string_value(json_object_get(*sr, "error"));
@@ -101,7 +95,7 @@ static void drop_failed_shell(struct lvd_daemon *d, struct lvd_shell **s, const 
  * is replaced by the next one, a few times. On success the shell (*out,
  * the caller's) has become the VM's process and (*sr) is its reply. */
 static int get_and_exec(struct lvd_daemon *d, const struct lv_vm_spec *vs, json_t *spec,
-                        json_t *probe, const struct source *src, long id, struct lvd_shell **out,
+                        json_t *probe, const struct lvd_source *src, long id, struct lvd_shell **out,
                         json_t **sr, int *hit, double *t_shell, double *t_guard,
                         struct lv_err *err)
 {
@@ -147,6 +141,8 @@ static int get_and_exec(struct lvd_daemon *d, const struct lv_vm_spec *vs, json_
             return 0;
         }
         drop_failed_shell(d, &s, vs->name, dir_existed); /* (its chains with it) */
+        if (!strcmp(src->from, LVD_FROM_MIGRATION))
+            break; /* its connection went with that shell: no other can take it */
         if (rc == -EPIPE)
             fprintf(stderr, "lightvmd: create %s: a pool shell had died; taking another\n",
                     vs->name);
@@ -160,7 +156,7 @@ static int get_and_exec(struct lvd_daemon *d, const struct lv_vm_spec *vs, json_
  * refused here before a shell is spent on it); (*vs) is its saved spec
  * with the keys of (over) (may be NULL) in place of its own. NULL, or an
  * error reply; on error nothing stays open. */
-static json_t *open_snapshot(const char *path, json_t *over, struct source *src,
+static json_t *open_snapshot(const char *path, json_t *over, struct lvd_source *src,
                              struct lv_vm_spec *vs)
 {
     char mem[PATH_MAX];
@@ -170,7 +166,7 @@ static json_t *open_snapshot(const char *path, json_t *over, struct source *src,
     size_t len;
 
     snprintf(mem, sizeof(mem), "%s.mem", path);
-    src->restore = 1;
+    src->from = LVD_FROM_SNAPSHOT;
     src->fds[0] = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (src->fds[0] < 0)
         return lv_ctl_error("%s: %s", path, strerror(errno));
@@ -209,7 +205,7 @@ static json_t *open_snapshot(const char *path, json_t *over, struct source *src,
  * spent on it; the VM process, which sees no filesystem, gets the fd with
  * the exec and checks the file again), (*vs) the spec. NULL or an error
  * reply. */
-static json_t *open_image(json_t *spec, struct lv_image *im, struct source *src,
+static json_t *open_image(json_t *spec, struct lv_image *im, struct lvd_source *src,
                           struct lv_vm_spec *vs)
 {
     struct lv_err err = {""};
@@ -225,18 +221,16 @@ static json_t *open_image(json_t *spec, struct lv_image *im, struct source *src,
         return lv_ctl_error("kernel: %s", err.msg);
     src->fds[0] = im->fd;
     src->nfds = 1;
+    src->from = LVD_FROM_IMAGE;
     return NULL;
 }
-
-static json_t *create_vm(struct lvd_daemon *d, json_t *req, struct lv_vm_spec *vs,
-                         const struct source *src, double t0);
 
 json_t *lvd_create(struct lvd_daemon *d, json_t *req)
 {
     static const char *const keys[] = {"op", "spec", "probe", "trace", "from", NULL};
     json_t *spec = json_object_get(req, "spec"), *probe = json_object_get(req, "probe");
     json_t *from = json_object_get(req, "from"), *rep = NULL;
-    struct source src = {{-1, -1}, 0, 0};
+    struct lvd_source src = {{-1, -1}, 0, NULL};
     struct lv_image im = {.fd = -1};
     struct lv_vm_spec vs;
     double t0 = lvd_now_us();
@@ -254,7 +248,7 @@ json_t *lvd_create(struct lvd_daemon *d, json_t *req)
     rep = from ? open_snapshot(json_string_value(from), spec, &src, &vs)
                : open_image(spec, &im, &src, &vs);
     if (!rep)
-        rep = create_vm(d, req, &vs, &src, t0);
+        rep = lvd_create_vm(d, req, &vs, &src, t0);
     if (from)
         for (unsigned i = 0; i < src.nfds; i++)
             close(src.fds[i]);
@@ -263,10 +257,8 @@ json_t *lvd_create(struct lvd_daemon *d, json_t *req)
     return rep;
 }
 
-/* The rest of a create, its source open: the spec's checks against the
- * daemon's state, its MACs, a shell and the exec, the VM recorded. */
-static json_t *create_vm(struct lvd_daemon *d, json_t *req, struct lv_vm_spec *vs,
-                         const struct source *src, double t0)
+json_t *lvd_create_vm(struct lvd_daemon *d, json_t *req, struct lv_vm_spec *vs,
+                      const struct lvd_source *src, double t0)
 {
     json_t *probe = json_object_get(req, "probe"), *rep = NULL, *spec;
     struct lv_err err = {""};
@@ -280,7 +272,10 @@ static json_t *create_vm(struct lvd_daemon *d, json_t *req, struct lv_vm_spec *v
         return lv_ctl_error("a VM named '%s' already exists", vs->name);
     if (d->vms.n >= d->max_vms)
         return lv_ctl_error("host full: %u VMs (lightvmd --max-vms)", d->max_vms);
-    if (lvd_guard_mac_check(d->nl, &d->vms, vs, &err) < 0)
+    /* A VM migrating in keeps its MAC, which the bridge may have learnt
+     * from its old place (two hosts' bridges joined): the VM table only. */
+    if (lvd_guard_mac_check(strcmp(src->from, LVD_FROM_MIGRATION) ? d->nl : NULL, &d->vms, vs,
+                            &err) < 0)
         return lv_ctl_error("%s", err.msg);
     /* (The shell's directory is renamed to $RUNDIR/vms/NAME at exec: that
      * is where a name taken by a VM this daemon does not know of is

@@ -13,6 +13,15 @@
 #define LVD_EXEC_TIMEOUT_MS 10000
 #define LVD_CALL_TIMEOUT_MS 5000
 #define LVD_SAVE_TIMEOUT_MS 60000 /* a save writes the guest RAM (sparse) */
+#define LVD_MIGRATE_TIMEOUT_MS 30000 /* a migration, either end, start to finish */
+#define LVD_MIG_VERSION 1 /* the migration handshake's (docs/migration.md) */
+
+/* What a shell's exec starts its VM from ("from"): an image (its fd
+ * passed along), a snapshot (its state and memory files' fds), or an
+ * incoming migration (the connection it arrives on). */
+#define LVD_FROM_IMAGE "image"
+#define LVD_FROM_SNAPSHOT "snapshot"
+#define LVD_FROM_MIGRATION "migration"
 #define LVD_SHUTDOWN_DEFAULT_MS 5000 /* a shutdown request without timeout_ms */
 #define LVD_CONSOLE_TAIL (64u << 10)
 #define LVD_BRIDGE_IPS 8        /* a flavor bridge's IPv4 addresses a shell reports */

@@ -8,6 +8,7 @@
 #include "clients.h"
 #include "lightvm/console.h"
 #include "lightvm/net.h"
+#include "lightvm/token.h"
 #include "netguard.h"
 #include "pool.h"
 #include "vms.h"
@@ -38,6 +39,9 @@ struct lvd_daemon {
     struct lv_nft *nft;  /* antispoof rules (netguard.c); NULL if it could not be opened */
     struct lv_nl *nl;    /* rtnetlink: the taps' bridges at exec, the duplicate-MAC
                           * check; owned */
+    int mig_fd;          /* the migration listener (--migrate-listen), or -1; owned */
+    char mig_token[LV_TOKEN_MAX + 1]; /* what a migration in must present */
+    const char *mig_listen, *mig_token_file; /* the options, until setup */
     struct lvd_client clients[MAX_CLIENTS];
     int quit;
 };
@@ -49,8 +53,40 @@ json_t *lvd_handle(struct lvd_daemon *d, struct lvd_client *c, json_t *req);
 /* 0 if every key of (req) is "v" or one of (allowed) (NULL-ended); else
  * -1 and (*err_rep) an error reply naming the unknown key. */
 int lvd_check_keys(json_t *req, const char *const *allowed, json_t **err_rep);
+/* options.c: parses lightvmd's command line into (d) (set to its
+ * defaults by the caller): -1 to go on, or the exit status (after --help
+ * or a message). */
+int lvd_options(struct lvd_daemon *d, int argc, char **argv);
+
+/* migrate.c: "A.B.C.D:PORT" into (sa). */
+struct sockaddr_in;
+int lvd_mig_addr(const char *s, struct sockaddr_in *sa, struct lv_err *err);
+/* The listener on (addr) and the token read from (token_file). */
+int lvd_mig_listen(struct lvd_daemon *d, const char *addr, const char *token_file,
+                   struct lv_err *err);
+/* One incoming migration, taken and served at once (bounded). */
+void lvd_mig_accept(struct lvd_daemon *d);
+/* A TCP connection to (to) "A.B.C.D:PORT" (the fd, blocking-free,
+ * TCP_NODELAY) or -errno with err. */
+int lvd_mig_connect(const char *to, struct lv_err *err);
+
 /* create (create.c): the reply (a new reference). */
 json_t *lvd_create(struct lvd_daemon *d, json_t *req);
+
+/* What a VM starts from (LVD_FROM_*, daemon.h) and the fds that go with
+ * the exec; borrowed. */
+struct lvd_source {
+    int fds[2];
+    unsigned nfds;
+    const char *from; /* LVD_FROM_* */
+};
+/* The rest of a create once its source is open and (vs) parsed: the
+ * checks against the daemon's state (name, bridges, MACs), the MACs a
+ * vif lacks, a shell, its taps' rules and the exec, the VM recorded.
+ * (req) gives "probe" and "trace" if any; (t0) when the request began.
+ * The reply (a new reference). */
+json_t *lvd_create_vm(struct lvd_daemon *d, json_t *req, struct lv_vm_spec *vs,
+                      const struct lvd_source *src, double t0);
 
 /* The reply to (c)'s relayed request: the VM process's reply (vm_rep,
  * borrowed) or NULL and why (err). Ends the call. */

@@ -234,6 +234,37 @@ static json_t *console_tail(struct lvd_daemon *d, struct lvd_vm *vm)
     return rep;
 }
 
+/* migrate: the connection to the destination's lightvmd made here (the VM
+ * process has no network of its own), passed to the VM process with the
+ * token, which says hello on it and streams the VM (vmmigrate.c). */
+static json_t *do_migrate(struct lvd_daemon *d, struct lvd_client *c, json_t *req)
+{
+    static const char *const keys[] = {"op", "name", "to", "token", NULL};
+    const char *to = json_string_value(json_object_get(req, "to"));
+    const char *token = json_string_value(json_object_get(req, "token"));
+    json_t *er = NULL, *rep, *vr;
+    struct lv_err err = {""};
+    struct lvd_vm *vm;
+    int fd;
+
+    if (lvd_check_keys(req, keys, &er) < 0 || !(vm = find_vm(d, req, &er)))
+        return er;
+    if (!to || !token || strlen(token) < LV_TOKEN_MIN || strlen(token) > LV_TOKEN_MAX)
+        return lv_ctl_error("migrate: want \"to\" (A.B.C.D:PORT) and \"token\" (%d..%d "
+                            "characters)", LV_TOKEN_MIN, LV_TOKEN_MAX);
+    if (vm->crashed)
+        return lv_ctl_error("VM '%s' has crashed (%s): only destroy removes it", vm->name,
+                            vm->reason);
+    if ((fd = lvd_mig_connect(to, &err)) < 0)
+        return lv_ctl_error("migrate %s: %s", vm->name, err.msg);
+    vr = json_pack("{s:s,s:s,s:s}", "op", "migrate", "name", vm->name, "token", token);
+    rep = vr ? vm_call(d, c, vm, vr, &fd, 1, LVD_MIGRATE_TIMEOUT_MS + LVD_CALL_TIMEOUT_MS)
+             : lv_ctl_error("out of memory");
+    json_decref(vr);
+    close(fd);
+    return rep;
+}
+
 static json_t *do_vm_op(struct lvd_daemon *d, struct lvd_client *c, json_t *req, const char *op)
 {
     static const char *const keys[] = {"op", "name", "timeout_ms", NULL};
@@ -289,6 +320,11 @@ json_t *lvd_call_done(struct lvd_daemon *d, struct lvd_client *c, json_t *vm_rep
     } else if (!json_is_true(json_object_get(vm_rep, "ok"))) {
         const char *e = json_string_value(json_object_get(vm_rep, "error"));
         rep = lv_ctl_error("%s: %s", call->name, e ? e : "request refused (no reason given)");
+    } else if (!strcmp(op, "migrate")) {
+        rep = json_copy(vm_rep); /* it runs at the destination: not here any more */
+        json_object_del(rep, "v");
+        if (vm)
+            forget_vm(d, vm);
     } else if (!strcmp(op, "save")) {
         rep = json_copy(vm_rep);
         json_object_del(rep, "v");
@@ -356,6 +392,8 @@ json_t *lvd_handle(struct lvd_daemon *d, struct lvd_client *c, json_t *req)
         return do_vm_op(d, c, req, op);
     if (!strcmp(op, "save"))
         return do_save(d, c, req);
+    if (!strcmp(op, "migrate"))
+        return do_migrate(d, c, req);
     return lv_ctl_error("unknown op '%.40s'", op);
 }
 

@@ -190,7 +190,7 @@ int vmp_prepare(struct vmproc *p, struct lv_err *err)
 
 /* ---- execute ---- */
 
-static void set_started(struct vmproc *p)
+void vmp_set_started(struct vmproc *p)
 {
     struct timespec now;
 
@@ -240,7 +240,7 @@ static int execute(struct vmproc *p, json_t *msg, struct lv_image *im, double t0
     rc = lv_vm_start(p->vm, err);
     if (rc)
         return rc;
-    set_started(p);
+    vmp_set_started(p);
     *trace = json_object();
     json_object_set_new(*trace, "read_image", json_real(t_img - t0));
     json_object_set_new(*trace, "identity", json_real(t_id - t_img));
@@ -278,7 +278,7 @@ static int restore(struct vmproc *p, double t0, json_t **trace, struct lv_err *e
     rc = lv_vm_start(p->vm, err);
     if (rc)
         return rc;
-    set_started(p);
+    vmp_set_started(p);
     *trace = json_object();
     json_object_set_new(*trace, "read_snapshot", json_real(t_open - t0));
     json_object_set_new(*trace, "restore", json_real(t_restore - t_open));
@@ -301,8 +301,14 @@ int vmp_execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *er
     if ((rc = lv_vm_spec_from_json(spec, &p->spec, err)) < 0)
         return rc;
     p->id = (long)id;
-    if (json_is_true(json_object_get(msg, "restore")))
+    const char *from = json_string_value(json_object_get(msg, "from"));
+    if (from && !strcmp(from, LVD_FROM_SNAPSHOT))
         return restore(p, t0, trace, err);
+    if (from && !strcmp(from, LVD_FROM_MIGRATION))
+        return vmp_migrate_in(p, t0, trace, err);
+    if (!from || strcmp(from, LVD_FROM_IMAGE))
+        return lv_err_set(err, EPROTO, "exec: from what? (\"from\": image, snapshot or "
+                          "migration)");
     /* The image first, before anything VM-specific is done: opened without
      * blocking (a FIFO is refused) and read, never mapped (a file cut short
      * meanwhile is a read error, not a SIGBUS), until the load. */

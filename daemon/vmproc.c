@@ -132,15 +132,21 @@ static int end_vm(struct vmproc *p, int graceful, int timeout_ms)
     return clean;
 }
 
-/* The VM's end after destroy, shutdown or a save without --keep: the
- * guest is stopped and its name free before the reply (lv_vm_wait joins
- * the vCPU; the kernel's teardown of the KVM VM, ~15 ms here, happens
- * after the reply, as the process exits). */
+/* The VM's end after destroy, shutdown, a save without --keep or a
+ * migration: the guest is stopped and its name free before the reply
+ * (lv_vm_wait joins the vCPU; the kernel's teardown of the KVM VM, ~15 ms
+ * here, happens after the reply, as the process exits). */
 static void end_for_good(struct vmproc *p, int *quit)
 {
     *quit = 1;
     lv_vm_wait(p->vm, NULL);
     lvd_dir_empty(p->dir_fd); /* lightvmd removes the directory as it relays the reply */
+}
+
+void vmp_end(struct vmproc *p, int *quit)
+{
+    end_vm(p, 0, 0);
+    end_for_good(p, quit);
 }
 
 /* save, with the state and memory files' fds passed along (lightvmd made
@@ -175,11 +181,9 @@ static json_t *do_save(struct vmproc *p, struct lv_ctl_conn *c, json_t *req, int
     if (!was_paused && (rc || keep))
         lv_vm_unpause(p->vm, NULL);
     if (rc)
-        return lv_ctl_error("save %s: %s", p->spec.name, err.msg);
-    if (!keep) {
-        end_vm(p, 0, 0);
-        end_for_good(p, quit);
-    }
+        return lv_ctl_error("%s", err.msg); /* lightvmd names the VM */
+    if (!keep)
+        vmp_end(p, quit);
     return json_pack("{s:b,s:I,s:I,s:I,s:b,s:f}", "ok", 1, "state_bytes", (json_int_t)st.st_size,
                      "memory_bytes", (json_int_t)sm.st_blocks * 512, "memory_size",
                      (json_int_t)sm.st_size, "stopped", !keep, "save_us", t_saved - t0);
@@ -225,6 +229,8 @@ static json_t *handle(struct vmproc *p, struct lv_ctl_conn *c, json_t *req, int 
     }
     if (!strcmp(op, "save"))
         return do_save(p, c, req, quit);
+    if (!strcmp(op, "migrate"))
+        return vmp_migrate_out(p, c, req, quit);
     return lv_ctl_error("unknown op '%.40s'", op);
 }
 

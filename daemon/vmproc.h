@@ -47,8 +47,21 @@ struct vmproc {
  * the VM's directory and socket, then the jail (lightvm/jail.h), then the
  * threads, waiting; fills p->prepare_trace. */
 int vmp_prepare(struct vmproc *p, struct lv_err *err);
-/* Execute the exec message (msg): the VM's identity, image, start.
- * (*trace) gets the execute phases (new reference). */
+/* Execute the exec message (msg): the VM's identity, then its image, its
+ * snapshot or an incoming migration, then the start. (*trace) gets the
+ * execute phases (new reference). */
 int vmp_execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *err);
+/* Records now as the VM's start (info's uptime). */
+void vmp_set_started(struct vmproc *p);
+/* vmproc.c: stops the VM for good (destroy, a save without keep, a
+ * migration done): the guest stopped, its name free, *quit set. */
+void vmp_end(struct vmproc *p, int *quit);
+
+/* vmmigrate.c: the source's "migrate" request (the connection passed with
+ * it on (c)): the reply; on success the VM has ended (*quit). */
+json_t *vmp_migrate_out(struct vmproc *p, struct lv_ctl_conn *c, json_t *req, int *quit);
+/* The destination's execute of an incoming migration (the connection
+ * passed with the exec). */
+int vmp_migrate_in(struct vmproc *p, double t0, json_t **trace, struct lv_err *err);
 
 #endif

@@ -69,8 +69,9 @@ static int shell_exec_refuses(const char *kernel, const char *needle, char *out,
     lv_ctl_conn_init(&c, sp[0]);
     snprintf(out, cap, "the shell never got ready");
     if (lv_ctl_recv(&c, 60000, &m, &err) == 0 && json_is_true(json_object_get(m, "ready"))) {
-        json_t *ex = json_pack("{s:s,s:{s:s,s:s,s:i},s:i}", "op", "exec", "spec", "name",
-                               "shellfifo", "kernel", kernel, "memory", 8, "id", 1);
+        json_t *ex = json_pack("{s:s,s:{s:s,s:s,s:i},s:i,s:s}", "op", "exec", "spec", "name",
+                               "shellfifo", "kernel", kernel, "memory", 8, "id", 1, "from",
+                               "image");
         json_decref(m);
         m = NULL;
         snprintf(out, cap, "no reply to exec: %s", err.msg);

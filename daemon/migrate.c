@@ -1,0 +1,221 @@
+/*
+ * migrate.c: lightvmd's two ends of a live migration (docs/migration.md).
+ *
+ * Destination (--migrate-listen ADDR:PORT, --migrate-token-file FILE): a
+ * TCP listener. A connection must send, within LVD_MIG_HELLO_MS, one line
+ * {"op":"migrate-in","v":1,"token":T,"spec":SPEC} of at most
+ * LV_VM_SPEC_MAX + 1 KiB: the token is compared in constant time, the
+ * spec is checked as a create's (name, bridges, MACs), then a shell of
+ * its flavor takes the connection (lvd_create_vm, from "migration"): it
+ * answers {"ok":true}, receives the VM and starts it. A refusal before
+ * that is answered {"ok":false,"error":...} and the connection closed.
+ * This is synchronous in the daemon's loop, bounded by LVD_MIG_HELLO_MS
+ * and LVD_MIGRATE_TIMEOUT_MS: other clients wait meanwhile.
+ *
+ * Source (the "migrate" request, requests.c): lvd_mig_connect makes the
+ * connection that the VM process then uses.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lightvm/token.h"
+#include "lightvmd.h"
+
+#define LVD_MIG_HELLO_MS 1000
+#define HELLO_MAX (LV_VM_SPEC_MAX + 1024)
+
+int lvd_mig_addr(const char *s, struct sockaddr_in *sa, struct lv_err *err)
+{
+    char host[INET_ADDRSTRLEN];
+    const char *colon = strrchr(s, ':');
+    char *end;
+    unsigned long port;
+
+    memset(sa, 0, sizeof(*sa));
+    sa->sin_family = AF_INET;
+    if (!colon || (size_t)(colon - s) >= sizeof(host))
+        return lv_err_set(err, EINVAL, "'%.64s': want A.B.C.D:PORT", s);
+    memcpy(host, s, (size_t)(colon - s));
+    host[colon - s] = '\0';
+    port = strtoul(colon + 1, &end, 10);
+    if (inet_pton(AF_INET, host, &sa->sin_addr) != 1 || !colon[1] || *end || !port ||
+        port > 65535)
+        return lv_err_set(err, EINVAL, "'%.64s': want A.B.C.D:PORT", s);
+    sa->sin_port = htons((uint16_t)port);
+    return 0;
+}
+
+int lvd_mig_listen(struct lvd_daemon *d, const char *addr, const char *token_file,
+                   struct lv_err *err)
+{
+    struct sockaddr_in sa;
+    int on = 1, rc = lvd_mig_addr(addr, &sa, err);
+
+    if (!rc)
+        rc = lv_token_read(token_file, d->mig_token, err);
+    if (rc)
+        return rc;
+    d->mig_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (d->mig_fd < 0)
+        return lv_err_set(err, errno, "migration listener: socket: %s", strerror(errno));
+    setsockopt(d->mig_fd, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
+    if (bind(d->mig_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(d->mig_fd, 8) < 0)
+        return lv_err_set(err, errno, "migration listener on %s: %s", addr, strerror(errno));
+    return 0;
+}
+
+int lvd_mig_connect(const char *to, struct lv_err *err)
+{
+    struct sockaddr_in sa;
+    int fd, on = 1, rc = lvd_mig_addr(to, &sa, err), soerr = 0;
+    socklen_t len = sizeof(soerr);
+
+    if (rc)
+        return rc;
+    fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0)
+        return lv_err_set(err, errno, "socket: %s", strerror(errno));
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof(on));
+    if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 && errno != EINPROGRESS) {
+        rc = lv_err_set(err, errno, "cannot connect to %s: %s", to, strerror(errno));
+    } else {
+        struct pollfd pf = {fd, POLLOUT, 0};
+        if (poll(&pf, 1, LVD_CALL_TIMEOUT_MS) != 1)
+            rc = lv_err_set(err, ETIMEDOUT, "cannot connect to %s: no answer", to);
+        else if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &soerr, &len) < 0 || soerr)
+            rc = lv_err_set(err, soerr ? soerr : errno, "cannot connect to %s: %s", to,
+                            strerror(soerr ? soerr : errno));
+    }
+    if (rc) {
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+/* The hello: one line within LVD_MIG_HELLO_MS, read a byte at a time
+ * (the stream that follows is the shell's). NULL after a refusal (*why). */
+static json_t *read_hello(int fd, char *why, size_t cap)
+{
+    char *buf = malloc(HELLO_MAX);
+    double deadline = lvd_now_us() + LVD_MIG_HELLO_MS * 1e3;
+    size_t n = 0;
+    json_t *j = NULL;
+
+    snprintf(why, cap, "no hello line within %d ms", LVD_MIG_HELLO_MS);
+    while (buf && n < HELLO_MAX) {
+        double left = deadline - lvd_now_us();
+        struct pollfd pf = {fd, POLLIN, 0};
+        if (left <= 0 || poll(&pf, 1, (int)(left / 1e3) + 1) != 1)
+            break;
+        ssize_t k = read(fd, buf + n, 1);
+        if (k < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (k <= 0)
+            break;
+        if (buf[n] == '\n') {
+            json_error_t je;
+            j = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &je);
+            if (!json_is_object(j))
+                snprintf(why, cap, "the hello is not a JSON object");
+            break;
+        }
+        n++;
+    }
+    if (n == HELLO_MAX)
+        snprintf(why, cap, "a hello of more than %d bytes", HELLO_MAX);
+    free(buf);
+    if (j && !json_is_object(j)) {
+        json_decref(j);
+        j = NULL;
+    }
+    return j;
+}
+
+/* NULL if (hello) may bring a VM here, else the refusal. */
+static json_t *check_hello(struct lvd_daemon *d, json_t *hello, struct lv_vm_spec *vs)
+{
+    const char *op = json_string_value(json_object_get(hello, "op"));
+    const char *token = json_string_value(json_object_get(hello, "token"));
+    json_t *v = json_object_get(hello, "v");
+    struct lv_err err = {""};
+
+    if (!op || strcmp(op, "migrate-in") || !json_is_integer(v) ||
+        json_integer_value(v) != LVD_MIG_VERSION)
+        return lv_ctl_error("not a migration of version %d", LVD_MIG_VERSION);
+    if (!token || !lv_token_equal(token, d->mig_token))
+        return lv_ctl_error("wrong token");
+    if (lv_vm_spec_from_json(json_object_get(hello, "spec"), vs, &err) < 0)
+        return lv_ctl_error("spec: %s", err.msg);
+    return NULL;
+}
+
+static void answer(int fd, json_t *rep)
+{
+    char *s = json_dumps(rep, JSON_COMPACT);
+
+    if (s) {
+        size_t n = strlen(s);
+        s[n] = '\n';
+        if (send(fd, s, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
+            /* the peer is gone: nothing to tell */
+        }
+        free(s);
+    }
+}
+
+/* (s), the peer's, for the log: at most (cap - 1) bytes, anything but
+ * printable ASCII as '?'; "" for NULL. */
+static void printable(char *out, size_t cap, const char *s)
+{
+    size_t n = 0;
+
+    for (; s && s[n] && n + 1 < cap; n++)
+        out[n] = s[n] > ' ' && s[n] <= '~' ? s[n] : '?';
+    out[n] = '\0';
+}
+
+void lvd_mig_accept(struct lvd_daemon *d)
+{
+    struct sockaddr_in peer;
+    socklen_t plen = sizeof(peer);
+    char why[128], from[INET_ADDRSTRLEN + 8] = "?";
+    struct lv_vm_spec vs;
+    double t0 = lvd_now_us();
+    int fd = accept4(d->mig_fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    json_t *hello, *rep = NULL;
+
+    if (fd < 0)
+        return;
+    inet_ntop(AF_INET, &peer.sin_addr, from, INET_ADDRSTRLEN);
+    snprintf(from + strlen(from), 8, ":%u", ntohs(peer.sin_port));
+    hello = read_hello(fd, why, sizeof(why));
+    rep = hello ? check_hello(d, hello, &vs) : lv_ctl_error("%s", why);
+    if (!rep) {
+        struct lvd_source src = {{fd, -1}, 1, LVD_FROM_MIGRATION};
+        json_t *req = json_object();
+        rep = req ? lvd_create_vm(d, req, &vs, &src, t0) : lv_ctl_error("out of memory");
+        json_decref(req);
+    }
+    int ok = json_is_true(json_object_get(rep, "ok"));
+    const char *e = json_string_value(json_object_get(rep, "error"));
+    char name[LV_NAME_MAX];
+    printable(name, sizeof(name),
+              json_string_value(json_object_get(json_object_get(hello, "spec"), "name")));
+    fprintf(stderr, "lightvmd: migration in from %s%s%s: %s%s\n", from, name[0] ? " of " : "",
+            name, ok ? "running here" : "refused: ", ok ? "" : e ? e : "?");
+    if (!ok) /* (after the shell's "ok", the source reads this as a broken stream) */
+        answer(fd, rep);
+    json_decref(rep);
+    json_decref(hello);
+    close(fd);
+}

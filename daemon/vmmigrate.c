@@ -1,0 +1,203 @@
+/*
+ * vmmigrate.c: a VM process's side of a live migration (docs/migration.md).
+ *
+ * Source: the "migrate" request comes with the TCP connection lightvmd
+ * made to the destination's lightvmd. This process says hello on it, one
+ * line {"op":"migrate-in","v":LVD_MIG_VERSION,"token":T,"spec":SPEC},
+ * waits for the destination's one-line answer ({"ok":true} from the
+ * shell that will take the VM, or {"ok":false,"error":...} from its
+ * lightvmd), then streams the VM (lv_mig_send: rounds of pages, then
+ * paused, the rest and the state) and, once the destination says it
+ * runs, ends like a destroy. A failure at any point leaves it running.
+ *
+ * Destination: an exec from a migration comes with the same connection,
+ * which lightvmd accepted and whose hello it checked; this shell answers
+ * {"ok":true}, receives the VM into its prepared VM (lv_mig_recv), starts
+ * it and says so to the source.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "lightvm/build.h"
+#include "lightvm/migrate.h"
+#include "vmproc.h"
+
+#define HELLO_REPLY_MAX 4096 /* the destination's answer, one line */
+
+/* Writes all of (s, n) to (fd), waiting at most (ms) for room each time. */
+static int write_all(int fd, const char *s, size_t n, int ms, struct lv_err *err)
+{
+    while (n) {
+        struct pollfd pf = {fd, POLLOUT, 0};
+        ssize_t k = write(fd, s, n);
+        if (k > 0) {
+            s += k;
+            n -= (size_t)k;
+        } else if (k < 0 && errno == EINTR) {
+            continue;
+        } else if (k < 0 && errno == EAGAIN && poll(&pf, 1, ms) == 1) {
+            continue;
+        } else {
+            return lv_err_set(err, k < 0 ? errno : EPIPE, "migration connection: %s",
+                              k < 0 ? strerror(errno) : "closed");
+        }
+    }
+    return 0;
+}
+
+static int send_line(int fd, json_t *msg, struct lv_err *err)
+{
+    char *s = json_dumps(msg, JSON_COMPACT);
+    int rc;
+
+    if (!s)
+        return lv_err_set(err, ENOMEM, "out of memory");
+    size_t n = strlen(s);
+    s[n] = '\n'; /* (json_dumps's NUL) */
+    rc = write_all(fd, s, n + 1, LVD_CALL_TIMEOUT_MS, err);
+    free(s);
+    return rc;
+}
+
+/* One line of at most HELLO_REPLY_MAX bytes within (ms), read a byte at
+ * a time (nothing after it may be consumed: the stream follows). */
+static int read_line(int fd, char *buf, int ms, struct lv_err *err)
+{
+    size_t n = 0;
+
+    while (n < HELLO_REPLY_MAX - 1) {
+        struct pollfd pf = {fd, POLLIN, 0};
+        int pr = poll(&pf, 1, ms);
+        if (pr <= 0)
+            return lv_err_set(err, pr ? errno : ETIMEDOUT, "the destination did not answer");
+        ssize_t k = read(fd, buf + n, 1);
+        if (k < 0 && errno == EINTR)
+            continue;
+        if (k <= 0)
+            return lv_err_set(err, k ? errno : EPIPE, "the destination closed the connection");
+        if (buf[n] == '\n') {
+            buf[n] = '\0';
+            return 0;
+        }
+        n++;
+    }
+    return lv_err_set(err, EPROTO, "the destination's answer is over %d bytes", HELLO_REPLY_MAX);
+}
+
+/* The hello and the destination's answer. */
+static int handshake(struct vmproc *p, int fd, const char *token, struct lv_err *err)
+{
+    json_t *hello = json_pack("{s:s,s:i,s:s,s:O}", "op", "migrate-in", "v", LVD_MIG_VERSION,
+                              "token", token, "spec", p->spec_json);
+    char *line = malloc(HELLO_REPLY_MAX);
+    json_t *ans = NULL;
+    int rc = hello && line ? send_line(fd, hello, err) : lv_err_set(err, ENOMEM, "out of memory");
+
+    json_decref(hello);
+    if (!rc)
+        rc = read_line(fd, line, LVD_EXEC_TIMEOUT_MS, err);
+    if (!rc && !(ans = json_loads(line, 0, NULL)))
+        rc = lv_err_set(err, EPROTO, "the destination's answer is not JSON");
+    if (!rc && !json_is_true(json_object_get(ans, "ok"))) {
+        const char *e = json_string_value(json_object_get(ans, "error"));
+        rc = lv_err_set(err, EREMOTEIO, "the destination refused: %.200s", e ? e : "no reason");
+    }
+    json_decref(ans);
+    free(line);
+    return rc;
+}
+
+static json_t *stats_json(const struct lv_mig_stats *st)
+{
+    json_int_t pages = 0;
+
+    for (unsigned i = 0; i < st->rounds && i < LV_MIG_MAX_ROUNDS; i++)
+        pages += (json_int_t)st->pages[i];
+    return json_pack("{s:I,s:I,s:I,s:b,s:f,s:f}", "rounds", (json_int_t)st->rounds, "pages",
+                     pages, "bytes", (json_int_t)st->bytes, "converged", st->converged,
+                     "downtime_us", st->downtime_ns / 1e3, "total_us", st->total_ns / 1e3);
+}
+
+json_t *vmp_migrate_out(struct vmproc *p, struct lv_ctl_conn *c, json_t *req, int *quit)
+{
+    const char *token = json_string_value(json_object_get(req, "token"));
+    int fd = lv_ctl_take_fd(c), rc;
+    struct lv_mig_stats st;
+    struct lv_err err = {""};
+
+    memset(&st, 0, sizeof(st));
+    if (fd < 0 || !token) {
+        if (fd >= 0)
+            close(fd);
+        return lv_ctl_error("migrate: want the connection passed with the request, and a token");
+    }
+    rc = handshake(p, fd, token, &err);
+    if (!rc)
+        rc = lv_mig_send(p->vm, fd, NULL, &st, &err);
+    close(fd);
+    if (rc) /* (lv_mig_send left the VM running) */
+        return lv_ctl_error("%s", err.msg); /* lightvmd names the VM */
+    vmp_end(p, quit); /* it runs at the destination now */
+    json_t *r = lv_ctl_ok();
+    json_object_set_new(r, "migration", stats_json(&st));
+    return r;
+}
+
+/* The stream into this shell's VM: its header must fit the shell. */
+static int receive(struct vmproc *p, int fd, struct lv_mig_stats *st, struct lv_err *err)
+{
+    struct lv_mig_hdr h;
+    int rc = lv_mig_recv_header(fd, NULL, &h, err);
+
+    if (!rc && (h.mem_size != p->mem_mb << 20 || h.nnics != p->nnics))
+        rc = lv_err_set(err, EINVAL, "the stream's VM (%llu MiB, %u NICs) is not the "
+                        "configuration's (%llu MiB, %u NICs)",
+                        (unsigned long long)(h.mem_size >> 20), h.nnics,
+                        (unsigned long long)p->mem_mb, p->nnics);
+    if (!rc)
+        rc = lv_build_identity(p->vm, &p->spec, NULL, err);
+    return rc ? rc : lv_mig_recv(p->vm, fd, &h, NULL, st, err);
+}
+
+int vmp_migrate_in(struct vmproc *p, double t0, json_t **trace, struct lv_err *err)
+{
+    int fd = lv_ctl_take_fd(&p->daemon), rc;
+    json_t *ok = json_pack("{s:b}", "ok", 1);
+    struct lv_mig_stats st;
+    double t_recv, t_start;
+
+    memset(&st, 0, sizeof(st));
+    if (fd < 0) {
+        json_decref(ok);
+        return lv_err_set(err, EBADF, "exec: want the migration's connection passed with it");
+    }
+    rc = ok ? send_line(fd, ok, err) : lv_err_set(err, ENOMEM, "out of memory");
+    json_decref(ok);
+    if (!rc)
+        rc = receive(p, fd, &st, err);
+    t_recv = lvd_now_us();
+    if (!rc) {
+        p->have_shell_dir = 0; /* lightvmd renamed it to vms/NAME */
+        rc = lv_vm_start(p->vm, err);
+    }
+    t_start = lvd_now_us();
+    /* The source resumes its VM unless it reads our ack: one that cannot
+     * be sent means this copy must not run. */
+    if (!rc && (rc = lv_mig_ack(fd, 1, err)) < 0)
+        lv_vm_stop(p->vm);
+    else if (rc)
+        lv_mig_ack(fd, 0, NULL);
+    close(fd);
+    if (rc)
+        return rc;
+    vmp_set_started(p);
+    *trace = json_object();
+    json_object_set_new(*trace, "receive", json_real(t_recv - t0));
+    json_object_set_new(*trace, "start_threads", json_real(t_start - t_recv));
+    json_object_set_new(*trace, "total", json_real(lvd_now_us() - t0));
+    json_object_set_new(*trace, "migration", stats_json(&st));
+    return 0;
+}
