@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "vm_impl.h"
+#include "../util/le.h"
 
 #define GSI_BASE 24u       /* past the IOAPIC's 24 pins */
 #define MSI_ADDR 0xfee00000u /* fixed delivery to APIC ID 0, physical mode */
@@ -487,17 +488,6 @@ static int check_still(struct lv_vm *vm, const char *what, struct lv_err *err)
     return rc;
 }
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (unsigned k = 0; k < 4; k++)
-        p[k] = (uint8_t)(v >> (8 * k));
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* Prefixes (err)'s message with device (i)'s name and index. */
 static int dev_prefixed(const struct lv_vm *vm, unsigned i, int rc, struct lv_err *err)
 {
@@ -529,8 +519,8 @@ int lv_devices_save(struct lv_vm *vm, uint8_t *buf, size_t cap, size_t *len,
             return lv_err_set(err, EOVERFLOW, "%s %u: %zu bytes of state, over %u", d->ops->name,
                               i, dl, LV_DEV_STATE_MAX);
         if (!short_buf) {
-            put32(buf + n, d->ops->type);
-            put32(buf + n + 4, (uint32_t)dl);
+            lv_put32(buf + n, d->ops->type);
+            lv_put32(buf + n + 4, (uint32_t)dl);
         }
         n += DEVSTATE_ENTRY + dl;
     }
@@ -562,8 +552,8 @@ static int split(const struct lv_vm *vm, const uint8_t *buf, size_t len,
 
         if (len - off < DEVSTATE_ENTRY)
             return lv_err_set(err, EINVAL, "device state truncated at device %u's header", i);
-        type = get32(buf + off);
-        blen[i] = get32(buf + off + 4);
+        type = lv_get32(buf + off);
+        blen[i] = lv_get32(buf + off + 4);
         off += DEVSTATE_ENTRY;
         if (type != ops->type)
             return lv_err_set(err, EINVAL, "device state: device %u has type %u, the VM's %s "

@@ -22,6 +22,7 @@
 #include "../snapshot/snap_impl.h"
 #include "lightvm/dirty.h"
 #include "mig_impl.h"
+#include "../util/le.h"
 
 #define MAX_ROUNDS_DEFAULT 16u
 #define STOP_PAGES_DEFAULT 256u
@@ -38,18 +39,6 @@ struct sender {
     struct lv_mig_stats *st;
 };
 
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)v);
-    put32(p + 4, (uint32_t)(v >> 32));
-}
-
 static int send_rec(struct sender *s, uint32_t type, uint32_t len, struct lv_err *err)
 {
     size_t n = lv_mig_seal(s->rec, type, len);
@@ -65,9 +54,9 @@ static int send_run(struct sender *s, uint64_t first, uint32_t count, struct lv_
 {
     uint8_t *p = s->rec + LV_MIG_REC_HDR;
 
-    put64(p, first);
-    put32(p + 8, count);
-    put32(p + 12, 0);
+    lv_put64(p, first);
+    lv_put32(p + 8, count);
+    lv_put32(p + 12, 0);
     memcpy(p + LV_MIG_PAGES_HDR, s->vm->mem.base + first * LV_MIG_PAGE,
            (size_t)count * LV_MIG_PAGE);
     return send_rec(s, LV_MIG_PAGES, LV_MIG_PAGES_HDR + count * LV_MIG_PAGE, err);
@@ -105,9 +94,9 @@ static int send_round(struct sender *s, struct lv_err *err)
     if (rc)
         return rc;
     memset(s->map, 0, s->words * sizeof(uint64_t));
-    put32(s->rec + LV_MIG_REC_HDR, r);
-    put32(s->rec + LV_MIG_REC_HDR + 4, 0);
-    put64(s->rec + LV_MIG_REC_HDR + 8, sent);
+    lv_put32(s->rec + LV_MIG_REC_HDR, r);
+    lv_put32(s->rec + LV_MIG_REC_HDR + 4, 0);
+    lv_put64(s->rec + LV_MIG_REC_HDR + 8, sent);
     rc = send_rec(s, LV_MIG_ROUND, LV_MIG_ROUND_LEN, err);
     if (!rc) {
         s->st->pages[r] = sent;

@@ -16,28 +16,7 @@
 #include "../snapshot/snap_impl.h" /* lv_crc32c, LV_SNAP_ARCH_X86_64, host kinds */
 #include "lightvm/x86.h"
 #include "mig_impl.h"
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)v);
-    put32(p + 4, (uint32_t)(v >> 32));
-}
+#include "../util/le.h"
 
 /* ---- header ---- */
 
@@ -47,13 +26,13 @@ void lv_mig_put_header(uint8_t *out, const struct lv_mig_hdr *h)
     memcpy(out, LV_MIG_MAGIC, 8);
     out[8] = (uint8_t)LV_MIG_MAJOR;
     out[10] = (uint8_t)LV_MIG_MINOR;
-    put32(out + 12, LV_SNAP_ARCH_X86_64);
-    put32(out + 16, h->pvm ? LV_SNAP_HOST_PVM : LV_SNAP_HOST_HW);
-    put32(out + 20, LV_ABI_VERSION);
-    put64(out + 24, h->mem_size);
-    put32(out + 32, h->nnics);
-    put32(out + 36, LV_MIG_HDR_LEN);
-    put32(out + 60, lv_crc32c(out, 60));
+    lv_put32(out + 12, LV_SNAP_ARCH_X86_64);
+    lv_put32(out + 16, h->pvm ? LV_SNAP_HOST_PVM : LV_SNAP_HOST_HW);
+    lv_put32(out + 20, LV_ABI_VERSION);
+    lv_put64(out + 24, h->mem_size);
+    lv_put32(out + 32, h->nnics);
+    lv_put32(out + 36, LV_MIG_HDR_LEN);
+    lv_put32(out + 60, lv_crc32c(out, 60));
 }
 
 static int check_ids(const uint8_t *in, struct lv_err *err)
@@ -67,35 +46,35 @@ static int check_ids(const uint8_t *in, struct lv_err *err)
     if (major != LV_MIG_MAJOR || minor > LV_MIG_MINOR)
         return lv_err_set(err, ENOTSUP, "migration: stream version %u.%u, this lightvm "
                           "reads %u.%u", major, minor, LV_MIG_MAJOR, LV_MIG_MINOR);
-    if (lv_crc32c(in, 60) != get32(in + 60))
+    if (lv_crc32c(in, 60) != lv_get32(in + 60))
         return lv_err_set(err, EINVAL, "migration: header checksum mismatch");
-    if (get32(in + 36) != LV_MIG_HDR_LEN || memcmp(in + 40, zero, sizeof(zero)))
+    if (lv_get32(in + 36) != LV_MIG_HDR_LEN || memcmp(in + 40, zero, sizeof(zero)))
         return lv_err_set(err, EINVAL, "migration: header length %u (want %u) or reserved "
-                          "bytes not zero", get32(in + 36), LV_MIG_HDR_LEN);
-    if (get32(in + 12) != LV_SNAP_ARCH_X86_64)
+                          "bytes not zero", lv_get32(in + 36), LV_MIG_HDR_LEN);
+    if (lv_get32(in + 12) != LV_SNAP_ARCH_X86_64)
         return lv_err_set(err, EINVAL, "migration: architecture %u, this lightvm is x86-64",
-                          get32(in + 12));
-    if (get32(in + 20) != LV_ABI_VERSION)
+                          lv_get32(in + 12));
+    if (lv_get32(in + 20) != LV_ABI_VERSION)
         return lv_err_set(err, ENOTSUP, "migration: guest ABI version %u, this lightvm "
-                          "speaks %u", get32(in + 20), LV_ABI_VERSION);
+                          "speaks %u", lv_get32(in + 20), LV_ABI_VERSION);
     return 0;
 }
 
 int lv_mig_check_header(const uint8_t *in, struct lv_mig_hdr *h, struct lv_err *err)
 {
     int rc = check_ids(in, err);
-    uint32_t host = get32(in + 16);
+    uint32_t host = lv_get32(in + 16);
 
     if (rc)
         return rc;
     if (host != LV_SNAP_HOST_HW && host != LV_SNAP_HOST_PVM)
         return lv_err_set(err, EINVAL, "migration: unknown host kind %u", host);
     h->pvm = host == LV_SNAP_HOST_PVM;
-    h->mem_size = get64(in + 24);
+    h->mem_size = lv_get64(in + 24);
     if (h->mem_size < LV_MEM_MIN || h->mem_size > LV_MEM_MAX || h->mem_size % LV_MEM_ALIGN)
         return lv_err_set(err, EINVAL, "migration: memory size %llu: not a multiple of 2 MiB "
                           "between 2 MiB and 4 GiB", (unsigned long long)h->mem_size);
-    h->nnics = get32(in + 32);
+    h->nnics = lv_get32(in + 32);
     if (h->nnics > LV_VM_MAX_NICS)
         return lv_err_set(err, EINVAL, "migration: %u NICs, at most %u", h->nnics,
                           LV_VM_MAX_NICS);
@@ -104,9 +83,9 @@ int lv_mig_check_header(const uint8_t *in, struct lv_mig_hdr *h, struct lv_err *
 
 size_t lv_mig_seal(uint8_t *rec, uint32_t type, uint32_t len)
 {
-    put32(rec, type);
-    put32(rec + 4, len);
-    put32(rec + LV_MIG_REC_HDR + len, lv_crc32c(rec, LV_MIG_REC_HDR + (size_t)len));
+    lv_put32(rec, type);
+    lv_put32(rec + 4, len);
+    lv_put32(rec + LV_MIG_REC_HDR + len, lv_crc32c(rec, LV_MIG_REC_HDR + (size_t)len));
     return LV_MIG_REC_HDR + (size_t)len + LV_MIG_REC_CRC;
 }
 
@@ -159,9 +138,9 @@ static int check_head(const struct dec *d, uint32_t type, uint32_t len, struct l
 
 static int dec_pages(struct dec *d, const uint8_t *p, uint32_t len, struct lv_err *err)
 {
-    uint64_t first = get64(p), count = get32(p + 8);
+    uint64_t first = lv_get64(p), count = lv_get32(p + 8);
 
-    if (get32(p + 12) || count != (len - LV_MIG_PAGES_HDR) / LV_MIG_PAGE)
+    if (lv_get32(p + 12) || count != (len - LV_MIG_PAGES_HDR) / LV_MIG_PAGE)
         return lv_err_set(err, EINVAL, "migration: a PAGES record of %llu pages in %u bytes "
                           "(or its reserved field not zero)", (unsigned long long)count, len);
     if (first >= d->npages || count > d->npages - first)
@@ -182,10 +161,10 @@ static int dec_pages(struct dec *d, const uint8_t *p, uint32_t len, struct lv_er
 
 static int dec_round(struct dec *d, const uint8_t *p, struct lv_err *err)
 {
-    uint32_t n = get32(p);
-    uint64_t pages = get64(p + 8);
+    uint32_t n = lv_get32(p);
+    uint64_t pages = lv_get64(p + 8);
 
-    if (n != d->rounds || get32(p + 4))
+    if (n != d->rounds || lv_get32(p + 4))
         return lv_err_set(err, EINVAL, "migration: round %u where round %u was due (or its "
                           "reserved field not zero)", n, d->rounds);
     if (pages != d->in_round)
@@ -223,8 +202,8 @@ static int next_record(struct dec *d, struct lv_mig_reader *r, uint8_t *buf, siz
 
     if (rc)
         return rc;
-    type = get32(buf);
-    len = get32(buf + 4);
+    type = lv_get32(buf);
+    len = lv_get32(buf + 4);
     rc = check_head(d, type, len, err);
     if (!rc && LV_MIG_REC_HDR + (size_t)len + LV_MIG_REC_CRC > cap)
         rc = lv_err_set(err, EPIPE, "migration: the stream ends early");
@@ -232,7 +211,7 @@ static int next_record(struct dec *d, struct lv_mig_reader *r, uint8_t *buf, siz
         rc = r->read(r->ctx, buf + LV_MIG_REC_HDR, (size_t)len + LV_MIG_REC_CRC, err);
     if (rc)
         return rc;
-    if (lv_crc32c(buf, LV_MIG_REC_HDR + (size_t)len) != get32(buf + LV_MIG_REC_HDR + len))
+    if (lv_crc32c(buf, LV_MIG_REC_HDR + (size_t)len) != lv_get32(buf + LV_MIG_REC_HDR + len))
         return lv_err_set(err, EINVAL, "migration: checksum mismatch in a %s record (round "
                           "%u)", rec_name(type), d->rounds);
     if (d->st)

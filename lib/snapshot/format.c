@@ -18,6 +18,7 @@
 #include "lightvm/vm.h"
 #include "lightvm/x86.h"
 #include "snap_impl.h"
+#include "../util/le.h"
 
 /* The kernel's structs are the format: a header that changed one would
  * change the file, so the build stops instead. */
@@ -76,39 +77,6 @@ unsigned lv_snap_msr_list(uint32_t host, uint32_t *idx)
 
 /* ---- little-endian fields ---- */
 
-static uint16_t get16(const uint8_t *p)
-{
-    return (uint16_t)(p[0] | p[1] << 8);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get64(const uint8_t *p)
-{
-    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
-}
-
-static void put16(uint8_t *p, uint16_t v)
-{
-    p[0] = (uint8_t)v;
-    p[1] = (uint8_t)(v >> 8);
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-    for (int i = 0; i < 4; i++)
-        p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put64(uint8_t *p, uint64_t v)
-{
-    put32(p, (uint32_t)v);
-    put32(p + 4, (uint32_t)(v >> 32));
-}
-
 /* ---- encoding ---- */
 
 struct wbuf {
@@ -127,8 +95,8 @@ static void put_sec(struct wbuf *w, uint32_t type, const void *a, size_t alen, c
         w->n = w->cap + 1; /* too big: lv_snap_encode refuses */
         return;
     }
-    put32(w->p + w->n, type);
-    put32(w->p + w->n + 4, (uint32_t)len);
+    lv_put32(w->p + w->n, type);
+    lv_put32(w->p + w->n + 4, (uint32_t)len);
     memcpy(w->p + w->n + 8, a, alen);
     if (blen)
         memcpy(w->p + w->n + 8 + alen, b, blen);
@@ -140,11 +108,11 @@ static void put_vm(struct wbuf *w, const struct lv_snap_vm *v)
 {
     uint8_t b[LV_SNAP_VM_LEN];
 
-    put64(b, v->clock_ns);
-    put64(b + 8, v->save_tsc);
-    put64(b + 16, v->dev_mem_gpa);
-    put32(b + 24, v->flags);
-    put32(b + 28, v->ndevs);
+    lv_put64(b, v->clock_ns);
+    lv_put64(b + 8, v->save_tsc);
+    lv_put64(b + 16, v->dev_mem_gpa);
+    lv_put32(b + 24, v->flags);
+    lv_put32(b + 28, v->ndevs);
     put_sec(w, LV_SEC_VM, b, sizeof(b), NULL, 0);
 }
 
@@ -162,7 +130,7 @@ static void put_vcpu(struct wbuf *w, const struct lv_snap *s)
         put_sec(w, LV_SEC_FPU, &s->fpu, sizeof(s->fpu), NULL, 0);
     }
     put_sec(w, LV_SEC_LAPIC, &s->lapic, sizeof(s->lapic), NULL, 0);
-    put32(cnt, s->nmsrs);
+    lv_put32(cnt, s->nmsrs);
     put_sec(w, LV_SEC_MSRS, cnt, sizeof(cnt), s->msrs, s->nmsrs * sizeof(s->msrs[0]));
     put_sec(w, LV_SEC_EVENTS, &s->events, sizeof(s->events), NULL, 0);
 }
@@ -171,17 +139,17 @@ static void put_header(uint8_t *h, const struct lv_snap *s, const struct wbuf *w
 {
     memset(h, 0, LV_SNAP_HDR_LEN);
     memcpy(h, LV_SNAP_MAGIC, 8);
-    put16(h + 8, LV_SNAP_MAJOR);
-    put16(h + 10, LV_SNAP_MINOR);
-    put32(h + 12, LV_SNAP_ARCH_X86_64);
-    put32(h + 16, s->host);
-    put32(h + 20, LV_ABI_VERSION);
-    put64(h + 24, s->mem_size);
-    put32(h + 32, s->nnics);
-    put32(h + 36, w->nsec);
-    put64(h + 40, w->n - LV_SNAP_HDR_LEN);
-    put32(h + 48, lv_crc32c(w->p + LV_SNAP_HDR_LEN, w->n - LV_SNAP_HDR_LEN));
-    put32(h + 52, LV_SNAP_HDR_LEN);
+    lv_put16(h + 8, LV_SNAP_MAJOR);
+    lv_put16(h + 10, LV_SNAP_MINOR);
+    lv_put32(h + 12, LV_SNAP_ARCH_X86_64);
+    lv_put32(h + 16, s->host);
+    lv_put32(h + 20, LV_ABI_VERSION);
+    lv_put64(h + 24, s->mem_size);
+    lv_put32(h + 32, s->nnics);
+    lv_put32(h + 36, w->nsec);
+    lv_put64(h + 40, w->n - LV_SNAP_HDR_LEN);
+    lv_put32(h + 48, lv_crc32c(w->p + LV_SNAP_HDR_LEN, w->n - LV_SNAP_HDR_LEN));
+    lv_put32(h + 52, LV_SNAP_HDR_LEN);
 }
 
 int lv_snap_encode(const struct lv_snap *s, uint8_t **out, size_t *len, struct lv_err *err)
@@ -205,8 +173,8 @@ int lv_snap_encode(const struct lv_snap *s, uint8_t **out, size_t *len, struct l
         put_sec(&w, LV_SEC_CLOCK, &s->clock, sizeof(s->clock), NULL, 0);
     for (uint32_t i = 0; i < s->vm.ndevs; i++) {
         uint8_t d[8];
-        put32(d, i);
-        put32(d + 4, s->dev[i].type);
+        lv_put32(d, i);
+        lv_put32(d + 4, s->dev[i].type);
         put_sec(&w, LV_SEC_DEVICE, d, sizeof(d), s->dev[i].bytes, s->dev[i].len);
     }
     if (s->spec && s->spec_len)
@@ -241,37 +209,37 @@ static int check_header(struct lv_snap *s, const uint8_t *h, size_t len, struct 
 
     if (rc)
         return rc;
-    s->major = get16(h + 8);
-    s->minor = get16(h + 10);
+    s->major = lv_get16(h + 8);
+    s->minor = lv_get16(h + 10);
     if (s->major != LV_SNAP_MAJOR || s->minor > LV_SNAP_MINOR)
         return lv_err_set(err, ENOTSUP, "snapshot: format version %u.%u, this lightvm reads "
                           "%u.%u", s->major, s->minor, LV_SNAP_MAJOR, LV_SNAP_MINOR);
-    if (get32(h + 52) != LV_SNAP_HDR_LEN || memcmp(h + 56, zero, 8))
+    if (lv_get32(h + 52) != LV_SNAP_HDR_LEN || memcmp(h + 56, zero, 8))
         return lv_err_set(err, EINVAL, "snapshot: header length %u (want %u) or reserved "
-                          "bytes not zero", get32(h + 52), LV_SNAP_HDR_LEN);
-    if (get32(h + 12) != LV_SNAP_ARCH_X86_64)
+                          "bytes not zero", lv_get32(h + 52), LV_SNAP_HDR_LEN);
+    if (lv_get32(h + 12) != LV_SNAP_ARCH_X86_64)
         return lv_err_set(err, EINVAL, "snapshot: architecture %u, this lightvm is x86-64 (%u)",
-                          get32(h + 12), LV_SNAP_ARCH_X86_64);
-    s->host = get32(h + 16);
+                          lv_get32(h + 12), LV_SNAP_ARCH_X86_64);
+    s->host = lv_get32(h + 16);
     if (s->host != LV_SNAP_HOST_HW && s->host != LV_SNAP_HOST_PVM)
         return lv_err_set(err, EINVAL, "snapshot: unknown host kind %u", s->host);
-    s->abi_version = get32(h + 20);
+    s->abi_version = lv_get32(h + 20);
     if (s->abi_version != LV_ABI_VERSION)
         return lv_err_set(err, ENOTSUP, "snapshot: guest ABI version %u, this lightvm "
                           "speaks %u", s->abi_version, LV_ABI_VERSION);
-    s->mem_size = get64(h + 24);
+    s->mem_size = lv_get64(h + 24);
     if (s->mem_size < LV_MEM_MIN || s->mem_size > LV_MEM_MAX || s->mem_size % LV_MEM_ALIGN)
         return lv_err_set(err, EINVAL, "snapshot: memory size %llu: not a multiple of 2 MiB "
                           "between 2 MiB and 4 GiB", (unsigned long long)s->mem_size);
-    s->nnics = get32(h + 32);
+    s->nnics = lv_get32(h + 32);
     if (s->nnics > LV_VM_MAX_NICS)
         return lv_err_set(err, EINVAL, "snapshot: %u NICs, at most %u", s->nnics,
                           LV_VM_MAX_NICS);
-    if (get64(h + 40) != len - LV_SNAP_HDR_LEN)
+    if (lv_get64(h + 40) != len - LV_SNAP_HDR_LEN)
         return lv_err_set(err, EINVAL, "snapshot: truncated or padded: the header says %llu "
-                          "bytes of state, the file has %zu", (unsigned long long)get64(h + 40),
+                          "bytes of state, the file has %zu", (unsigned long long)lv_get64(h + 40),
                           len - LV_SNAP_HDR_LEN);
-    if (lv_crc32c(h + LV_SNAP_HDR_LEN, len - LV_SNAP_HDR_LEN) != get32(h + 48))
+    if (lv_crc32c(h + LV_SNAP_HDR_LEN, len - LV_SNAP_HDR_LEN) != lv_get32(h + 48))
         return lv_err_set(err, EINVAL, "snapshot: checksum mismatch: the state is corrupted");
     return 0;
 }
@@ -300,11 +268,11 @@ static int dec_vm(struct lv_snap *s, const uint8_t *p, uint32_t len, struct lv_e
     if (len != LV_SNAP_VM_LEN)
         return lv_err_set(err, EINVAL, "snapshot: section vm is %u bytes, want %u", len,
                           LV_SNAP_VM_LEN);
-    s->vm.clock_ns = get64(p);
-    s->vm.save_tsc = get64(p + 8);
-    s->vm.dev_mem_gpa = get64(p + 16);
-    s->vm.flags = get32(p + 24);
-    s->vm.ndevs = get32(p + 28);
+    s->vm.clock_ns = lv_get64(p);
+    s->vm.save_tsc = lv_get64(p + 8);
+    s->vm.dev_mem_gpa = lv_get64(p + 16);
+    s->vm.flags = lv_get32(p + 24);
+    s->vm.ndevs = lv_get32(p + 28);
     if (s->vm.flags & ~LV_SNAP_VM_F_NO_PVM)
         return lv_err_set(err, EINVAL, "snapshot: unknown vm flags 0x%x", s->vm.flags);
     if (s->vm.ndevs != s->nnics)
@@ -319,9 +287,9 @@ static int dec_vm(struct lv_snap *s, const uint8_t *p, uint32_t len, struct lv_e
 
 static int dec_msrs(struct lv_snap *s, const uint8_t *p, uint32_t len, struct lv_err *err)
 {
-    uint32_t n = len >= 8 ? get32(p) : 0;
+    uint32_t n = len >= 8 ? lv_get32(p) : 0;
 
-    if (len < 8 || get32(p + 4) || !n || n > LV_SNAP_MAX_MSRS ||
+    if (len < 8 || lv_get32(p + 4) || !n || n > LV_SNAP_MAX_MSRS ||
         len != 8 + n * sizeof(struct kvm_msr_entry))
         return lv_err_set(err, EINVAL, "snapshot: section msrs: bad count (%u MSRs in %u "
                           "bytes, 1..%u)", n, len, LV_SNAP_MAX_MSRS);
@@ -353,7 +321,7 @@ static int dec_irqchip(struct lv_snap *s, const uint8_t *p, uint32_t len, struct
 static int dec_device(struct lv_snap *s, unsigned *ndev, const uint8_t *p, uint32_t len,
                       struct lv_err *err)
 {
-    uint32_t i = len >= 8 ? get32(p) : 0;
+    uint32_t i = len >= 8 ? lv_get32(p) : 0;
 
     if (len < 8 || len - 8 > LV_SNAP_DEV_MAX)
         return lv_err_set(err, EINVAL, "snapshot: a device section of %u bytes (8..%u)", len,
@@ -361,7 +329,7 @@ static int dec_device(struct lv_snap *s, unsigned *ndev, const uint8_t *p, uint3
     if (i != *ndev || i >= s->vm.ndevs)
         return lv_err_set(err, EINVAL, "snapshot: device %u where device %u of %u was due", i,
                           *ndev, s->vm.ndevs);
-    s->dev[i].type = get32(p + 4);
+    s->dev[i].type = lv_get32(p + 4);
     if (s->dev[i].type != LV_DEV_NET)
         return lv_err_set(err, EINVAL, "snapshot: device %u of unknown type %u", i,
                           s->dev[i].type);
@@ -471,7 +439,7 @@ static int walk(struct lv_snap *s, const uint8_t *buf, size_t len, uint32_t nsec
     for (uint32_t k = 0; k < nsec; k++) {
         if (len - off < LV_SNAP_SEC_HDR)
             return lv_err_set(err, EINVAL, "snapshot: section %u of %u cut short", k, nsec);
-        uint32_t type = get32(buf + off), slen = get32(buf + off + 4);
+        uint32_t type = lv_get32(buf + off), slen = lv_get32(buf + off + 4);
         off += LV_SNAP_SEC_HDR;
         if (slen > len - off)
             return lv_err_set(err, EINVAL, "snapshot: section %u (type %u) of %u bytes runs "
@@ -511,7 +479,7 @@ int lv_snap_decode(struct lv_snap *s, const uint8_t *buf, size_t len, struct lv_
     rc = check_header(s, buf, len, err);
     if (rc)
         return rc;
-    nsec = get32(buf + 36);
+    nsec = lv_get32(buf + 36);
     if (nsec > LV_SEC_NTYPES + LV_SNAP_MAX_DEVS)
         return lv_err_set(err, EINVAL, "snapshot: %u sections, at most %u", nsec,
                           LV_SEC_NTYPES + LV_SNAP_MAX_DEVS);
