@@ -190,12 +190,20 @@ int vmp_prepare(struct vmproc *p, struct lv_err *err)
 
 /* ---- execute ---- */
 
-void vmp_set_started(struct vmproc *p)
+int vmp_start(struct vmproc *p, json_t **trace, struct lv_err *err)
 {
+    double t0 = lvd_now_us();
     struct timespec now;
+    int rc;
 
+    p->have_shell_dir = 0; /* lightvmd renamed it to vms/NAME */
+    if ((rc = lv_vm_start(p->vm, err)) < 0)
+        return rc;
     clock_gettime(CLOCK_REALTIME, &now);
     p->started_wall = now.tv_sec + now.tv_nsec / 1e9;
+    *trace = json_object();
+    json_object_set_new(*trace, "start_threads", json_real(lvd_now_us() - t0));
+    return 0;
 }
 
 /* "probe": "A.B.C.D:PORT" and, when lightvmd found that address on the
@@ -222,7 +230,7 @@ static int execute(struct vmproc *p, json_t *msg, struct lv_image *im, double t0
                    json_t **trace, struct lv_err *err)
 {
     struct lv_probe probe;
-    double t_id, t_load, t_ctl;
+    double t_id, t_load;
     int rc;
 
     rc = get_probe(msg, &probe, err);
@@ -235,18 +243,12 @@ static int execute(struct vmproc *p, json_t *msg, struct lv_image *im, double t0
     t_load = lvd_now_us();
     if (rc)
         return rc;
-    p->have_shell_dir = 0; /* lightvmd renamed it to vms/NAME */
-    t_ctl = lvd_now_us();
-    rc = lv_vm_start(p->vm, err);
-    if (rc)
+    if ((rc = vmp_start(p, trace, err)) < 0)
         return rc;
-    vmp_set_started(p);
-    *trace = json_object();
     json_object_set_new(*trace, "read_image", json_real(t_img - t0));
     json_object_set_new(*trace, "identity", json_real(t_id - t_img));
     add_phases(*trace, lv_vm_trace(p->vm), LV_PH_LOAD_IMAGE, LV_PH_BOOT_INFO);
     json_object_set_new(*trace, "load", json_real(t_load - t_id));
-    json_object_set_new(*trace, "start_threads", json_real(lvd_now_us() - t_ctl));
     json_object_set_new(*trace, "total", json_real(lvd_now_us() - t0));
     return 0;
 }
@@ -259,7 +261,7 @@ static int restore(struct vmproc *p, double t0, json_t **trace, struct lv_err *e
     int fds[LV_CTL_MAX_FDS];
     unsigned n = lv_ctl_take_fds(&p->daemon, fds);
     struct lv_snap *snap = NULL;
-    double t_open, t_restore, t_ctl;
+    double t_open, t_restore;
     int rc = n == 2 ? lv_snap_open(&snap, fds[0], fds[1], err)
                     : lv_err_set(err, EBADF, "exec: want a snapshot's two files passed with it");
 
@@ -273,16 +275,10 @@ static int restore(struct vmproc *p, double t0, json_t **trace, struct lv_err *e
     t_restore = lvd_now_us();
     if (rc)
         return rc;
-    p->have_shell_dir = 0; /* lightvmd renamed it to vms/NAME */
-    t_ctl = lvd_now_us();
-    rc = lv_vm_start(p->vm, err);
-    if (rc)
+    if ((rc = vmp_start(p, trace, err)) < 0)
         return rc;
-    vmp_set_started(p);
-    *trace = json_object();
     json_object_set_new(*trace, "read_snapshot", json_real(t_open - t0));
     json_object_set_new(*trace, "restore", json_real(t_restore - t_open));
-    json_object_set_new(*trace, "start_threads", json_real(lvd_now_us() - t_ctl));
     json_object_set_new(*trace, "total", json_real(lvd_now_us() - t0));
     return 0;
 }

@@ -167,7 +167,7 @@ int vmp_migrate_in(struct vmproc *p, double t0, json_t **trace, struct lv_err *e
     int fd = lv_ctl_take_fd(&p->daemon), rc;
     json_t *ok = json_pack("{s:b}", "ok", 1);
     struct lv_mig_stats st;
-    double t_recv, t_start;
+    double t_recv;
 
     memset(&st, 0, sizeof(st));
     if (fd < 0) {
@@ -179,24 +179,21 @@ int vmp_migrate_in(struct vmproc *p, double t0, json_t **trace, struct lv_err *e
     if (!rc)
         rc = receive(p, fd, &st, err);
     t_recv = lvd_now_us();
-    if (!rc) {
-        p->have_shell_dir = 0; /* lightvmd renamed it to vms/NAME */
-        rc = lv_vm_start(p->vm, err);
-    }
-    t_start = lvd_now_us();
+    if (!rc)
+        rc = vmp_start(p, trace, err);
     /* The source resumes its VM unless it reads our ack: one that cannot
      * be sent means this copy must not run. */
-    if (!rc && (rc = lv_mig_ack(fd, 1, err)) < 0)
+    if (!rc && (rc = lv_mig_ack(fd, 1, err)) < 0) {
         lv_vm_stop(p->vm);
-    else if (rc)
+        json_decref(*trace);
+        *trace = NULL;
+    } else if (rc) {
         lv_mig_ack(fd, 0, NULL);
+    }
     close(fd);
     if (rc)
         return rc;
-    vmp_set_started(p);
-    *trace = json_object();
     json_object_set_new(*trace, "receive", json_real(t_recv - t0));
-    json_object_set_new(*trace, "start_threads", json_real(t_start - t_recv));
     json_object_set_new(*trace, "total", json_real(lvd_now_us() - t0));
     json_object_set_new(*trace, "migration", stats_json(&st));
     return 0;

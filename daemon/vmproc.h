@@ -51,8 +51,10 @@ int vmp_prepare(struct vmproc *p, struct lv_err *err);
  * snapshot or an incoming migration, then the start. (*trace) gets the
  * execute phases (new reference). */
 int vmp_execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *err);
-/* Records now as the VM's start (info's uptime). */
-void vmp_set_started(struct vmproc *p);
+/* The last step of every execute: the vCPU goes (lv_vm_start), now is
+ * the VM's start (info's uptime), (*trace) a new object with
+ * "start_threads". */
+int vmp_start(struct vmproc *p, json_t **trace, struct lv_err *err);
 /* vmproc.c: stops the VM for good (destroy, a save without keep, a
  * migration done): the guest stopped, its name free, *quit set. */
 void vmp_end(struct vmproc *p, int *quit);
