@@ -584,12 +584,36 @@ struct sample {
     int converged;
 };
 
+/* The last lines of the VM's console (lightvmd's "console"), for a
+ * failure's message. */
+static void show_console(void)
+{
+    char why[LV_ERR_MAX];
+    json_t *rep = call(here, json_pack("{s:s,s:s}", "op", "console", "name", VM_NAME), CALL_MS,
+                       why, sizeof(why));
+    const char *c = json_string_value(json_object_get(rep, "console")) ?: why;
+    size_t n = strlen(c);
+    int lines = 0;
+
+    while (n > 0 && lines < 12)
+        lines += c[--n] == '\n';
+    fprintf(stderr, "bench_migrate: the end of the VM's console (at %s):\n%s\n", here->tag,
+            c + n);
+    json_decref(rep);
+}
+
 /* Until the VM answered within the last 50 ms (STEADY_MS at most). */
 static void steady(void)
 {
     for (int t = 0; now_us() - atomic_load(&cl.last_us) > 50000; t += 5) {
-        if (t > STEADY_MS || interrupted)
-            die(interrupted ? "interrupted" : "the VM stopped answering between migrations");
+        if (interrupted)
+            die("interrupted");
+        if (t > STEADY_MS) {
+            long long ago = now_us() - atomic_load(&cl.last_us);
+            fprintf(stderr, "bench_migrate: the VM's last answer came %.1f s ago\n", ago / 1e6);
+            show_console();
+            die("the VM stopped answering between migrations");
+        }
         usleep(5000);
     }
 }
