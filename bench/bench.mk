@@ -5,6 +5,8 @@
 # bench_snapshot (root; not part of make bench): saves and restores of a counter VM.
 # bench_clone (root; not part of make bench): save, create --from, clones per
 # second and memory per clone through lightvmd's socket.
+# bench_migrate (root, KVM; not part of make bench): live migrations back and
+# forth between two lightvmd in two network namespaces (issue 12).
 # bench_dirty (KVM; not part of make bench): dirty tracking's start, collect and stop.
 # bench_load (root; not part of make bench): httpd VMs under ab while VMs
 # churn, next to their idle latency and a busybox httpd peer.
@@ -29,7 +31,7 @@ bench-build: build-all $(BUILD)/bench/bench_boot $(BUILD)/bench/hello_static \
 	$(BUILD)/bench/bench_api $(BUILD)/bench/bench_load $(BUILD)/bench/bench_image \
 	$(BUILD)/bench/bench_cgroup \
 	$(BUILD)/bench/bench_antispoof $(BUILD)/bench/bench_snapshot $(BUILD)/bench/bench_clone \
-	$(BUILD)/bench/bench_dirty
+	$(BUILD)/bench/bench_dirty $(BUILD)/bench/bench_migrate
 
 bench: deps
 	@$(MAKE) --no-print-directory bench-build
@@ -61,7 +63,9 @@ $(BUILD)/bench/bench_image $(BUILD)/bench/bench_antispoof $(BUILD)/bench/bench_s
 
 # bench/lvd.c: what these clients of lightvmd's socket share (the pool wait, cleanup).
 # bench_clone (root; not part of make bench): snapshot clones through lightvmd (issue 11).
-$(BUILD)/bench/bench_load $(BUILD)/bench/bench_api $(BUILD)/bench/bench_clone: $(BUILD)/bench/%: bench/%.c bench/stats.c \
+# bench_migrate (root; not part of make bench): live migration through two lightvmd (issue 12).
+$(BUILD)/bench/bench_load $(BUILD)/bench/bench_api $(BUILD)/bench/bench_clone \
+		$(BUILD)/bench/bench_migrate: $(BUILD)/bench/%: bench/%.c bench/stats.c \
 		bench/stats.h bench/lvd.c bench/lvd.h $(BUILD)/lib/liblightvm.a
 	@mkdir -p $(@D)
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< bench/stats.c bench/lvd.c \

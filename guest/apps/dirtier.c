@@ -5,6 +5,9 @@
  *
  *   dirtier [PAGES_PER_MS [AREA_PAGES]]   (defaults 256 and 1024)
  *
+ * (PAGES_PER_MS 0: it writes nothing and only answers, bench/bench_migrate's
+ * idle case.)
+ *
  * It writes one byte into each of PAGES_PER_MS pages of an AREA_PAGES
  * area of its heap every millisecond (in turn, round the area), between
  * passes of its network stack, and answers any UDP datagram on port 7
@@ -40,16 +43,17 @@ static void on_udp(void *arg, struct udp_pcb *pcb, struct pbuf *p, const ip_addr
     pbuf_free(r);
 }
 
-static uint64_t arg_or(int argc, char **argv, int i, uint64_t def)
+/* argv[i] if it is a number >= (min), else (def). */
+static uint64_t arg_or(int argc, char **argv, int i, uint64_t def, uint64_t min)
 {
     uint64_t v;
 
-    return i < argc && lvrt_parse_u64(argv[i], &v) == 0 && v > 0 ? v : def;
+    return i < argc && lvrt_parse_u64(argv[i], &v) == 0 && v >= min ? v : def;
 }
 
 int main(int argc, char **argv)
 {
-    uint64_t rate = arg_or(argc, argv, 1, 256), area = arg_or(argc, argv, 2, 1024);
+    uint64_t rate = arg_or(argc, argv, 1, 256, 0), area = arg_or(argc, argv, 2, 1024, 1);
     uint64_t start, next = 0;
     volatile uint8_t *mem;
     struct udp_pcb *u;
