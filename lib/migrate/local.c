@@ -275,8 +275,8 @@ static int fd_read(void *ctx, void *buf, size_t len, struct lv_err *err)
     return lv_mig_read(f->fd, buf, len, f->tmo, err);
 }
 
-/* Header, fd, records, every check; the fd mapped over the RAM. Nothing
- * written into guest RAM. (*snap) the caller's to close. */
+/* Header, fd, records, the fd mapped over the RAM, every check (the
+ * devices' read their rings there). Nothing written into guest RAM. (*snap) the caller's to close. */
 static int recv_checked(struct lv_vm *vm, int sock, const struct lv_mig_opts *o,
                         struct lv_snap **snap, struct lv_mig_stats *st, struct lv_err *err)
 {
@@ -297,10 +297,10 @@ static int recv_checked(struct lv_vm *vm, int sock, const struct lv_mig_opts *o,
         rc = lv_err_set(err, ENOMEM, "migration: out of memory");
     if (!rc)
         rc = lv_mig_read_records(&r, &h, NULL, rec, LV_MIG_REC_MAX, snap, st, err);
-    if (!rc)
-        rc = lv_vm_restore_check(vm, *snap, err);
     if (!rc && !(rc = lv_mem_map_shared(&vm->mem, fd, err)))
         fd = -1; /* the VM's now */
+    if (!rc) /* after the mapping: a device's check reads its rings in RAM */
+        rc = lv_vm_restore_check(vm, *snap, err);
     free(rec);
     if (fd >= 0)
         close(fd);
