@@ -10,6 +10,7 @@
 #ifndef LIGHTVM_MEM_H
 #define LIGHTVM_MEM_H
 
+#include <fcntl.h> /* F_SEAL_* */
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -31,7 +32,13 @@ struct lv_mem {
                               * first lv_mem_dirty_begin, freed by lv_mem_close */
 };
 
-/* Creates (size) bytes of zeroed guest RAM: a memfd mapped shared.
+/* The seals of the RAM's memfd, added at creation (with F_SEAL_SEAL): its
+ * size never changes, so a process it is passed to (lv_mig_send_local)
+ * can map it without fearing a SIGBUS from a shrink. */
+#define LV_MEM_SEALS (F_SEAL_SHRINK | F_SEAL_GROW)
+
+/* Creates (size) bytes of zeroed guest RAM: a memfd (sealed: LV_MEM_SEALS)
+ * mapped shared.
  * (size) must be a non-zero multiple of the page size. On success the
  * caller owns (mem) and releases it with lv_mem_close(). */
 int lv_mem_open(struct lv_mem *mem, uint64_t size, struct lv_err *err);
@@ -48,6 +55,16 @@ int lv_mem_populate(struct lv_mem *mem, lv_gpa_t gpa, uint64_t len, struct lv_er
  * mem->cow is set. On failure (fd) stays the caller's and the RAM may be
  * gone (the range unmapped): (mem) is then only good for lv_mem_close. */
 int lv_mem_map_file(struct lv_mem *mem, int fd, struct lv_err *err);
+
+/* Replaces the RAM by a shared mapping of (fd) (another VM's RAM memfd,
+ * passed by lv_mig_send_local: the caller checked it is a memfd of
+ * mem->size bytes sealed against resizing) at the same host address
+ * (MAP_FIXED: KVM's memslot follows without a change). On success (mem)
+ * owns (fd), the old memfd is closed and mem->cow is 0 (the RAM is a
+ * plain memfd again: saves and migrations see every page in it). On
+ * failure (fd) stays the caller's and (mem) is only good for
+ * lv_mem_close. */
+int lv_mem_map_shared(struct lv_mem *mem, int fd, struct lv_err *err);
 
 /* Unmaps and closes; safe on a closed or zeroed struct. */
 void lv_mem_close(struct lv_mem *mem);

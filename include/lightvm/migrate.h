@@ -35,7 +35,8 @@
 #include "lightvm/vm.h"
 
 #define LV_MIG_MAJOR 1u
-#define LV_MIG_MINOR 0u
+#define LV_MIG_MINOR 1u  /* 1.1: the flags word, a local stream (lv_mig_send_local);
+                          * a copy is still written as 1.0 */
 #define LV_MIG_MAX_ROUNDS 64u   /* ROUND records in a stream, at most */
 #define LV_MIG_RUN_PAGES 64u    /* pages in one PAGES record, at most */
 #define LV_MIG_BYTES_FACTOR 8u  /* page bytes in a stream: at most this x the memory size */
@@ -70,6 +71,7 @@ struct lv_mig_hdr {
     uint64_t mem_size; /* lv_vm_config.mem_size */
     unsigned nnics;    /* lv_vm_config.nnics */
     int pvm;           /* sent from a PVM host (the destination must be one too) */
+    int local;         /* a local stream (lv_mig_send_local): refused by lv_mig_recv */
 };
 
 /* The source: migrates the running (vm) (started, not paused) into (fd)
@@ -104,6 +106,50 @@ int lv_mig_recv(struct lv_vm *vm, int fd, const struct lv_mig_hdr *h, const stru
  * destination whose ack cannot be written must stop its VM (the source
  * will not see it run and resumes its own). */
 int lv_mig_ack(int fd, int ok, struct lv_err *err);
+
+/* ---- The local fast path (docs/migration.md, "The local fast path") ----
+ * Between two processes of one host (an upgrade of lightvmd under its
+ * VMs): the RAM's memfd goes over (sock), a connected AF_UNIX stream
+ * socket (borrowed; its flags unchanged), with SCM_RIGHTS, in place of
+ * its pages; the stream is header (1.1, flag local; the fd attached),
+ * ROUND 0 of no pages, STATE, END, then R from the destination (checked
+ * and mapped, nothing written), C from the source (stopped for good),
+ * and only then does the destination write into the shared RAM (the
+ * restore) and run the VM: the two never run at once. System calls on
+ * top of a copy's: sendmsg, recvmsg, fcntl(F_GET_SEALS), mmap
+ * (MAP_SHARED | MAP_FIXED). */
+
+/* The source: (vm) running (started, not paused), its RAM a plain memfd:
+ * a restored VM (its RAM a private mapping of a snapshot's memory file,
+ * whose written pages are in no file) is refused with -EINVAL and a line
+ * that says so (use lv_mig_send). Pauses, quiesces the devices, takes the
+ * state, sends it with the fd, waits for R (ack_timeout_ms), writes C. On
+ * success (0) the VM has stopped (lv_vm_stop; the caller destroys it and
+ * must not touch its RAM meanwhile: it is the destination's now). On any
+ * failure before C went out (a write, F, no R in time) the VM runs on
+ * here, unpaused, and -errno is returned with (err). (o) may be NULL
+ * (io_timeout_ms, ack_timeout_ms and spec are used); (st) may be NULL
+ * (downtime_ns: pause .. C written). The VM's controlling thread only. */
+int lv_mig_send_local(struct lv_vm *vm, int sock, const struct lv_mig_opts *o,
+                      struct lv_mig_stats *st, struct lv_err *err);
+
+/* The destination: (vm) made by lv_vm_create with the source's memory
+ * size and NIC count, no image, not started (a pool shell will do; NIC
+ * identities set before win, as in lv_vm_restore). Reads the header and
+ * the fd (exactly one, a memfd of exactly the memory size sealed against
+ * resizing: anything else refused), the records (every check of a
+ * copy's; no PAGES), checks the state against the VM, maps the fd
+ * MAP_SHARED | MAP_FIXED over the VM's RAM at the same address (no
+ * memslot change; the VM's memfd closed, the new fd kept: mem.h), writes
+ * R, waits for C, restores the state (lv_vm_restore_state). The answers
+ * are this function's: the caller neither acks nor nacks. On success the
+ * source has stopped and the caller runs the VM (lv_vm_start; a start
+ * that fails loses it). On failure (-errno, (err)) the VM is only good
+ * for lv_vm_destroy: before C the source resumes its own (an F is sent
+ * when it can be); a failure after C (the restore) loses the VM, which
+ * (err) says. (st): bytes, state_bytes, downtime_ns (C .. restored). */
+int lv_mig_recv_local(struct lv_vm *vm, int sock, const struct lv_mig_opts *o,
+                      struct lv_mig_stats *st, struct lv_err *err);
 
 /* Checks a whole stream held in memory (buf, len) as lv_mig_recv does,
  * with (ram) (ram_size bytes, the header's memory size) in place of a

@@ -1,5 +1,6 @@
 /* mem.c: memfd-backed guest RAM and checked guest-physical access. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -38,10 +39,11 @@ int lv_mem_open(struct lv_mem *mem, uint64_t size, struct lv_err *err)
         return lv_err_set(err, EINVAL, "guest memory size %llu is not a multiple of %ld",
                           (unsigned long long)size, page);
 
-    mem->fd = memfd_create("lightvm-guest", MFD_CLOEXEC);
+    mem->fd = memfd_create("lightvm-guest", MFD_CLOEXEC | MFD_ALLOW_SEALING);
     if (mem->fd < 0)
         return lv_err_set(err, errno, "memfd_create: %s", strerror(errno));
-    if (ftruncate(mem->fd, (off_t)size) < 0) {
+    if (ftruncate(mem->fd, (off_t)size) < 0 ||
+        fcntl(mem->fd, F_ADD_SEALS, LV_MEM_SEALS | F_SEAL_SEAL) < 0) {
         rc = lv_err_set(err, errno, "guest memory of %llu bytes: %s",
                         (unsigned long long)size, strerror(errno));
         goto out_close_fd;
@@ -89,6 +91,23 @@ int lv_mem_map_file(struct lv_mem *mem, int fd, struct lv_err *err)
         close(mem->fd);
     mem->fd = fd;
     mem->cow = 1;
+    lv_mem_mark_dirty(mem, 0, mem->size); /* every page may have changed */
+    return 0;
+}
+
+int lv_mem_map_shared(struct lv_mem *mem, int fd, struct lv_err *err)
+{
+    void *p;
+
+    if (!mem->base)
+        return lv_err_set(err, EINVAL, "guest memory is not mapped");
+    p = mmap(mem->base, mem->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+    if (p == MAP_FAILED)
+        return lv_err_set(err, errno, "mmap the guest memory passed in: %s", strerror(errno));
+    if (mem->fd >= 0)
+        close(mem->fd);
+    mem->fd = fd;
+    mem->cow = 0;
     lv_mem_mark_dirty(mem, 0, mem->size); /* every page may have changed */
     return 0;
 }

@@ -7,7 +7,8 @@
  * Header (64 bytes, little-endian):
  *   0 magic "LVMGx64\0"  8 u16 major  10 u16 minor  12 u32 arch
  *  16 u32 host  20 u32 guest ABI  24 u64 mem_size  32 u32 nnics
- *  36 u32 header_len (64)  40 20 bytes zero  60 u32 CRC-32C of bytes 0..59
+ *  36 u32 header_len (64)  40 u32 flags (1.1: LV_MIG_F_LOCAL; 1.0: 0)
+ *  44 16 bytes zero  60 u32 CRC-32C of bytes 0..59
  * Records: u32 type, u32 length, length bytes of payload, u32 CRC-32C of
  * the type, length and payload.
  */
@@ -23,6 +24,9 @@
 
 #define LV_MIG_MAGIC "LVMGx64\0"
 #define LV_MIG_HDR_LEN 64u
+#define LV_MIG_MINOR_LOCAL 1u /* the minor that brought the flags word */
+#define LV_MIG_F_LOCAL 1u     /* a local stream: the RAM is passed as an fd, no PAGES */
+#define LV_MIG_COMMIT 'C'     /* local: the source stopped its VM for good (after R) */
 #define LV_MIG_REC_HDR 8u   /* type, length */
 #define LV_MIG_REC_CRC 4u
 #define LV_MIG_PAGE 4096u
@@ -58,7 +62,8 @@ int lv_mig_check_header(const uint8_t *in, struct lv_mig_hdr *h, struct lv_err *
  * record's whole length. */
 size_t lv_mig_seal(uint8_t *rec, uint32_t type, uint32_t len);
 /* The decoder, after the header: reads records from (r) up to END,
- * writing pages into (ram) (h->mem_size bytes). (*snap) receives the
+ * writing pages into (ram) (h->mem_size bytes; NULL for a local stream,
+ * which must have none). (*snap) receives the
  * parsed state (the caller closes it). (buf): (cap) bytes of the caller's,
  * LV_MIG_REC_MAX for any stream (a stream in memory needs no more than
  * its length: a longer record is refused as cut short). */
@@ -72,5 +77,13 @@ int lv_mig_write(int fd, const void *buf, size_t len, int timeout_ms, struct lv_
 int lv_mig_read(int fd, void *buf, size_t len, int timeout_ms, struct lv_err *err);
 /* opts->io_timeout_ms or its default. */
 int lv_mig_io_timeout(const struct lv_mig_opts *o);
+/* opts->ack_timeout_ms or its default (send.c). */
+int lv_mig_ack_timeout(const struct lv_mig_opts *o);
+/* recv.c: (vm) fresh (no image, not started, RAM a memfd) and of (h)'s
+ * shape; (h) a local stream iff (local). */
+struct lv_vm;
+int lv_mig_check_vm(struct lv_vm *vm, const struct lv_mig_hdr *h, int local, struct lv_err *err);
+/* send.c: reads the destination's answer: 0 on LV_MIG_ACK. */
+int lv_mig_wait_ack(int fd, int timeout_ms, struct lv_err *err);
 
 #endif

@@ -33,8 +33,14 @@ int lv_mig_recv_header(int fd, const struct lv_mig_opts *o, struct lv_mig_hdr *h
     return rc ? rc : lv_mig_check_header(head, h, err);
 }
 
-static int check_vm(struct lv_vm *vm, const struct lv_mig_hdr *h, struct lv_err *err)
+int lv_mig_check_vm(struct lv_vm *vm, const struct lv_mig_hdr *h, int local, struct lv_err *err)
 {
+    if (h->local != local)
+        return lv_err_set(err, EINVAL, "migration: %s", local
+                          ? "a copying stream where a local one (its RAM passed as a file "
+                            "descriptor) was due"
+                          : "a local stream (its RAM passed as a file descriptor) on the "
+                            "copying path");
     if (vm->loaded || vm->go)
         return lv_err_set(err, EBUSY, "migration: the destination VM already has an image "
                           "or runs");
@@ -61,7 +67,7 @@ int lv_mig_recv(struct lv_vm *vm, int fd, const struct lv_mig_hdr *h, const stru
 
     st = st ? st : &local;
     memset(st, 0, sizeof(*st));
-    rc = check_vm(vm, h, err);
+    rc = lv_mig_check_vm(vm, h, 0, err);
     if (rc)
         return rc;
     rec = malloc(LV_MIG_REC_MAX);

@@ -149,10 +149,15 @@ static int precopy(struct sender *s, const struct lv_mig_opts *o, struct lv_err 
     }
 }
 
-static int wait_ack(struct sender *s, int timeout_ms, struct lv_err *err)
+int lv_mig_ack_timeout(const struct lv_mig_opts *o)
+{
+    return o && o->ack_timeout_ms > 0 ? o->ack_timeout_ms : ACK_TIMEOUT_MS;
+}
+
+int lv_mig_wait_ack(int fd, int timeout_ms, struct lv_err *err)
 {
     uint8_t c = 0;
-    int rc = lv_mig_read(s->fd, &c, 1, timeout_ms, err);
+    int rc = lv_mig_read(fd, &c, 1, timeout_ms, err);
 
     if (rc)
         return rc;
@@ -202,7 +207,7 @@ static int migrate(struct sender *s, const struct lv_mig_opts *o, int *paused, i
 {
     int tracking = !(o && o->no_precopy);
     uint8_t head[LV_MIG_HDR_LEN];
-    struct lv_mig_hdr h = {s->vm->mem.size, s->vm->nnics, s->vm->pvm};
+    struct lv_mig_hdr h = {s->vm->mem.size, s->vm->nnics, s->vm->pvm, 0};
     int rc = 0;
 
     lv_mig_put_header(head, &h);
@@ -231,7 +236,7 @@ static int migrate(struct sender *s, const struct lv_mig_opts *o, int *paused, i
     if (!rc)
         rc = stop_and_copy(s, o, tracking, err);
     if (!rc)
-        rc = wait_ack(s, o && o->ack_timeout_ms > 0 ? o->ack_timeout_ms : ACK_TIMEOUT_MS, err);
+        rc = lv_mig_wait_ack(s->fd, lv_mig_ack_timeout(o), err);
     return rc;
 }
 

@@ -25,19 +25,33 @@ void lv_mig_put_header(uint8_t *out, const struct lv_mig_hdr *h)
     memset(out, 0, LV_MIG_HDR_LEN);
     memcpy(out, LV_MIG_MAGIC, 8);
     out[8] = (uint8_t)LV_MIG_MAJOR;
-    out[10] = (uint8_t)LV_MIG_MINOR;
+    out[10] = (uint8_t)(h->local ? LV_MIG_MINOR_LOCAL : 0); /* a copy is 1.0 */
     lv_put32(out + 12, LV_SNAP_ARCH_X86_64);
     lv_put32(out + 16, h->pvm ? LV_SNAP_HOST_PVM : LV_SNAP_HOST_HW);
     lv_put32(out + 20, LV_ABI_VERSION);
     lv_put64(out + 24, h->mem_size);
     lv_put32(out + 32, h->nnics);
     lv_put32(out + 36, LV_MIG_HDR_LEN);
+    lv_put32(out + 40, h->local ? LV_MIG_F_LOCAL : 0);
     lv_put32(out + 60, lv_crc32c(out, 60));
+}
+
+/* Bytes 40..43: the flags of a 1.1 stream (LV_MIG_F_LOCAL), zero in 1.0;
+ * 44..59 zero. */
+static int check_reserved(const uint8_t *in, unsigned minor, struct lv_err *err)
+{
+    static const uint8_t zero[20];
+    uint32_t flags = lv_get32(in + 40);
+
+    if (lv_get32(in + 36) != LV_MIG_HDR_LEN || memcmp(in + 44, zero, 16) ||
+        (minor < LV_MIG_MINOR_LOCAL && flags) || (flags & ~LV_MIG_F_LOCAL))
+        return lv_err_set(err, EINVAL, "migration: header length %u (want %u) or reserved "
+                          "bytes not zero", lv_get32(in + 36), LV_MIG_HDR_LEN);
+    return 0;
 }
 
 static int check_ids(const uint8_t *in, struct lv_err *err)
 {
-    static const uint8_t zero[20];
     unsigned major = in[8] | in[9] << 8, minor = in[10] | in[11] << 8;
 
     if (memcmp(in, LV_MIG_MAGIC, 8))
@@ -48,9 +62,8 @@ static int check_ids(const uint8_t *in, struct lv_err *err)
                           "reads %u.%u", major, minor, LV_MIG_MAJOR, LV_MIG_MINOR);
     if (lv_crc32c(in, 60) != lv_get32(in + 60))
         return lv_err_set(err, EINVAL, "migration: header checksum mismatch");
-    if (lv_get32(in + 36) != LV_MIG_HDR_LEN || memcmp(in + 40, zero, sizeof(zero)))
-        return lv_err_set(err, EINVAL, "migration: header length %u (want %u) or reserved "
-                          "bytes not zero", lv_get32(in + 36), LV_MIG_HDR_LEN);
+    if (check_reserved(in, minor, err))
+        return -EINVAL;
     if (lv_get32(in + 12) != LV_SNAP_ARCH_X86_64)
         return lv_err_set(err, EINVAL, "migration: architecture %u, this lightvm is x86-64",
                           lv_get32(in + 12));
@@ -70,6 +83,7 @@ int lv_mig_check_header(const uint8_t *in, struct lv_mig_hdr *h, struct lv_err *
     if (host != LV_SNAP_HOST_HW && host != LV_SNAP_HOST_PVM)
         return lv_err_set(err, EINVAL, "migration: unknown host kind %u", host);
     h->pvm = host == LV_SNAP_HOST_PVM;
+    h->local = (lv_get32(in + 40) & LV_MIG_F_LOCAL) != 0;
     h->mem_size = lv_get64(in + 24);
     if (h->mem_size < LV_MEM_MIN || h->mem_size > LV_MEM_MAX || h->mem_size % LV_MEM_ALIGN)
         return lv_err_set(err, EINVAL, "migration: memory size %llu: not a multiple of 2 MiB "
@@ -143,6 +157,9 @@ static int dec_pages(struct dec *d, const uint8_t *p, uint32_t len, struct lv_er
     if (lv_get32(p + 12) || count != (len - LV_MIG_PAGES_HDR) / LV_MIG_PAGE)
         return lv_err_set(err, EINVAL, "migration: a PAGES record of %llu pages in %u bytes "
                           "(or its reserved field not zero)", (unsigned long long)count, len);
+    if (d->h->local || !d->ram)
+        return lv_err_set(err, EINVAL, "migration: a PAGES record in a local stream (its "
+                          "RAM comes as a file descriptor)");
     if (first >= d->npages || count > d->npages - first)
         return lv_err_set(err, EINVAL, "migration: pages %llu + %llu past the memory's %llu",
                           (unsigned long long)first, (unsigned long long)count,

@@ -120,13 +120,15 @@ static const struct rule io[] = {
  * (F_DUPFD_CLOEXEC) and mapped over guest RAM (mmap, checked as above),
  * and the vCPU and VM state ioctls (the ioctl list below). Live
  * migration's dirty tracking (lib/core/dirty.c): the RAM memslot's flags
- * and its dirty log. */
+ * and its dirty log; its local fast path (lib/migrate/local.c): the RAM's
+ * memfd passed (sendmsg, recvmsg with SCM_RIGHTS), its seals read
+ * (F_GET_SEALS) and mapped shared over the RAM (mmap, checked as above). */
 static const struct rule vmm[] = {
-    R(poll), R(read), R(recvfrom), R(sendto), R(recvmsg), R(accept4), R(close),
+    R(poll), R(read), R(recvfrom), R(sendto), R(recvmsg), R(sendmsg), R(accept4), R(close),
     {SYS_ioctl, IOCTL, {0}}, R(openat), R(fstat), R(newfstatat), R(lseek), R(pread64),
     R(renameat), R(unlinkat), R(brk), R(mremap), R(ftruncate), R(pwrite64), R(mincore),
     /* the sanitizer runtime uses other commands in its reports */
-    {SYS_fcntl, SANITIZER ? ANY : ARG1, {F_DUPFD_CLOEXEC}},
+    {SYS_fcntl, SANITIZER ? ANY : ARG1, {F_DUPFD_CLOEXEC, F_GET_SEALS}},
     {SYS_prctl, ARG0, {PR_SET_PDEATHSIG, SAN(PR_GET_DUMPABLE), SAN(PR_SET_DUMPABLE),
                        SAN(PR_SET_PTRACER)}},
 };

@@ -211,6 +211,17 @@ static int check_fits(struct lv_vm *vm, const struct lv_snap *s, struct lv_err *
     return check_devices(vm, s, err);
 }
 
+int lv_vm_restore_check(struct lv_vm *vm, const struct lv_snap *s, struct lv_err *err)
+{
+    int rc = check_fits(vm, s, err);
+
+    for (unsigned i = 0; !rc && i < vm->devs.n; i++) {
+        const struct lv_dev *d = &vm->devs.dev[i];
+        rc = d->ops->check(d->priv, s->dev[i].bytes, s->dev[i].len, err);
+    }
+    return rc;
+}
+
 /* ---- setting the state ---- */
 
 #define VCPU_SET(vm, req, p, what, err)                                                   \

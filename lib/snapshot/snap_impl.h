@@ -112,6 +112,13 @@ int lv_snap_msr_allowed(uint32_t index, uint32_t host);
 unsigned lv_snap_msr_list(uint32_t host, uint32_t *idx);
 
 /* save.c */
+/* Every check lv_vm_restore_state makes before it changes anything (the
+ * VM's shape, each device's blob, which reads the device's rings in the
+ * VM's RAM: the guest's memory must be in place): for a caller that must
+ * know the state fits before it commits (lv_mig_recv_local). Writes
+ * nothing. */
+int lv_vm_restore_check(struct lv_vm *vm, const struct lv_snap *s, struct lv_err *err);
+
 /* lv_vm_save_state with the devices already quiesced by the caller
  * (lv_devices_quiesce; they stay so): for a save or a migration that
  * must send the RAM that goes with the devices' state. */

@@ -65,7 +65,7 @@ static void sb_add(struct sb *b, const void *p, size_t n)
 static struct sb *sb_new(uint64_t mem, unsigned nnics)
 {
     struct sb *b = calloc(1, sizeof(*b));
-    struct lv_mig_hdr h = {mem, nnics, 0};
+    struct lv_mig_hdr h = {mem, nnics, 0, 0};
     uint8_t head[LV_MIG_HDR_LEN];
 
     if (!b)
@@ -283,11 +283,26 @@ static struct sb *bad_header(size_t off, uint32_t v, int crc)
     return b;
 }
 
+/* The valid stream's header made 1.1 with (flags). */
+static struct sb *local_header(uint32_t flags)
+{
+    struct sb *b = valid();
+
+    put32(b->p + 8, 1 | 1u << 16);
+    put32(b->p + 40, flags);
+    put32(b->p + 60, lv_crc32c(b->p, 60));
+    return b;
+}
+
 static void test_header(uint8_t *ram)
 {
     expect(bad_header(0, 0x4e53564c, 1), ram, MEM, EINVAL, "bad magic");
     expect(bad_header(8, 2, 1), ram, MEM, ENOTSUP, "version 2.0");
-    expect(bad_header(8, 1 | 1u << 16, 1), ram, MEM, ENOTSUP, "version 1.1");
+    expect(bad_header(8, 1 | 2u << 16, 1), ram, MEM, ENOTSUP, "version 1.2");
+    expect(bad_header(40, 1, 1), ram, MEM, EINVAL, "reserved"); /* flags in a 1.0 header */
+    expect(local_header(2), ram, MEM, EINVAL, "reserved");      /* an unknown flag */
+    /* a local stream (1.1, LV_MIG_F_LOCAL) carries no pages */
+    expect(local_header(1), ram, MEM, EINVAL, "a PAGES record in a local stream");
     expect(bad_header(24, MEM + 4096, 0), ram, MEM, EINVAL, "header checksum");
     expect(bad_header(12, 2, 1), ram, MEM, EINVAL, "architecture 2");
     expect(bad_header(16, 3, 1), ram, MEM, EINVAL, "host kind 3");

@@ -114,6 +114,40 @@ static void io_calls(struct kit *k)
 
 /* ---- the main thread after prepare ---- */
 
+/* The local fast path of a migration (lib/migrate/local.c): an fd passed
+ * with SCM_RIGHTS, its seals read, a file mapped shared over a mapping at
+ * the same address. */
+static void local_migration(const struct kit *k)
+{
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } c;
+    char byte = 'x';
+    struct iovec iov = {&byte, 1};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.b,
+                       .msg_controllen = sizeof(c.b)};
+    int fd = openat(k->dirfd, "ram.tmp", O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600), got;
+
+    memset(&c, 0, sizeof(c));
+    c.h.cmsg_level = SOL_SOCKET;
+    c.h.cmsg_type = SCM_RIGHTS;
+    c.h.cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(&c.h), &fd, sizeof(int));
+    MUST(fd >= 0 && ftruncate(fd, 4096) == 0, 69);
+    MUST(sendmsg(k->sp[0], &m, MSG_DONTWAIT | MSG_NOSIGNAL) == 1, 70);
+    m.msg_controllen = sizeof(c.b);
+    MUST(recvmsg(k->sp[1], &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC) == 1 &&
+         CMSG_FIRSTHDR(&m) != NULL, 71);
+    memcpy(&got, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof(int));
+    MUST(fcntl(got, F_GET_SEALS) < 0 && errno == EINVAL, 72); /* not a memfd: allowed, refused */
+    void *a = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    MUST(a != MAP_FAILED &&
+         mmap(a, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, got, 0) == a, 73);
+    MUST(munmap(a, 4096) == 0 && close(got) == 0 && close(fd) == 0 &&
+         unlinkat(k->dirfd, "ram.tmp", 0) == 0, 74);
+}
+
 static void vmm_calls(struct kit *k)
 {
     struct pollfd pf = {k->listen_fd, POLLIN, 0};
@@ -159,6 +193,7 @@ static void vmm_calls(struct kit *k)
     /* live migration's dirty tracking (lib/core/dirty.c) */
     MUST(ioctl(-1, KVM_SET_USER_MEMORY_REGION, NULL) < 0 && errno == EBADF, 67);
     MUST(ioctl(-1, KVM_GET_DIRTY_LOG, NULL) < 0 && errno == EBADF, 68);
+    local_migration(k);
     (void)dir;
 }
 

@@ -1,0 +1,549 @@
+/*
+ * test_miglocal.c: the local fast path of live migration (lib/migrate/
+ * local.c): the guest RAM's memfd passed over a socketpair(AF_UNIX) between
+ * two VMs of this process (lv_mig_send_local in a thread,
+ * lv_mig_recv_local here), on taps of one bridge in a network namespace of
+ * the test's own.
+ *
+ *   1. counter booted and asked three times;
+ *   2. a VM restored from counter's snapshot (its RAM a private mapping of
+ *      the memory file) is refused by the source with the clear error;
+ *   3. a forwarding thread swaps the passed fd for a wrong one (a pipe, a
+ *      sealed memfd of half the size, an unsealed memfd of the right
+ *      size): each refused at the destination (the VM destroyed), the
+ *      source gets the F, runs on and answers with the next count;
+ *   4. counter migrated while a client thread keeps asking it (each
+ *      request one retry at most): every request answered, the counts
+ *      strictly increasing from the source's last + 1, the destination
+ *      answers from the same address with generation + 1, the source
+ *      stopped; then that destination (its RAM the passed memfd) migrated
+ *      on the same way to a third VM (an upgrade after an upgrade).
+ *
+ * The downtime (source: pause .. commit; destination: commit .. restored;
+ * and the start) is printed as information: timings mean nothing nested.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "lightvm/elf.h"
+#include "lightvm/migrate.h"
+#include "lightvm/net.h"
+#include "lightvm/snapshot.h"
+#include "lightvm/vm.h"
+#include "lvtest.h"
+
+#define MEM (16u << 20)
+#define BRIDGE "lvmigl0"
+#define VM_IP "10.9.3.2"
+#define IO_MS 60000 /* nested VMs are slow: generous waits */
+#define CLIENT_MAX 2000
+
+static struct lv_kvm kvm;
+static struct lv_nl *nl;
+static char guest_dir[PATH_MAX];
+
+static uint32_t ip4(const char *s)
+{
+    struct in_addr a;
+
+    inet_pton(AF_INET, s, &a);
+    return a.s_addr;
+}
+
+/* ---- VMs ---- */
+
+struct box {
+    struct lv_vm *vm;
+    struct lv_tap tap;
+};
+
+/* A new tap on the bridge and a VM on it with identity (id) (NULL: none,
+ * as a destination); (shell): threads spawned and warmed. */
+static int box_make(struct box *b, const struct lv_vm_nic *id, uint64_t mem, int shell)
+{
+    struct lv_err e = {""};
+    struct lv_vm_nic n = {0};
+    struct lv_vm_config cfg = {.mem_size = mem, .console_fd = 2, .nnics = 1, .nics = &n};
+
+    b->vm = NULL;
+    b->tap.fd = -1;
+    if (lv_vif_open(nl, BRIDGE, 1, &b->tap, &e) < 0) {
+        CHECK(0, "tap: %s", e.msg);
+        return -1;
+    }
+    if (id)
+        n = *id;
+    n.tap_fd = b->tap.fd;
+    int rc = lv_vm_create(&b->vm, &kvm, &cfg, &e);
+    if (!rc && shell)
+        rc = lv_vm_spawn_threads(b->vm, &e);
+    if (!rc && shell)
+        rc = lv_vm_warm(b->vm, 1u << 20, &e);
+    CHECK(rc == 0, "create: %s", e.msg);
+    return rc;
+}
+
+static void box_free(struct box *b)
+{
+    lv_vm_destroy(&b->vm);
+    lv_tap_close(&b->tap);
+}
+
+/* Boots guest (app) with (cmdline) on VM_IP. */
+static int boot(struct box *b, const char *app, const char *cmdline)
+{
+    struct lv_vm_nic id = {.mac = {0x02, 0x10, 0, 0, 0, 7}, .ip = ip4(VM_IP),
+                           .netmask = ip4("255.255.255.0"), .gw = ip4("10.9.3.1")};
+    struct lv_image im;
+    struct lv_err e = {""};
+    char path[PATH_MAX + 32];
+    int rc = box_make(b, &id, MEM, 0);
+
+    snprintf(path, sizeof(path), "%s/%s.elf", guest_dir, app);
+    if (!rc)
+        rc = lv_vm_set_cmdline(b->vm, cmdline, &e);
+    if (!rc && !(rc = lv_image_open(path, &im, &e))) {
+        rc = lv_vm_load_image(b->vm, &im, &e);
+        lv_image_close(&im);
+    }
+    if (!rc)
+        rc = lv_vm_start(b->vm, &e);
+    CHECK(rc == 0, "boot %s: %s", app, e.msg);
+    return rc;
+}
+
+/* ---- asking over UDP ---- */
+
+/* A reply (NUL-terminated) within (ms); 1 if one came. */
+static int recv_wait(int fd, char *buf, size_t cap, int ms)
+{
+    struct pollfd pf = {fd, POLLIN, 0};
+
+    if (ms <= 0 || poll(&pf, 1, ms) != 1)
+        return 0;
+    ssize_t n = recv(fd, buf, cap - 1, 0);
+    if (n <= 0)
+        return 0;
+    buf[n] = '\0';
+    return 1;
+}
+
+static int send_req(int fd)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(7)};
+
+    sa.sin_addr.s_addr = ip4(VM_IP);
+    return sendto(fd, "?", 1, 0, (struct sockaddr *)&sa, sizeof(sa)) == 1;
+}
+
+/* One datagram to VM_IP:7 and a reply within (ms). */
+static int ask_once(int fd, char *buf, size_t cap, int ms)
+{
+    return send_req(fd) && recv_wait(fd, buf, cap, ms);
+}
+
+struct reply {
+    unsigned long count, gen;
+    char ip[16];
+};
+
+/* Asks counter up to (tries) times; 1 with (r) if it answered. */
+static int ask(int tries, struct reply *r)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ok = 0;
+    char buf[256];
+
+    for (int t = 0; fd >= 0 && t < tries && !ok; t++) {
+        unsigned long up;
+        ok = ask_once(fd, buf, sizeof(buf), 1000) &&
+             sscanf(buf, "count %lu uptime_ms %lu gen %lu ip %15s", &r->count, &up, &r->gen,
+                    r->ip) == 4;
+    }
+    if (fd >= 0)
+        close(fd);
+    return ok;
+}
+
+/* The client thread: asks counter until told to stop (then 5 more), each
+ * request sent at most twice; counts what it saw. */
+struct client {
+    pthread_t t;
+    atomic_int done;
+    int asked, answered, retried, disorder;
+    unsigned long first, last;
+};
+
+/* One request: 1 if a reply with a count past c->last came (within two
+ * sends; late replies to earlier requests are skipped). */
+static int client_request(struct client *c, int fd)
+{
+    char buf[256];
+
+    for (int t = 0; t < 2; t++) { /* one retry */
+        uint64_t end = lv_now_ns() + (t ? 8000u : 3000u) * 1000000ull;
+        c->retried += t;
+        if (!send_req(fd))
+            continue;
+        for (int k = 0; k < 50; k++) { /* replies until ours */
+            unsigned long n, up, g;
+            char ip[16];
+            uint64_t now = lv_now_ns();
+            if (now >= end || !recv_wait(fd, buf, sizeof(buf), (int)((end - now) / 1000000u) + 1))
+                break;
+            if (sscanf(buf, "count %lu uptime_ms %lu gen %lu ip %15s", &n, &up, &g, ip) != 4)
+                continue;
+            if (n <= c->last) {
+                c->disorder += n < c->last;
+                continue;
+            }
+            if (!c->first)
+                c->first = n;
+            c->last = n;
+            return 1;
+        }
+    }
+    return 0;
+}
+
+static void *client_main(void *arg)
+{
+    struct client *c = arg;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), after = 0;
+
+    for (int i = 0; fd >= 0 && i < CLIENT_MAX && after < 5; i++) {
+        if (atomic_load(&c->done))
+            after++;
+        c->asked++;
+        c->answered += client_request(c, fd);
+        lvt_sleep_ms(20);
+    }
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+/* ---- the two ends ---- */
+
+struct sender {
+    pthread_t t;
+    struct lv_vm *vm;
+    int fd;
+    struct lv_mig_opts o;
+    struct lv_mig_stats st;
+    struct lv_err e;
+    int rc;
+};
+
+static void *send_main(void *arg)
+{
+    struct sender *s = arg;
+
+    s->rc = lv_mig_send_local(s->vm, s->fd, &s->o, &s->st, &s->e);
+    return NULL;
+}
+
+static int start_sender(struct sender *s, struct lv_vm *vm, int fd)
+{
+    memset(s, 0, sizeof(*s));
+    s->vm = vm;
+    s->fd = fd;
+    s->o.io_timeout_ms = IO_MS;
+    s->o.ack_timeout_ms = IO_MS;
+    return pthread_create(&s->t, NULL, send_main, s);
+}
+
+/* The destination: a fresh shell, the local stream, the start. On
+ * failure the VM is destroyed (lv_mig_recv_local answered the source);
+ * *start_ns the start's time. */
+static int receive(int fd, struct box *dst, struct lv_mig_stats *st, uint64_t *start_ns,
+                   struct lv_err *e)
+{
+    struct lv_mig_opts o = {.io_timeout_ms = IO_MS, .ack_timeout_ms = IO_MS};
+    int rc = box_make(dst, NULL, MEM, 1) < 0 ? lv_err_set(e, EIO, "destination VM") : 0;
+
+    if (!rc)
+        rc = lv_mig_recv_local(dst->vm, fd, &o, st, e);
+    uint64_t t = lv_now_ns();
+    if (!rc)
+        rc = lv_vm_start(dst->vm, e);
+    *start_ns = lv_now_ns() - t;
+    if (rc)
+        box_free(dst);
+    return rc;
+}
+
+/* The source stopped for good after a migration. */
+static void check_stopped(struct box *src)
+{
+    struct pollfd pf = {lv_vm_done_fd(src->vm), POLLIN, 0};
+    struct lv_vm_result res;
+
+    CHECK(poll(&pf, 1, 10000) == 1, "the source has not stopped after its migration");
+    lv_vm_wait(src->vm, &res);
+    CHECK(res.outcome == LV_VM_STOPPED, "the source's outcome %d (%s)", res.outcome, res.msg);
+}
+
+/* 2: a restored VM (from (src)'s snapshot) is refused: its RAM is a
+ * private mapping of the snapshot's memory file. */
+static void test_restored(struct box *src)
+{
+    struct lv_err e = {""};
+    struct lv_snap *snap = NULL;
+    struct box r;
+    int sv[2] = {-1, -1};
+    int sfd = memfd_create("state", MFD_CLOEXEC), mfd = memfd_create("mem", MFD_CLOEXEC);
+    int rc = sfd >= 0 && mfd >= 0 ? lv_vm_pause(src->vm, &e) : -1;
+
+    if (!rc) {
+        rc = lv_vm_save(src->vm, sfd, mfd, NULL, &e);
+        CHECK(lv_vm_unpause(src->vm, NULL) == 0, "unpause after the save");
+    }
+    CHECK(rc == 0, "save: %s", e.msg);
+    if (!rc)
+        rc = lv_snap_open(&snap, sfd, mfd, &e);
+    if (!rc && !(rc = box_make(&r, NULL, MEM, 0))) {
+        rc = lv_vm_restore(r.vm, snap, &e);
+        CHECK(rc == 0, "restore: %s", e.msg);
+        CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+        if (!rc)
+            rc = lv_mig_send_local(r.vm, sv[0], NULL, NULL, &e);
+        printf("a restored VM: %s\n", e.msg);
+        CHECK(rc == -EINVAL && strstr(e.msg, "snapshot") && strstr(e.msg, "copying"),
+              "a restored VM passed locally: %d \"%s\"", rc, e.msg);
+        box_free(&r);
+    }
+    lv_snap_close(&snap);
+    for (int i = 0; i < 2; i++)
+        if (sv[i] >= 0)
+            close(sv[i]);
+    if (sfd >= 0)
+        close(sfd);
+    if (mfd >= 0)
+        close(mfd);
+}
+
+/* ---- a forwarding thread that swaps the passed fd ---- */
+
+struct fwd {
+    pthread_t t;
+    int a, b;  /* the source's peer, the destination's peer (owned) */
+    int bad;   /* the fd sent in place of the RAM's (owned) */
+};
+
+/* The header and its fd from (a); the header to (b) with f->bad. */
+static int swap_fd(struct fwd *f)
+{
+    union {
+        struct cmsghdr h;
+        char b[CMSG_SPACE(sizeof(int))];
+    } c;
+    uint8_t head[64];
+    struct iovec iov = {head, sizeof(head)};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c.b,
+                       .msg_controllen = sizeof(c.b)};
+    struct pollfd p = {f->a, POLLIN, 0};
+    int fd = -1;
+
+    if (poll(&p, 1, IO_MS) != 1 || recvmsg(f->a, &m, MSG_CMSG_CLOEXEC) != 64 ||
+        !CMSG_FIRSTHDR(&m))
+        return -1;
+    memcpy(&fd, CMSG_DATA(CMSG_FIRSTHDR(&m)), sizeof(int));
+    close(fd); /* the RAM's: never reaches the destination */
+    memset(&c, 0, sizeof(c));
+    c.h.cmsg_level = SOL_SOCKET;
+    c.h.cmsg_type = SCM_RIGHTS;
+    c.h.cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(&c.h), &f->bad, sizeof(int));
+    m.msg_controllen = sizeof(c.b);
+    return sendmsg(f->b, &m, MSG_NOSIGNAL) == 64 ? 0 : -1;
+}
+
+static int pass(int from, int to)
+{
+    uint8_t buf[65536];
+    ssize_t n = read(from, buf, sizeof(buf));
+
+    if (n <= 0)
+        return -1;
+    for (ssize_t off = 0; off < n;) {
+        ssize_t w = send(to, buf + off, (size_t)(n - off), MSG_NOSIGNAL);
+        if (w <= 0)
+            return -1;
+        off += w;
+    }
+    return 0;
+}
+
+static void *fwd_main(void *arg)
+{
+    struct fwd *f = arg;
+    int ok = swap_fd(f) == 0;
+
+    for (int i = 0; ok && i < 100000; i++) { /* bounded; ends when a side closes */
+        struct pollfd p[2] = {{f->a, POLLIN, 0}, {f->b, POLLIN, 0}};
+        if (poll(p, 2, IO_MS) <= 0)
+            break;
+        if ((p[0].revents & (POLLIN | POLLHUP)) && pass(f->a, f->b) < 0)
+            break;
+        if ((p[1].revents & (POLLIN | POLLHUP)) && pass(f->b, f->a) < 0)
+            break;
+    }
+    close(f->a);
+    close(f->b);
+    if (f->bad >= 0)
+        close(f->bad);
+    return NULL;
+}
+
+/* 3: (src) sent with (bad) in place of its RAM's fd: refused at the
+ * destination with (want), the source runs on. */
+static void test_wrong_fd(struct box *src, int bad, const char *what, const char *want)
+{
+    struct lv_mig_stats rst;
+    struct lv_err e = {""};
+    struct box dst;
+    struct sender s;
+    struct fwd f = {.bad = bad};
+    struct reply before = {0}, after = {0};
+    uint64_t start;
+    int s1[2], s2[2];
+
+    CHECK(bad >= 0, "%s: no fd", what);
+    CHECK(ask(5, &before), "the source does not answer before");
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s1) == 0 &&
+              socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s2) == 0, "socketpairs");
+    f.a = s1[1];
+    f.b = s2[0];
+    CHECK(pthread_create(&f.t, NULL, fwd_main, &f) == 0, "forwarder");
+    CHECK(start_sender(&s, src->vm, s1[0]) == 0, "sender thread");
+    int rc = receive(s2[1], &dst, &rst, &start, &e);
+    pthread_join(s.t, NULL);
+    close(s2[1]);
+    pthread_join(f.t, NULL);
+    close(s1[0]);
+    printf("%s: the destination: %s; the source: %s\n", what, e.msg, s.e.msg);
+    CHECK(rc < 0 && strstr(e.msg, want), "%s: the destination: %d \"%s\", want \"%s\"", what,
+          rc, e.msg, want);
+    CHECK(s.rc == -ECANCELED, "%s: the source: %d \"%s\"", what, s.rc, s.e.msg);
+    CHECK(!lv_vm_is_paused(src->vm), "%s: the source stays paused", what);
+    CHECK(ask(10, &after) && after.count == before.count + 1 && after.gen == before.gen,
+          "%s: the source after: count %lu (before %lu) gen %lu", what, after.count,
+          before.count, after.gen);
+}
+
+static int memfd_of(uint64_t size, int seal)
+{
+    int fd = memfd_create("wrong", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+    if (fd >= 0 && (ftruncate(fd, (off_t)size) < 0 ||
+                    (seal && fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW) < 0))) {
+        close(fd);
+        fd = -1;
+    }
+    return fd;
+}
+
+/* 4: (src) (running counter) migrated under a client's requests to *dst. */
+static int test_live(const char *name, struct box *src, struct box *dst)
+{
+    struct client c = {0};
+    struct sender s;
+    struct lv_mig_stats rst = {0};
+    struct lv_err e = {""};
+    struct reply before = {0}, r = {0};
+    uint64_t start = 0;
+    int sv[2], rc;
+
+    CHECK(ask(5, &before), "%s: the source does not answer", name);
+    c.last = before.count;
+    CHECK(pthread_create(&c.t, NULL, client_main, &c) == 0, "client thread");
+    lvt_sleep_ms(300);
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+    CHECK(start_sender(&s, src->vm, sv[0]) == 0, "sender thread");
+    rc = receive(sv[1], dst, &rst, &start, &e);
+    CHECK(rc == 0, "%s: the destination: %s", name, e.msg);
+    pthread_join(s.t, NULL);
+    CHECK(s.rc == 0, "%s: the source: %s", name, s.e.msg);
+    atomic_store(&c.done, 1);
+    pthread_join(c.t, NULL);
+    printf("%s: %llu bytes (state %llu); downtime: source %llu us (pause .. commit), "
+           "destination %llu us (commit .. restored), start %llu us; total %llu us\n", name,
+           (unsigned long long)s.st.bytes, (unsigned long long)s.st.state_bytes,
+           (unsigned long long)s.st.downtime_ns / 1000,
+           (unsigned long long)rst.downtime_ns / 1000, (unsigned long long)start / 1000,
+           (unsigned long long)s.st.total_ns / 1000);
+    printf("%s: client: %d requests, %d answered, %d retries, counts %lu .. %lu\n", name,
+           c.asked, c.answered, c.retried, c.first, c.last);
+    CHECK(c.answered == c.asked && c.asked >= 5, "%s: %d of %d requests answered", name,
+          c.answered, c.asked);
+    CHECK(c.first == before.count + 1 && c.disorder == 0, "%s: the count went from %lu to %lu "
+          "(%d out of order)", name, before.count, c.first, c.disorder);
+    CHECK(rst.bytes == s.st.bytes && rst.state_bytes == s.st.state_bytes, "%s: %llu bytes "
+          "sent, %llu received", name, (unsigned long long)s.st.bytes,
+          (unsigned long long)rst.bytes);
+    if (!rc && !s.rc) {
+        check_stopped(src);
+        CHECK(ask(5, &r) && r.count > c.last && r.gen == before.gen + 1 && !strcmp(r.ip, VM_IP),
+              "%s: the destination after: count %lu (client's last %lu) gen %lu ip %s", name,
+              r.count, c.last, r.gen, r.ip);
+    }
+    close(sv[0]);
+    close(sv[1]);
+    return rc || s.rc ? -1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct lv_err e = {""};
+    struct lvt_bg tool;
+    struct box src = {NULL, {.fd = -1}}, d1 = src, d2 = src;
+    struct reply r = {0};
+    int pfd[2] = {-1, -1};
+    char why[256];
+    const char *ip_bin = lvt_find_exe((const char *const[]){"/usr/sbin/ip", "/sbin/ip",
+                                                            "/usr/bin/ip", "/bin/ip", NULL});
+
+    lvt_require_kvm();
+    lvt_require_root("test_miglocal", "a network namespace and taps");
+    if (argc < 2 || !ip_bin) {
+        fprintf(stderr, "FAIL: usage: test_miglocal GUEST_DIR (and ip(8))\n");
+        return 1;
+    }
+    snprintf(guest_dir, sizeof(guest_dir), "%s", argv[1]);
+    if (lvt_private_netns(why, sizeof(why)) < 0 || lv_kvm_open(&kvm, &e) < 0 ||
+        lv_nl_open(&nl, &e) < 0 || lv_bridge_ensure(nl, BRIDGE, 1, &e) < 0) {
+        fprintf(stderr, "FAIL: setup: %s %s\n", why, e.msg);
+        return 1;
+    }
+    CHECK(lvt_ip(&tool, ip_bin, "addr add 10.9.3.1/24 dev %s", BRIDGE) == 0, "bridge address");
+    if (boot(&src, "counter", NULL) == 0) {
+        for (unsigned long k = 1; k <= 3; k++)
+            CHECK(ask(k == 1 ? 60 : 5, &r) && r.count == k, "counter before: reply %lu: %lu",
+                  k, r.count);
+        test_restored(&src);
+        CHECK(pipe2(pfd, O_CLOEXEC) == 0, "pipe");
+        close(pfd[1]);
+        test_wrong_fd(&src, pfd[0], "a pipe", "not a memfd");
+        test_wrong_fd(&src, memfd_of(MEM / 2, 1), "a memfd of half the size", "bytes, the VM's");
+        test_wrong_fd(&src, memfd_of(MEM, 0), "an unsealed memfd", "sealed");
+        if (test_live("local migration", &src, &d1) == 0 &&
+            test_live("local migration on", &d1, &d2) == 0)
+            box_free(&d2);
+        box_free(&d1);
+    }
+    box_free(&src);
+    lv_nl_close(&nl);
+    lv_kvm_close(&kvm);
+    return lvt_done("test_miglocal");
+}
