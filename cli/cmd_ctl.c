@@ -123,7 +123,10 @@ static const struct ctl_verb verbs[] = {
      "copied while it runs, then it stops here for the last pages and its state,\n"
      "starts there with its name, MAC and address, and announces itself. Prints\n"
      "'migrated NAME to ADDR:PORT: downtime D ms, total T ms, R rounds, P pages'.\n"
-     "A migration that fails leaves the VM running here.\n\n"
+     "A migration that fails leaves the VM running here. ADDR:PORT may be\n"
+     "unix:PATH, a lightvmd of this host (--migrate-listen unix:PATH): the VM's\n"
+     "memory is then handed over, not copied (a VM restored from a snapshot is\n"
+     "copied all the same).\n\n"
      "      --token-file FILE  the destination's token (16..256 printable\n"
      "                      characters in a file only its owner may read)\n",
      do_migrate},
@@ -514,12 +517,14 @@ static int do_migrate(struct ctl_opts *o)
     if (rc)
         return rc;
     m = json_object_get(reply, "migration");
-    printf("migrated %s to %s: downtime %.3f ms, total %.3f ms, %.0f rounds, %.0f pages%s\n",
+    int local = json_is_true(json_object_get(m, "local"));
+    printf("migrated %s to %s: downtime %.3f ms, total %.3f ms, %.0f rounds, %.0f pages%s%s\n",
            o->arg, o->arg2, json_number_value(json_object_get(m, "downtime_us")) / 1e3,
            json_number_value(json_object_get(m, "total_us")) / 1e3,
            json_number_value(json_object_get(m, "rounds")),
            json_number_value(json_object_get(m, "pages")),
-           json_is_false(json_object_get(m, "converged")) ? " (stop-and-copy)" : "");
+           json_is_false(json_object_get(m, "converged")) && !local ? " (stop-and-copy)" : "",
+           local ? " (memory passed)" : "");
     json_decref(reply);
     return 0;
 }

@@ -36,6 +36,13 @@ static int claim_dir(struct lvd_daemon *d, const struct lvd_shell *s, const char
     return lv_err_set(err, errno, "%s: %s", to, strerror(errno));
 }
 
+/* An incoming migration (copied or local): its connection goes to one
+ * shell only, and its exec's reply comes once the VM has moved. */
+static int is_migration(const struct lvd_source *src)
+{
+    return !strncmp(src->from, LVD_FROM_MIGRATION, strlen(LVD_FROM_MIGRATION));
+}
+
 /* The exec of (spec) on shell (s): its taps attached, its directory named
  * after the VM, then the exec, with the source's fds. 0 and the shell's reply (*sr), or -errno
  * with err (the shell's own error, or why it did not answer). */
@@ -64,7 +71,7 @@ static int exec_shell(struct lvd_daemon *d, struct lvd_shell *s, const struct lv
     if (!rc)
         lvd_limits_activate(&d->limits, s->pid);
     if (!rc) /* (an incoming migration replies once the VM has moved) */
-        rc = lv_ctl_recv(&s->conn, strcmp(src->from, LVD_FROM_MIGRATION) ? LVD_EXEC_TIMEOUT_MS
+        rc = lv_ctl_recv(&s->conn, !is_migration(src) ? LVD_EXEC_TIMEOUT_MS
                                                                        : LVD_MIGRATE_TIMEOUT_MS,
                          sr, err);
     json_decref(ex);
@@ -141,7 +148,7 @@ static int get_and_exec(struct lvd_daemon *d, const struct lv_vm_spec *vs, json_
             return 0;
         }
         drop_failed_shell(d, &s, vs->name, dir_existed); /* (its chains with it) */
-        if (!strcmp(src->from, LVD_FROM_MIGRATION))
+        if (is_migration(src))
             break; /* its connection went with that shell: no other can take it */
         if (rc == -EPIPE)
             fprintf(stderr, "lightvmd: create %s: a pool shell had died; taking another\n",
@@ -274,7 +281,7 @@ json_t *lvd_create_vm(struct lvd_daemon *d, json_t *req, struct lv_vm_spec *vs,
         return lv_ctl_error("host full: %u VMs (lightvmd --max-vms)", d->max_vms);
     /* A VM migrating in keeps its MAC, which the bridge may have learnt
      * from its old place (two hosts' bridges joined): the VM table only. */
-    if (lvd_guard_mac_check(strcmp(src->from, LVD_FROM_MIGRATION) ? d->nl : NULL, &d->vms, vs,
+    if (lvd_guard_mac_check(!is_migration(src) ? d->nl : NULL, &d->vms, vs,
                             &err) < 0)
         return lv_ctl_error("%s", err.msg);
     /* (The shell's directory is renamed to $RUNDIR/vms/NAME at exec: that

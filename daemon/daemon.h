@@ -22,6 +22,8 @@
 #define LVD_FROM_IMAGE "image"
 #define LVD_FROM_SNAPSHOT "snapshot"
 #define LVD_FROM_MIGRATION "migration"
+#define LVD_FROM_MIGRATION_LOCAL "migration-local" /* the RAM's memfd passed */
+#define LVD_MIG_UNIX "unix:" /* a local migration's address: unix:PATH */
 #define LVD_SHUTDOWN_DEFAULT_MS 5000 /* a shutdown request without timeout_ms */
 #define LVD_CONSOLE_TAIL (64u << 10)
 #define LVD_BRIDGE_IPS 8        /* a flavor bridge's IPv4 addresses a shell reports */

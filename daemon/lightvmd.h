@@ -40,6 +40,7 @@ struct lvd_daemon {
     struct lv_nl *nl;    /* rtnetlink: the taps' bridges at exec, the duplicate-MAC
                           * check; owned */
     int mig_fd;          /* the migration listener (--migrate-listen), or -1; owned */
+    char mig_path[108];  /* its path when it is a Unix socket (local), removed at the end */
     char mig_token[LV_TOKEN_MAX + 1]; /* what a migration in must present */
     const char *mig_listen, *mig_token_file; /* the options, until setup */
     struct lvd_client clients[MAX_CLIENTS];

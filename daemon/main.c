@@ -482,6 +482,8 @@ static void teardown(struct lvd_daemon *d)
     if (d->mig_fd >= 0) {
         close(d->mig_fd);
         d->mig_fd = -1;
+        if (d->mig_path[0]) /* bound by us */
+            unlink(d->mig_path);
     }
     lvd_clients_close(d);
     for (unsigned f = 0; f < d->pool.nflavors; f++)

@@ -14,6 +14,12 @@
  *
  * Source (the "migrate" request, requests.c): lvd_mig_connect makes the
  * connection that the VM process then uses.
+ *
+ * Local (--migrate-listen unix:PATH, lightvm migrate NAME unix:PATH): two
+ * daemons of one host (an upgrade of lightvmd). The listener is a Unix
+ * socket (0600) whose peer must be this daemon's user; the same hello,
+ * with "local": true when the source can pass its RAM's memfd instead
+ * of its pages (lv_mig_send_local; a restored VM copies).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -58,12 +64,25 @@ int lvd_mig_listen(struct lvd_daemon *d, const char *addr, const char *token_fil
                    struct lv_err *err)
 {
     struct sockaddr_in sa;
-    int on = 1, rc = lvd_mig_addr(addr, &sa, err);
+    int on = 1, local = !strncmp(addr, LVD_MIG_UNIX, strlen(LVD_MIG_UNIX));
+    int rc = local ? 0 : lvd_mig_addr(addr, &sa, err);
 
     if (!rc)
         rc = lv_token_read(token_file, d->mig_token, err);
     if (rc)
         return rc;
+    if (local) { /* one host's daemons: the RAM passes, not its pages */
+        const char *path = addr + strlen(LVD_MIG_UNIX);
+        if (path[0] != '/')
+            return lv_err_set(err, EINVAL, "--migrate-listen '%s': want unix:/ABSOLUTE/PATH",
+                              addr);
+        rc = lv_ctl_listen(path, err); /* 0600, a stale socket replaced */
+        if (rc < 0)
+            return rc;
+        d->mig_fd = rc;
+        snprintf(d->mig_path, sizeof(d->mig_path), "%s", path);
+        return 0;
+    }
     d->mig_fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (d->mig_fd < 0)
         return lv_err_set(err, errno, "migration listener: socket: %s", strerror(errno));
@@ -75,6 +94,14 @@ int lvd_mig_listen(struct lvd_daemon *d, const char *addr, const char *token_fil
 
 int lvd_mig_connect(const char *to, struct lv_err *err)
 {
+    if (!strncmp(to, LVD_MIG_UNIX, strlen(LVD_MIG_UNIX))) {
+        if (to[strlen(LVD_MIG_UNIX)] != '/')
+            return lv_err_set(err, EINVAL, "'%.64s': want unix:/ABSOLUTE/PATH", to);
+        int fd = lv_ctl_connect(to + strlen(LVD_MIG_UNIX), err);
+        return fd == -ENOENT || fd == -ECONNREFUSED
+                   ? lv_err_set(err, -fd, "cannot connect to %s: %s", to, strerror(-fd))
+                   : fd;
+    }
     struct sockaddr_in sa;
     int fd, on = 1, rc = lvd_mig_addr(to, &sa, err), soerr = 0;
     socklen_t len = sizeof(soerr);
@@ -184,6 +211,18 @@ static void printable(char *out, size_t cap, const char *s)
     out[n] = '\0';
 }
 
+/* A local (unix) peer must run as this daemon's user (SO_PEERCRED); a
+ * TCP peer is judged by its token alone. */
+static int peer_ok(const struct lvd_daemon *d, int fd)
+{
+    struct ucred cr;
+    socklen_t len = sizeof(cr);
+
+    if (!d->mig_path[0])
+        return 1;
+    return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.uid == geteuid();
+}
+
 void lvd_mig_accept(struct lvd_daemon *d)
 {
     struct sockaddr_in peer;
@@ -196,12 +235,21 @@ void lvd_mig_accept(struct lvd_daemon *d)
 
     if (fd < 0)
         return;
-    inet_ntop(AF_INET, &peer.sin_addr, from, INET_ADDRSTRLEN);
-    snprintf(from + strlen(from), 8, ":%u", ntohs(peer.sin_port));
-    hello = read_hello(fd, why, sizeof(why));
+    if (d->mig_path[0]) {
+        snprintf(from, sizeof(from), "unix");
+    } else {
+        inet_ntop(AF_INET, &peer.sin_addr, from, INET_ADDRSTRLEN);
+        snprintf(from + strlen(from), 8, ":%u", ntohs(peer.sin_port));
+    }
+    hello = peer_ok(d, fd) ? read_hello(fd, why, sizeof(why)) : NULL;
+    if (!hello && d->mig_path[0] && !peer_ok(d, fd))
+        snprintf(why, sizeof(why), "a local peer of another user");
     rep = hello ? check_hello(d, hello, &vs) : lv_ctl_error("%s", why);
     if (!rep) {
-        struct lvd_source src = {{fd, -1}, 1, LVD_FROM_MIGRATION};
+        /* the source says which path it takes: its RAM passed (local), or copied */
+        struct lvd_source src = {{fd, -1}, 1, json_is_true(json_object_get(hello, "local"))
+                                                  ? LVD_FROM_MIGRATION_LOCAL
+                                                  : LVD_FROM_MIGRATION};
         json_t *req = json_object();
         rep = req ? lvd_create_vm(d, req, &vs, &src, t0) : lv_ctl_error("out of memory");
         json_decref(req);

@@ -250,14 +250,16 @@ static json_t *do_migrate(struct lvd_daemon *d, struct lvd_client *c, json_t *re
     if (lvd_check_keys(req, keys, &er) < 0 || !(vm = find_vm(d, req, &er)))
         return er;
     if (!to || !token || strlen(token) < LV_TOKEN_MIN || strlen(token) > LV_TOKEN_MAX)
-        return lv_ctl_error("migrate: want \"to\" (A.B.C.D:PORT) and \"token\" (%d..%d "
-                            "characters)", LV_TOKEN_MIN, LV_TOKEN_MAX);
+        return lv_ctl_error("migrate: want \"to\" (A.B.C.D:PORT or unix:PATH) and \"token\" "
+                            "(%d..%d characters)", LV_TOKEN_MIN, LV_TOKEN_MAX);
     if (vm->crashed)
         return lv_ctl_error("VM '%s' has crashed (%s): only destroy removes it", vm->name,
                             vm->reason);
     if ((fd = lvd_mig_connect(to, &err)) < 0)
         return lv_ctl_error("migrate %s: %s", vm->name, err.msg);
-    vr = json_pack("{s:s,s:s,s:s}", "op", "migrate", "name", vm->name, "token", token);
+    /* unix:PATH: a daemon of this host, to which the RAM itself can pass */
+    vr = json_pack("{s:s,s:s,s:s,s:b}", "op", "migrate", "name", vm->name, "token", token,
+                   "local", !strncmp(to, LVD_MIG_UNIX, strlen(LVD_MIG_UNIX)));
     rep = vr ? vm_call(d, c, vm, vr, &fd, 1, LVD_MIGRATE_TIMEOUT_MS + LVD_CALL_TIMEOUT_MS)
              : lv_ctl_error("out of memory");
     json_decref(vr);

@@ -301,7 +301,9 @@ int vmp_execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *er
     if (from && !strcmp(from, LVD_FROM_SNAPSHOT))
         return restore(p, t0, trace, err);
     if (from && !strcmp(from, LVD_FROM_MIGRATION))
-        return vmp_migrate_in(p, t0, trace, err);
+        return vmp_migrate_in(p, 0, t0, trace, err);
+    if (from && !strcmp(from, LVD_FROM_MIGRATION_LOCAL))
+        return vmp_migrate_in(p, 1, t0, trace, err);
     if (!from || strcmp(from, LVD_FROM_IMAGE))
         return lv_err_set(err, EPROTO, "exec: from what? (\"from\": image, snapshot or "
                           "migration)");

@@ -14,6 +14,12 @@
  * which lightvmd accepted and whose hello it checked; this shell answers
  * {"ok":true}, receives the VM into its prepared VM (lv_mig_recv), starts
  * it and says so to the source.
+ *
+ * Local (a Unix connection between two daemons of one host, the hello's
+ * "local"): the RAM's memfd passes instead of its pages
+ * (lv_mig_send_local, lv_mig_recv_local: the source commits and stops
+ * before the destination writes the shared RAM). A restored VM, whose RAM
+ * cannot be passed, says "local": false and is copied.
  */
 #include <errno.h>
 #include <poll.h>
@@ -88,10 +94,12 @@ static int read_line(int fd, char *buf, int ms, struct lv_err *err)
 }
 
 /* The hello and the destination's answer. */
-static int handshake(struct vmproc *p, int fd, const char *token, struct lv_err *err)
+static int handshake(struct vmproc *p, int fd, const char *token, int local,
+                     struct lv_err *err)
 {
-    json_t *hello = json_pack("{s:s,s:i,s:s,s:O}", "op", "migrate-in", "v", LVD_MIG_VERSION,
-                              "token", token, "spec", p->spec_json);
+    json_t *hello = json_pack("{s:s,s:i,s:s,s:O,s:b}", "op", "migrate-in", "v",
+                              LVD_MIG_VERSION, "token", token, "spec", p->spec_json, "local",
+                              local);
     char *line = malloc(HELLO_REPLY_MAX);
     json_t *ans = NULL;
     int rc = hello && line ? send_line(fd, hello, err) : lv_err_set(err, ENOMEM, "out of memory");
@@ -134,15 +142,20 @@ json_t *vmp_migrate_out(struct vmproc *p, struct lv_ctl_conn *c, json_t *req, in
             close(fd);
         return lv_ctl_error("migrate: want the connection passed with the request, and a token");
     }
-    rc = handshake(p, fd, token, &err);
+    /* Over a local connection the RAM itself passes, unless it cannot (a
+     * restored VM's): then its pages are copied as over TCP. */
+    int local = json_is_true(json_object_get(req, "local")) && lv_mig_local_ok(p->vm, NULL) == 0;
+    rc = handshake(p, fd, token, local, &err);
     if (!rc)
-        rc = lv_mig_send(p->vm, fd, NULL, &st, &err);
+        rc = local ? lv_mig_send_local(p->vm, fd, NULL, &st, &err)
+                   : lv_mig_send(p->vm, fd, NULL, &st, &err);
     close(fd);
     if (rc) /* (lv_mig_send left the VM running) */
         return lv_ctl_error("%s", err.msg); /* lightvmd names the VM */
     vmp_end(p, quit); /* it runs at the destination now */
-    json_t *r = lv_ctl_ok();
-    json_object_set_new(r, "migration", stats_json(&st));
+    json_t *r = lv_ctl_ok(), *m = stats_json(&st);
+    json_object_set_new(m, "local", json_boolean(local));
+    json_object_set_new(r, "migration", m);
     return r;
 }
 
@@ -162,7 +175,33 @@ static int receive(struct vmproc *p, int fd, struct lv_mig_stats *st, struct lv_
     return rc ? rc : lv_mig_recv(p->vm, fd, &h, NULL, st, err);
 }
 
-int vmp_migrate_in(struct vmproc *p, double t0, json_t **trace, struct lv_err *err)
+/* The local path: the source's RAM mapped here, the commit awaited, the
+ * state restored (lv_mig_recv_local answers the source itself). */
+static int receive_local(struct vmproc *p, int fd, struct lv_mig_stats *st, struct lv_err *err)
+{
+    int rc = lv_build_identity(p->vm, &p->spec, NULL, err);
+
+    return rc ? rc : lv_mig_recv_local(p->vm, fd, NULL, st, err);
+}
+
+/* A copy's answer to the source after our start (rc): R, or F. An R that
+ * cannot be sent means this copy must not run (the source resumes its
+ * own). */
+static int ack(struct vmproc *p, int fd, int rc, json_t **trace, struct lv_err *err)
+{
+    if (rc) {
+        lv_mig_ack(fd, 0, NULL);
+        return rc;
+    }
+    if ((rc = lv_mig_ack(fd, 1, err)) < 0) {
+        lv_vm_stop(p->vm);
+        json_decref(*trace);
+        *trace = NULL;
+    }
+    return rc;
+}
+
+int vmp_migrate_in(struct vmproc *p, int local, double t0, json_t **trace, struct lv_err *err)
 {
     int fd = lv_ctl_take_fd(&p->daemon), rc;
     json_t *ok = json_pack("{s:b}", "ok", 1);
@@ -177,19 +216,12 @@ int vmp_migrate_in(struct vmproc *p, double t0, json_t **trace, struct lv_err *e
     rc = ok ? send_line(fd, ok, err) : lv_err_set(err, ENOMEM, "out of memory");
     json_decref(ok);
     if (!rc)
-        rc = receive(p, fd, &st, err);
+        rc = local ? receive_local(p, fd, &st, err) : receive(p, fd, &st, err);
     t_recv = lvd_now_us();
     if (!rc)
         rc = vmp_start(p, trace, err);
-    /* The source resumes its VM unless it reads our ack: one that cannot
-     * be sent means this copy must not run. */
-    if (!rc && (rc = lv_mig_ack(fd, 1, err)) < 0) {
-        lv_vm_stop(p->vm);
-        json_decref(*trace);
-        *trace = NULL;
-    } else if (rc) {
-        lv_mig_ack(fd, 0, NULL);
-    }
+    if (!local) /* (lv_mig_recv_local answers the source itself) */
+        rc = ack(p, fd, rc, trace, err);
     close(fd);
     if (rc)
         return rc;

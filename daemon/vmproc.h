@@ -63,7 +63,8 @@ void vmp_end(struct vmproc *p, int *quit);
  * it on (c)): the reply; on success the VM has ended (*quit). */
 json_t *vmp_migrate_out(struct vmproc *p, struct lv_ctl_conn *c, json_t *req, int *quit);
 /* The destination's execute of an incoming migration (the connection
- * passed with the exec). */
-int vmp_migrate_in(struct vmproc *p, double t0, json_t **trace, struct lv_err *err);
+ * passed with the exec): its pages copied, or (local) its RAM's memfd
+ * passed. */
+int vmp_migrate_in(struct vmproc *p, int local, double t0, json_t **trace, struct lv_err *err);
 
 #endif

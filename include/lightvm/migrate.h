@@ -133,6 +133,11 @@ int lv_mig_ack(int fd, int ok, struct lv_err *err);
 int lv_mig_send_local(struct lv_vm *vm, int sock, const struct lv_mig_opts *o,
                       struct lv_mig_stats *st, struct lv_err *err);
 
+/* 0 if (vm)'s RAM can be passed (lv_mig_send_local), else -EINVAL and the
+ * reason (a restored VM, an unsealed memfd): a caller that must tell its
+ * peer which path comes asks first. */
+int lv_mig_local_ok(const struct lv_vm *vm, struct lv_err *err);
+
 /* The destination: (vm) made by lv_vm_create with the source's memory
  * size and NIC count, no image, not started (a pool shell will do; NIC
  * identities set before win, as in lv_vm_restore). Reads the header and

@@ -92,7 +92,9 @@ static int send_records(int sock, const uint8_t *state, size_t len, int tmo, str
     return rc;
 }
 
-static int check_source(struct lv_vm *vm, struct lv_err *err)
+/* Whether the RAM itself can be passed (a sealed memfd, not a restored
+ * VM's private file mapping). */
+static int check_ram(const struct lv_vm *vm, struct lv_err *err)
 {
     int seals;
 
@@ -104,6 +106,20 @@ static int check_source(struct lv_vm *vm, struct lv_err *err)
     if (seals < 0 || (seals & LV_MEM_SEALS) != LV_MEM_SEALS)
         return lv_err_set(err, EINVAL, "migration: the VM's RAM is not a memfd sealed against "
                           "resizing: it cannot be passed, use a copying migration");
+    return 0;
+}
+
+int lv_mig_local_ok(const struct lv_vm *vm, struct lv_err *err)
+{
+    return check_ram(vm, err);
+}
+
+static int check_source(struct lv_vm *vm, struct lv_err *err)
+{
+    int rc = check_ram(vm, err);
+
+    if (rc)
+        return rc;
     if (lv_vm_is_paused(vm) || lv_vm_vcpu_still(vm, NULL) == 0)
         return lv_err_set(err, EINVAL, "migration: the VM must be running (started, not "
                           "paused)");
