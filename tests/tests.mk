@@ -20,7 +20,7 @@ $(ASAN)/tests/%: tests/unit/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(ASAN_C
 
 $(ASAN)/tests/%: tests/kvm/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a
 	@mkdir -p $(@D)
-	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(LDLIBS)
+	$(CC) $(TEST_CFLAGS) -o $@ $< $(TEST_EXTRA) $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(LDLIBS)
 
 $(ASAN)/tests/%: tests/e2e/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a
 	@mkdir -p $(@D)
@@ -39,6 +39,10 @@ $(ASAN)/tests/test_faults: TEST_EXTRA := tests/e2e/faults_image.c tests/e2e/faul
 $(ASAN)/tests/test_faults: tests/e2e/faults_image.c tests/e2e/faults_console.c \
 	tests/e2e/faults_procs.c tests/e2e/faults_host.c \
 	tests/e2e/test_faults.h
+# The KVM migration tests share their VM and UDP helpers (tests/kvm/migvm.c).
+MIGVM_TESTS   := $(ASAN)/tests/test_migrate $(ASAN)/tests/test_miglocal
+$(MIGVM_TESTS): TEST_EXTRA := tests/kvm/migvm.c
+$(MIGVM_TESTS): tests/kvm/migvm.c tests/kvm/migvm.h
 
 # Fuzz targets: libFuzzer needs clang. The library is built once more with
 # clang, instrumented for coverage and sanitizers (build/fuzz/liblightvm.a);

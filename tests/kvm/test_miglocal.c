@@ -21,6 +21,8 @@
  *
  * The downtime (source: pause .. commit; destination: commit .. restored;
  * and the start) is printed as information: timings mean nothing nested.
+ * The VMs, the taps, asking counter, the sending and forwarding threads
+ * started: migvm.c (shared with test_migrate).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -42,226 +44,16 @@
 #include "lightvm/snapshot.h"
 #include "lightvm/vm.h"
 #include "lvtest.h"
+#include "migvm.h"
 
 #define MEM (16u << 20)
 #define BRIDGE "lvmigl0"
 #define VM_IP "10.9.3.2"
-#define IO_MS 60000 /* nested VMs are slow: generous waits */
-#define CLIENT_MAX 2000
+#define GW "10.9.3.1"
 
-static struct lv_kvm kvm;
-static struct lv_nl *nl;
-static char guest_dir[PATH_MAX];
-
-static uint32_t ip4(const char *s)
-{
-    struct in_addr a;
-
-    inet_pton(AF_INET, s, &a);
-    return a.s_addr;
-}
-
-/* ---- VMs ---- */
-
-struct box {
-    struct lv_vm *vm;
-    struct lv_tap tap;
-};
-
-/* A new tap on the bridge and a VM on it with identity (id) (NULL: none,
- * as a destination); (shell): threads spawned and warmed. */
-static int box_make(struct box *b, const struct lv_vm_nic *id, uint64_t mem, int shell)
-{
-    struct lv_err e = {""};
-    struct lv_vm_nic n = {0};
-    struct lv_vm_config cfg = {.mem_size = mem, .console_fd = 2, .nnics = 1, .nics = &n};
-
-    b->vm = NULL;
-    b->tap.fd = -1;
-    if (lv_vif_open(nl, BRIDGE, 1, &b->tap, &e) < 0) {
-        CHECK(0, "tap: %s", e.msg);
-        return -1;
-    }
-    if (id)
-        n = *id;
-    n.tap_fd = b->tap.fd;
-    int rc = lv_vm_create(&b->vm, &kvm, &cfg, &e);
-    if (!rc && shell)
-        rc = lv_vm_spawn_threads(b->vm, &e);
-    if (!rc && shell)
-        rc = lv_vm_warm(b->vm, 1u << 20, &e);
-    CHECK(rc == 0, "create: %s", e.msg);
-    return rc;
-}
-
-static void box_free(struct box *b)
-{
-    lv_vm_destroy(&b->vm);
-    lv_tap_close(&b->tap);
-}
-
-/* Boots guest (app) with (cmdline) on VM_IP. */
-static int boot(struct box *b, const char *app, const char *cmdline)
-{
-    struct lv_vm_nic id = {.mac = {0x02, 0x10, 0, 0, 0, 7}, .ip = ip4(VM_IP),
-                           .netmask = ip4("255.255.255.0"), .gw = ip4("10.9.3.1")};
-    struct lv_image im;
-    struct lv_err e = {""};
-    char path[PATH_MAX + 32];
-    int rc = box_make(b, &id, MEM, 0);
-
-    snprintf(path, sizeof(path), "%s/%s.elf", guest_dir, app);
-    if (!rc)
-        rc = lv_vm_set_cmdline(b->vm, cmdline, &e);
-    if (!rc && !(rc = lv_image_open(path, &im, &e))) {
-        rc = lv_vm_load_image(b->vm, &im, &e);
-        lv_image_close(&im);
-    }
-    if (!rc)
-        rc = lv_vm_start(b->vm, &e);
-    CHECK(rc == 0, "boot %s: %s", app, e.msg);
-    return rc;
-}
-
-/* ---- asking over UDP ---- */
-
-/* A reply (NUL-terminated) within (ms); 1 if one came. */
-static int recv_wait(int fd, char *buf, size_t cap, int ms)
-{
-    struct pollfd pf = {fd, POLLIN, 0};
-
-    if (ms <= 0 || poll(&pf, 1, ms) != 1)
-        return 0;
-    ssize_t n = recv(fd, buf, cap - 1, 0);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    return 1;
-}
-
-static int send_req(int fd)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(7)};
-
-    sa.sin_addr.s_addr = ip4(VM_IP);
-    return sendto(fd, "?", 1, 0, (struct sockaddr *)&sa, sizeof(sa)) == 1;
-}
-
-/* One datagram to VM_IP:7 and a reply within (ms). */
-static int ask_once(int fd, char *buf, size_t cap, int ms)
-{
-    return send_req(fd) && recv_wait(fd, buf, cap, ms);
-}
-
-struct reply {
-    unsigned long count, gen;
-    char ip[16];
-};
-
-/* Asks counter up to (tries) times; 1 with (r) if it answered. */
-static int ask(int tries, struct reply *r)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ok = 0;
-    char buf[256];
-
-    for (int t = 0; fd >= 0 && t < tries && !ok; t++) {
-        unsigned long up;
-        ok = ask_once(fd, buf, sizeof(buf), 1000) &&
-             sscanf(buf, "count %lu uptime_ms %lu gen %lu ip %15s", &r->count, &up, &r->gen,
-                    r->ip) == 4;
-    }
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-/* The client thread: asks counter until told to stop (then 5 more), each
- * request sent at most twice; counts what it saw. */
-struct client {
-    pthread_t t;
-    atomic_int done;
-    int asked, answered, retried, disorder;
-    unsigned long first, last;
-};
-
-/* One request: 1 if a reply with a count past c->last came (within two
- * sends; late replies to earlier requests are skipped). */
-static int client_request(struct client *c, int fd)
-{
-    char buf[256];
-
-    for (int t = 0; t < 2; t++) { /* one retry */
-        uint64_t end = lv_now_ns() + (t ? 8000u : 3000u) * 1000000ull;
-        c->retried += t;
-        if (!send_req(fd))
-            continue;
-        for (int k = 0; k < 50; k++) { /* replies until ours */
-            unsigned long n, up, g;
-            char ip[16];
-            uint64_t now = lv_now_ns();
-            if (now >= end || !recv_wait(fd, buf, sizeof(buf), (int)((end - now) / 1000000u) + 1))
-                break;
-            if (sscanf(buf, "count %lu uptime_ms %lu gen %lu ip %15s", &n, &up, &g, ip) != 4)
-                continue;
-            if (n <= c->last) {
-                c->disorder += n < c->last;
-                continue;
-            }
-            if (!c->first)
-                c->first = n;
-            c->last = n;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static void *client_main(void *arg)
-{
-    struct client *c = arg;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), after = 0;
-
-    for (int i = 0; fd >= 0 && i < CLIENT_MAX && after < 5; i++) {
-        if (atomic_load(&c->done))
-            after++;
-        c->asked++;
-        c->answered += client_request(c, fd);
-        lvt_sleep_ms(20);
-    }
-    if (fd >= 0)
-        close(fd);
-    return NULL;
-}
+static struct migvm mv = {.bridge = BRIDGE, .vm_ip = VM_IP, .gw = GW, .mem = MEM};
 
 /* ---- the two ends ---- */
-
-struct sender {
-    pthread_t t;
-    struct lv_vm *vm;
-    int fd;
-    struct lv_mig_opts o;
-    struct lv_mig_stats st;
-    struct lv_err e;
-    int rc;
-};
-
-static void *send_main(void *arg)
-{
-    struct sender *s = arg;
-
-    s->rc = lv_mig_send_local(s->vm, s->fd, &s->o, &s->st, &s->e);
-    return NULL;
-}
-
-static int start_sender(struct sender *s, struct lv_vm *vm, int fd)
-{
-    memset(s, 0, sizeof(*s));
-    s->vm = vm;
-    s->fd = fd;
-    s->o.io_timeout_ms = IO_MS;
-    s->o.ack_timeout_ms = IO_MS;
-    return pthread_create(&s->t, NULL, send_main, s);
-}
 
 /* The destination: a fresh shell, the local stream, the start. On
  * failure the VM is destroyed (lv_mig_recv_local answered the source);
@@ -270,7 +62,7 @@ static int receive(int fd, struct box *dst, struct lv_mig_stats *st, uint64_t *s
                    struct lv_err *e)
 {
     struct lv_mig_opts o = {.io_timeout_ms = IO_MS, .ack_timeout_ms = IO_MS};
-    int rc = box_make(dst, NULL, MEM, 1) < 0 ? lv_err_set(e, EIO, "destination VM") : 0;
+    int rc = box_make(&mv, dst, NULL, MEM, 1) < 0 ? lv_err_set(e, EIO, "destination VM") : 0;
 
     if (!rc)
         rc = lv_mig_recv_local(dst->vm, fd, &o, st, e);
@@ -281,17 +73,6 @@ static int receive(int fd, struct box *dst, struct lv_mig_stats *st, uint64_t *s
     if (rc)
         box_free(dst);
     return rc;
-}
-
-/* The source stopped for good after a migration. */
-static void check_stopped(struct box *src)
-{
-    struct pollfd pf = {lv_vm_done_fd(src->vm), POLLIN, 0};
-    struct lv_vm_result res;
-
-    CHECK(poll(&pf, 1, 10000) == 1, "the source has not stopped after its migration");
-    lv_vm_wait(src->vm, &res);
-    CHECK(res.outcome == LV_VM_STOPPED, "the source's outcome %d (%s)", res.outcome, res.msg);
 }
 
 /* 2: a restored VM (from (src)'s snapshot) is refused: its RAM is a
@@ -312,7 +93,7 @@ static void test_restored(struct box *src)
     CHECK(rc == 0, "save: %s", e.msg);
     if (!rc)
         rc = lv_snap_open(&snap, sfd, mfd, &e);
-    if (!rc && !(rc = box_make(&r, NULL, MEM, 0))) {
+    if (!rc && !(rc = box_make(&mv, &r, NULL, MEM, 0))) {
         rc = lv_vm_restore(r.vm, snap, &e);
         CHECK(rc == 0, "restore: %s", e.msg);
         CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
@@ -420,13 +201,9 @@ static void test_wrong_fd(struct box *src, int bad, const char *what, const char
     int s1[2], s2[2];
 
     CHECK(bad >= 0, "%s: no fd", what);
-    CHECK(ask(5, &before), "the source does not answer before");
-    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s1) == 0 &&
-              socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s2) == 0, "socketpairs");
-    f.a = s1[1];
-    f.b = s2[0];
-    CHECK(pthread_create(&f.t, NULL, fwd_main, &f) == 0, "forwarder");
-    CHECK(start_sender(&s, src->vm, s1[0]) == 0, "sender thread");
+    CHECK(ask(&mv, 5, &before), "the source does not answer before");
+    fwd_start(s1, s2, &f.a, &f.b, &f.t, fwd_main, &f);
+    CHECK(start_sender(&s, lv_mig_send_local, src->vm, s1[0], 0) == 0, "sender thread");
     int rc = receive(s2[1], &dst, &rst, &start, &e);
     pthread_join(s.t, NULL);
     close(s2[1]);
@@ -437,7 +214,7 @@ static void test_wrong_fd(struct box *src, int bad, const char *what, const char
           rc, e.msg, want);
     CHECK(s.rc == -ECANCELED, "%s: the source: %d \"%s\"", what, s.rc, s.e.msg);
     CHECK(!lv_vm_is_paused(src->vm), "%s: the source stays paused", what);
-    CHECK(ask(10, &after) && after.count == before.count + 1 && after.gen == before.gen,
+    CHECK(ask(&mv, 10, &after) && after.count == before.count + 1 && after.gen == before.gen,
           "%s: the source after: count %lu (before %lu) gen %lu", what, after.count,
           before.count, after.gen);
 }
@@ -457,7 +234,7 @@ static int memfd_of(uint64_t size, int seal)
 /* 4: (src) (running counter) migrated under a client's requests to *dst. */
 static int test_live(const char *name, struct box *src, struct box *dst)
 {
-    struct client c = {0};
+    struct client c = {.m = &mv};
     struct sender s;
     struct lv_mig_stats rst = {0};
     struct lv_err e = {""};
@@ -465,12 +242,12 @@ static int test_live(const char *name, struct box *src, struct box *dst)
     uint64_t start = 0;
     int sv[2], rc;
 
-    CHECK(ask(5, &before), "%s: the source does not answer", name);
+    CHECK(ask(&mv, 5, &before), "%s: the source does not answer", name);
     c.last = before.count;
     CHECK(pthread_create(&c.t, NULL, client_main, &c) == 0, "client thread");
     lvt_sleep_ms(300);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
-    CHECK(start_sender(&s, src->vm, sv[0]) == 0, "sender thread");
+    CHECK(start_sender(&s, lv_mig_send_local, src->vm, sv[0], 0) == 0, "sender thread");
     rc = receive(sv[1], dst, &rst, &start, &e);
     CHECK(rc == 0, "%s: the destination: %s", name, e.msg);
     pthread_join(s.t, NULL);
@@ -494,7 +271,8 @@ static int test_live(const char *name, struct box *src, struct box *dst)
           (unsigned long long)rst.bytes);
     if (!rc && !s.rc) {
         check_stopped(src);
-        CHECK(ask(5, &r) && r.count > c.last && r.gen == before.gen + 1 && !strcmp(r.ip, VM_IP),
+        CHECK(ask(&mv, 5, &r) && r.count > c.last && r.gen == before.gen + 1 &&
+                  !strcmp(r.ip, VM_IP),
               "%s: the destination after: count %lu (client's last %lu) gen %lu ip %s", name,
               r.count, c.last, r.gen, r.ip);
     }
@@ -505,32 +283,16 @@ static int test_live(const char *name, struct box *src, struct box *dst)
 
 int main(int argc, char **argv)
 {
-    struct lv_err e = {""};
-    struct lvt_bg tool;
     struct box src = {NULL, {.fd = -1}}, d1 = src, d2 = src;
     struct reply r = {0};
     int pfd[2] = {-1, -1};
-    char why[256];
-    const char *ip_bin = lvt_find_exe((const char *const[]){"/usr/sbin/ip", "/sbin/ip",
-                                                            "/usr/bin/ip", "/bin/ip", NULL});
 
-    lvt_require_kvm();
-    lvt_require_root("test_miglocal", "a network namespace and taps");
-    if (argc < 2 || !ip_bin) {
-        fprintf(stderr, "FAIL: usage: test_miglocal GUEST_DIR (and ip(8))\n");
+    if (migvm_open(&mv, "test_miglocal", argc, argv))
         return 1;
-    }
-    snprintf(guest_dir, sizeof(guest_dir), "%s", argv[1]);
-    if (lvt_private_netns(why, sizeof(why)) < 0 || lv_kvm_open(&kvm, &e) < 0 ||
-        lv_nl_open(&nl, &e) < 0 || lv_bridge_ensure(nl, BRIDGE, 1, &e) < 0) {
-        fprintf(stderr, "FAIL: setup: %s %s\n", why, e.msg);
-        return 1;
-    }
-    CHECK(lvt_ip(&tool, ip_bin, "addr add 10.9.3.1/24 dev %s", BRIDGE) == 0, "bridge address");
-    if (boot(&src, "counter", NULL) == 0) {
+    if (boot(&mv, &src, "counter", NULL) == 0) {
         for (unsigned long k = 1; k <= 3; k++)
-            CHECK(ask(k == 1 ? 60 : 5, &r) && r.count == k, "counter before: reply %lu: %lu",
-                  k, r.count);
+            CHECK(ask(&mv, k == 1 ? 60 : 5, &r) && r.count == k,
+                  "counter before: reply %lu: %lu", k, r.count);
         test_restored(&src);
         CHECK(pipe2(pfd, O_CLOEXEC) == 0, "pipe");
         close(pfd[1]);
@@ -543,7 +305,6 @@ int main(int argc, char **argv)
         box_free(&d1);
     }
     box_free(&src);
-    lv_nl_close(&nl);
-    lv_kvm_close(&kvm);
+    migvm_close(&mv);
     return lvt_done("test_miglocal");
 }

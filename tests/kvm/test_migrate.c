@@ -26,6 +26,8 @@
  *
  * Stats (rounds, pages per round, bytes, downtime, total) are printed as
  * information: timings mean nothing nested (no thresholds here).
+ * The VMs, the taps, asking counter, the sending and forwarding threads
+ * started: migvm.c (shared with test_miglocal).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -44,138 +46,14 @@
 #include "lightvm/net.h"
 #include "lightvm/vm.h"
 #include "lvtest.h"
+#include "migvm.h"
 
 #define MEM (16u << 20)
 #define BRIDGE "lvmig0"
 #define VM_IP "10.9.2.2"
-#define IO_MS 60000 /* nested VMs are slow: generous waits */
-#define CLIENT_MAX 2000
+#define GW "10.9.2.1"
 
-static struct lv_kvm kvm;
-static struct lv_nl *nl;
-static char guest_dir[PATH_MAX];
-
-static uint32_t ip4(const char *s)
-{
-    struct in_addr a;
-
-    inet_pton(AF_INET, s, &a);
-    return a.s_addr;
-}
-
-/* ---- VMs ---- */
-
-struct box {
-    struct lv_vm *vm;
-    struct lv_tap tap;
-};
-
-/* A new tap on the bridge and a VM on it with identity (id) (NULL: none,
- * as a destination); (shell): threads spawned and warmed. */
-static int box_make(struct box *b, const struct lv_vm_nic *id, uint64_t mem, int shell)
-{
-    struct lv_err e = {""};
-    struct lv_vm_nic n = {0};
-    struct lv_vm_config cfg = {.mem_size = mem, .console_fd = 2, .nnics = 1, .nics = &n};
-
-    b->vm = NULL;
-    b->tap.fd = -1;
-    if (lv_vif_open(nl, BRIDGE, 1, &b->tap, &e) < 0) {
-        CHECK(0, "tap: %s", e.msg);
-        return -1;
-    }
-    if (id)
-        n = *id;
-    n.tap_fd = b->tap.fd;
-    int rc = lv_vm_create(&b->vm, &kvm, &cfg, &e);
-    if (!rc && shell)
-        rc = lv_vm_spawn_threads(b->vm, &e);
-    if (!rc && shell)
-        rc = lv_vm_warm(b->vm, 1u << 20, &e);
-    CHECK(rc == 0, "create: %s", e.msg);
-    return rc;
-}
-
-static void box_free(struct box *b)
-{
-    lv_vm_destroy(&b->vm);
-    lv_tap_close(&b->tap);
-}
-
-/* Boots guest (app) with (cmdline) on VM_IP. */
-static int boot(struct box *b, const char *app, const char *cmdline)
-{
-    struct lv_vm_nic id = {.mac = {0x02, 0x10, 0, 0, 0, 7}, .ip = ip4(VM_IP),
-                           .netmask = ip4("255.255.255.0"), .gw = ip4("10.9.2.1")};
-    struct lv_image im;
-    struct lv_err e = {""};
-    char path[PATH_MAX + 32];
-    int rc = box_make(b, &id, MEM, 0);
-
-    snprintf(path, sizeof(path), "%s/%s.elf", guest_dir, app);
-    if (!rc)
-        rc = lv_vm_set_cmdline(b->vm, cmdline, &e);
-    if (!rc && !(rc = lv_image_open(path, &im, &e))) {
-        rc = lv_vm_load_image(b->vm, &im, &e);
-        lv_image_close(&im);
-    }
-    if (!rc)
-        rc = lv_vm_start(b->vm, &e);
-    CHECK(rc == 0, "boot %s: %s", app, e.msg);
-    return rc;
-}
-
-/* ---- asking over UDP ---- */
-
-/* A reply (NUL-terminated) within (ms); 1 if one came. */
-static int recv_wait(int fd, char *buf, size_t cap, int ms)
-{
-    struct pollfd pf = {fd, POLLIN, 0};
-
-    if (ms <= 0 || poll(&pf, 1, ms) != 1)
-        return 0;
-    ssize_t n = recv(fd, buf, cap - 1, 0);
-    if (n <= 0)
-        return 0;
-    buf[n] = '\0';
-    return 1;
-}
-
-static int send_req(int fd)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(7)};
-
-    sa.sin_addr.s_addr = ip4(VM_IP);
-    return sendto(fd, "?", 1, 0, (struct sockaddr *)&sa, sizeof(sa)) == 1;
-}
-
-/* One datagram to VM_IP:7 and a reply within (ms). */
-static int ask_once(int fd, char *buf, size_t cap, int ms)
-{
-    return send_req(fd) && recv_wait(fd, buf, cap, ms);
-}
-
-struct reply {
-    unsigned long count, gen;
-    char ip[16];
-};
-
-/* Asks counter up to (tries) times; 1 with (r) if it answered. */
-static int ask(int tries, struct reply *r)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ok = 0;
-    char buf[256];
-
-    for (int t = 0; fd >= 0 && t < tries && !ok; t++) {
-        unsigned long up;
-        ok = ask_once(fd, buf, sizeof(buf), 1000) &&
-             sscanf(buf, "count %lu uptime_ms %lu gen %lu ip %15s", &r->count, &up, &r->gen,
-                    r->ip) == 4;
-    }
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
+static struct migvm mv = {.bridge = BRIDGE, .vm_ip = VM_IP, .gw = GW, .mem = MEM};
 
 /* Asks dirtier; its written count, or -1. */
 static long ask_dirtier(int tries)
@@ -186,90 +64,15 @@ static long ask_dirtier(int tries)
     char buf[256];
 
     for (int t = 0; fd >= 0 && t < tries && got < 0; t++)
-        if (ask_once(fd, buf, sizeof(buf), 1000) && sscanf(buf, "dirtier written %lu", &w) == 1)
+        if (ask_once(&mv, fd, buf, sizeof(buf), 1000) &&
+            sscanf(buf, "dirtier written %lu", &w) == 1)
             got = (long)w;
     if (fd >= 0)
         close(fd);
     return got;
 }
 
-/* The client thread: asks counter until told to stop (then 5 more), each
- * request sent at most twice; counts what it saw. */
-struct client {
-    pthread_t t;
-    atomic_int done;
-    int asked, answered, retried, disorder;
-    unsigned long first, last;
-};
-
-/* One request: 1 if a reply with a count past c->last came (within two
- * sends; late replies to earlier requests are skipped). */
-static int client_request(struct client *c, int fd)
-{
-    char buf[256];
-
-    for (int t = 0; t < 2; t++) { /* one retry */
-        uint64_t end = lv_now_ns() + (t ? 8000u : 3000u) * 1000000ull;
-        c->retried += t;
-        if (!send_req(fd))
-            continue;
-        for (int k = 0; k < 50; k++) { /* replies until ours */
-            unsigned long n, up, g;
-            char ip[16];
-            uint64_t now = lv_now_ns();
-            if (now >= end || !recv_wait(fd, buf, sizeof(buf), (int)((end - now) / 1000000u) + 1))
-                break;
-            if (sscanf(buf, "count %lu uptime_ms %lu gen %lu ip %15s", &n, &up, &g, ip) != 4)
-                continue;
-            if (n <= c->last) {
-                c->disorder += n < c->last;
-                continue;
-            }
-            if (!c->first)
-                c->first = n;
-            c->last = n;
-            return 1;
-        }
-    }
-    return 0;
-}
-
-static void *client_main(void *arg)
-{
-    struct client *c = arg;
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), after = 0;
-
-    for (int i = 0; fd >= 0 && i < CLIENT_MAX && after < 5; i++) {
-        if (atomic_load(&c->done))
-            after++;
-        c->asked++;
-        c->answered += client_request(c, fd);
-        lvt_sleep_ms(20);
-    }
-    if (fd >= 0)
-        close(fd);
-    return NULL;
-}
-
 /* ---- the two ends ---- */
-
-struct sender {
-    pthread_t t;
-    struct lv_vm *vm;
-    int fd;
-    struct lv_mig_opts o;
-    struct lv_mig_stats st;
-    struct lv_err e;
-    int rc;
-};
-
-static void *send_main(void *arg)
-{
-    struct sender *s = arg;
-
-    s->rc = lv_mig_send(s->vm, s->fd, &s->o, &s->st, &s->e);
-    return NULL;
-}
 
 static void print_stats(const char *who, const struct lv_mig_stats *st)
 {
@@ -297,7 +100,7 @@ static int receive(int fd, struct box *dst, struct lv_mig_stats *st, struct lv_e
     if (!rc && (h.mem_size != MEM || h.nnics != 1))
         rc = lv_err_set(e, EINVAL, "header: %llu bytes, %u NICs", (unsigned long long)h.mem_size,
                         h.nnics);
-    if (!rc && box_make(dst, NULL, h.mem_size, 1) < 0)
+    if (!rc && box_make(&mv, dst, NULL, h.mem_size, 1) < 0)
         rc = lv_err_set(e, EIO, "destination VM");
     if (!rc)
         rc = lv_mig_recv(dst->vm, fd, &h, &o, st, e);
@@ -312,32 +115,10 @@ static int receive(int fd, struct box *dst, struct lv_mig_stats *st, struct lv_e
     return rc;
 }
 
-static int start_sender(struct sender *s, struct lv_vm *vm, int fd, int no_precopy)
-{
-    memset(s, 0, sizeof(*s));
-    s->vm = vm;
-    s->fd = fd;
-    s->o.io_timeout_ms = IO_MS;
-    s->o.ack_timeout_ms = IO_MS;
-    s->o.no_precopy = no_precopy;
-    return pthread_create(&s->t, NULL, send_main, s);
-}
-
-/* The source stopped for good after a migration. */
-static void check_stopped(struct box *src)
-{
-    struct pollfd pf = {lv_vm_done_fd(src->vm), POLLIN, 0};
-    struct lv_vm_result res;
-
-    CHECK(poll(&pf, 1, 10000) == 1, "the source has not stopped after its migration");
-    lv_vm_wait(src->vm, &res);
-    CHECK(res.outcome == LV_VM_STOPPED, "the source's outcome %d (%s)", res.outcome, res.msg);
-}
-
 /* 1: counter migrated under a client's requests; *dst runs it after. */
 static int test_live(struct box *dst, struct lv_mig_stats *out)
 {
-    struct client c = {0};
+    struct client c = {.m = &mv};
     struct sender s;
     struct lv_mig_stats rst;
     struct lv_err e = {""};
@@ -345,12 +126,12 @@ static int test_live(struct box *dst, struct lv_mig_stats *out)
     struct box src;
     int sv[2], rc;
 
-    if (boot(&src, "counter", NULL) < 0) {
+    if (boot(&mv, &src, "counter", NULL) < 0) {
         box_free(&src);
         return -1;
     }
     for (unsigned long k = 1; k <= 3; k++)
-        CHECK(ask(k == 1 ? 60 : 5, &r) && r.count == k, "counter before: reply %lu: %lu", k,
+        CHECK(ask(&mv, k == 1 ? 60 : 5, &r) && r.count == k, "counter before: reply %lu: %lu", k,
               r.count);
     c.last = 3;
     /* a paused VM is refused, and left as it was */
@@ -364,7 +145,7 @@ static int test_live(struct box *dst, struct lv_mig_stats *out)
     CHECK(pthread_create(&c.t, NULL, client_main, &c) == 0, "client thread");
     lvt_sleep_ms(300);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
-    CHECK(start_sender(&s, src.vm, sv[0], 0) == 0, "sender thread");
+    CHECK(start_sender(&s, lv_mig_send, src.vm, sv[0], 0) == 0, "sender thread");
     rc = receive(sv[1], dst, &rst, &e);
     CHECK(rc == 0, "the destination: %s", e.msg);
     pthread_join(s.t, NULL);
@@ -384,7 +165,7 @@ static int test_live(struct box *dst, struct lv_mig_stats *out)
           rst.rounds);
     if (!rc && !s.rc) {
         check_stopped(&src);
-        CHECK(ask(5, &r) && r.count > c.last && r.gen == 1 && !strcmp(r.ip, VM_IP),
+        CHECK(ask(&mv, 5, &r) && r.count > c.last && r.gen == 1 && !strcmp(r.ip, VM_IP),
               "the destination after: count %lu (client's last %lu) gen %lu ip %s", r.count,
               c.last, r.gen, r.ip);
     }
@@ -458,13 +239,9 @@ static void test_broken(struct box *src, uint64_t cut_at, uint64_t flip_at, int 
     struct reply before = {0}, after = {0};
     int s1[2], s2[2];
 
-    CHECK(ask(5, &before), "the source does not answer before");
-    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s1) == 0 &&
-              socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, s2) == 0, "socketpairs");
-    f.a = s1[1];
-    f.b = s2[0];
-    CHECK(pthread_create(&f.t, NULL, fwd_main, &f) == 0, "forwarder");
-    CHECK(start_sender(&s, src->vm, s1[0], no_precopy) == 0, "sender thread");
+    CHECK(ask(&mv, 5, &before), "the source does not answer before");
+    fwd_start(s1, s2, &f.a, &f.b, &f.t, fwd_main, &f);
+    CHECK(start_sender(&s, lv_mig_send, src->vm, s1[0], no_precopy) == 0, "sender thread");
     int rc = receive(s2[1], &dst, &rst, &e);
     close(s2[1]); /* the destination is gone: the forwarder and the source see it */
     pthread_join(s.t, NULL);
@@ -478,7 +255,7 @@ static void test_broken(struct box *src, uint64_t cut_at, uint64_t flip_at, int 
     CHECK(dst.vm == NULL, "a refused destination VM is left");
     CHECK(s.rc < 0, "the source's send succeeded through a broken stream");
     CHECK(!lv_vm_is_paused(src->vm), "the source stays paused");
-    CHECK(ask(10, &after) && after.count == before.count + 1 && after.gen == before.gen,
+    CHECK(ask(&mv, 10, &after) && after.count == before.count + 1 && after.gen == before.gen,
           "the source after: count %lu (before %lu) gen %lu", after.count, before.count,
           after.gen);
 }
@@ -494,9 +271,9 @@ static void test_plain(struct box *src)
     struct sender s;
     int sv[2];
 
-    CHECK(ask(5, &before), "the source does not answer");
+    CHECK(ask(&mv, 5, &before), "the source does not answer");
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
-    CHECK(start_sender(&s, src->vm, sv[0], 1) == 0, "sender thread");
+    CHECK(start_sender(&s, lv_mig_send, src->vm, sv[0], 1) == 0, "sender thread");
     int rc = receive(sv[1], &dst, &rst, &e);
     pthread_join(s.t, NULL);
     print_stats("without pre-copy, source", &s.st);
@@ -505,7 +282,8 @@ static void test_plain(struct box *src)
     CHECK(s.st.rounds == 1 && !s.st.converged, "without pre-copy: %u rounds", s.st.rounds);
     if (!rc && !s.rc) {
         check_stopped(src);
-        CHECK(ask(10, &after) && after.count == before.count + 1 && after.gen == before.gen + 1,
+        CHECK(ask(&mv, 10, &after) && after.count == before.count + 1 &&
+                  after.gen == before.gen + 1,
               "after: count %lu (before %lu) gen %lu (before %lu)", after.count, before.count,
               after.gen, before.gen);
         box_free(&dst);
@@ -524,7 +302,7 @@ static void test_dirtier(void)
     long before, after;
     int sv[2];
 
-    if (boot(&src, "dirtier", "2000 2048") < 0) {
+    if (boot(&mv, &src, "dirtier", "2000 2048") < 0) {
         box_free(&src);
         return;
     }
@@ -533,7 +311,7 @@ static void test_dirtier(void)
     before = ask_dirtier(5);
     CHECK(before >= 2048, "dirtier has written %ld pages", before);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
-    CHECK(start_sender(&s, src.vm, sv[0], 0) == 0, "sender thread");
+    CHECK(start_sender(&s, lv_mig_send, src.vm, sv[0], 0) == 0, "sender thread");
     int rc = receive(sv[1], &dst, &rst, &e);
     pthread_join(s.t, NULL);
     print_stats("dirtier, source", &s.st);
@@ -553,27 +331,11 @@ static void test_dirtier(void)
 
 int main(int argc, char **argv)
 {
-    struct lv_err e = {""};
-    struct lvt_bg tool;
     struct lv_mig_stats live = {0};
     struct box dst = {0};
-    char why[256];
-    const char *ip_bin = lvt_find_exe((const char *const[]){"/usr/sbin/ip", "/sbin/ip",
-                                                            "/usr/bin/ip", "/bin/ip", NULL});
 
-    lvt_require_kvm();
-    lvt_require_root("test_migrate", "a network namespace and taps");
-    if (argc < 2 || !ip_bin) {
-        fprintf(stderr, "FAIL: usage: test_migrate GUEST_DIR (and ip(8))\n");
+    if (migvm_open(&mv, "test_migrate", argc, argv))
         return 1;
-    }
-    snprintf(guest_dir, sizeof(guest_dir), "%s", argv[1]);
-    if (lvt_private_netns(why, sizeof(why)) < 0 || lv_kvm_open(&kvm, &e) < 0 ||
-        lv_nl_open(&nl, &e) < 0 || lv_bridge_ensure(nl, BRIDGE, 1, &e) < 0) {
-        fprintf(stderr, "FAIL: setup: %s %s\n", why, e.msg);
-        return 1;
-    }
-    CHECK(lvt_ip(&tool, ip_bin, "addr add 10.9.2.1/24 dev %s", BRIDGE) == 0, "bridge address");
     if (test_live(&dst, &live) == 0) {
         test_broken(&dst, live.bytes / 2, 0, 0, "ends early");
         test_broken(&dst, 0, 64 + 8 + 16 + 100, 1, "checksum mismatch in a PAGES record");
@@ -581,7 +343,6 @@ int main(int argc, char **argv)
         box_free(&dst);
     }
     test_dirtier();
-    lv_nl_close(&nl);
-    lv_kvm_close(&kvm);
+    migvm_close(&mv);
     return lvt_done("test_migrate");
 }
