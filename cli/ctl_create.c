@@ -148,11 +148,13 @@ static json_t *load_partial(const struct ctl_opts *o)
     struct stat st;
     ssize_t n = -1;
 
-    if (fd >= 0 && fstat(fd, &st) == 0 && !S_ISREG(st.st_mode))
-        errno = EINVAL; /* a FIFO, a device: not read */
-    else if (buf && fd >= 0)
+    int regular = fd >= 0 && fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+
+    if (regular && buf)
         n = read(fd, buf, LV_VM_SPEC_MAX + 1);
-    if (fd < 0 || n < 0)
+    if (fd >= 0 && !regular) /* a FIFO, a device, a directory: not read */
+        fprintf(stderr, "lightvm %s: %s: not a regular file\n", o->verb, o->arg);
+    else if (fd < 0 || n < 0)
         fprintf(stderr, "lightvm %s: %s: %s\n", o->verb, o->arg,
                 buf ? strerror(errno) : "out of memory");
     else if (n > (ssize_t)LV_VM_SPEC_MAX)
