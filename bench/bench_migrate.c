@@ -583,6 +583,7 @@ struct sample {
     double total_us;    /* request -> lightvmd's reply */
     double d_down_us, d_total_us, rounds, pages, bytes, lost;
     int converged;
+    int local;          /* the RAM's memfd passed (the local fast path): no pre-copy */
 };
 
 /* The last lines of the VM's console (lightvmd's "console"), for a
@@ -668,6 +669,7 @@ static int migrate_once(struct sample *s)
     s->pages = json_number_value(json_object_get(m, "pages"));
     s->bytes = json_number_value(json_object_get(m, "bytes"));
     s->converged = json_is_true(json_object_get(m, "converged"));
+    s->local = json_is_true(json_object_get(m, "local"));
     json_decref(rep);
     here = to;
     return 0;
@@ -723,9 +725,17 @@ static void report(const char *label, struct sample *s, int n, int failed)
     FIELD(bytes, "bytes", report_count);
     FIELD(lost, "client requests unanswered in the window", report_count);
 #undef FIELD
-    for (int i = 0; i < n; i++)
+    int local = 0;
+    for (int i = 0; i < n; i++) {
         conv += s[i].converged;
-    printf("%s: converged %d of %d (the others stop-and-copy)\n", label, conv, n);
+        local += s[i].local;
+    }
+    if (local)
+        printf("%s: %d of %d over the local fast path (memory passed, no pre-copy)\n", label,
+               local, n);
+    if (local < n)
+        printf("%s: converged %d of %d copied (the others stop-and-copy)\n", label, conv,
+               n - local);
 }
 
 /* (app cmdline) booted at A, migrated (r) times back and forth, reported
