@@ -185,22 +185,7 @@ static int k_of(uint32_t addr, int n)
  * or NULL with the error in (why). */
 static json_t *call(json_t *req, int timeout_ms, char *why, size_t n)
 {
-    struct lv_err err = {""};
-    json_t *rep = NULL;
-
-    if (!req || lv_ctl_send(&conn, req, timeout_ms, &err) < 0 ||
-        lv_ctl_recv(&conn, timeout_ms, &rep, &err) < 0) {
-        snprintf(why, n, "%s", req ? err.msg : "out of memory");
-        json_decref(req);
-        return NULL;
-    }
-    json_decref(req);
-    if (!json_is_true(json_object_get(rep, "ok"))) {
-        snprintf(why, n, "%s", json_string_value(json_object_get(rep, "error")) ?: "?");
-        json_decref(rep);
-        return NULL;
-    }
-    return rep;
+    return bench_call(&conn, req, timeout_ms, why, n);
 }
 
 static void destroy(const char *name)

@@ -1,12 +1,33 @@
 /* lvd.c: what the benchmarks that talk to lightvmd's socket share. */
 #include <jansson.h>
 #include <signal.h>
+#include <stdio.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "lvd.h"
 #include "lightvm/ctl.h"
 #include "stats.h"
+
+json_t *bench_call(struct lv_ctl_conn *c, json_t *req, int timeout_ms, char *why, size_t n)
+{
+    struct lv_err err = {""};
+    json_t *rep = NULL;
+
+    if (!req || lv_ctl_send(c, req, timeout_ms, &err) < 0 ||
+        lv_ctl_recv(c, timeout_ms, &rep, &err) < 0) {
+        snprintf(why, n, "%s", req ? err.msg : "out of memory");
+        json_decref(req);
+        return NULL;
+    }
+    json_decref(req);
+    if (!json_is_true(json_object_get(rep, "ok"))) {
+        snprintf(why, n, "%s", json_string_value(json_object_get(rep, "error")) ?: "?");
+        json_decref(rep);
+        return NULL;
+    }
+    return rep;
+}
 
 int bench_pool_wait(const char *sock, int want, int timeout_ms)
 {

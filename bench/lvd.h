@@ -3,7 +3,18 @@
 #ifndef LV_BENCH_LVD_H
 #define LV_BENCH_LVD_H
 
+#include <stddef.h>
 #include <sys/types.h>
+
+#include <jansson.h>
+
+struct lv_ctl_conn;
+
+/* One request (req, consumed; NULL means it could not be built) on an
+ * open connection to lightvmd and its reply: the reply if it says "ok"
+ * (a new reference), or NULL with the error (the daemon's, or the
+ * connection's) in (why, n). */
+json_t *bench_call(struct lv_ctl_conn *c, json_t *req, int timeout_ms, char *why, size_t n);
 
 /* Asks lightvmd at (sock) for its pool every 50 ms until the first flavor
  * has (want) ready shells (0), or (timeout_ms) passes (-1). */
