@@ -71,4 +71,13 @@ void lvd_rundir_clean_shells(const char *rundir);
 /* Monotonic microseconds. */
 double lvd_now_us(void);
 
+/* migline.c: a migration's handshake lines (one JSON object per line on
+ * the connection the stream follows; nothing after the line is read).
+ * Send: (msg) as one line, waiting at most (ms) for room each time.
+ * Recv: one object of at most (max) bytes within (ms), read a byte at a
+ * time, into (*out) (new reference); errors name (what). 0 or -errno. */
+int lvd_line_send(int fd, const json_t *msg, int ms, struct lv_err *err);
+int lvd_line_recv(int fd, size_t max, int ms, const char *what, json_t **out,
+                  struct lv_err *err);
+
 #endif

@@ -129,45 +129,6 @@ int lvd_mig_connect(const char *to, struct lv_err *err)
     return fd;
 }
 
-/* The hello: one line within LVD_MIG_HELLO_MS, read a byte at a time
- * (the stream that follows is the shell's). NULL after a refusal (*why). */
-static json_t *read_hello(int fd, char *why, size_t cap)
-{
-    char *buf = malloc(HELLO_MAX);
-    double deadline = lvd_now_us() + LVD_MIG_HELLO_MS * 1e3;
-    size_t n = 0;
-    json_t *j = NULL;
-
-    snprintf(why, cap, "no hello line within %d ms", LVD_MIG_HELLO_MS);
-    while (buf && n < HELLO_MAX) {
-        double left = deadline - lvd_now_us();
-        struct pollfd pf = {fd, POLLIN, 0};
-        if (left <= 0 || poll(&pf, 1, (int)(left / 1e3) + 1) != 1)
-            break;
-        ssize_t k = read(fd, buf + n, 1);
-        if (k < 0 && (errno == EINTR || errno == EAGAIN))
-            continue;
-        if (k <= 0)
-            break;
-        if (buf[n] == '\n') {
-            json_error_t je;
-            j = json_loadb(buf, n, JSON_REJECT_DUPLICATES, &je);
-            if (!json_is_object(j))
-                snprintf(why, cap, "the hello is not a JSON object");
-            break;
-        }
-        n++;
-    }
-    if (n == HELLO_MAX)
-        snprintf(why, cap, "a hello of more than %d bytes", HELLO_MAX);
-    free(buf);
-    if (j && !json_is_object(j)) {
-        json_decref(j);
-        j = NULL;
-    }
-    return j;
-}
-
 /* NULL if (hello) may bring a VM here, else the refusal. */
 static json_t *check_hello(struct lvd_daemon *d, json_t *hello, struct lv_vm_spec *vs)
 {
@@ -184,20 +145,6 @@ static json_t *check_hello(struct lvd_daemon *d, json_t *hello, struct lv_vm_spe
     if (lv_vm_spec_from_json(json_object_get(hello, "spec"), vs, &err) < 0)
         return lv_ctl_error("spec: %s", err.msg);
     return NULL;
-}
-
-static void answer(int fd, json_t *rep)
-{
-    char *s = json_dumps(rep, JSON_COMPACT);
-
-    if (s) {
-        size_t n = strlen(s);
-        s[n] = '\n';
-        if (send(fd, s, n + 1, MSG_NOSIGNAL | MSG_DONTWAIT) < 0) {
-            /* the peer is gone: nothing to tell */
-        }
-        free(s);
-    }
 }
 
 /* (s), the peer's, for the log: at most (cap - 1) bytes, anything but
@@ -227,7 +174,8 @@ void lvd_mig_accept(struct lvd_daemon *d)
 {
     struct sockaddr_in peer;
     socklen_t plen = sizeof(peer);
-    char why[128], from[INET_ADDRSTRLEN + 8] = "?";
+    char from[INET_ADDRSTRLEN + 8] = "?";
+    struct lv_err why = {""};
     struct lv_vm_spec vs;
     double t0 = lvd_now_us();
     int fd = accept4(d->mig_fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
@@ -241,10 +189,12 @@ void lvd_mig_accept(struct lvd_daemon *d)
         inet_ntop(AF_INET, &peer.sin_addr, from, INET_ADDRSTRLEN);
         snprintf(from + strlen(from), 8, ":%u", ntohs(peer.sin_port));
     }
-    hello = peer_ok(d, fd) ? read_hello(fd, why, sizeof(why)) : NULL;
-    if (!hello && d->mig_path[0] && !peer_ok(d, fd))
-        snprintf(why, sizeof(why), "a local peer of another user");
-    rep = hello ? check_hello(d, hello, &vs) : lv_ctl_error("%s", why);
+    hello = NULL;
+    if (!peer_ok(d, fd))
+        lv_err_set(&why, EPERM, "a local peer of another user");
+    else
+        lvd_line_recv(fd, HELLO_MAX, LVD_MIG_HELLO_MS, "the hello", &hello, &why);
+    rep = hello ? check_hello(d, hello, &vs) : lv_ctl_error("%s", why.msg);
     if (!rep) {
         /* the source says which path it takes: its RAM passed (local), or copied */
         struct lvd_source src = {{fd, -1}, 1, json_is_true(json_object_get(hello, "local"))
@@ -261,8 +211,9 @@ void lvd_mig_accept(struct lvd_daemon *d)
               json_string_value(json_object_get(json_object_get(hello, "spec"), "name")));
     fprintf(stderr, "lightvmd: migration in from %s%s%s: %s%s\n", from, name[0] ? " of " : "",
             name, ok ? "running here" : "refused: ", ok ? "" : e ? e : "?");
-    if (!ok) /* (after the shell's "ok", the source reads this as a broken stream) */
-        answer(fd, rep);
+    if (!ok) /* (after the shell's "ok", the source reads this as a broken stream;
+              * never waited for: a peer that takes nothing is told nothing) */
+        lvd_line_send(fd, rep, 0, NULL);
     json_decref(rep);
     json_decref(hello);
     close(fd);

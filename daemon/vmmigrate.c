@@ -32,67 +32,6 @@
 #include "vmproc.h"
 
 #define HELLO_REPLY_MAX 4096 /* the destination's answer, one line */
-
-/* Writes all of (s, n) to (fd), waiting at most (ms) for room each time. */
-static int write_all(int fd, const char *s, size_t n, int ms, struct lv_err *err)
-{
-    while (n) {
-        struct pollfd pf = {fd, POLLOUT, 0};
-        ssize_t k = write(fd, s, n);
-        if (k > 0) {
-            s += k;
-            n -= (size_t)k;
-        } else if (k < 0 && errno == EINTR) {
-            continue;
-        } else if (k < 0 && errno == EAGAIN && poll(&pf, 1, ms) == 1) {
-            continue;
-        } else {
-            return lv_err_set(err, k < 0 ? errno : EPIPE, "migration connection: %s",
-                              k < 0 ? strerror(errno) : "closed");
-        }
-    }
-    return 0;
-}
-
-static int send_line(int fd, json_t *msg, struct lv_err *err)
-{
-    char *s = json_dumps(msg, JSON_COMPACT);
-    int rc;
-
-    if (!s)
-        return lv_err_set(err, ENOMEM, "out of memory");
-    size_t n = strlen(s);
-    s[n] = '\n'; /* (json_dumps's NUL) */
-    rc = write_all(fd, s, n + 1, LVD_CALL_TIMEOUT_MS, err);
-    free(s);
-    return rc;
-}
-
-/* One line of at most HELLO_REPLY_MAX bytes within (ms), read a byte at
- * a time (nothing after it may be consumed: the stream follows). */
-static int read_line(int fd, char *buf, int ms, struct lv_err *err)
-{
-    size_t n = 0;
-
-    while (n < HELLO_REPLY_MAX - 1) {
-        struct pollfd pf = {fd, POLLIN, 0};
-        int pr = poll(&pf, 1, ms);
-        if (pr <= 0)
-            return lv_err_set(err, pr ? errno : ETIMEDOUT, "the destination did not answer");
-        ssize_t k = read(fd, buf + n, 1);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return lv_err_set(err, k ? errno : EPIPE, "the destination closed the connection");
-        if (buf[n] == '\n') {
-            buf[n] = '\0';
-            return 0;
-        }
-        n++;
-    }
-    return lv_err_set(err, EPROTO, "the destination's answer is over %d bytes", HELLO_REPLY_MAX);
-}
-
 /* The hello and the destination's answer. */
 static int handshake(struct vmproc *p, int fd, const char *token, int local,
                      struct lv_err *err)
@@ -100,21 +39,19 @@ static int handshake(struct vmproc *p, int fd, const char *token, int local,
     json_t *hello = json_pack("{s:s,s:i,s:s,s:O,s:b}", "op", "migrate-in", "v",
                               LVD_MIG_VERSION, "token", token, "spec", p->spec_json, "local",
                               local);
-    char *line = malloc(HELLO_REPLY_MAX);
     json_t *ans = NULL;
-    int rc = hello && line ? send_line(fd, hello, err) : lv_err_set(err, ENOMEM, "out of memory");
+    int rc = hello ? lvd_line_send(fd, hello, LVD_CALL_TIMEOUT_MS, err)
+                   : lv_err_set(err, ENOMEM, "out of memory");
 
     json_decref(hello);
     if (!rc)
-        rc = read_line(fd, line, LVD_EXEC_TIMEOUT_MS, err);
-    if (!rc && !(ans = json_loads(line, 0, NULL)))
-        rc = lv_err_set(err, EPROTO, "the destination's answer is not JSON");
+        rc = lvd_line_recv(fd, HELLO_REPLY_MAX, LVD_EXEC_TIMEOUT_MS, "the destination's answer",
+                           &ans, err);
     if (!rc && !json_is_true(json_object_get(ans, "ok"))) {
         const char *e = json_string_value(json_object_get(ans, "error"));
         rc = lv_err_set(err, EREMOTEIO, "the destination refused: %.200s", e ? e : "no reason");
     }
     json_decref(ans);
-    free(line);
     return rc;
 }
 
@@ -213,7 +150,8 @@ int vmp_migrate_in(struct vmproc *p, int local, double t0, json_t **trace, struc
         json_decref(ok);
         return lv_err_set(err, EBADF, "exec: want the migration's connection passed with it");
     }
-    rc = ok ? send_line(fd, ok, err) : lv_err_set(err, ENOMEM, "out of memory");
+    rc = ok ? lvd_line_send(fd, ok, LVD_CALL_TIMEOUT_MS, err)
+            : lv_err_set(err, ENOMEM, "out of memory");
     json_decref(ok);
     if (!rc)
         rc = local ? receive_local(p, fd, &st, err) : receive(p, fd, &st, err);
