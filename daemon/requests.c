@@ -54,6 +54,13 @@ int lvd_check_keys(json_t *req, const char *const *allowed, json_t **err_rep)
     return 0;
 }
 
+/* The refusal of a request a crashed VM cannot serve. */
+static json_t *crashed_error(const struct lvd_vm *vm)
+{
+    return lv_ctl_error("VM '%s' has crashed (%s): only destroy removes it", vm->name,
+                        vm->reason);
+}
+
 /* Relays (req) (the caller's; "v" added) to the VM's own socket with
  * (nfds) fds (borrowed), without waiting for the reply: the loop
  * completes it (lvd_call_done), or fails it after (timeout_ms). NULL when
@@ -67,8 +74,7 @@ static json_t *vm_call(struct lvd_daemon *d, struct lvd_client *c, struct lvd_vm
     int rc;
 
     if (vm->crashed)
-        return lv_ctl_error("VM '%s' has crashed (%s): only destroy removes it", vm->name,
-                            vm->reason);
+        return crashed_error(vm);
     json_object_set_new(req, "v", json_integer(LV_VMP_VERSION));
     lvd_vm_path(path, sizeof(path), d->rundir, vm->name, "ctl.sock");
     rc = lvd_call_start(&c->call, path, req, fds, nfds, timeout_ms, &err);
@@ -140,8 +146,7 @@ static json_t *do_save(struct lvd_daemon *d, struct lvd_client *c, json_t *req)
     if (keep && !json_is_boolean(keep))
         return lv_ctl_error("save: \"keep\" must be true or false");
     if (vm->crashed)
-        return lv_ctl_error("VM '%s' has crashed (%s): only destroy removes it", vm->name,
-                            vm->reason);
+        return crashed_error(vm);
     if ((fds[0] = create_file(path, "", &rep)) < 0)
         return rep;
     if ((fds[1] = create_file(path, ".mem", &rep)) < 0) {
@@ -253,8 +258,7 @@ static json_t *do_migrate(struct lvd_daemon *d, struct lvd_client *c, json_t *re
         return lv_ctl_error("migrate: want \"to\" (A.B.C.D:PORT or unix:PATH) and \"token\" "
                             "(%d..%d characters)", LV_TOKEN_MIN, LV_TOKEN_MAX);
     if (vm->crashed)
-        return lv_ctl_error("VM '%s' has crashed (%s): only destroy removes it", vm->name,
-                            vm->reason);
+        return crashed_error(vm);
     if ((fd = lvd_mig_connect(to, &err)) < 0)
         return lv_ctl_error("migrate %s: %s", vm->name, err.msg);
     /* unix:PATH: a daemon of this host, to which the RAM itself can pass */
