@@ -7,13 +7,15 @@
  * waits for the destination's one-line answer ({"ok":true} from the
  * shell that will take the VM, or {"ok":false,"error":...} from its
  * lightvmd), then streams the VM (lv_mig_send: rounds of pages, then
- * paused, the rest and the state) and, once the destination says it
- * runs, ends like a destroy. A failure at any point leaves it running.
+ * paused, the rest and the state) and, once the destination says it is
+ * ready, commits (stops for good, C) and ends like a destroy. A failure
+ * before the commit leaves it running.
  *
  * Destination: an exec from a migration comes with the same connection,
  * which lightvmd accepted and whose hello it checked; this shell answers
- * {"ok":true}, receives the VM into its prepared VM (lv_mig_recv), starts
- * it and says so to the source.
+ * {"ok":true}, receives the VM into its prepared VM (lv_mig_recv), says
+ * it is ready (R), and starts it once the source has stopped its own for
+ * good (C: lv_mig_ready); without C it never runs.
  *
  * Local (a Unix connection between two daemons of one host, the hello's
  * "local"): the RAM's memfd passes instead of its pages
@@ -121,23 +123,6 @@ static int receive_local(struct vmproc *p, int fd, struct lv_mig_stats *st, stru
     return rc ? rc : lv_mig_recv_local(p->vm, fd, NULL, st, err);
 }
 
-/* A copy's answer to the source after our start (rc): R, or F. An R that
- * cannot be sent means this copy must not run (the source resumes its
- * own). */
-static int ack(struct vmproc *p, int fd, int rc, json_t **trace, struct lv_err *err)
-{
-    if (rc) {
-        lv_mig_ack(fd, 0, NULL);
-        return rc;
-    }
-    if ((rc = lv_mig_ack(fd, 1, err)) < 0) {
-        lv_vm_stop(p->vm);
-        json_decref(*trace);
-        *trace = NULL;
-    }
-    return rc;
-}
-
 int vmp_migrate_in(struct vmproc *p, int local, double t0, json_t **trace, struct lv_err *err)
 {
     int fd = lv_ctl_take_fd(&p->daemon), rc;
@@ -155,11 +140,13 @@ int vmp_migrate_in(struct vmproc *p, int local, double t0, json_t **trace, struc
     json_decref(ok);
     if (!rc)
         rc = local ? receive_local(p, fd, &st, err) : receive(p, fd, &st, err);
+    if (rc && !local) /* (lv_mig_recv_local answers the source itself) */
+        lv_mig_refuse(fd);
+    else if (!rc && !local) /* R, then the source's C: it has stopped for good */
+        rc = lv_mig_ready(fd, NULL, err);
     t_recv = lvd_now_us();
     if (!rc)
         rc = vmp_start(p, trace, err);
-    if (!local) /* (lv_mig_recv_local answers the source itself) */
-        rc = ack(p, fd, rc, trace, err);
     close(fd);
     if (rc)
         return rc;

@@ -472,6 +472,15 @@ int lv_devices_resume(struct lv_vm *vm, struct lv_err *err)
     return wake_io(vm, err);
 }
 
+int lv_devices_resume_at_start(struct lv_vm *vm, struct lv_err *err)
+{
+    pthread_mutex_lock(&vm->run_lock);
+    int now = vm->go; /* else lv_vm_start asks after the release */
+    vm->io_resume_at_start = !now;
+    pthread_mutex_unlock(&vm->run_lock);
+    return now ? lv_devices_resume(vm, err) : 0;
+}
+
 /* 0 when nothing that changes device state runs: the vCPU is paused or
  * not running, the I/O thread parked or not running. */
 static int check_still(struct lv_vm *vm, const char *what, struct lv_err *err)

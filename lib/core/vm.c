@@ -367,6 +367,11 @@ int lv_vm_start(struct lv_vm *vm, struct lv_err *err)
     if (rc)
         return rc;
     lv_vm_release_vcpu(vm);
+    if (vm->io_resume_at_start) { /* lv_devices_resume_at_start came before it */
+        vm->io_resume_at_start = 0;
+        if ((rc = lv_devices_resume(vm, err)) < 0)
+            return rc;
+    }
     if (vm->resume_irq) { /* lv_vm_resumed came before the release */
         vm->resume_irq = 0;
         return lv_vm_raise_control(vm, err);

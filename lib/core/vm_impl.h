@@ -62,6 +62,8 @@ struct lv_vm {
     int io_park_req;                      /* lv_devices_quiesce: park between events */
     int io_parked;                        /* it is parked */
     int io_resume_req;                    /* lv_devices_resume: ops->resume, once */
+    int io_resume_at_start;               /* lv_devices_resume_at_start before the
+                                           * release: lv_vm_start asks for the pass */
     int io_done;                          /* it left its loop */
     /* LV_VM_F_SECCOMP: each thread made reports here once its filter is
      * in (lv_vm_thread_filter); filters_due counts the threads made, the
@@ -150,6 +152,11 @@ int lv_devices_restore(struct lv_vm *vm, const uint8_t *buf, size_t len, struct 
  * after the vCPU state is in (an interrupt injected before KVM_SET_LAPIC
  * would be lost). 0 with no devices. */
 int lv_devices_resume(struct lv_vm *vm, struct lv_err *err);
+/* The same for a VM that may not run yet (a restore): asked before the
+ * vCPU's release, the pass waits for lv_vm_start, so a VM restored and
+ * not yet started sends nothing out of its NICs (a migration's
+ * destination before the source's commit). */
+int lv_devices_resume_at_start(struct lv_vm *vm, struct lv_err *err);
 
 /* nic.c */
 /* Checks (cfg)'s NICs and registers a virtio-net device for each with

@@ -9,7 +9,7 @@
  *
  *   source                                destination
  *   pause, quiesce, take the state
- *   header (1.1, local; the memfd) ---->  header, the fd, ROUND 0 (0 pages),
+ *   header (local; the memfd) --------->  header, the fd, ROUND 0 (0 pages),
  *   ROUND 0, STATE, END                     STATE, END; every check; the fd
  *                                           mapped over its RAM (nothing written)
  *   waits for R  <----------------------  R
@@ -130,8 +130,8 @@ static int check_source(struct lv_vm *vm, struct lv_err *err)
 static int send_stopped(struct lv_vm *vm, int sock, const struct lv_mig_opts *o,
                         struct lv_mig_stats *st, struct lv_err *err)
 {
-    struct lv_mig_hdr h = {vm->mem.size, vm->nnics, vm->pvm, 1};
-    uint8_t head[LV_MIG_HDR_LEN], c = LV_MIG_COMMIT, *state = NULL;
+    struct lv_mig_hdr h = {vm->mem.size, vm->nnics, vm->pvm, 1, LV_MIG_MINOR};
+    uint8_t head[LV_MIG_HDR_LEN], *state = NULL;
     int tmo = lv_mig_io_timeout(o);
     size_t len = 0;
     int rc = lv_snap_save_quiesced(vm, o ? o->spec : NULL, &state, &len, err);
@@ -142,9 +142,7 @@ static int send_stopped(struct lv_vm *vm, int sock, const struct lv_mig_opts *o,
     if (!rc)
         rc = send_records(sock, state, len, tmo, err);
     if (!rc)
-        rc = lv_mig_wait_ack(sock, lv_mig_ack_timeout(o), err);
-    if (!rc) /* one byte: queued whole (the destination may read it) or not at all */
-        rc = lv_mig_write(sock, &c, 1, tmo, err);
+        rc = lv_mig_commit(sock, o, err);
     if (!rc) {
         st->rounds = 1;
         st->state_bytes = len;
@@ -324,18 +322,6 @@ static int recv_checked(struct lv_vm *vm, int sock, const struct lv_mig_opts *o,
     return rc;
 }
 
-/* After R: the source's C, within the ack timeout. */
-static int wait_commit(int sock, const struct lv_mig_opts *o, struct lv_err *err)
-{
-    uint8_t c = 0;
-    int rc = lv_mig_read(sock, &c, 1, lv_mig_ack_timeout(o), err);
-
-    if (!rc && c != LV_MIG_COMMIT)
-        rc = lv_err_set(err, EPROTO, "migration: the source answered 0x%02x, not its commit",
-                        c);
-    return rc;
-}
-
 /* After C: the source is stopped for good; a failure here loses the VM. */
 static int restore_committed(struct lv_vm *vm, const struct lv_snap *snap, struct lv_err *err)
 {
@@ -360,14 +346,12 @@ int lv_mig_recv_local(struct lv_vm *vm, int sock, const struct lv_mig_opts *o,
     memset(st, 0, sizeof(*st));
     rc = recv_checked(vm, sock, o, &snap, st, err);
     if (rc) {
-        lv_mig_ack(sock, 0, NULL); /* the source resumes; best effort: it times out else */
+        lv_mig_refuse(sock); /* the source resumes; best effort: it times out else */
         lv_snap_close(&snap);
         st->total_ns = lv_now_ns() - t0;
         return rc;
     }
-    rc = lv_mig_ack(sock, 1, err);
-    if (!rc)
-        rc = wait_commit(sock, o, err); /* no C: the source resumes, nothing was written */
+    rc = lv_mig_ready(sock, o, err); /* no C: the source resumes, nothing was written */
     t_commit = lv_now_ns();
     if (!rc)
         rc = restore_committed(vm, snap, err);

@@ -2,12 +2,13 @@
  * mig_impl.h: the migration stream's framing (docs/migration.md), private
  * to lib/migrate: stream.c encodes and decodes it (no KVM: the fuzz
  * target drives the decoder), io.c moves bytes on an fd with timeouts,
- * send.c and recv.c are the two ends.
+ * send.c and recv.c are the two ends, commit.c how they end (R, C) and
+ * local.c the local fast path.
  *
  * Header (64 bytes, little-endian):
  *   0 magic "LVMGx64\0"  8 u16 major  10 u16 minor  12 u32 arch
  *  16 u32 host  20 u32 guest ABI  24 u64 mem_size  32 u32 nnics
- *  36 u32 header_len (64)  40 u32 flags (1.1: LV_MIG_F_LOCAL; 1.0: 0)
+ *  36 u32 header_len (64)  40 u32 flags (from 1.1: LV_MIG_F_LOCAL; 1.0: 0)
  *  44 16 bytes zero  60 u32 CRC-32C of bytes 0..59
  * Records: u32 type, u32 length, length bytes of payload, u32 CRC-32C of
  * the type, length and payload.
@@ -26,7 +27,8 @@
 #define LV_MIG_HDR_LEN 64u
 #define LV_MIG_MINOR_LOCAL 1u /* the minor that brought the flags word */
 #define LV_MIG_F_LOCAL 1u     /* a local stream: the RAM is passed as an fd, no PAGES */
-#define LV_MIG_COMMIT 'C'     /* local: the source stopped its VM for good (after R) */
+#define LV_MIG_COMMIT 'C'     /* the source stopped its VM for good (after R) */
+#define LV_MIG_MINOR_COMMIT 2u /* the minor from which a copy ends with R and C */
 #define LV_MIG_REC_HDR 8u   /* type, length */
 #define LV_MIG_REC_CRC 4u
 #define LV_MIG_PAGE 4096u
@@ -77,13 +79,15 @@ int lv_mig_write(int fd, const void *buf, size_t len, int timeout_ms, struct lv_
 int lv_mig_read(int fd, void *buf, size_t len, int timeout_ms, struct lv_err *err);
 /* opts->io_timeout_ms or its default. */
 int lv_mig_io_timeout(const struct lv_mig_opts *o);
-/* opts->ack_timeout_ms or its default (send.c). */
+/* commit.c: opts->ack_timeout_ms or its default. */
 int lv_mig_ack_timeout(const struct lv_mig_opts *o);
+/* The source's end of the commit: waits for R (the ack timeout), then
+ * writes C. On failure no C went out (a NACK, no R, a C that could not
+ * be written): the source may resume its VM. */
+int lv_mig_commit(int fd, const struct lv_mig_opts *o, struct lv_err *err);
 /* recv.c: (vm) fresh (no image, not started, RAM a memfd) and of (h)'s
  * shape; (h) a local stream iff (local). */
 struct lv_vm;
 int lv_mig_check_vm(struct lv_vm *vm, const struct lv_mig_hdr *h, int local, struct lv_err *err);
-/* send.c: reads the destination's answer: 0 on LV_MIG_ACK. */
-int lv_mig_wait_ack(int fd, int timeout_ms, struct lv_err *err);
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * recv.c: the destination end of a migration (docs/migration.md): the
  * header, then the records into a fresh VM's RAM (the decoder of
- * stream.c reading the fd), then the state through lv_vm_restore_state;
- * and the one-byte answer.
+ * stream.c reading the fd), then the state through lv_vm_restore_state
+ * (the answers: commit.c).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -10,8 +10,6 @@
 
 #include "../core/vm_impl.h"
 #include "mig_impl.h"
-
-#define ACK_WRITE_MS 5000
 
 struct fd_src {
     int fd, tmo;
@@ -35,6 +33,10 @@ int lv_mig_recv_header(int fd, const struct lv_mig_opts *o, struct lv_mig_hdr *h
 
 int lv_mig_check_vm(struct lv_vm *vm, const struct lv_mig_hdr *h, int local, struct lv_err *err)
 {
+    if (!h->local && h->minor < LV_MIG_MINOR_COMMIT)
+        return lv_err_set(err, ENOTSUP, "migration: a stream %u.%u from an older lightvm, "
+                          "which would run the VM here before its source stopped (no "
+                          "commit): upgrade the source", LV_MIG_MAJOR, h->minor);
     if (h->local != local)
         return lv_err_set(err, EINVAL, "migration: %s", local
                           ? "a copying stream where a local one (its RAM passed as a file "
@@ -82,11 +84,4 @@ int lv_mig_recv(struct lv_vm *vm, int fd, const struct lv_mig_hdr *h, const stru
     st->bytes += LV_MIG_HDR_LEN;
     st->total_ns = lv_now_ns() - t0;
     return rc;
-}
-
-int lv_mig_ack(int fd, int ok, struct lv_err *err)
-{
-    uint8_t c = ok ? LV_MIG_ACK : LV_MIG_NACK;
-
-    return lv_mig_write(fd, &c, 1, ACK_WRITE_MS, err);
 }

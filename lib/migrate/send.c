@@ -10,7 +10,7 @@
  * at least as fast as they go out), the round bound, or the stream's byte
  * bound would be passed. Then the stop: pause, quiesce the devices, take
  * the state (which may itself touch RAM: collected after it), the last
- * dirty pages, STATE, END, and the ack. A page is copied out of guest RAM
+ * dirty pages, STATE, END, and the commit (commit.c). A page is copied out of guest RAM
  * into the record after the collect that reported it, so a write racing
  * the copy is reported again by the next collect.
  */
@@ -26,7 +26,6 @@
 
 #define MAX_ROUNDS_DEFAULT 16u
 #define STOP_PAGES_DEFAULT 256u
-#define ACK_TIMEOUT_MS 10000
 
 struct sender {
     struct lv_vm *vm;
@@ -149,26 +148,6 @@ static int precopy(struct sender *s, const struct lv_mig_opts *o, struct lv_err 
     }
 }
 
-int lv_mig_ack_timeout(const struct lv_mig_opts *o)
-{
-    return o && o->ack_timeout_ms > 0 ? o->ack_timeout_ms : ACK_TIMEOUT_MS;
-}
-
-int lv_mig_wait_ack(int fd, int timeout_ms, struct lv_err *err)
-{
-    uint8_t c = 0;
-    int rc = lv_mig_read(fd, &c, 1, timeout_ms, err);
-
-    if (rc)
-        return rc;
-    if (c == LV_MIG_NACK)
-        return lv_err_set(err, ECANCELED, "migration: the destination refused the VM");
-    if (c != LV_MIG_ACK)
-        return lv_err_set(err, EPROTO, "migration: the destination answered 0x%02x, not an "
-                          "ack", c);
-    return 0;
-}
-
 /* STATE (the state file's bytes) and END. */
 static int send_state(struct sender *s, const uint8_t *state, size_t len, struct lv_err *err)
 {
@@ -207,7 +186,7 @@ static int migrate(struct sender *s, const struct lv_mig_opts *o, int *paused, i
 {
     int tracking = !(o && o->no_precopy);
     uint8_t head[LV_MIG_HDR_LEN];
-    struct lv_mig_hdr h = {s->vm->mem.size, s->vm->nnics, s->vm->pvm, 0};
+    struct lv_mig_hdr h = {s->vm->mem.size, s->vm->nnics, s->vm->pvm, 0, LV_MIG_MINOR};
     int rc = 0;
 
     lv_mig_put_header(head, &h);
@@ -235,8 +214,8 @@ static int migrate(struct sender *s, const struct lv_mig_opts *o, int *paused, i
     }
     if (!rc)
         rc = stop_and_copy(s, o, tracking, err);
-    if (!rc)
-        rc = lv_mig_wait_ack(s->fd, lv_mig_ack_timeout(o), err);
+    if (!rc) /* no C out: the caller resumes the VM */
+        rc = lv_mig_commit(s->fd, o, err);
     return rc;
 }
 

@@ -25,7 +25,7 @@ void lv_mig_put_header(uint8_t *out, const struct lv_mig_hdr *h)
     memset(out, 0, LV_MIG_HDR_LEN);
     memcpy(out, LV_MIG_MAGIC, 8);
     out[8] = (uint8_t)LV_MIG_MAJOR;
-    out[10] = (uint8_t)(h->local ? LV_MIG_MINOR_LOCAL : 0); /* a copy is 1.0 */
+    out[10] = (uint8_t)LV_MIG_MINOR;
     lv_put32(out + 12, LV_SNAP_ARCH_X86_64);
     lv_put32(out + 16, h->pvm ? LV_SNAP_HOST_PVM : LV_SNAP_HOST_HW);
     lv_put32(out + 20, LV_ABI_VERSION);
@@ -84,6 +84,7 @@ int lv_mig_check_header(const uint8_t *in, struct lv_mig_hdr *h, struct lv_err *
         return lv_err_set(err, EINVAL, "migration: unknown host kind %u", host);
     h->pvm = host == LV_SNAP_HOST_PVM;
     h->local = (lv_get32(in + 40) & LV_MIG_F_LOCAL) != 0;
+    h->minor = (unsigned)(in[10] | in[11] << 8);
     h->mem_size = lv_get64(in + 24);
     if (h->mem_size < LV_MEM_MIN || h->mem_size > LV_MEM_MAX || h->mem_size % LV_MEM_ALIGN)
         return lv_err_set(err, EINVAL, "migration: memory size %llu: not a multiple of 2 MiB "

@@ -344,7 +344,8 @@ static int take_identities(struct lv_vm *vm, struct lv_err *err)
 
 /* Each device's blob checked, then each restored, with the I/O thread
  * (if it runs) parked; then a pass over every queue is asked of it (it
- * serves it once unparked: a kick pending at the save is not lost). */
+ * serves it once unparked and the vCPU released: a kick pending at the
+ * save is not lost, and nothing goes out before the VM runs). */
 static int set_devices(struct lv_vm *vm, const struct lv_snap *s, struct lv_err *err)
 {
     int rc = lv_devices_quiesce(vm, err);
@@ -360,7 +361,7 @@ static int set_devices(struct lv_vm *vm, const struct lv_snap *s, struct lv_err 
         rc = d->ops->restore(d->priv, s->dev[i].bytes, s->dev[i].len, err);
     }
     if (!rc)
-        rc = lv_devices_resume(vm, err);
+        rc = lv_devices_resume_at_start(vm, err);
     lv_devices_unquiesce(vm);
     return rc;
 }

@@ -222,14 +222,14 @@ static void *send_main(void *arg)
 }
 
 int start_sender(struct sender *s, migvm_send_fn *send, struct lv_vm *vm, int fd,
-                 int no_precopy)
+                 int no_precopy, int ack_ms)
 {
     memset(s, 0, sizeof(*s));
     s->send = send;
     s->vm = vm;
     s->fd = fd;
     s->o.io_timeout_ms = IO_MS;
-    s->o.ack_timeout_ms = IO_MS;
+    s->o.ack_timeout_ms = ack_ms;
     s->o.no_precopy = no_precopy;
     return pthread_create(&s->t, NULL, send_main, s);
 }

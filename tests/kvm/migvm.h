@@ -112,10 +112,11 @@ struct sender {
 };
 
 /* (*s) reset and a thread started that sends (vm) on (fd) (not owned)
- * with (send): I/O and ack timeouts IO_MS, (no_precopy); its result in
- * s->rc, s->st, s->e after pthread_join. pthread_create's status. */
+ * with (send): I/O timeout IO_MS, ack timeout (ack_ms), (no_precopy);
+ * its result in s->rc, s->st, s->e after pthread_join. pthread_create's
+ * status. */
 int start_sender(struct sender *s, migvm_send_fn *send, struct lv_vm *vm, int fd,
-                 int no_precopy);
+                 int no_precopy, int ack_ms);
 
 /* A forwarding thread between a source and a destination: two
  * socketpairs, s1[0] the source's end and s2[1] the destination's (the

@@ -203,7 +203,7 @@ static void test_wrong_fd(struct box *src, int bad, const char *what, const char
     CHECK(bad >= 0, "%s: no fd", what);
     CHECK(ask(&mv, 5, &before), "the source does not answer before");
     fwd_start(s1, s2, &f.a, &f.b, &f.t, fwd_main, &f);
-    CHECK(start_sender(&s, lv_mig_send_local, src->vm, s1[0], 0) == 0, "sender thread");
+    CHECK(start_sender(&s, lv_mig_send_local, src->vm, s1[0], 0, IO_MS) == 0, "sender thread");
     int rc = receive(s2[1], &dst, &rst, &start, &e);
     pthread_join(s.t, NULL);
     close(s2[1]);
@@ -247,7 +247,7 @@ static int test_live(const char *name, struct box *src, struct box *dst)
     CHECK(pthread_create(&c.t, NULL, client_main, &c) == 0, "client thread");
     lvt_sleep_ms(300);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
-    CHECK(start_sender(&s, lv_mig_send_local, src->vm, sv[0], 0) == 0, "sender thread");
+    CHECK(start_sender(&s, lv_mig_send_local, src->vm, sv[0], 0, IO_MS) == 0, "sender thread");
     rc = receive(sv[1], dst, &rst, &start, &e);
     CHECK(rc == 0, "%s: the destination: %s", name, e.msg);
     pthread_join(s.t, NULL);

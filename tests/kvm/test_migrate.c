@@ -17,9 +17,13 @@
  *   3. again with one byte of the first page record flipped on the way
  *      (and no pre-copy): the destination refuses the checksum, the
  *      source runs on and answers;
+ *   4. the commit: the source gives up waiting for R (1 s) before the
+ *      destination says it: the source runs on with the next count, the
+ *      destination's R gets no C and its copy never starts;
  *      then moved on without pre-copy (paused first, one round) to a
  *      third VM: the next count, generation 2, that source stopped;
- *   4. dirtier (writes 2000 pages per ms over 2048 pages) migrated: the
+ *   5. a copying stream 1.0 (no commit) is refused, nothing received;
+ *   6. dirtier (writes 2000 pages per ms over 2048 pages) migrated: the
  *      dirty set cannot shrink, so pre-copy gives up (not converged)
  *      within the round bound and stops and copies; the destination
  *      answers with a written count past the source's.
@@ -45,6 +49,9 @@
 #include "lightvm/migrate.h"
 #include "lightvm/net.h"
 #include "lightvm/vm.h"
+#include "../../lib/migrate/mig_impl.h"
+#include "../../lib/snapshot/snap_impl.h"
+#include "../../lib/util/le.h"
 #include "lvtest.h"
 #include "migvm.h"
 
@@ -86,10 +93,9 @@ static void print_stats(const char *who, const struct lv_mig_stats *st)
            (unsigned long long)st->total_ns / 1000);
 }
 
-/* The destination: the header, a VM of its size, the stream, the start,
- * the ack. On failure the VM is destroyed and a NACK sent; the message in
- * (e). */
-static int receive(int fd, struct box *dst, struct lv_mig_stats *st, struct lv_err *e)
+/* The destination up to its commit: the header, a VM of its size, the
+ * stream. On failure the VM is destroyed and F sent; the message in (e). */
+static int receive_stream(int fd, struct box *dst, struct lv_mig_stats *st, struct lv_err *e)
 {
     struct lv_mig_opts o = {.io_timeout_ms = IO_MS};
     struct lv_mig_hdr h;
@@ -104,14 +110,27 @@ static int receive(int fd, struct box *dst, struct lv_mig_stats *st, struct lv_e
         rc = lv_err_set(e, EIO, "destination VM");
     if (!rc)
         rc = lv_mig_recv(dst->vm, fd, &h, &o, st, e);
-    if (!rc)
-        rc = lv_vm_start(dst->vm, e);
-    if (!rc)
-        rc = lv_mig_ack(fd, 1, e); /* not written: the source runs on, this one must not */
     if (rc) {
-        lv_mig_ack(fd, 0, NULL);
+        lv_mig_refuse(fd);
         box_free(dst);
     }
+    return rc;
+}
+
+/* The whole destination: the stream, R and the source's C, the start.
+ * On failure the VM is destroyed. */
+static int receive(int fd, struct box *dst, struct lv_mig_stats *st, struct lv_err *e)
+{
+    struct lv_mig_opts o = {.io_timeout_ms = IO_MS, .ack_timeout_ms = IO_MS};
+    int rc = receive_stream(fd, dst, st, e);
+
+    if (rc)
+        return rc;
+    rc = lv_mig_ready(fd, &o, e); /* no C: the source runs on, this one must not */
+    if (!rc)
+        rc = lv_vm_start(dst->vm, e);
+    if (rc)
+        box_free(dst);
     return rc;
 }
 
@@ -145,7 +164,7 @@ static int test_live(struct box *dst, struct lv_mig_stats *out)
     CHECK(pthread_create(&c.t, NULL, client_main, &c) == 0, "client thread");
     lvt_sleep_ms(300);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
-    CHECK(start_sender(&s, lv_mig_send, src.vm, sv[0], 0) == 0, "sender thread");
+    CHECK(start_sender(&s, lv_mig_send, src.vm, sv[0], 0, IO_MS) == 0, "sender thread");
     rc = receive(sv[1], dst, &rst, &e);
     CHECK(rc == 0, "the destination: %s", e.msg);
     pthread_join(s.t, NULL);
@@ -241,7 +260,8 @@ static void test_broken(struct box *src, uint64_t cut_at, uint64_t flip_at, int 
 
     CHECK(ask(&mv, 5, &before), "the source does not answer before");
     fwd_start(s1, s2, &f.a, &f.b, &f.t, fwd_main, &f);
-    CHECK(start_sender(&s, lv_mig_send, src->vm, s1[0], no_precopy) == 0, "sender thread");
+    CHECK(start_sender(&s, lv_mig_send, src->vm, s1[0], no_precopy, IO_MS) == 0,
+          "sender thread");
     int rc = receive(s2[1], &dst, &rst, &e);
     close(s2[1]); /* the destination is gone: the forwarder and the source see it */
     pthread_join(s.t, NULL);
@@ -260,7 +280,7 @@ static void test_broken(struct box *src, uint64_t cut_at, uint64_t flip_at, int 
           after.gen);
 }
 
-/* 3b: (src) moved on without pre-copy (paused first, one round): the
+/* 4b: (src) moved on without pre-copy (paused first, one round): the
  * count goes on, generation + 1, the source stopped. */
 static void test_plain(struct box *src)
 {
@@ -273,7 +293,7 @@ static void test_plain(struct box *src)
 
     CHECK(ask(&mv, 5, &before), "the source does not answer");
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
-    CHECK(start_sender(&s, lv_mig_send, src->vm, sv[0], 1) == 0, "sender thread");
+    CHECK(start_sender(&s, lv_mig_send, src->vm, sv[0], 1, IO_MS) == 0, "sender thread");
     int rc = receive(sv[1], &dst, &rst, &e);
     pthread_join(s.t, NULL);
     print_stats("without pre-copy, source", &s.st);
@@ -292,7 +312,66 @@ static void test_plain(struct box *src)
     close(sv[1]);
 }
 
-/* 4: a guest that dirties pages faster than they go: stop-and-copy. */
+/* 4: the window the commit closes: the source gives up waiting for R
+ * (its ack timeout, 1 s) before the destination says it. The source runs
+ * on; the destination's R gets no C, so it never starts its copy. */
+static void test_late_ready(struct box *src)
+{
+    struct lv_mig_opts o = {.io_timeout_ms = IO_MS, .ack_timeout_ms = 2000};
+    struct lv_mig_stats rst;
+    struct lv_err e = {""};
+    struct reply before = {0}, after = {0};
+    struct box dst;
+    struct sender s;
+    int sv[2];
+
+    CHECK(ask(&mv, 5, &before), "the source does not answer before");
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+    CHECK(start_sender(&s, lv_mig_send, src->vm, sv[0], 0, 1000) == 0, "sender thread");
+    int rc = receive_stream(sv[1], &dst, &rst, &e);
+    pthread_join(s.t, NULL); /* only now does the destination say R */
+    printf("late R: the source: %s\n", s.e.msg);
+    CHECK(rc == 0, "late R: the stream: %s", e.msg);
+    CHECK(s.rc == -ETIMEDOUT, "late R: the source: %d \"%s\"", s.rc, s.e.msg);
+    if (!rc) {
+        int ready = lv_mig_ready(sv[1], &o, &e);
+        printf("late R: the destination: %s\n", e.msg);
+        CHECK(ready < 0 && strstr(e.msg, "no commit"),
+              "late R: the destination may run its copy: %d \"%s\"", ready, e.msg);
+        box_free(&dst);
+    }
+    CHECK(!lv_vm_is_paused(src->vm), "late R: the source stays paused");
+    CHECK(ask(&mv, 10, &after) && after.count == before.count + 1 && after.gen == before.gen,
+          "late R: the source after: count %lu (before %lu) gen %lu", after.count,
+          before.count, after.gen);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* 5: a copying stream 1.0 (which ran the destination before its ack, no
+ * commit) is refused before anything is read into the VM. */
+static void test_old_stream(void)
+{
+    struct lv_mig_hdr h = {MEM, 1, 0, 0, 0};
+    uint8_t head[LV_MIG_HDR_LEN];
+    struct lv_mig_stats rst;
+    struct lv_err e = {""};
+    struct box dst;
+    int sv[2];
+
+    lv_mig_put_header(head, &h);
+    head[10] = 0; /* 1.0 */
+    lv_put32(head + 60, lv_crc32c(head, 60));
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+    CHECK(write(sv[0], head, sizeof(head)) == (ssize_t)sizeof(head), "write the header");
+    int rc = receive_stream(sv[1], &dst, &rst, &e);
+    CHECK(rc == -ENOTSUP && strstr(e.msg, "older lightvm") && dst.vm == NULL,
+          "a 1.0 stream: %d \"%s\"", rc, e.msg);
+    close(sv[0]);
+    close(sv[1]);
+}
+
+/* 6: a guest that dirties pages faster than they go: stop-and-copy. */
 static void test_dirtier(void)
 {
     struct lv_mig_stats rst;
@@ -311,7 +390,7 @@ static void test_dirtier(void)
     before = ask_dirtier(5);
     CHECK(before >= 2048, "dirtier has written %ld pages", before);
     CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
-    CHECK(start_sender(&s, lv_mig_send, src.vm, sv[0], 0) == 0, "sender thread");
+    CHECK(start_sender(&s, lv_mig_send, src.vm, sv[0], 0, IO_MS) == 0, "sender thread");
     int rc = receive(sv[1], &dst, &rst, &e);
     pthread_join(s.t, NULL);
     print_stats("dirtier, source", &s.st);
@@ -339,9 +418,11 @@ int main(int argc, char **argv)
     if (test_live(&dst, &live) == 0) {
         test_broken(&dst, live.bytes / 2, 0, 0, "ends early");
         test_broken(&dst, 0, 64 + 8 + 16 + 100, 1, "checksum mismatch in a PAGES record");
+        test_late_ready(&dst);
         test_plain(&dst);
         box_free(&dst);
     }
+    test_old_stream();
     test_dirtier();
     migvm_close(&mv);
     return lvt_done("test_migrate");

@@ -65,7 +65,7 @@ static void sb_add(struct sb *b, const void *p, size_t n)
 static struct sb *sb_new(uint64_t mem, unsigned nnics)
 {
     struct sb *b = calloc(1, sizeof(*b));
-    struct lv_mig_hdr h = {mem, nnics, 0, 0};
+    struct lv_mig_hdr h = {mem, nnics, 0, 0, LV_MIG_MINOR};
     uint8_t head[LV_MIG_HDR_LEN];
 
     if (!b)
@@ -283,12 +283,12 @@ static struct sb *bad_header(size_t off, uint32_t v, int crc)
     return b;
 }
 
-/* The valid stream's header made 1.1 with (flags). */
-static struct sb *local_header(uint32_t flags)
+/* The valid stream's header made 1.(minor) with (flags). */
+static struct sb *flags_header(unsigned minor, uint32_t flags)
 {
     struct sb *b = valid();
 
-    put32(b->p + 8, 1 | 1u << 16);
+    put32(b->p + 8, 1 | minor << 16);
     put32(b->p + 40, flags);
     put32(b->p + 60, lv_crc32c(b->p, 60));
     return b;
@@ -298,11 +298,22 @@ static void test_header(uint8_t *ram)
 {
     expect(bad_header(0, 0x4e53564c, 1), ram, MEM, EINVAL, "bad magic");
     expect(bad_header(8, 2, 1), ram, MEM, ENOTSUP, "version 2.0");
-    expect(bad_header(8, 1 | 2u << 16, 1), ram, MEM, ENOTSUP, "version 1.2");
-    expect(bad_header(40, 1, 1), ram, MEM, EINVAL, "reserved"); /* flags in a 1.0 header */
-    expect(local_header(2), ram, MEM, EINVAL, "reserved");      /* an unknown flag */
-    /* a local stream (1.1, LV_MIG_F_LOCAL) carries no pages */
-    expect(local_header(1), ram, MEM, EINVAL, "a PAGES record in a local stream");
+    expect(bad_header(8, 1 | 3u << 16, 1), ram, MEM, ENOTSUP, "version 1.3");
+    expect(flags_header(0, 1), ram, MEM, EINVAL, "reserved"); /* flags in a 1.0 header */
+    expect(flags_header(2, 2), ram, MEM, EINVAL, "reserved"); /* an unknown flag */
+    /* a local stream (from 1.1, LV_MIG_F_LOCAL) carries no pages */
+    expect(flags_header(1, 1), ram, MEM, EINVAL, "a PAGES record in a local stream");
+    expect(flags_header(2, 1), ram, MEM, EINVAL, "a PAGES record in a local stream");
+    { /* the minor is passed on: lv_mig_recv refuses a copy older than 1.2 (no commit) */
+        struct sb *b = flags_header(0, 0), *c = valid();
+        struct lv_mig_hdr h0, h2;
+        struct lv_err e = {""};
+        CHECK(lv_mig_check_header(b->p, &h0, &e) == 0 && h0.minor == 0 && !h0.local &&
+                  lv_mig_check_header(c->p, &h2, &e) == 0 && h2.minor == LV_MIG_MINOR,
+              "the header's minor: %s", e.msg);
+        sb_free(b);
+        sb_free(c);
+    }
     expect(bad_header(24, MEM + 4096, 0), ram, MEM, EINVAL, "header checksum");
     expect(bad_header(12, 2, 1), ram, MEM, EINVAL, "architecture 2");
     expect(bad_header(16, 3, 1), ram, MEM, EINVAL, "host kind 3");
