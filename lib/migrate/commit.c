@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "mig_impl.h"
 
@@ -54,9 +55,9 @@ int lv_mig_ready(int fd, const struct lv_mig_opts *o, struct lv_err *err)
 
     if (!rc)
         rc = read_answer(fd, o, LV_MIG_COMMIT, "source", &e);
-    if (rc)
-        lv_err_set(err, -rc, "migration: no commit from the source, the VM stays there: %.160s",
-                   e.msg);
+    if (rc) /* e.msg: "migration: ..." */
+        lv_err_set(err, -rc, "migration: no commit from the source (the VM stays there): %.160s",
+                   e.msg + (strncmp(e.msg, "migration: ", 11) ? 0 : 11));
     return rc;
 }
 
