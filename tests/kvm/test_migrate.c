@@ -195,6 +195,29 @@ static int test_live(struct box *dst, struct lv_mig_stats *out)
     return rc || s.rc ? -1 : 0;
 }
 
+/* The source answers (*before); a socketpair (sv) and a sending thread
+ * (s) on sv[0] with (no_precopy) and an ack timeout of (ack_ms). */
+static void start_pair(struct box *src, struct reply *before, int sv[2], struct sender *s,
+                       int no_precopy, int ack_ms)
+{
+    CHECK(ask(&mv, 5, before), "the source does not answer before");
+    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
+    CHECK(start_sender(s, lv_mig_send, src->vm, sv[0], no_precopy, ack_ms) == 0,
+          "sender thread");
+}
+
+/* After a failed migration: the source runs on, not paused, with the
+ * next count and the same generation as (before). */
+static void check_runs_on(struct box *src, const struct reply *before, const char *what)
+{
+    struct reply after = {0};
+
+    CHECK(!lv_vm_is_paused(src->vm), "%s: the source stays paused", what);
+    CHECK(ask(&mv, 10, &after) && after.count == before->count + 1 && after.gen == before->gen,
+          "%s: the source after: count %lu (before %lu) gen %lu", what, after.count,
+          before->count, after.gen);
+}
+
 /* ---- a forwarding thread that cuts or corrupts the stream ---- */
 
 struct fwd {
@@ -255,7 +278,7 @@ static void test_broken(struct box *src, uint64_t cut_at, uint64_t flip_at, int 
     struct box dst;
     struct sender s;
     struct fwd f = {.cut_at = cut_at, .flip_at = flip_at};
-    struct reply before = {0}, after = {0};
+    struct reply before = {0};
     int s1[2], s2[2];
 
     CHECK(ask(&mv, 5, &before), "the source does not answer before");
@@ -274,10 +297,7 @@ static void test_broken(struct box *src, uint64_t cut_at, uint64_t flip_at, int 
           want);
     CHECK(dst.vm == NULL, "a refused destination VM is left");
     CHECK(s.rc < 0, "the source's send succeeded through a broken stream");
-    CHECK(!lv_vm_is_paused(src->vm), "the source stays paused");
-    CHECK(ask(&mv, 10, &after) && after.count == before.count + 1 && after.gen == before.gen,
-          "the source after: count %lu (before %lu) gen %lu", after.count, before.count,
-          after.gen);
+    check_runs_on(src, &before, "broken stream");
 }
 
 /* 4b: (src) moved on without pre-copy (paused first, one round): the
@@ -291,9 +311,7 @@ static void test_plain(struct box *src)
     struct sender s;
     int sv[2];
 
-    CHECK(ask(&mv, 5, &before), "the source does not answer");
-    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
-    CHECK(start_sender(&s, lv_mig_send, src->vm, sv[0], 1, IO_MS) == 0, "sender thread");
+    start_pair(src, &before, sv, &s, 1, IO_MS);
     int rc = receive(sv[1], &dst, &rst, &e);
     pthread_join(s.t, NULL);
     print_stats("without pre-copy, source", &s.st);
@@ -320,14 +338,12 @@ static void test_late_ready(struct box *src)
     struct lv_mig_opts o = {.io_timeout_ms = IO_MS, .ack_timeout_ms = 2000};
     struct lv_mig_stats rst;
     struct lv_err e = {""};
-    struct reply before = {0}, after = {0};
+    struct reply before = {0};
     struct box dst;
     struct sender s;
     int sv[2];
 
-    CHECK(ask(&mv, 5, &before), "the source does not answer before");
-    CHECK(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0, "socketpair");
-    CHECK(start_sender(&s, lv_mig_send, src->vm, sv[0], 0, 1000) == 0, "sender thread");
+    start_pair(src, &before, sv, &s, 0, 1000);
     int rc = receive_stream(sv[1], &dst, &rst, &e);
     pthread_join(s.t, NULL); /* only now does the destination say R */
     printf("late R: the source: %s\n", s.e.msg);
@@ -340,10 +356,7 @@ static void test_late_ready(struct box *src)
               "late R: the destination may run its copy: %d \"%s\"", ready, e.msg);
         box_free(&dst);
     }
-    CHECK(!lv_vm_is_paused(src->vm), "late R: the source stays paused");
-    CHECK(ask(&mv, 10, &after) && after.count == before.count + 1 && after.gen == before.gen,
-          "late R: the source after: count %lu (before %lu) gen %lu", after.count,
-          before.count, after.gen);
+    check_runs_on(src, &before, "late R");
     close(sv[0]);
     close(sv[1]);
 }
