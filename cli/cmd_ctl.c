@@ -41,8 +41,8 @@ static int do_save(struct ctl_opts *o);
 static int do_migrate(struct ctl_opts *o);
 
 static const struct ctl_verb verbs[] = {
-    {"create", "CONFIG.json", O_TRACE | O_NET | O_JSON | O_FROM,
-     " [--from SNAPSHOT] [--trace]\n"
+    {"create", "CONFIG.json", O_TRACE | O_NET | O_JSON | O_FROM | O_COPY,
+     " [--from SNAPSHOT [--copy]] [--trace]\n"
      "                             [--wait-net ADDR | --probe ADDR:PORT] [--json]",
      "Creates the VM the configuration file describes (docs/examples/daytime.json) in\n"
      "lightvmd, from its pool of prepared VMs when one fits (memory, number of vifs).\n"
@@ -54,7 +54,11 @@ static const struct ctl_verb verbs[] = {
      "                      be as short as {\"name\": \"c1\", \"vifs\": [{\"bridge\":\n"
      "                      \"br0\", \"ip\": \"10.0.0.5/24\"}]} (a vif without \"mac\"\n"
      "                      gets a new one); memory and the number of vifs must be\n"
-     "                      the snapshot's\n"
+     "                      the snapshot's. Its memory is mapped copy-on-write from\n"
+     "                      SNAPSHOT.mem (clones share the pages they only read;\n"
+     "                      the file must stay and not change)\n"
+     "      --copy          with --from: read SNAPSHOT.mem into the VM's own memory\n"
+     "                      instead (nothing shared, the file no longer needed)\n"
      "  -t, --trace         where the time went, 'trace ...' lines on stderr\n"
      "      --wait-net ADDR listen on UDP ADDR (an address of this host, e.g. the\n"
      "                      bridge's) for the guest's network-up probe and print\n"
@@ -103,9 +107,9 @@ static const struct ctl_verb verbs[] = {
      "VM stopped|VM kept running'. A failed save leaves the VM as it was and no file.\n\n"
      "      --keep          the VM runs on after the save (paused stays paused)\n",
      do_save},
-    {"restore", "FILE", O_RESTORE | O_TRACE | O_JSON,
-     " [--name NAME] [--net VIF]... [--trace]\n"
-     "                             [--json]",
+    {"restore", "FILE", O_RESTORE | O_TRACE | O_JSON | O_COPY,
+     " [--name NAME] [--net VIF]... [--copy]\n"
+     "                             [--trace] [--json]",
      "Restores the VM saved in FILE and FILE.mem into lightvmd: it continues where\n"
      "it was saved (its memory mapped copy-on-write from FILE.mem, which must stay),\n"
      "with its saved configuration: name, vifs (MACs and addresses), memory. Prints\n"
@@ -114,6 +118,8 @@ static const struct ctl_verb verbs[] = {
      "      --net VIF       the vifs instead of the saved ones, one --net each, in\n"
      "                      `lightvm run --net`'s form BRIDGE[,mac=M][,ip=A/N][,gw=G]\n"
      "                      (a vif without mac= gets a new one); as many as saved\n"
+     "      --copy          read FILE.mem into the VM's own memory instead of mapping\n"
+     "                      it (the file is then no longer needed)\n"
      "  -t, --trace         where the time went, 'trace ...' lines on stderr\n"
      "      --json          print the daemon's whole reply as JSON\n",
      ctl_restore},
@@ -150,7 +156,8 @@ static unsigned opt_need(int c)
 {
     return c == 'j' ? O_JSON : c == 't' ? O_TRACE : c == 'W' || c == 'p' ? O_NET
          : c == 'T' ? O_TIMEOUT : c == 'v' ? O_VERBOSE : c == 'R' ? O_RAW : c == 'k' ? O_KEEP
-         : c == 'F' ? O_FROM : c == 'N' || c == 'n' ? O_RESTORE : c == 'o' ? O_TOKEN : 0;
+         : c == 'F' ? O_FROM : c == 'N' || c == 'n' ? O_RESTORE : c == 'o' ? O_TOKEN
+         : c == 'c' ? O_COPY : 0;
 }
 
 /* Says what is wrong with the option in (arg) (short option (c) when arg
@@ -185,7 +192,7 @@ static int parse(const struct ctl_verb *v, int argc, char **argv, struct ctl_opt
         {"raw", no_argument, NULL, 'R'},          {"keep", no_argument, NULL, 'k'},
         {"from", required_argument, NULL, 'F'},   {"name", required_argument, NULL, 'N'},
         {"net", required_argument, NULL, 'n'},    {"token-file", required_argument, NULL, 'o'},
-        {NULL, 0, NULL, 0},
+        {"copy", no_argument, NULL, 'c'},         {NULL, 0, NULL, 0},
     };
     const char *rundir = lv_rundir(), *name = v->name;
     char *end;
@@ -227,6 +234,9 @@ static int parse(const struct ctl_verb *v, int argc, char **argv, struct ctl_opt
             break;
         case 'k':
             o->keep = 1;
+            break;
+        case 'c':
+            o->copy = 1;
             break;
         case 'F':
             o->from = optarg;

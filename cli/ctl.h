@@ -29,6 +29,7 @@ enum {
     O_FROM = 1 << 7,    /* create --from SNAPSHOT */
     O_RESTORE = 1 << 8, /* restore --name, --net */
     O_TOKEN = 1 << 9,   /* migrate --token-file */
+    O_COPY = 1 << 10,   /* create --from --copy, restore --copy */
 };
 
 struct ctl_opts {
@@ -36,7 +37,7 @@ struct ctl_opts {
     char sock[PATH_MAX];
     const char *arg;    /* NAME, CONFIG.json or FILE */
     const char *arg2;   /* save's FILE, migrate's ADDR:PORT */
-    int json, trace, verbose, raw, keep;
+    int json, trace, verbose, raw, keep, copy;
     const char *from;   /* create --from */
     const char *token_file; /* migrate --token-file */
     const char *name;   /* restore --name */

@@ -172,7 +172,8 @@ static json_t *load_partial(const struct ctl_opts *o)
     return j;
 }
 
-/* {"op": "create", "from": FILE (absolute), "spec": (over)} (over consumed). */
+/* {"op": "create", "from": FILE (absolute), "spec": (over), "copy": --copy}
+ * (over consumed). */
 static json_t *from_req(const struct ctl_opts *o, const char *file, json_t *over)
 {
     char path[PATH_MAX];
@@ -181,8 +182,8 @@ static json_t *from_req(const struct ctl_opts *o, const char *file, json_t *over
         json_decref(over);
         return NULL;
     }
-    return json_pack("{s:s,s:s,s:o,s:b}", "op", "create", "from", path, "spec", over, "trace",
-                     o->trace);
+    return json_pack("{s:s,s:s,s:o,s:b,s:b}", "op", "create", "from", path, "spec", over,
+                     "trace", o->trace, "copy", o->copy);
 }
 
 int ctl_create(struct ctl_opts *o)
@@ -191,6 +192,10 @@ int ctl_create(struct ctl_opts *o)
     json_t *req = NULL;
     int rc;
 
+    if (o->copy && !o->from) {
+        fprintf(stderr, "lightvm create: --copy: only with --from SNAPSHOT\n");
+        return LV_EXIT_USAGE;
+    }
     if (o->from && (o->net.wait_net || o->net.probe.port)) {
         fprintf(stderr, "lightvm create: --wait-net/--probe: a restored guest sends no "
                 "network-up probe\n");

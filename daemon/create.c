@@ -59,6 +59,8 @@ static int exec_shell(struct lvd_daemon *d, struct lvd_shell *s, const struct lv
         return lv_err_set(err, ENOMEM, "out of memory");
     if (probe)
         json_object_set(ex, "probe", probe);
+    if (src->copy)
+        json_object_set_new(ex, "copy", json_true());
     rc = lvd_vmnet_attach(d, s, vs, ex, err);
     if (!rc)
         rc = claim_dir(d, s, vs->name, err);
@@ -234,10 +236,11 @@ static json_t *open_image(json_t *spec, struct lv_image *im, struct lvd_source *
 
 json_t *lvd_create(struct lvd_daemon *d, json_t *req)
 {
-    static const char *const keys[] = {"op", "spec", "probe", "trace", "from", NULL};
+    static const char *const keys[] = {"op", "spec", "probe", "trace", "from", "copy", NULL};
     json_t *spec = json_object_get(req, "spec"), *probe = json_object_get(req, "probe");
-    json_t *from = json_object_get(req, "from"), *rep = NULL;
-    struct lvd_source src = {{-1, -1}, 0, NULL};
+    json_t *from = json_object_get(req, "from"), *copy = json_object_get(req, "copy");
+    json_t *rep = NULL;
+    struct lvd_source src = {{-1, -1}, 0, NULL, json_is_true(copy)};
     struct lv_image im = {.fd = -1};
     struct lv_vm_spec vs;
     double t0 = lvd_now_us();
@@ -249,6 +252,8 @@ json_t *lvd_create(struct lvd_daemon *d, json_t *req)
     if (from && (!json_is_string(from) || json_string_value(from)[0] != '/' ||
                  strlen(json_string_value(from)) + sizeof(".mem") > PATH_MAX))
         return lv_ctl_error("from: want the snapshot's absolute path (lightvm makes it one)");
+    if (copy && (!json_is_boolean(copy) || !from))
+        return lv_ctl_error("copy: want true or false, and only with \"from\" (a snapshot)");
     if (from && spec && !json_is_object(spec))
         return lv_ctl_error("create: \"spec\" must be an object (keys replacing the "
                             "snapshot's)");

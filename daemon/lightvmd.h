@@ -80,6 +80,7 @@ struct lvd_source {
     int fds[2];
     unsigned nfds;
     const char *from; /* LVD_FROM_* */
+    int copy;         /* a snapshot: its memory read into the VM's RAM, not mapped */
 };
 /* The rest of a create once its source is open and (vs) parsed: the
  * checks against the daemon's state (name, bridges, MACs), the MACs a

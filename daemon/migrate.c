@@ -199,7 +199,7 @@ void lvd_mig_accept(struct lvd_daemon *d)
         /* the source says which path it takes: its RAM passed (local), or copied */
         struct lvd_source src = {{fd, -1}, 1, json_is_true(json_object_get(hello, "local"))
                                                   ? LVD_FROM_MIGRATION_LOCAL
-                                                  : LVD_FROM_MIGRATION};
+                                                  : LVD_FROM_MIGRATION, 0};
         json_t *req = json_object();
         rep = req ? lvd_create_vm(d, req, &vs, &src, t0) : lv_ctl_error("out of memory");
         json_decref(req);

@@ -256,7 +256,7 @@ static int execute(struct vmproc *p, json_t *msg, struct lv_image *im, double t0
 /* The execute of a restore: the snapshot's two files (passed with the
  * exec, lightvmd opened them) validated, the spec's identity, the
  * snapshot restored over the shell's VM, then the vCPU goes. */
-static int restore(struct vmproc *p, double t0, json_t **trace, struct lv_err *err)
+static int restore(struct vmproc *p, int copy, double t0, json_t **trace, struct lv_err *err)
 {
     int fds[LV_CTL_MAX_FDS];
     unsigned n = lv_ctl_take_fds(&p->daemon, fds);
@@ -270,7 +270,7 @@ static int restore(struct vmproc *p, double t0, json_t **trace, struct lv_err *e
             close(fds[i]); /* (the snapshot keeps its own memory file fd) */
     t_open = lvd_now_us();
     if (!rc)
-        rc = lv_build_restore(p->vm, &p->spec, snap, err);
+        rc = lv_build_restore(p->vm, &p->spec, snap, copy, err);
     lv_snap_close(&snap);
     t_restore = lvd_now_us();
     if (rc)
@@ -299,7 +299,7 @@ int vmp_execute(struct vmproc *p, json_t *msg, json_t **trace, struct lv_err *er
     p->id = (long)id;
     const char *from = json_string_value(json_object_get(msg, "from"));
     if (from && !strcmp(from, LVD_FROM_SNAPSHOT))
-        return restore(p, t0, trace, err);
+        return restore(p, json_is_true(json_object_get(msg, "copy")), t0, trace, err);
     if (from && !strcmp(from, LVD_FROM_MIGRATION))
         return vmp_migrate_in(p, 0, t0, trace, err);
     if (from && !strcmp(from, LVD_FROM_MIGRATION_LOCAL))

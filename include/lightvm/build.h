@@ -84,10 +84,12 @@ int lv_build_execute(struct lv_vm *vm, const struct lv_vm_spec *spec,
 
 /* The other execute: lv_build_identity (no probe: a restored guest is
  * past its boot), then the snapshot (s, borrowed) restored into the VM
- * (lv_vm_restore: the spec's MACs and addresses win over the saved
- * ones): the VM is ready for lv_vm_start. */
+ * (the spec's MACs and addresses win over the saved ones): its memory
+ * file mapped copy-on-write (lv_vm_restore), or with (copy) read into
+ * the VM's own RAM (lv_vm_restore_copy). The VM is ready for
+ * lv_vm_start. */
 struct lv_snap;
 int lv_build_restore(struct lv_vm *vm, const struct lv_vm_spec *spec, const struct lv_snap *s,
-                     struct lv_err *err);
+                     int copy, struct lv_err *err);
 
 #endif

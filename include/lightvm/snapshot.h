@@ -87,6 +87,17 @@ const char *lv_snap_spec(const struct lv_snap *s, size_t *len);
  * it); nothing outside it is left behind. */
 int lv_vm_restore(struct lv_vm *vm, const struct lv_snap *s, struct lv_err *err);
 
+/* lv_vm_restore, but the memory file's data is read into the VM's own
+ * RAM (its memfd) instead of mapped: the VM needs the file no more once
+ * this returns (it may change or go), shares no page with other clones
+ * (each holds its own copy of what the snapshot touched), stays a plain
+ * memfd VM (the local migration path can pass it), and keeps the pages
+ * a pool shell's warm-up touched mapped in KVM, so its guest does not
+ * fault on them again. A memory file that ends short of its size (it
+ * changed since lv_snap_open) is refused. The same checks, result and
+ * failure as lv_vm_restore. */
+int lv_vm_restore_copy(struct lv_vm *vm, const struct lv_snap *s, struct lv_err *err);
+
 /* Everything lv_vm_restore does but the memory: (vm)'s RAM must already
  * hold the snapshot's memory (a migration wrote it); (s) may come from
  * lv_snap_parse (no memory file). The same checks against the VM, the

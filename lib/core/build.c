@@ -138,9 +138,11 @@ int lv_build_execute(struct lv_vm *vm, const struct lv_vm_spec *spec,
 }
 
 int lv_build_restore(struct lv_vm *vm, const struct lv_vm_spec *spec, const struct lv_snap *s,
-                     struct lv_err *err)
+                     int copy, struct lv_err *err)
 {
     int rc = lv_build_identity(vm, spec, NULL, err);
 
-    return rc ? rc : lv_vm_restore(vm, s, err);
+    if (rc)
+        return rc;
+    return copy ? lv_vm_restore_copy(vm, s, err) : lv_vm_restore(vm, s, err);
 }

@@ -7,7 +7,11 @@
  * mapped MAP_PRIVATE | MAP_FIXED over the VM's RAM at the same address,
  * so KVM's memslot follows without a change (a memslot change after the
  * irqchip costs milliseconds on PVM hosts) and clones share the file's
- * pages in the page cache, copying only the pages they write. Order: the
+ * pages in the page cache, copying only the pages they write. Or
+ * (lv_vm_restore_copy) the file's data is read into the VM's own RAM:
+ * nothing shared, no file needed afterwards, and the pages a pool shell
+ * warmed keep their KVM mappings (a new mapping drops them: each page
+ * the guest touches again faults, tens of microseconds on PVM). Order: the
  * irqchip, then the vCPU: MP state, registers, special registers, FPU,
  * LAPIC (after SREGS: the APIC base and x2APIC mode come with them),
  * MSRs (after the LAPIC, so that the TSC deadline lands on a timer in
@@ -385,6 +389,74 @@ int lv_vm_restore_state(struct lv_vm *vm, const struct lv_snap *s, struct lv_err
 
 /* The checks first (nothing mapped over a VM that does not fit), then
  * the memory file, then the state. */
+/* (len) bytes of (fd) at (off) into (buf); a file that ends early (it
+ * changed since it was opened and checked) is refused. */
+static int read_at(int fd, uint8_t *buf, size_t len, uint64_t off, struct lv_err *err)
+{
+    size_t got = 0;
+
+    while (got < len) { /* each pass reads at least a byte, or ends */
+        ssize_t n = pread(fd, buf + got, len - got, (off_t)(off + got));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0)
+            return lv_err_set(err, errno, "restore: reading the memory file: %s",
+                              strerror(errno));
+        if (n == 0)
+            return lv_err_set(err, EINVAL, "restore: the memory file ends at %llu bytes, "
+                              "short of its size (it changed since it was opened)",
+                              (unsigned long long)(off + got));
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+/* The memory file's data read into (vm)'s own RAM (its memfd) in place:
+ * a run of pages per read; a page that is a hole in the file but holds
+ * data in the RAM (a shell's preset) is zeroed. Pages the RAM has stay
+ * where they are, so a pool shell's warmed pages (warm.c) are not
+ * faulted again. */
+static int copy_memory(struct lv_vm *vm, const struct lv_snap *s, struct lv_err *err)
+{
+    size_t npages = vm->mem.size / LV_PAGE_SIZE, p = 0;
+    uint8_t *file = calloc(npages, 1), *ram = calloc(npages, 1);
+    int rc = file && ram ? 0 : lv_err_set(err, ENOMEM, "restore: out of memory");
+
+    if (!rc)
+        rc = lv_snap_data_pages(s->mem_fd, vm->mem.size, file, err);
+    if (!rc)
+        rc = lv_snap_data_pages(vm->mem.fd, vm->mem.size, ram, err);
+    while (!rc && p < npages) { /* each pass moves p past a run */
+        size_t q = p;
+        while (q < npages && file[q] == file[p])
+            q++;
+        uint8_t *at = vm->mem.base + p * LV_PAGE_SIZE;
+        if (file[p])
+            rc = read_at(s->mem_fd, at, (q - p) * LV_PAGE_SIZE, (uint64_t)p * LV_PAGE_SIZE, err);
+        for (size_t r = p; !file[p] && r < q; r++)
+            if (ram[r])
+                memset(vm->mem.base + r * LV_PAGE_SIZE, 0, LV_PAGE_SIZE);
+        p = q;
+    }
+    free(file);
+    free(ram);
+    return rc;
+}
+
+int lv_vm_restore_copy(struct lv_vm *vm, const struct lv_snap *s, struct lv_err *err)
+{
+    int rc;
+
+    if (s->mem_fd < 0)
+        return lv_err_set(err, EINVAL, "restore: a snapshot without its memory file");
+    if (vm->mem.cow)
+        return lv_err_set(err, EINVAL, "restore: the VM's RAM is a snapshot's mapping already");
+    rc = check_fits(vm, s, err);
+    if (!rc)
+        rc = copy_memory(vm, s, err);
+    return rc ? rc : lv_vm_restore_state(vm, s, err);
+}
+
 int lv_vm_restore(struct lv_vm *vm, const struct lv_snap *s, struct lv_err *err)
 {
     int fd, rc;

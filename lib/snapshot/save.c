@@ -148,8 +148,7 @@ static int write_state(int fd, const uint8_t *buf, size_t len, struct lv_err *er
     return write_all(fd, buf, len, 0, "state", err);
 }
 
-/* Marks in (map) (a byte per page) the pages of (fd)'s data extents. */
-static int mark_extents(int fd, uint64_t size, uint8_t *map, struct lv_err *err)
+int lv_snap_data_pages(int fd, uint64_t size, uint8_t *map, struct lv_err *err)
 {
     uint64_t off = 0;
 
@@ -159,7 +158,7 @@ static int mark_extents(int fd, uint64_t size, uint8_t *map, struct lv_err *err)
             return 0; /* no data past off */
         off_t h = d < 0 ? d : lseek(fd, d, SEEK_HOLE);
         if (h < 0)
-            return lv_err_set(err, errno, "save: finding the guest's memory: %s",
+            return lv_err_set(err, errno, "finding the guest's memory in its file: %s",
                               strerror(errno));
         uint64_t end = (uint64_t)h < size ? (uint64_t)h : size;
         for (uint64_t p = (uint64_t)d / LV_PAGE_SIZE; p * LV_PAGE_SIZE < end; p++)
@@ -176,7 +175,7 @@ static int mark_extents(int fd, uint64_t size, uint8_t *map, struct lv_err *err)
 int lv_snap_touched_pages(const struct lv_mem *mem, uint8_t *map, struct lv_err *err)
 {
     size_t npages = mem->size / LV_PAGE_SIZE;
-    int rc = mark_extents(mem->fd, mem->size, map, err);
+    int rc = lv_snap_data_pages(mem->fd, mem->size, map, err);
 
     if (rc || !mem->cow)
         return rc;

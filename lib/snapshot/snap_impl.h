@@ -130,6 +130,9 @@ int lv_snap_save_quiesced(struct lv_vm *vm, const char *spec, uint8_t **buf, siz
  * private mapping (mincore). A page never touched is left 0. */
 struct lv_mem;
 int lv_snap_touched_pages(const struct lv_mem *mem, uint8_t *map, struct lv_err *err);
+/* Sets map[p] = 1 for every page of (fd)'s data extents (SEEK_DATA and
+ * SEEK_HOLE), pages below (size) only; (fd)'s offset moves. */
+int lv_snap_data_pages(int fd, uint64_t size, uint8_t *map, struct lv_err *err);
 
 /* crc32c.c: CRC-32C (Castagnoli, reflected, init and final xor ~0) of
  * (len) bytes; lv_crc32c_sw is the table-driven one, lv_crc32c uses the

@@ -14,7 +14,11 @@
  *      lv_vm_start makes): each answers from its IP with count 4,
  *      generation 1, and over TCP with an initial sequence number of its
  *      own;
- *   4. refusals: a corrupted header, a truncated state file, a wrong
+ *   4. a restore by copy (lv_vm_restore_copy) into a shell, the files
+ *      removed after it: count 4, generation 1, its RAM its own memfd (no
+ *      mapping of a file; lv_mig_local_ok); a memory file cut short after
+ *      the open refused;
+ *   5. refusals: a corrupted header, a truncated state file, a wrong
  *      version, a wrong host kind, a short memory file, a VM of another
  *      memory size: each refused with its message, the VM destroyable,
  *      no fd and no mapping of the files left behind.
@@ -37,6 +41,7 @@
 
 #include "../../lib/snapshot/snap_impl.h" /* lv_crc32c: patched files stay checksummed */
 #include "lightvm/elf.h"
+#include "lightvm/migrate.h"
 #include "lightvm/net.h"
 #include "lightvm/snapshot.h"
 #include "lightvm/vm.h"
@@ -398,6 +403,60 @@ static void test_clones(const struct lv_snap *s, const struct reply *before)
         box_free(&b[i]);
 }
 
+static void patch_short(int fd);
+static void copy_patch(const char *from, const char *to, void (*patch)(int fd));
+
+/* 4: the copying restore (lv_vm_restore_copy) into a warmed shell, from
+ * copies of the files removed once it returned: count 4, generation 1,
+ * from RAM of its own (a memfd again: the local migration path takes
+ * it), with no mapping of a snapshot file; then a memory file cut short
+ * after lv_snap_open: refused, the VM destroyable. */
+static void test_copy(const struct reply *before)
+{
+    struct lv_snap *s = NULL;
+    struct lv_err e = {""};
+    struct reply r = {0};
+    char path[PATH_MAX];
+    struct box b;
+
+    copy_patch("state", "c_state", NULL);
+    copy_patch("mem", "c_mem", NULL);
+    if (snap_open(&s, "c_state", "c_mem", &e) < 0 || box_make(&b, NULL, MEM, 1) < 0) {
+        CHECK(0, "copy: open or shell: %s", e.msg);
+        lv_snap_close(&s);
+        return;
+    }
+    int rc = lv_vm_restore_copy(b.vm, s, &e);
+    CHECK(rc == 0, "restore by copy: %s", e.msg);
+    lv_snap_close(&s);
+    snprintf(path, sizeof(path), "%s/c_mem", dir);
+    CHECK(unlink(path) == 0, "copy: remove the memory file");
+    if (!rc && (rc = lv_vm_start(b.vm, &e)) < 0)
+        CHECK(0, "start after a copy: %s", e.msg);
+    CHECK(!rc && ask("10.9.0.2", 30, &r) && r.count == before->count + 1 && r.gen == 1,
+          "the copied VM: count %lu (want %lu) gen %lu", r.count, before->count + 1, r.gen);
+    CHECK(count_maps() == 0, "the copied VM maps a snapshot file");
+    CHECK(!rc && lv_mig_local_ok(b.vm, &e) == 0, "the copied VM's RAM cannot be passed: %s",
+          e.msg);
+    box_free(&b);
+
+    copy_patch("mem", "c_mem", NULL);
+    if (snap_open(&s, "c_state", "c_mem", &e) == 0 && box_make(&b, NULL, MEM, 1) == 0) {
+        int fd = open_file("c_mem", O_RDWR);
+        patch_short(fd); /* after the open's size check */
+        close(fd);
+        rc = lv_vm_restore_copy(b.vm, s, &e);
+        printf("refused as it should: %s\n", e.msg);
+        CHECK(rc < 0 && strstr(e.msg, "short of its size"), "a memory file cut after the open: "
+              "%d \"%s\"", rc, e.msg);
+        CHECK(lv_vm_start(b.vm, &e) < 0, "a VM whose copy failed started");
+        box_free(&b);
+    } else {
+        CHECK(0, "copy: open or shell: %s", e.msg);
+    }
+    lv_snap_close(&s);
+}
+
 /* Copies file (from) to (to) in the test directory, then lets (patch)
  * change it. */
 static void copy_patch(const char *from, const char *to, void (*patch)(int fd))
@@ -548,6 +607,7 @@ int main(int argc, char **argv)
         keep_state("state2");
         test_clones(s, &before);
         lv_snap_close(&s);
+        test_copy(&before);
         test_refusals();
     }
     CHECK(count_fds() == fds, "fds: %d before, %d after", fds, count_fds());
