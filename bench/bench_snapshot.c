@@ -8,10 +8,14 @@
  * once, paused; then
  *   save:             N saves of it (lv_vm_save) into files on /dev/shm;
  *   restore_to_start: N restores into a waiting shell (made and warmed
- *                     beforehand, untimed: a pool shell), lv_vm_restore +
+ *                     beforehand, untimed: a pool shell), lv_vm_restore
+ *                     (the memory file mapped copy-on-write) +
  *                     lv_vm_start;
  *   restore_to_reply: from the same start to the first UDP reply of the
  *                     restored guest (polled every 100 us);
+ *   copy_to_start, copy_to_reply: the same with lv_vm_restore_copy (the
+ *                     memory file read into the shell's RAM), the two
+ *                     kinds taking turns;
  * each with this process's minor page faults over the restore and the
  * first reply (the vCPU thread's first touches of guest pages count
  * there). Each shell is destroyed after its reply. Bounded waits.
@@ -130,8 +134,10 @@ static int boot_and_save(const char *elf, int n, int sock, double *save_us)
     return rc;
 }
 
-static int restore_one(const struct lv_snap *s, int sock, double *start_us, double *reply_us,
-                       double *faults)
+/* One restore into a new warmed shell ((copy): by lv_vm_restore_copy),
+ * timed to the start and to the first reply, with the faults over it. */
+static int restore_one(const struct lv_snap *s, int copy, int sock, double *start_us,
+                       double *reply_us, double *faults)
 {
     struct lv_tap tap = {-1, "", 0};
     struct lv_vm *vm = NULL;
@@ -141,7 +147,7 @@ static int restore_one(const struct lv_snap *s, int sock, double *start_us, doub
     if (!rc) {
         long f0 = minflt();
         double t0 = bench_now_us();
-        rc = lv_vm_restore(vm, s, &e);
+        rc = copy ? lv_vm_restore_copy(vm, s, &e) : lv_vm_restore(vm, s, &e);
         if (!rc)
             rc = lv_vm_start(vm, &e);
         *start_us = bench_now_us() - t0;
@@ -160,7 +166,8 @@ static int restore_one(const struct lv_snap *s, int sock, double *start_us, doub
 int main(int argc, char **argv)
 {
     int n = argc > 2 ? atoi(argv[2]) : 100, k = 0, sock = -1;
-    static double save_us[MAX_N], start_us[MAX_N], reply_us[MAX_N], faults[MAX_N];
+    static double save_us[MAX_N], start_us[2][MAX_N], reply_us[2][MAX_N], faults[2][MAX_N];
+    static const char *const kind[2] = {"restore", "copy"};
     struct lv_snap *s = NULL;
     struct lv_err e = {""};
     unsigned port = 0;
@@ -185,14 +192,18 @@ int main(int argc, char **argv)
     }
     close(sfd);
     close(mfd);
-    while (k < n && restore_one(s, sock, &start_us[k], &reply_us[k], &faults[k]) == 0)
-        k++;
+    for (int ok = 1; ok && k < n; k += ok) /* the two kinds take turns */
+        for (int c = 0; ok && c < 2; c++)
+            ok = restore_one(s, c, sock, &start_us[c][k], &reply_us[c][k], &faults[c][k]) == 0;
     bench_report("save", save_us, n);
-    if (k) {
-        bench_report("restore_to_start", start_us, k);
-        bench_report("restore_to_reply", reply_us, k);
-        printf("restore_minflt median=%.0f p99=%.0f\n", bench_median(faults, k),
-               bench_p99(faults, k));
+    for (int c = 0; k && c < 2; c++) {
+        char what[64];
+        snprintf(what, sizeof(what), "%s_to_start", kind[c]);
+        bench_report(what, start_us[c], k);
+        snprintf(what, sizeof(what), "%s_to_reply", kind[c]);
+        bench_report(what, reply_us[c], k);
+        printf("%s_minflt median=%.0f p99=%.0f\n", kind[c], bench_median(faults[c], k),
+               bench_p99(faults[c], k));
     }
     lv_snap_close(&s);
     unlink("/dev/shm/lvbsnap.state");

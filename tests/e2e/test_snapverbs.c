@@ -15,9 +15,11 @@
  *   4. a save over an existing state or memory file, of an unknown VM or
  *      into a missing directory: exit 1, one line, no file made or
  *      changed, c0 still running (also without --keep) and answering
- *   5. `restore S1 --name r1 --net ...`: the snapshot on a new IP and MAC
+ *   5. `restore S1 --name r1 --net ... --copy`: the snapshot on a new IP
+ *      and MAC, its memory read into its own RAM
  *   6. 20 clones `create --from S1 cfgK.json` (a name and an IP each, no
- *      MAC): all answer on their IPs with count 4, generation >= 1,
+ *      MAC; every other one with --copy, the rest mapping S1.mem
+ *      copy-on-write): all answer on their IPs with count 4, generation >= 1,
  *      distinct MACs (`lightvm info`) and distinct TCP initial sequence
  *      numbers; destroyed
  *   7. refusals, each by `restore` and by `create --from`, on copies of
@@ -30,8 +32,9 @@
  *   8. lightvmd stops; no process, tap, socket or VM directory left
  *
  * With RELEASE_LIGHTVM, the verbs' CLI paths also run under valgrind
- * (save --keep, a refused save, restore --name --net, create --from, a
- * taken name, a bad --net): no leak, no memory error.
+ * (save --keep, a refused save, restore --name --net, create --from
+ * --copy, --copy without --from, a taken name, a bad --net): no leak, no
+ * memory error.
  *
  * usage: test_snapverbs LIGHTVM LIGHTVMD GUEST_DIR [RELEASE_LIGHTVM].
  * Needs KVM (skips without it, fails under LIGHTVM_REQUIRE_KVM=1) and root.
@@ -621,8 +624,9 @@ static void case_restore_net(void)
     char mac[24];
     struct reply r = {0};
 
-    int st = lv("restore", s1, "--name", "r1", "--net", BR ",ip=" R1_IP "/24,gw=" HOST_IP, NULL);
-    printf("restore --net: %s", cli.out);
+    int st = lv("restore", s1, "--name", "r1", "--net", BR ",ip=" R1_IP "/24,gw=" HOST_IP,
+                "--copy", NULL);
+    printf("restore --net --copy: %s", cli.out);
     CHECK(st == 0 && !strncmp(cli.out, "r1 id=", 6), "restore %s --name r1 --net: status %d: "
           "%s%s", s1, st, cli.out, cli.err);
     if (st != 0)
@@ -672,8 +676,9 @@ static void case_valgrind(void)
     vg(0, (const char *const[]){"restore", s3, "--name", "vgr", "--net",
                                 BR ",ip=" R1_IP "/24", NULL});
     vg(0, (const char *const[]){"destroy", "vgr", NULL});
-    vg(0, (const char *const[]){"create", "--from", s3, cfg, NULL});
+    vg(0, (const char *const[]){"create", "--from", s3, "--copy", cfg, NULL});
     vg(0, (const char *const[]){"destroy", "vgc", NULL});
+    vg(2, (const char *const[]){"create", "--copy", cfg, NULL}); /* --copy without --from */
     vg(1, (const char *const[]){"restore", s3, NULL}); /* c0 runs: its name is taken */
     vg(2, (const char *const[]){"restore", s3, "--net", BR ",create", NULL});
 }
@@ -690,7 +695,8 @@ static void case_clones(void)
         snprintf(name, sizeof(name), "k%d", k + 1);
         vif_json(vif, sizeof(vif), CLONE_IP(k));
         snprintf(json, sizeof(json), "{\"name\":\"%s\",\"vifs\":[%s]}", name, vif);
-        int st = lv("create", "--from", s1, config(name, json), NULL);
+        int st = k % 2 ? lv("create", "--from", s1, "--copy", config(name, json), NULL)
+                       : lv("create", "--from", s1, config(name, json), NULL);
         made[k] = st == 0 && !strncmp(cli.out, name, strlen(name)) &&
                   !strncmp(cli.out + strlen(name), " id=", 4);
         CHECK(made[k], "create --from %s %s: status %d: %s%s", s1, name, st, cli.out, cli.err);
