@@ -426,8 +426,8 @@ static int copy_memory(struct lv_vm *vm, const struct lv_snap *s, struct lv_err 
     if (!rc && fstat(s->mem_fd, &st) < 0)
         rc = lv_err_set(err, errno, "restore: memory file: %s", strerror(errno));
     if (!rc && (uint64_t)st.st_size != vm->mem.size) /* (a read past this is refused too) */
-        rc = lv_err_set(err, EINVAL, "restore: the memory file has %llu bytes, short of its "
-                        "size %llu (it changed since it was opened)",
+        rc = lv_err_set(err, EINVAL, "restore: the memory file has %llu bytes, not %llu (it "
+                        "changed since it was opened)",
                         (unsigned long long)st.st_size, (unsigned long long)vm->mem.size);
     if (!rc)
         rc = lv_snap_data_pages(s->mem_fd, vm->mem.size, file, err);

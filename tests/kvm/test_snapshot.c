@@ -447,8 +447,8 @@ static void test_copy(const struct reply *before)
         close(fd);
         rc = lv_vm_restore_copy(b.vm, s, &e);
         printf("refused as it should: %s\n", e.msg);
-        CHECK(rc < 0 && strstr(e.msg, "short of its size"), "a memory file cut after the open: "
-              "%d \"%s\"", rc, e.msg);
+        CHECK(rc < 0 && strstr(e.msg, "changed since it was opened"),
+              "a memory file cut after the open: %d \"%s\"", rc, e.msg);
         CHECK(lv_vm_start(b.vm, &e) < 0, "a VM whose copy failed started");
         box_free(&b);
     } else {
