@@ -31,7 +31,7 @@ LIB_SRCS += lib/snapshot/crc32c.c lib/snapshot/format.c lib/snapshot/save.c lib/
 LIB_SRCS += lib/core/resume.c lib/core/dirty.c
 LIB_SRCS += lib/migrate/stream.c lib/migrate/io.c lib/migrate/send.c lib/migrate/recv.c lib/migrate/commit.c lib/migrate/local.c
 CLI_SRCS := cli/main.c cli/cmd_run.c cli/run_vm.c cli/args.c cli/trace.c cli/netopt.c cli/cmd_ctl.c cli/ctl_create.c cli/ctl_print.c
-DAEMON_SRCS := daemon/main.c daemon/options.c daemon/requests.c daemon/create.c daemon/migrate.c daemon/migline.c daemon/clients.c daemon/rundir.c daemon/vmproc.c daemon/shell.c daemon/vmmigrate.c daemon/pool.c daemon/vmnet.c \
+DAEMON_SRCS := daemon/main.c daemon/options.c daemon/requests.c daemon/create.c daemon/migrate.c daemon/mighello.c daemon/migline.c daemon/clients.c daemon/rundir.c daemon/vmproc.c daemon/shell.c daemon/vmmigrate.c daemon/pool.c daemon/vmnet.c \
                daemon/vms.c
 DAEMON_SRCS += daemon/limits.c daemon/netguard.c
 

@@ -23,6 +23,17 @@ struct lvd_bridges {
     unsigned n;
 };
 
+/* A connection to the migration listener waiting for its hello
+ * (mighello.c). */
+#define LVD_MIG_WAITING 8
+struct lvd_mig_hello {
+    int fd;              /* owned; -1: a free slot */
+    char from[32];       /* the peer (ADDR:PORT or "unix"), for the log */
+    char *buf;           /* owned: the line so far */
+    size_t len;
+    double t0, deadline_us; /* accepted at, refused at (lvd_now_us) */
+};
+
 struct lvd_daemon {
     char rundir[PATH_MAX];
     char self_exe[PATH_MAX];
@@ -43,6 +54,7 @@ struct lvd_daemon {
     char mig_path[108];  /* its path when it is a Unix socket (local), removed at the end */
     char mig_token[LV_TOKEN_MAX + 1]; /* what a migration in must present */
     const char *mig_listen, *mig_token_file; /* the options, until setup */
+    struct lvd_mig_hello mig_in[LVD_MIG_WAITING];
     struct lvd_client clients[MAX_CLIENTS];
     int quit;
 };
@@ -65,8 +77,30 @@ int lvd_mig_addr(const char *s, struct sockaddr_in *sa, struct lv_err *err);
 /* The listener on (addr) and the token read from (token_file). */
 int lvd_mig_listen(struct lvd_daemon *d, const char *addr, const char *token_file,
                    struct lv_err *err);
-/* One incoming migration, taken and served at once (bounded). */
+/* A peer of the listener may migrate in: a local (unix) one must run as
+ * this daemon's user (SO_PEERCRED); a TCP one is judged by its token. */
+int lvd_mig_peer_ok(const struct lvd_daemon *d, int fd);
+/* A whole hello (borrowed) from (fd) (owned: closed here), the
+ * connection accepted at (t0): checked (version, token, spec), then the
+ * VM brought in by a shell (synchronous, bounded), or the refusal
+ * answered; logged either way. */
+void lvd_mig_serve(struct lvd_daemon *d, int fd, const char *from, json_t *hello, double t0);
+
+/* mighello.c: connections to the listener waiting for their hello, read
+ * without blocking the loop; all slots free at first (lvd_mig_hello_init). */
+void lvd_mig_hello_init(struct lvd_daemon *d);
+/* Accepts one connection into a free slot (or refuses it at once: busy,
+ * a local peer of another user). */
 void lvd_mig_accept(struct lvd_daemon *d);
+/* Reads what (h)'s peer sent; once its line is whole, lvd_mig_serve (or
+ * a refusal); the slot is then free. */
+void lvd_mig_hello_event(struct lvd_daemon *d, struct lvd_mig_hello *h);
+/* Refuses and frees the slots past their deadline. */
+void lvd_mig_hello_timers(struct lvd_daemon *d);
+/* The earliest deadline of a slot (lvd_now_us), or -1 with none. */
+double lvd_mig_hello_next(const struct lvd_daemon *d);
+/* Frees every slot (closing its connection): at the end. */
+void lvd_mig_hello_close_all(struct lvd_daemon *d);
 /* A TCP connection to (to) "A.B.C.D:PORT" (the fd, blocking-free,
  * TCP_NODELAY) or -errno with err. */
 int lvd_mig_connect(const char *to, struct lv_err *err);

@@ -142,6 +142,8 @@ static int next_timeout(const struct lvd_daemon *d)
     }
     if (d->accept_retry_at_us > now)
         AT(d->accept_retry_at_us);
+    if (lvd_mig_hello_next(d) >= 0)
+        AT(lvd_mig_hello_next(d));
 #undef AT
     return next < 0 ? -1 : next <= now ? 0 : (int)((next - now) / 1e3) + 1;
 }
@@ -278,11 +280,13 @@ static void client_timers(struct lvd_daemon *d)
     }
 }
 
-enum { EV_LISTEN, EV_SIGNAL, EV_CLIENT, EV_CALL, EV_SHELL, EV_VM, EV_MIGRATE };
+enum { EV_LISTEN, EV_SIGNAL, EV_CLIENT, EV_CALL, EV_SHELL, EV_VM, EV_MIGRATE, EV_MIG_HELLO };
 
 static void loop(struct lvd_daemon *d)
 {
-    enum { MAXFD = 4 + 2 * MAX_CLIENTS + LVD_MAX_FLAVORS * LVD_MAX_POOL + 12000 };
+    enum {
+        MAXFD = 4 + LVD_MIG_WAITING + 2 * MAX_CLIENTS + LVD_MAX_FLAVORS * LVD_MAX_POOL + 12000
+    };
     static struct pollfd pf[MAXFD];
     static void *who[MAXFD];
     static int kind[MAXFD];
@@ -295,6 +299,9 @@ static void loop(struct lvd_daemon *d)
         ADD(d->sig_fd, POLLIN, EV_SIGNAL, NULL);
         if (d->mig_fd >= 0)
             ADD(d->mig_fd, POLLIN, EV_MIGRATE, NULL);
+        for (unsigned i = 0; i < LVD_MIG_WAITING; i++)
+            if (d->mig_in[i].fd >= 0)
+                ADD(d->mig_in[i].fd, POLLIN, EV_MIG_HELLO, &d->mig_in[i]);
         for (int i = 0; i < MAX_CLIENTS; i++) {
             struct lvd_client *c = &d->clients[i];
             short ev = (short)((lvd_client_readable(c) ? POLLIN : 0) |
@@ -321,6 +328,7 @@ static void loop(struct lvd_daemon *d)
             return;
         }
         client_timers(d);
+        lvd_mig_hello_timers(d);
         if (prc == 0) {
             refill(d); /* a backoff ran out */
             continue;
@@ -332,7 +340,11 @@ static void loop(struct lvd_daemon *d)
                 on_accept(d);
             } else if (kind[i] == EV_MIGRATE) {
                 lvd_mig_accept(d);
-                refill(d); /* it took a shell */
+            } else if (kind[i] == EV_MIG_HELLO) {
+                struct lvd_mig_hello *h = who[i];
+                if (h->fd == pf[i].fd)
+                    lvd_mig_hello_event(d, h);
+                refill(d); /* it may have taken a shell */
                 break;
             } else if (kind[i] == EV_SIGNAL) {
                 on_signal(d);
@@ -479,6 +491,7 @@ static void teardown(struct lvd_daemon *d)
         close(d->listen_fd);
         d->listen_fd = -1;
     }
+    lvd_mig_hello_close_all(d);
     if (d->mig_fd >= 0) {
         close(d->mig_fd);
         d->mig_fd = -1;
@@ -520,6 +533,7 @@ int main(int argc, char **argv)
     if (argc > 1 && !strcmp(argv[1], "--vm-shell"))
         return vmproc_main(argc, argv);
     d.lock_fd = d.listen_fd = d.sig_fd = d.mig_fd = -1;
+    lvd_mig_hello_init(&d);
     d.max_vms = 10000;
     d.console_cap = LV_CONSOLE_CAP_DEFAULT;
     d.limits.overhead_mb = LVD_VM_OVERHEAD_MB_DEFAULT;

@@ -2,15 +2,16 @@
  * migrate.c: lightvmd's two ends of a live migration (docs/migration.md).
  *
  * Destination (--migrate-listen ADDR:PORT, --migrate-token-file FILE): a
- * TCP listener. A connection must send, within LVD_MIG_HELLO_MS, one line
+ * TCP listener. A connection must send, within a second, one line
  * {"op":"migrate-in","v":1,"token":T,"spec":SPEC} of at most
- * LV_VM_SPEC_MAX + 1 KiB: the token is compared in constant time, the
- * spec is checked as a create's (name, bridges, MACs), then a shell of
- * its flavor takes the connection (lvd_create_vm, from "migration"): it
+ * LV_VM_SPEC_MAX + 1 KiB, read without blocking the loop (mighello.c).
+ * Then lvd_mig_serve: the token is compared in constant time, the spec
+ * is checked as a create's (name, bridges, MACs), then a shell of its
+ * flavor takes the connection (lvd_create_vm, from "migration"): it
  * answers {"ok":true}, receives the VM and starts it. A refusal before
  * that is answered {"ok":false,"error":...} and the connection closed.
- * This is synchronous in the daemon's loop, bounded by LVD_MIG_HELLO_MS
- * and LVD_MIGRATE_TIMEOUT_MS: other clients wait meanwhile.
+ * Once the token is right the rest is synchronous in the daemon's loop,
+ * bounded by LVD_MIGRATE_TIMEOUT_MS: other clients wait meanwhile.
  *
  * Source (the "migrate" request, requests.c): lvd_mig_connect makes the
  * connection that the VM process then uses.
@@ -35,9 +36,6 @@
 
 #include "lightvm/token.h"
 #include "lightvmd.h"
-
-#define LVD_MIG_HELLO_MS 1000
-#define HELLO_MAX (LV_VM_SPEC_MAX + 1024)
 
 int lvd_mig_addr(const char *s, struct sockaddr_in *sa, struct lv_err *err)
 {
@@ -160,7 +158,7 @@ static void printable(char *out, size_t cap, const char *s)
 
 /* A local (unix) peer must run as this daemon's user (SO_PEERCRED); a
  * TCP peer is judged by its token alone. */
-static int peer_ok(const struct lvd_daemon *d, int fd)
+int lvd_mig_peer_ok(const struct lvd_daemon *d, int fd)
 {
     struct ucred cr;
     socklen_t len = sizeof(cr);
@@ -170,31 +168,11 @@ static int peer_ok(const struct lvd_daemon *d, int fd)
     return getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) == 0 && cr.uid == geteuid();
 }
 
-void lvd_mig_accept(struct lvd_daemon *d)
+void lvd_mig_serve(struct lvd_daemon *d, int fd, const char *from, json_t *hello, double t0)
 {
-    struct sockaddr_in peer;
-    socklen_t plen = sizeof(peer);
-    char from[INET_ADDRSTRLEN + 8] = "?";
-    struct lv_err why = {""};
     struct lv_vm_spec vs;
-    double t0 = lvd_now_us();
-    int fd = accept4(d->mig_fd, (struct sockaddr *)&peer, &plen, SOCK_CLOEXEC | SOCK_NONBLOCK);
-    json_t *hello, *rep = NULL;
+    json_t *rep = check_hello(d, hello, &vs);
 
-    if (fd < 0)
-        return;
-    if (d->mig_path[0]) {
-        snprintf(from, sizeof(from), "unix");
-    } else {
-        inet_ntop(AF_INET, &peer.sin_addr, from, INET_ADDRSTRLEN);
-        snprintf(from + strlen(from), 8, ":%u", ntohs(peer.sin_port));
-    }
-    hello = NULL;
-    if (!peer_ok(d, fd))
-        lv_err_set(&why, EPERM, "a local peer of another user");
-    else
-        lvd_line_recv(fd, HELLO_MAX, LVD_MIG_HELLO_MS, "the hello", &hello, &why);
-    rep = hello ? check_hello(d, hello, &vs) : lv_ctl_error("%s", why.msg);
     if (!rep) {
         /* the source says which path it takes: its RAM passed (local), or copied */
         struct lvd_source src = {{fd, -1}, 1, json_is_true(json_object_get(hello, "local"))
@@ -215,6 +193,5 @@ void lvd_mig_accept(struct lvd_daemon *d)
               * never waited for: a peer that takes nothing is told nothing) */
         lvd_line_send(fd, rep, 0, NULL);
     json_decref(rep);
-    json_decref(hello);
     close(fd);
 }
