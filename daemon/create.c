@@ -40,7 +40,7 @@ static int claim_dir(struct lvd_daemon *d, const struct lvd_shell *s, const char
  * shell only, and its exec's reply comes once the VM has moved. */
 static int is_migration(const struct lvd_source *src)
 {
-    return !strncmp(src->from, LVD_FROM_MIGRATION, strlen(LVD_FROM_MIGRATION));
+    return !strcmp(src->from, LVD_FROM_MIGRATION) || !strcmp(src->from, LVD_FROM_MIGRATION_LOCAL);
 }
 
 /* The exec of (spec) on shell (s): its taps attached, its directory named
