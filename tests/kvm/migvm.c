@@ -151,12 +151,10 @@ int ask(const struct migvm *m, int tries, struct reply *r)
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ok = 0;
     char buf[256];
 
-    for (int t = 0; fd >= 0 && t < tries && !ok; t++) {
-        unsigned long up;
+    for (int t = 0; fd >= 0 && t < tries && !ok; t++)
         ok = ask_once(m, fd, buf, sizeof(buf), 1000) &&
-             sscanf(buf, "count %lu uptime_ms %lu gen %lu ip %15s", &r->count, &up, &r->gen,
-                    r->ip) == 4;
-    }
+             sscanf(buf, "count %lu uptime_ms %lu gen %lu ip %15s", &r->count, &r->uptime_ms,
+                    &r->gen, r->ip) == 4;
     if (fd >= 0)
         close(fd);
     return ok;
@@ -188,6 +186,8 @@ static int client_request(struct client *c, int fd)
             if (!c->first)
                 c->first = n;
             c->last = n;
+            c->clock_back += up < c->last_uptime_ms;
+            c->last_uptime_ms = up;
             return 1;
         }
     }

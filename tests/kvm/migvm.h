@@ -75,7 +75,7 @@ int send_req(const struct migvm *m, int fd);
 int ask_once(const struct migvm *m, int fd, char *buf, size_t cap, int ms);
 
 struct reply {
-    unsigned long count, gen;
+    unsigned long count, uptime_ms, gen;
     char ip[16];
 };
 
@@ -83,13 +83,15 @@ struct reply {
 int ask(const struct migvm *m, int tries, struct reply *r);
 
 /* The client thread (client_main): asks counter until told to stop (then
- * 5 more), each request sent at most twice; counts what it saw. */
+ * 5 more), each request sent at most twice; counts what it saw: replies
+ * out of order, and replies whose guest clock (uptime) is behind the one
+ * before (clock_back: the guest's clock went back across a migration). */
 struct client {
     const struct migvm *m;
     pthread_t t;
     atomic_int done;
-    int asked, answered, retried, disorder;
-    unsigned long first, last;
+    int asked, answered, retried, disorder, clock_back;
+    unsigned long first, last, last_uptime_ms;
 };
 
 void *client_main(void *arg);

@@ -266,6 +266,7 @@ static int test_live(const char *name, struct box *src, struct box *dst)
           c.answered, c.asked);
     CHECK(c.first == before.count + 1 && c.disorder == 0, "%s: the count went from %lu to %lu "
           "(%d out of order)", name, before.count, c.first, c.disorder);
+    CHECK(c.clock_back == 0, "%s: the guest's clock went back %d times", name, c.clock_back);
     CHECK(rst.bytes == s.st.bytes && rst.state_bytes == s.st.state_bytes, "%s: %llu bytes "
           "sent, %llu received", name, (unsigned long long)s.st.bytes,
           (unsigned long long)rst.bytes);

@@ -8,8 +8,11 @@
  *      and asked three times; migrated while a client thread keeps asking
  *      it (each request one retry at most): every request answered, the
  *      counts strictly increasing from 4 on (the state came along, no
- *      reboot), the destination answers from the same address with
- *      generation 1, the source has stopped (LV_VM_STOPPED);
+ *      reboot), the guest's uptime never going back (on VMX/SVM each VM's
+ *      TSC starts at its creation: the destination's is seconds behind
+ *      the source's, as another host's would be), the destination answers
+ *      from the same address with generation 1, the source has stopped
+ *      (LV_VM_STOPPED);
  *   2. that destination migrated on through a forwarding thread that
  *      closes both sides after half the bytes of the first migration: the
  *      send fails, the source runs on and answers with the next count, the
@@ -180,13 +183,17 @@ static int test_live(struct box *dst, struct lv_mig_stats *out)
           c.asked);
     CHECK(c.first == 4 && c.disorder == 0, "the count went from 3 to %lu (%d out of order)",
           c.first, c.disorder);
+    CHECK(c.clock_back == 0, "the guest's clock went back %d times (on VMX/SVM the "
+          "destination VM's TSC started later than the source's)", c.clock_back);
     CHECK(s.rc != 0 || s.st.rounds == rst.rounds, "rounds: %u sent, %u received", s.st.rounds,
           rst.rounds);
     if (!rc && !s.rc) {
         check_stopped(&src);
-        CHECK(ask(&mv, 5, &r) && r.count > c.last && r.gen == 1 && !strcmp(r.ip, VM_IP),
-              "the destination after: count %lu (client's last %lu) gen %lu ip %s", r.count,
-              c.last, r.gen, r.ip);
+        CHECK(ask(&mv, 5, &r) && r.count > c.last && r.gen == 1 && !strcmp(r.ip, VM_IP) &&
+                  r.uptime_ms >= c.last_uptime_ms,
+              "the destination after: count %lu (client's last %lu) gen %lu ip %s uptime %lu "
+              "ms (client's last %lu)", r.count, c.last, r.gen, r.ip, r.uptime_ms,
+              c.last_uptime_ms);
     }
     *out = s.st;
     close(sv[0]);
