@@ -9,6 +9,7 @@
 #define LVTEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -166,6 +167,26 @@ int lvt_con_errors_over(const struct lvt_con *c, const void *arg);
 long lvt_vm_file_size(const char *rundir, const char *name, const char *file);
 /* The bytes of VM (name)'s console log: console.log + console.log.1. */
 long lvt_con_log_bytes(const char *rundir, const char *name);
+
+/* ---- a client of guest/apps/counter (lvcounter.c) ----
+ * The counter answers on UDP and TCP port 7 with "count N uptime_ms M gen
+ * G ip A" (TCP: and " isn X", its side's initial sequence number). */
+struct lvt_reply {
+    unsigned long count, uptime_ms, gen;
+    char ip[16];
+};
+
+/* Dotted quad (s) in network order (0 if it is not one). */
+uint32_t lvt_ip4(const char *s);
+/* A counter's answer (buf) parsed into (r): 1 if it is one. */
+int lvt_counter_parse(const char *buf, struct lvt_reply *r);
+/* Asks (ip):7 over UDP from one socket, up to (tries) times a second
+ * apart: the tries it took (1..tries) with the answer in (r), or 0 if
+ * none came. An answer that is not a counter's is CHECK-failed. */
+int lvt_counter_ask(const char *ip, int tries, struct lvt_reply *r);
+/* Asks (ip):7 over TCP (up to (tries) connects, 2 s each, half a second
+ * apart): 1 with the ISN of the guest's side in *isn, or 0. */
+int lvt_counter_ask_tcp(const char *ip, int tries, unsigned long *isn);
 
 /* ---- end-to-end tests: the test's namespace, lightvmd, the CLI (lve2e.c) ----
  * Every buffer, lvt_bg and lvt_proc here is the caller's; nothing is

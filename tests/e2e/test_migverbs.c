@@ -140,12 +140,7 @@ static struct side *other(const struct side *s)
     return s == &side_a ? &side_b : &side_a;
 }
 
-struct reply {
-    unsigned long count, uptime_ms, gen;
-    char ip[16];
-};
-
-static struct reply last; /* c0's last answer */
+static struct lvt_reply last; /* c0's last answer */
 static char c0_mac[24];
 
 /* (s) is exactly one non-empty line. */
@@ -509,44 +504,12 @@ static void scene_check(const struct side *s, int vms, const char *what)
 
 /* ---- asking c0 ---- */
 
-static int parse_reply(const char *buf, struct reply *r)
-{
-    memset(r, 0, sizeof(*r));
-    return sscanf(buf, "count %lu uptime_ms %lu gen %lu ip %15s", &r->count, &r->uptime_ms,
-                  &r->gen, r->ip) == 4;
-}
-
-/* Asks c0 over UDP up to (tries) times a second apart, from one socket:
- * the tries it took (1..tries) with the answer in (r), or 0. */
-static int ask(int tries, struct reply *r)
-{
-    struct sockaddr_in sa = sock_addr(C0_IP, 7);
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), got = 0;
-    char buf[256];
-
-    for (int t = 0; fd >= 0 && t < tries && !got; t++) {
-        struct pollfd pf = {fd, POLLIN, 0};
-        if (sendto(fd, "?", 1, 0, (struct sockaddr *)&sa, sizeof(sa)) != 1 ||
-            poll(&pf, 1, 1000) != 1)
-            continue;
-        ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
-        if (n <= 0)
-            continue;
-        buf[n] = '\0';
-        got = parse_reply(buf, r) ? t + 1 : 0;
-        CHECK(got, "c0 answered \"%s\"", buf);
-    }
-    if (fd >= 0)
-        close(fd);
-    return got;
-}
-
 /* c0 answers with its count going on (at most one count per try), its
  * generation and address as before. */
 static void c0_goes_on(const char *what)
 {
-    struct reply r = {0};
-    int tries = ask(5, &r);
+    struct lvt_reply r = {0};
+    int tries = lvt_counter_ask(C0_IP, 5, &r);
 
     CHECK(tries > 0, "%s: c0 does not answer", what);
     if (!tries)
@@ -573,7 +536,7 @@ struct loop {
 };
 
 /* One answer on (fd) within (ms); 1 with it in (r), 0 if none. */
-static int loop_recv(struct loop *l, int fd, int ms, struct reply *r)
+static int loop_recv(struct loop *l, int fd, int ms, struct lvt_reply *r)
 {
     struct pollfd pf = {fd, POLLIN, 0};
     char buf[256];
@@ -586,7 +549,7 @@ static int loop_recv(struct loop *l, int fd, int ms, struct reply *r)
         return 0;
     }
     buf[n] = '\0';
-    if (!parse_reply(buf, r) || strcmp(r->ip, C0_IP))
+    if (!lvt_counter_parse(buf, r) || strcmp(r->ip, C0_IP))
         snprintf(l->fail, sizeof(l->fail), "c0 answered \"%.100s\"", buf);
     return 1;
 }
@@ -595,7 +558,7 @@ static int loop_recv(struct loop *l, int fd, int ms, struct reply *r)
  * no answer came within LOOP_FIRST_MS and the migration is over (or
  * LOOP_HOLD_MS passed). 1 with the answer in (r) (*retried set), 0 with
  * l->fail set. */
-static int loop_request(struct loop *l, struct reply *r, int *retried)
+static int loop_request(struct loop *l, struct lvt_reply *r, int *retried)
 {
     struct sockaddr_in sa = sock_addr(C0_IP, 7);
     int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), got = 0;
@@ -628,7 +591,7 @@ static int loop_request(struct loop *l, struct reply *r, int *retried)
 
 /* Answer (r) after the ones before: its count above the last, and what c0
  * counted in between no more than the retries not yet accounted for. */
-static void loop_account(struct loop *l, const struct reply *r, unsigned long *slack)
+static void loop_account(struct loop *l, const struct lvt_reply *r, unsigned long *slack)
 {
     if (r->count <= l->last) {
         snprintf(l->fail, sizeof(l->fail), "count %lu after %lu: c0's state went back, or "
@@ -653,7 +616,7 @@ static void *loop_main(void *arg)
     struct loop *l = arg;
     double end = lvt_now_ms() + LOOP_MAX_MS;
     unsigned long slack = 0, k;
-    struct reply r;
+    struct lvt_reply r;
 
     for (k = 0; k < LOOP_MAX_REQ && !l->fail[0] && l->after < LOOP_AFTER; k++) {
         int over = atomic_load(&l->over), retried;
@@ -743,7 +706,7 @@ static int case_boot(void)
     if (st != 0)
         return -1;
     for (unsigned long k = 1; k <= 3; k++) {
-        if (!ask(k == 1 ? 60 : 5, &last) || last.count != k) {
+        if (!lvt_counter_ask(C0_IP, k == 1 ? 60 : 5, &last) || last.count != k) {
             CHECK(0, "c0: answer %lu: count %lu", k, last.count);
             return -1;
         }
@@ -816,7 +779,7 @@ static void moved_checks(struct side *from, struct side *to, long old_pid, size_
                          const char *what)
 {
     char mac[24], ip[24], tap[24];
-    struct reply r;
+    struct lvt_reply r;
 
     CHECK(!listed(from, "c0") && !vm_dir(from, "c0"), "%s: c0 still listed at %s, or its "
           "directory is still there", what, from->tag);
@@ -840,7 +803,7 @@ static void moved_checks(struct side *from, struct side *to, long old_pid, size_
     unsigned long long tx0 = ns_stat(to, tap, "statistics/tx_packets");
     int asked = 0;
     for (int i = 0; i < 10; i++)
-        asked += ask(3, &r) > 0;
+        asked += lvt_counter_ask(C0_IP, 3, &r) > 0;
     unsigned long long tx1 = ns_stat(to, tap, "statistics/tx_packets");
     CHECK(tap[0] && asked == 10 && tx1 >= tx0 + 10, "%s: %d of 10 requests answered; c0's tap "
           "'%s' at %s carried %llu packets to it meanwhile", what, asked, tap, to->tag, tx1 - tx0);
