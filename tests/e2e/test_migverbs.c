@@ -169,46 +169,6 @@ static int ns_enter(int fd, const char *tag)
     return -1;
 }
 
-/* Processes other than this one whose network namespace is (s)'s: how
- * many (-1 if /proc is unreadable), up to (max) pids in (pids) and
- * " pid(comm)" for each in (list). */
-static int ns_procs(const struct side *s, pid_t *pids, int max, char *list, size_t cap)
-{
-    char path[64], ns[64], comm[64];
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    int n = 0;
-
-    list[0] = '\0';
-    if (!d)
-        return -1;
-    while ((de = readdir(d))) {
-        long pid = strtol(de->d_name, NULL, 10);
-        ssize_t k;
-        if (pid <= 0 || pid == (long)getpid())
-            continue;
-        snprintf(path, sizeof(path), "/proc/%ld/ns/net", pid);
-        if ((k = readlink(path, ns, sizeof(ns) - 1)) <= 0)
-            continue;
-        ns[k] = '\0';
-        if (strcmp(ns, s->nslink))
-            continue;
-        if (n < max)
-            pids[n] = (pid_t)pid;
-        n++;
-        snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-        FILE *f = fopen(path, "r");
-        if (!f || !fgets(comm, sizeof(comm), f))
-            comm[0] = '\0';
-        if (f)
-            fclose(f);
-        comm[strcspn(comm, "\n")] = '\0';
-        snprintf(list + strlen(list), cap - strlen(list), " %ld(%s)", pid, comm);
-    }
-    closedir(d);
-    return n;
-}
-
 /* Tap devices in (s)'s namespace (its sysfs). */
 static int ns_taps(const struct side *s)
 {
@@ -256,19 +216,6 @@ static int pid_in_ns(const struct side *s, long pid)
         return 0;
     ns[k] = '\0';
     return !strcmp(ns, s->nslink);
-}
-
-/* SIGKILLs what runs in (s)'s namespace; waits 5 s at most. */
-static void ns_kill_all(const struct side *s)
-{
-    char list[4096];
-    pid_t pids[256];
-    int n = ns_procs(s, pids, 256, list, sizeof(list));
-
-    for (int i = 0; i < n && i < 256; i++)
-        kill(pids[i], SIGKILL);
-    for (int t = 0; t < 5000 && ns_procs(s, NULL, 0, list, sizeof(list)) > 0; t += 100)
-        lvt_sleep_ms(100);
 }
 
 static int ns_link(int fd, char *out, size_t cap)
@@ -466,7 +413,7 @@ static void base_take(struct side *s)
 
     for (int t = 0; t < 60000; t += 500) {
         if (pool_full(s)) {
-            s->procs = ns_procs(s, NULL, 0, list, sizeof(list));
+            s->procs = lvt_ns_procs(s->nslink, NULL, 0, list, sizeof(list));
             s->taps = ns_taps(s);
             if (s->procs == procs && s->taps == taps)
                 break;
@@ -489,7 +436,7 @@ static void scene_check(const struct side *s, int vms, const char *what)
 
     for (int t = 0; t < 60000; t += 100) {
         if (pool_full(s)) {
-            procs = ns_procs(s, NULL, 0, list, sizeof(list));
+            procs = lvt_ns_procs(s->nslink, NULL, 0, list, sizeof(list));
             taps = ns_taps(s);
             if (procs == s->procs + vms && taps == s->taps + vms)
                 break;
@@ -1113,7 +1060,7 @@ static int locate_c0(const char *after)
 /* 8: c0 destroyed, both daemons stopped, nothing left. */
 static void case_end(void)
 {
-    char p[PATH_MAX], list[4096];
+    char list[4096];
     struct side *sides[2] = {&side_a, &side_b};
     int n = -1, taps = -1;
 
@@ -1129,7 +1076,7 @@ static void case_end(void)
     }
     lvt_check_netns_empty(); /* A */
     for (int t = 0; t < 10000; t += 100) {
-        n = ns_procs(&side_b, NULL, 0, list, sizeof(list));
+        n = lvt_ns_procs(side_b.nslink, NULL, 0, list, sizeof(list));
         taps = ns_taps(&side_b);
         if (n == 0 && taps == 0)
             break;
@@ -1137,14 +1084,8 @@ static void case_end(void)
     }
     CHECK(n == 0, "processes left in B's namespace:%s", list);
     CHECK(taps == 0, "%d taps left in B's namespace", taps);
-    for (int i = 0; i < 2; i++) {
-        snprintf(p, sizeof(p), "%s/lightvmd.sock", sides[i]->rundir);
-        CHECK(access(p, F_OK) < 0, "%s left behind", p);
-        snprintf(p, sizeof(p), "%s/vms", sides[i]->rundir);
-        lvt_check_dir_empty(p);
-        snprintf(p, sizeof(p), "%s/shells", sides[i]->rundir);
-        CHECK(access(p, F_OK) < 0, "%s left behind (shell sockets)", p);
-    }
+    for (int i = 0; i < 2; i++)
+        lvt_check_rundir_clean(sides[i]->rundir);
 }
 
 /* 9: the local fast path: the other side's lightvmd restarted (its VMs
@@ -1212,7 +1153,7 @@ static void cleanup(void)
             lvt_bg_stop(&sides[i]->d, SIGKILL, 5000);
     lvt_kill_netns_others();
     if (side_b.nsfd >= 0)
-        ns_kill_all(&side_b);
+        lvt_ns_kill(side_b.nslink);
     if (sysdir_b[0] && strcmp(sysdir_b + strlen(sysdir_b) - 6, "XXXXXX")) {
         umount2(sysdir_b, MNT_DETACH);
         rmdir(sysdir_b);
@@ -1235,9 +1176,7 @@ int main(int argc, char **argv)
     }
     lightvm = argv[1];
     lightvmd = argv[2];
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    lvt_require_kvm();
-    lvt_require_root("test_migverbs", "network namespaces, taps");
+    lvt_e2e_require("test_migverbs", "network namespaces, taps");
     if (lvt_e2e_setup(argv[3], gabs, rundir_a, cfgdir, &ip_bin, &nc_bin) < 0)
         return 1;
     gdir = gabs;

@@ -773,7 +773,7 @@ static void case_refusals(void)
 /* 8: c0 destroyed, the daemon stopped, nothing left. */
 static void case_end(void)
 {
-    char p[PATH_MAX], names[1024];
+    char names[1024];
 
     list_names(names, sizeof(names));
     if (strstr(names, " c0"))
@@ -782,12 +782,7 @@ static void case_end(void)
     CHECK(!names[0], "VMs left after destroying all:%s", names);
     lvt_daemon_term(&daemon_bg);
     lvt_check_netns_empty();
-    snprintf(p, sizeof(p), "%s/lightvmd.sock", rundir);
-    CHECK(access(p, F_OK) < 0, "lightvmd.sock left behind");
-    snprintf(p, sizeof(p), "%s/vms", rundir);
-    lvt_check_dir_empty(p);
-    snprintf(p, sizeof(p), "%s/shells", rundir);
-    CHECK(access(p, F_OK) < 0, "%s left behind (shell sockets)", p);
+    lvt_check_rundir_clean(rundir);
 }
 
 int main(int argc, char **argv)
@@ -798,26 +793,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: test_snapverbs LIGHTVM LIGHTVMD GUEST_DIR [RELEASE_LIGHTVM]\n");
         return 2;
     }
-    if (argc == 5) { /* the verbs under valgrind, which cannot run the sanitizer build */
-        lightvm_rel = argv[4];
-        CHECK(access("/usr/bin/valgrind", X_OK) == 0, "valgrind is not installed "
-              "(scripts/deps.sh installs it)");
-    }
+    lightvm_rel = lvt_e2e_release_arg(argc, argv, 4); /* the verbs under valgrind */
     lightvm = argv[1];
     lightvmd = argv[2];
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    lvt_require_kvm();
-    lvt_require_root("test_snapverbs", "network namespaces, taps");
+    lvt_e2e_require("test_snapverbs", "network namespaces, taps");
     if (lvt_e2e_setup(argv[3], gabs, rundir, cfgdir, &ip_bin, &nc_bin) < 0)
         return 1;
     gdir = gabs;
     cfg_path(s1, "s1");
     cfg_path(s2, "s2");
-    if (lvt_ip(&tool, ip_bin, "link set lo up") ||
-        lvt_bridge_add(&tool, ip_bin, BR, HOST_IP "/24")) {
-        fprintf(stderr, "FAIL: bridge setup: %s\n", tool.err);
+    if (lvt_e2e_bridge(&tool, ip_bin, BR, HOST_IP "/24") < 0)
         return 1;
-    }
     if (daemon_start() && case_boot() == 0) {
         case_save_keep();
         case_save_restore();
@@ -832,11 +818,7 @@ int main(int argc, char **argv)
     else
         CHECK(0, "lightvmd is not running (status %d): the cases after that did not run\n%s",
               daemon_bg.status, daemon_bg.err);
-    if (lvt_failures)
-        lvt_show_vmm_log(rundir, 40);
-    if (daemon_bg.pid)
-        lvt_bg_stop(&daemon_bg, SIGKILL, 5000);
-    lvt_kill_netns_others();
+    lvt_e2e_stop(&daemon_bg, rundir);
     lvt_rm_rf(&tool, rundir);
     lvt_rm_rf(&tool, cfgdir);
     return lvt_done("test_snapverbs");
