@@ -66,6 +66,7 @@
 
 #include "lvd.h"
 #include "lightvm/ctl.h"
+#include "procfs.h"
 #include "stats.h"
 
 #define MEM_MB 16
@@ -94,12 +95,6 @@ static double real_us(void)
     return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
 }
 
-static int sh(const char *cmd)
-{
-    const char *a[] = {"sh", "-c", cmd, NULL};
-    return bench_run(a);
-}
-
 static void crun_delete_all(void)
 {
     char cmd[128];
@@ -107,7 +102,7 @@ static void crun_delete_all(void)
     for (int i = 0; i < ncrun; i++) {
         snprintf(cmd, sizeof(cmd), "crun delete -f lvclone-%d-%d >/dev/null 2>&1", (int)getpid(),
                  i);
-        sh(cmd);
+        bench_sh(cmd);
     }
     ncrun = 0;
 }
@@ -124,19 +119,13 @@ static void cleanup(void)
     daemon_pid = 0;
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", snapdir, tmpdir);
     if (snapdir[0]) /* (both made) */
-        sh(cmd);
+        bench_sh(cmd);
 }
 
 static void die(const char *why)
 {
-    char cmd[PATH_MAX + 64];
-
     fprintf(stderr, "bench_clone: %s; cleaning up\n", why);
-    snprintf(cmd, sizeof(cmd), "tail -n 20 '%s' >&2", logpath);
-    if (logpath[0] && access(logpath, R_OK) == 0) {
-        fprintf(stderr, "bench_clone: the end of lightvmd's log:\n");
-        sh(cmd);
-    }
+    bench_log_tail("bench_clone", "lightvmd's log", logpath, 20);
     cleanup();
     exit(1);
 }
@@ -410,7 +399,7 @@ static void neigh_bulk(int n)
     /* (its messages to the log: ip's own dump of the links may be
      * "interrupted" by taps coming and going, which is harmless) */
     snprintf(cmd, sizeof(cmd), "ip -batch '%s' 2>>'%s'", path, logpath);
-    if (fclose(f) || sh(cmd))
+    if (fclose(f) || bench_sh(cmd))
         die("ip -batch (neighbour entries) failed");
 }
 
@@ -519,7 +508,7 @@ static void timed_create(json_t *req, const char *name, int b, int j, int fd, st
     vm_mac(b, j, mac, sizeof(mac));
     snprintf(cmd, sizeof(cmd), "ip neigh replace %s lladdr %s dev lvcl%d nud permanent", ip,
              mac, b);
-    if (sh(cmd))
+    if (bench_sh(cmd))
         die("ip neigh replace failed");
     inet_pton(AF_INET, ip, &a);
     while (take_reply(fd, &from, &at))
@@ -756,36 +745,6 @@ static void phase_rate(int secs, int cap)
     free(ok);
 }
 
-static long mem_available_kb(void)
-{
-    char key[64];
-    long v = -1;
-    FILE *f = fopen("/proc/meminfo", "r");
-
-    while (f && fscanf(f, "%63s %ld kB ", key, &v) == 2 && strcmp(key, "MemAvailable:"))
-        v = -1;
-    if (f)
-        fclose(f);
-    return v;
-}
-
-/* Pss of a process in KiB (smaps_rollup), or -1. */
-static long pss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    long v = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
-    if (!(f = fopen(path, "r")))
-        return -1;
-    while (v < 0 && fgets(line, sizeof(line), f))
-        if (sscanf(line, "Pss: %ld kB", &v) != 1)
-            v = -1;
-    fclose(f);
-    return v;
-}
-
 /* (answered < 0: containers, not asked) */
 static void print_mem(const char *what, int n, int answered, long pss, int npss, long m0,
                       long m1)
@@ -810,7 +769,7 @@ static void memory_of(int boot, int n)
     if (!pids || !ok)
         die("out of memory");
     settle(1);
-    long m0 = mem_available_kb();
+    long m0 = bench_meminfo_kb("MemAvailable:");
     for (int k = 0; k < n && !interrupted; k++) {
         snprintf(name, sizeof(name), "%c%d", prefix, k);
         place(k, &b, &j);
@@ -828,9 +787,9 @@ static void memory_of(int boot, int n)
     int got = ask_all(n, ok);
     pool_wait_full(60000);
     sleep(1);
-    long m1 = mem_available_kb();
+    long m1 = bench_meminfo_kb("MemAvailable:");
     for (int k = 0; k < n; k++) {
-        long p = pss_kb(pids[k]);
+        long p = bench_pss_kb(pids[k]);
         if (p >= 0)
             pss += p, npss++;
     }
@@ -848,7 +807,7 @@ static void memory_crun(int n)
     int npss = 0;
     json_t *c;
 
-    if (sh("crun --version >/dev/null 2>&1")) {
+    if (bench_sh("crun --version >/dev/null 2>&1")) {
         printf("  crun: not installed: no container peer\n");
         return;
     }
@@ -857,7 +816,7 @@ static void memory_crun(int n)
     snprintf(cmd, sizeof(cmd), "mkdir -p '%s/rootfs/bin' && cp /bin/busybox '%s/rootfs/bin/' && "
              "ln -s busybox '%s/rootfs/bin/sleep' && cd '%s' && crun spec 2>>'%s'", bundle,
              bundle, bundle, bundle, logpath);
-    if (sh(cmd) || !(c = json_load_file(cfg, 0, NULL))) {
+    if (bench_sh(cmd) || !(c = json_load_file(cfg, 0, NULL))) {
         printf("  crun: cannot make a bundle (crun spec, /bin/busybox from busybox-static): "
                "no container peer\n");
         return;
@@ -870,24 +829,25 @@ static void memory_crun(int n)
     if (rc)
         die("cannot write the crun bundle's config.json");
     settle(1);
-    long m0 = mem_available_kb();
+    long m0 = bench_meminfo_kb("MemAvailable:");
     for (int i = 0; i < n && !interrupted; i++) {
         snprintf(cmd, sizeof(cmd), "crun --cgroup-manager=disabled run -d -b '%s' "
                  "lvclone-%d-%d </dev/null >/dev/null 2>>'%s'", bundle, (int)getpid(), i, logpath);
         ncrun = i + 1; /* (deleted at the end even if this run half failed) */
-        if (sh(cmd)) {
+        if (bench_sh(cmd)) {
             printf("  crun: run %d failed (see the log): no container peer\n", i + 1);
             crun_delete_all();
             return;
         }
     }
     sleep(1);
-    long m1 = mem_available_kb();
+    long m1 = bench_meminfo_kb("MemAvailable:");
     for (int i = 0; i < ncrun; i++) {
         snprintf(cmd, sizeof(cmd), "crun state lvclone-%d-%d 2>/dev/null", (int)getpid(), i);
         FILE *f = popen(cmd, "r");
         json_t *st = f ? json_loadf(f, 0, NULL) : NULL;
-        long p = st ? pss_kb((pid_t)json_integer_value(json_object_get(st, "pid"))) : -1;
+        pid_t pid = (pid_t)json_integer_value(json_object_get(st, "pid"));
+        long p = st ? bench_pss_kb(pid) : -1;
         if (p >= 0)
             pss += p, npss++;
         json_decref(st);
@@ -941,7 +901,7 @@ static void net_setup(void)
         perror("bench_clone: unshare(CLONE_NEWNET) (needs root)");
         exit(1);
     }
-    if (sh("ip link set lo up"))
+    if (bench_sh("ip link set lo up"))
         die("ip link set lo up");
     for (int b = 0; b < nbr; b++) {
         /* a fixed MAC: else the bridge takes its ports' lowest, which
@@ -949,7 +909,7 @@ static void net_setup(void)
         snprintf(cmd, sizeof(cmd), "ip link add lvcl%d address 02:cb:00:%02x:00:01 type bridge "
                  "&& ip addr add 10.%d.0.1/16 dev lvcl%d && ip link set lvcl%d up", b, 80 + b,
                  80 + b, b, b);
-        if (sh(cmd))
+        if (bench_sh(cmd))
             die("bridge setup with ip(8) failed");
     }
 }

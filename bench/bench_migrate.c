@@ -217,12 +217,6 @@ static void client_stop(void)
 
 /* ---- cleanup ---- */
 
-static int sh(const char *cmd)
-{
-    const char *a[] = {"sh", "-c", cmd, NULL};
-    return bench_run(a);
-}
-
 /* Pids of processes other than this one in the namespace (link), at most
  * (max); how many. */
 static int ns_procs(const char *link, pid_t *pids, int max)
@@ -299,22 +293,20 @@ static void cleanup(void)
     side_a.nsfd = side_b.nsfd = -1;
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
     if (tmp_made)
-        sh(cmd);
+        bench_sh(cmd);
     tmp_made = 0;
 }
 
 static void die(const char *why)
 {
     struct side *s[2] = {&side_a, &side_b};
-    char cmd[PATH_MAX];
+    char what[64];
 
     fprintf(stderr, "bench_migrate: %s; cleaning up\n", why);
-    for (int i = 0; i < 2; i++)
-        if (s[i]->log[0] && access(s[i]->log, R_OK) == 0) {
-            fprintf(stderr, "bench_migrate: the end of %s's lightvmd log:\n", s[i]->tag);
-            snprintf(cmd, sizeof(cmd), "tail -n 15 '%s' >&2", s[i]->log);
-            sh(cmd);
-        }
+    for (int i = 0; i < 2; i++) {
+        snprintf(what, sizeof(what), "%s's lightvmd log", s[i]->tag);
+        bench_log_tail("bench_migrate", what, s[i]->log, 15);
+    }
     cleanup();
     exit(1);
 }
@@ -343,7 +335,7 @@ static void sh_or_die(const char *cmd)
 {
     char msg[512];
 
-    if (sh(cmd)) {
+    if (bench_sh(cmd)) {
         snprintf(msg, sizeof(msg), "'%.400s' failed", cmd);
         die(msg);
     }
@@ -379,7 +371,7 @@ static void net_setup(void)
     /* B's side: this thread (the only one yet) in B, its children too */
     if (setns(side_b.nsfd, CLONE_NEWNET) < 0)
         die("setns into B");
-    int rc = sh("ip link set lo up && ip link add " BR " address " BR_MAC_B " type bridge && "
+    int rc = bench_sh("ip link set lo up && ip link add " BR " address " BR_MAC_B " type bridge && "
                 "ip link set " BR " up && ip link set mB master " BR " && ip link set mB up && "
                 "ip addr add " CTL_B "/24 dev cB && ip link set cB up");
     if (setns(side_a.nsfd, CLONE_NEWNET) < 0)

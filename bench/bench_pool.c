@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "procfs.h"
 #include "stats.h"
 
 #define MAX_VMS 10000
@@ -560,19 +561,6 @@ static void pause_bench(void)
     printf("  fig9-0 answers daytime after them: %s\n", daytime_ok("10.99.0.2") ? "NO" : "yes");
 }
 
-static long mem_available_kb(void)
-{
-    char key[64];
-    long v = -1;
-    FILE *f = fopen("/proc/meminfo", "r");
-
-    while (f && fscanf(f, "%63s %ld kB ", key, &v) == 2 && strcmp(key, "MemAvailable:"))
-        v = -1;
-    if (f)
-        fclose(f);
-    return v;
-}
-
 /* The mode's table: median and p99 per hundred VMs. */
 static void table(int mode)
 {
@@ -694,12 +682,12 @@ int main(int argc, char **argv)
             start_daemon(m);
         else
             printf("\n");
-        long mem0 = mem_available_kb();
+        long mem0 = bench_meminfo_kb("MemAvailable:");
         double t0 = bench_now_us();
         create_all(m);
         double took = (bench_now_us() - t0) / 1e6;
         usleep(200000);
-        long mem1 = mem_available_kb();
+        long mem1 = bench_meminfo_kb("MemAvailable:");
         int silent = -1, ok = 0, k = 0;
         for (; k < nvms && k - ok < 10; k++) { /* 2 s per silent VM: stop at 10 */
             vm_ip(k, path, sizeof(path), 0);
