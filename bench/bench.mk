@@ -77,8 +77,13 @@ $(BUILD)/bench/bench_load $(BUILD)/bench/bench_api $(BUILD)/bench/bench_clone \
 		$(BUILD)/bench/bench_migrate: $(BUILD)/bench/%: bench/%.c $(BENCH_COMMON) \
 		$(BENCH_COMMON_H) bench/lvd.c bench/lvd.h $(BUILD)/lib/liblightvm.a
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< $(BENCH_COMMON) bench/lvd.c \
-		$(BUILD)/lib/liblightvm.a $(LDLIBS)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< $(BENCH_EXTRA) \
+		$(BENCH_COMMON) bench/lvd.c $(BUILD)/lib/liblightvm.a $(LDLIBS)
+
+# A benchmark in more than one file: its other sources in BENCH_EXTRA.
+# bench_migrate: the scene test_migverbs makes too (tests/migscene.c, libc only).
+$(BUILD)/bench/bench_migrate: BENCH_EXTRA := tests/migscene.c
+$(BUILD)/bench/bench_migrate: tests/migscene.c tests/migscene.h
 
 bench-pool: deps
 	@$(MAKE) --no-print-directory build-all $(BUILD)/bench/bench_pool $(BUILD)/bench/udp_probe
