@@ -87,14 +87,6 @@ static struct lv_ctl_conn conn = {.fd = -1};
 static int nbr = 1, pool_k = 32, per_bridge, ncrun;
 static volatile sig_atomic_t interrupted;
 
-static double real_us(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
-}
-
 static void crun_delete_all(void)
 {
     char cmd[128];
@@ -368,7 +360,7 @@ static int take_reply(int fd, uint32_t *from, double *at)
     if (recvmsg(fd, &mh, MSG_DONTWAIT) < 0)
         return 0;
     *from = sa.sin_addr.s_addr;
-    *at = real_us();
+    *at = bench_real_us();
     for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
         if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
             struct timespec ts;
@@ -430,8 +422,8 @@ static int ask_all(int n, char *ok)
                 if ((j = k_of(from, n)) >= 0 && !ok[j])
                     ok[j] = 1, got++;
         }
-        double end = real_us() + 1e6;
-        while (got < n && real_us() < end) {
+        double end = bench_real_us() + 1e6;
+        while (got < n && bench_real_us() < end) {
             struct pollfd p = {fd, POLLIN, 0};
             poll(&p, 1, 100);
             while (take_reply(fd, &from, &at))
@@ -515,14 +507,14 @@ static void timed_create(json_t *req, const char *name, int b, int j, int fd, st
         ; /* late replies of earlier VMs */
     int nb = daemon_children(before, 20000);
     s->first_us = s->reply_us = -1;
-    double t0 = real_us(), next = t0 + WAIT_US; /* (the first ask: at the reply) */
+    double t0 = bench_real_us(), next = t0 + WAIT_US; /* (the first ask: at the reply) */
     if (lv_ctl_send(&conn, req, CALL_MS, &err) < 0) {
         snprintf(msg, sizeof(msg), "create %s: %s", name, err.msg);
         die(msg);
     }
     json_decref(req);
     while (s->first_us < 0 || s->reply_us < 0) {
-        double now = real_us();
+        double now = bench_real_us();
         if (now - t0 > WAIT_US || interrupted) {
             snprintf(msg, sizeof(msg), "create %s: %s within 10 s", name,
                      s->reply_us < 0 ? "no reply from lightvmd" : "no UDP reply from the guest");
@@ -543,13 +535,13 @@ static void timed_create(json_t *req, const char *name, int b, int j, int fd, st
             die(msg);
         }
         if (rc == 1) {
-            s->reply_us = real_us() - t0;
+            s->reply_us = bench_real_us() - t0;
             if (!json_is_true(json_object_get(rep, "ok"))) {
                 snprintf(msg, sizeof(msg), "create %s: %s", name,
                          json_string_value(json_object_get(rep, "error")) ?: "?");
                 die(msg);
             }
-            next = real_us(); /* ask now */
+            next = bench_real_us(); /* ask now */
         }
         while (take_reply(fd, &from, &at))
             if (from == a.s_addr && s->first_us < 0)

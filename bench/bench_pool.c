@@ -61,13 +61,6 @@ static double res[NMODES][MAX_VMS];
 static char hit[MAX_VMS];
 static volatile sig_atomic_t interrupted;
 
-static double real_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
-}
-
 /* VM k's address (gw: its bridge's). */
 static void vm_ip(int k, char *buf, size_t n, int gw)
 {
@@ -120,7 +113,7 @@ static int run(const char *const *argv, char *out, size_t n, double *us)
 {
     char scratch[512];
     size_t got = 0;
-    double t0 = real_us();
+    double t0 = bench_real_us();
     int p[2] = {-1, -1}, st;
 
     if (out && pipe2(p, O_CLOEXEC) < 0)
@@ -145,7 +138,7 @@ static int run(const char *const *argv, char *out, size_t n, double *us)
         return -1;
     }
     if (us)
-        *us = real_us() - t0;
+        *us = bench_real_us() - t0;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -176,7 +169,7 @@ static int timed_probe(const char *const *argv, const char *src, int out_fd, int
     while (recv(probe_fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
         fprintf(stderr, "bench_pool: a stray datagram before %s\n", src);
     r->exit_us = r->up_us = -1;
-    t0 = real_us();
+    t0 = bench_real_us();
     deadline = t0 + WAIT_MS * 1e3;
     if ((r->pid = spawn(argv, out_fd, log_fd, mnt_ns)) < 0)
         return -1;
@@ -184,11 +177,11 @@ static int timed_probe(const char *const *argv, const char *src, int out_fd, int
     while (r->up_us < 0 || (wait_exit && r->exit_us < 0)) {
         struct pollfd p[2] = {{r->up_us < 0 ? probe_fd : -1, POLLIN, 0},
                               {r->exit_us < 0 ? pfd : -1, POLLIN, 0}};
-        double left = deadline - real_us();
+        double left = deadline - bench_real_us();
         if (left <= 0 || poll(p, 2, (int)(left / 1e3) + 1) < 0)
             break;
         if (p[1].revents && waitpid(r->pid, &r->st, WNOHANG) == r->pid)
-            r->exit_us = real_us() - t0;
+            r->exit_us = bench_real_us() - t0;
         struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov,
                             .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
         if (!p[0].revents || recvmsg(probe_fd, &mh, MSG_DONTWAIT) < 0)
@@ -198,7 +191,7 @@ static int timed_probe(const char *const *argv, const char *src, int out_fd, int
             fprintf(stderr, "bench_pool: a datagram from %s while waiting for %s\n", ip, src);
             continue;
         }
-        r->up_us = real_us() - t0;
+        r->up_us = bench_real_us() - t0;
         struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
         if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
             struct timespec ts;
@@ -207,7 +200,7 @@ static int timed_probe(const char *const *argv, const char *src, int out_fd, int
             if (d > 0 && d <= r->up_us)
                 r->up_us = d;
         }
-        deadline = real_us() + WAIT_MS * 1e3; /* the exit gets its own 10 s */
+        deadline = bench_real_us() + WAIT_MS * 1e3; /* the exit gets its own 10 s */
     }
     if (pfd >= 0)
         close(pfd);

@@ -4,6 +4,8 @@
 
 /* CLOCK_MONOTONIC in microseconds. */
 double bench_now_us(void);
+/* CLOCK_REALTIME in microseconds (the clock of SO_TIMESTAMPNS). */
+double bench_real_us(void);
 
 /* Sorts v[0..n) and returns its median / its 99th percentile (nearest
  * rank). n >= 1. */
