@@ -84,6 +84,10 @@ $(BUILD)/bench/bench_load $(BUILD)/bench/bench_api $(BUILD)/bench/bench_clone \
 # bench_migrate: the scene test_migverbs makes too (tests/migscene.c, libc only).
 $(BUILD)/bench/bench_migrate: BENCH_EXTRA := tests/migscene.c
 $(BUILD)/bench/bench_migrate: tests/migscene.c tests/migscene.h
+# bench_clone: its lightvmd, its asks and its memory phase.
+CLONE_SRCS := bench/clone_lvd.c bench/clone_ask.c bench/clone_mem.c
+$(BUILD)/bench/bench_clone: BENCH_EXTRA := $(CLONE_SRCS)
+$(BUILD)/bench/bench_clone: $(CLONE_SRCS) bench/bench_clone.h
 
 bench-pool: deps
 	@$(MAKE) --no-print-directory build-all $(BUILD)/bench/bench_pool $(BUILD)/bench/udp_probe
