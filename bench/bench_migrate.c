@@ -373,22 +373,10 @@ static void daemon_start(struct side *s, const char *lightvmd)
     char pool[32], msg[256];
     const char *a[] = {lightvmd, "--rundir", s->rundir, "--pool", pool, "--migrate-listen",
                        s->listen, "--migrate-token-file", s->token_path, NULL};
-    int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
     snprintf(pool, sizeof(pool), "%d,1,%d", MEM_MB, pool_k);
-    if (fd < 0 || mkdir(s->rundir, 0700) < 0 || (s->pid = fork()) < 0)
+    if (mkdir(s->rundir, 0700) < 0 || (s->pid = bench_lvd_spawn(a, s->log, scene.nsfd[s->ix])) < 0)
         die("cannot start lightvmd");
-    if (s->pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        if (migscene_enter(&scene, s->ix) < 0)
-            _exit(126);
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(fd, 2);
-        execv(a[0], (char *const *)a);
-        _exit(127);
-    }
-    close(fd);
     for (int t = 0; s->conn.fd < 0; t += 50) {
         struct lv_err err = {""};
         int c = lv_ctl_connect(s->sock, &err);

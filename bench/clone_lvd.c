@@ -136,7 +136,7 @@ void daemon_start(const char *lightvmd, int max_vms)
 {
     char pools[MAXBR][40], mv[16];
     const char *a[6 + 2 * MAXBR] = {lightvmd, "--rundir", rundir, "--max-vms", mv};
-    int na = 5, fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    int na = 5;
     double t0 = bench_now_us();
 
     snprintf(mv, sizeof(mv), "%d", max_vms);
@@ -146,17 +146,8 @@ void daemon_start(const char *lightvmd, int max_vms)
         a[na++] = pools[b];
     }
     a[na] = NULL;
-    if (fd < 0 || (daemon_pid = fork()) < 0)
+    if ((daemon_pid = bench_lvd_spawn(a, logpath, -1)) < 0)
         die("cannot start lightvmd");
-    if (daemon_pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(fd, 2);
-        execv(a[0], (char *const *)a);
-        _exit(127);
-    }
-    close(fd);
     for (int t = 0; conn.fd < 0; t += 50) { /* its socket */
         struct lv_err err = {""};
         int c = lv_ctl_connect(sock, &err);
