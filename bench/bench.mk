@@ -13,14 +13,21 @@
 # bench-pool (root; not part of make bench or make test): LightVM's
 # Figure 9, BENCH_POOL_VMS daytime VMs one after another per mode (cold,
 # daemon, pool) and pause/unpause; writes build/bench/fig9/.
+
+# What every benchmark links: stats.c (timing, processes), procfs.c
+# (numbers in /proc and trace files).
+BENCH_COMMON := bench/stats.c bench/procfs.c
+BENCH_COMMON_H := bench/stats.h bench/procfs.h
+
 BENCH_N ?= 200
 BENCH_NET_N ?= 100
 BENCH_VMS ?= 20
 BENCH_POOL_VMS ?= 1000
 
-$(BUILD)/bench/bench_boot $(BUILD)/bench/bench_net: $(BUILD)/bench/%: bench/%.c bench/stats.c bench/stats.h
+$(BUILD)/bench/bench_boot $(BUILD)/bench/bench_net: $(BUILD)/bench/%: bench/%.c $(BENCH_COMMON) \
+		$(BENCH_COMMON_H)
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $< bench/stats.c
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $< $(BENCH_COMMON)
 
 $(BUILD)/bench/hello_static $(BUILD)/bench/udp_probe: $(BUILD)/bench/%: bench/%.c
 	@mkdir -p $(@D)
@@ -42,34 +49,45 @@ bench: deps
 	$(BUILD)/bench/bench_api $(BUILD)/bin/lightvmd $(BUILD)/guest/daytime.elf \
 		$(BUILD)/bench/udp_probe $(BENCH_NET_N)
 
-$(BUILD)/bench/bench_pool: bench/bench_pool.c bench/stats.c bench/stats.h
+$(BUILD)/bench/bench_pool: bench/bench_pool.c $(BENCH_COMMON) $(BENCH_COMMON_H)
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $< bench/stats.c -ljansson
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -o $@ $< $(BENCH_COMMON) -ljansson
 
 # bench_cgroup (root; not part of make bench): a VM process's cgroup, made and removed.
-$(BUILD)/bench/bench_cgroup: bench/bench_cgroup.c bench/stats.c bench/stats.h $(BUILD)/lib/liblightvm.a
+$(BUILD)/bench/bench_cgroup: bench/bench_cgroup.c $(BENCH_COMMON) $(BENCH_COMMON_H) \
+		$(BUILD)/lib/liblightvm.a
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< bench/stats.c \
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< $(BENCH_COMMON) \
 		$(BUILD)/lib/liblightvm.a $(LDLIBS)
 
 # Users of the library: bench_image (the loader), bench_snapshot (lib/snapshot),
 # bench_dirty (lightvm/dirty.h), clients
 # of lightvmd's socket (lib/ctl).
 $(BUILD)/bench/bench_image $(BUILD)/bench/bench_antispoof $(BUILD)/bench/bench_snapshot \
-		$(BUILD)/bench/bench_dirty: $(BUILD)/bench/%: bench/%.c bench/stats.c bench/stats.h $(BUILD)/lib/liblightvm.a
+		$(BUILD)/bench/bench_dirty: $(BUILD)/bench/%: bench/%.c $(BENCH_COMMON) $(BENCH_COMMON_H) \
+		$(BUILD)/lib/liblightvm.a
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< bench/stats.c \
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< $(BENCH_COMMON) \
 		$(BUILD)/lib/liblightvm.a $(LDLIBS)
 
 # bench/lvd.c: what these clients of lightvmd's socket share (the pool wait, cleanup).
 # bench_clone (root; not part of make bench): snapshot clones through lightvmd (issue 11).
 # bench_migrate (root; not part of make bench): live migration through two lightvmd (issue 12).
 $(BUILD)/bench/bench_load $(BUILD)/bench/bench_api $(BUILD)/bench/bench_clone \
-		$(BUILD)/bench/bench_migrate: $(BUILD)/bench/%: bench/%.c bench/stats.c \
-		bench/stats.h bench/lvd.c bench/lvd.h $(BUILD)/lib/liblightvm.a
+		$(BUILD)/bench/bench_migrate: $(BUILD)/bench/%: bench/%.c $(BENCH_COMMON) \
+		$(BENCH_COMMON_H) bench/lvd.c bench/lvd.h $(BUILD)/lib/liblightvm.a
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< bench/stats.c bench/lvd.c \
-		$(BUILD)/lib/liblightvm.a $(LDLIBS)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g -Iinclude -o $@ $< $(BENCH_EXTRA) \
+		$(BENCH_COMMON) bench/lvd.c $(BUILD)/lib/liblightvm.a $(LDLIBS)
+
+# A benchmark in more than one file: its other sources in BENCH_EXTRA.
+# bench_migrate: the scene test_migverbs makes too (tests/migscene.c, libc only).
+$(BUILD)/bench/bench_migrate: BENCH_EXTRA := tests/migscene.c
+$(BUILD)/bench/bench_migrate: tests/migscene.c tests/migscene.h
+# bench_clone: its lightvmd, its asks and its memory phase.
+CLONE_SRCS := bench/clone_lvd.c bench/clone_ask.c bench/clone_mem.c
+$(BUILD)/bench/bench_clone: BENCH_EXTRA := $(CLONE_SRCS)
+$(BUILD)/bench/bench_clone: $(CLONE_SRCS) bench/bench_clone.h
 
 bench-pool: deps
 	@$(MAKE) --no-print-directory build-all $(BUILD)/bench/bench_pool $(BUILD)/bench/udp_probe

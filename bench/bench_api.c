@@ -40,14 +40,6 @@
 static char rundir[] = "/tmp/lightvm-api-XXXXXX", sock[PATH_MAX];
 static pid_t daemon_pid;
 
-static double real_us(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_REALTIME, &t);
-    return t.tv_sec * 1e6 + t.tv_nsec / 1e3;
-}
-
 static void cleanup(void)
 {
     bench_daemon_stop(sock, daemon_pid, rundir);
@@ -77,7 +69,7 @@ static double wait_probe(int fd)
             memcpy(&ts, CMSG_DATA(c), sizeof(ts));
             return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
         }
-    return real_us();
+    return bench_real_us();
 }
 
 static json_t *call(json_t *req)
@@ -146,9 +138,9 @@ int main(int argc, char **argv)
                                 "create", "probe", probe, "trace", 1, "spec", "name", name,
                                 "kernel", kernel, "memory", 8, "vifs", "bridge", BRIDGE, "ip",
                                 ip, "gw", HOST_IP);
-        double t0 = real_us();
+        double t0 = bench_real_us();
         json_t *rep = call(req);
-        reply[k] = real_us() - t0;
+        reply[k] = bench_real_us() - t0;
         hits += !strcmp(json_string_value(json_object_get(rep, "pool")) ?: "", "hit");
         json_t *tr = json_object_get(rep, "trace"), *dm = json_object_get(tr, "daemon");
         checks[k] = json_number_value(json_object_get(dm, "check")) +
@@ -168,7 +160,7 @@ int main(int argc, char **argv)
         up[k] = t1 - t0;
 
         const char *pa[] = {argv[3], HOST_IP, port_s, NULL};
-        t0 = real_us();
+        t0 = bench_real_us();
         pid_t pid = fork();
         if (pid == 0) {
             execv(pa[0], (char *const *)pa);

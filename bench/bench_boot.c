@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "procfs.h"
 #include "stats.h"
 
 struct sample {
@@ -69,20 +70,6 @@ static int measure(const char *const argv[], const char *errfile, struct sample 
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
 }
 
-static long trace_exits(const char *errfile)
-{
-    char line[512];
-    long n = -1;
-    FILE *f = fopen(errfile, "r");
-
-    while (f && fgets(line, sizeof(line), f))
-        if (!strncmp(line, "trace exits total=", 18))
-            n = atol(line + 18);
-    if (f)
-        fclose(f);
-    return n;
-}
-
 int main(int argc, char **argv)
 {
     int n = 100, nopvm = 0;
@@ -101,12 +88,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    int fd = mkstemp(errfile);
-    if (fd < 0) {
-        perror("mkstemp");
+    if (bench_tmpfile(errfile) < 0)
         return 1;
-    }
-    close(fd);
     vm_line = calloc((size_t)n, sizeof(double));
     vm_exit = calloc((size_t)n, sizeof(double));
     fe_line = calloc((size_t)n, sizeof(double));
@@ -123,7 +106,7 @@ int main(int argc, char **argv)
         }
         vm_line[i] = s.first_line_us;
         vm_exit[i] = s.exit_us;
-        exits[i] = (double)trace_exits(errfile);
+        exits[i] = (double)bench_keyed_num(errfile, "trace exits total=");
         if (measure(fe_argv, NULL, &s) < 0) {
             fprintf(stderr, "bench_boot: fork+exec of %s failed\n", argv[3]);
             return 1;

@@ -45,6 +45,10 @@
  * the VMs, the daemon, the containers and the files are removed at the
  * end (and on a failure or SIGINT). The figures count only from the PVM
  * machine (docs/benchmarks.md, "Snapshots").
+ *
+ * Files: this one (main, the timed phases), clone_lvd.c (lightvmd and the
+ * requests to it), clone_ask.c (addresses, asking counters), clone_mem.c
+ * (the memory phase); bench_clone.h.
  */
 #include <arpa/inet.h>
 #include <dirent.h>
@@ -64,53 +68,27 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_clone.h"
 #include "lvd.h"
 #include "lightvm/ctl.h"
+#include "procfs.h"
 #include "stats.h"
 
-#define MEM_MB 16
-#define MAXBR 8           /* lightvmd's flavors (LVD_MAX_FLAVORS): one per bridge */
 #define MAX_SAMPLES 1000
 #define SAMPLE_J 50000    /* the reply phase's VMs: 10.80.200.2 on */
 #define SRC_J 62500       /* src: 10.80.250.2 */
 #define WAIT_US 10e6      /* a VM's first reply */
 #define ASK_EVERY_US 2000 /* after the first ask: a safety net for a lost one */
-#define CALL_MS 15000
 #define SAVE_MS 30000
 
-/* (short paths: --snapdir is at most 200 bytes) */
-static char tmpdir[] = "/tmp/lightvm-clone-XXXXXX", rundir[64], sock[96], logpath[96];
-static char snapdir[224], snap[240], kernel[PATH_MAX];
-static pid_t daemon_pid;
-static struct lv_ctl_conn conn = {.fd = -1};
-static int nbr = 1, pool_k = 32, per_bridge, ncrun;
-static volatile sig_atomic_t interrupted;
-
-static double real_us(void)
-{
-    struct timespec t;
-
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
-}
-
-static int sh(const char *cmd)
-{
-    const char *a[] = {"sh", "-c", cmd, NULL};
-    return bench_run(a);
-}
-
-static void crun_delete_all(void)
-{
-    char cmd[128];
-
-    for (int i = 0; i < ncrun; i++) {
-        snprintf(cmd, sizeof(cmd), "crun delete -f lvclone-%d-%d >/dev/null 2>&1", (int)getpid(),
-                 i);
-        sh(cmd);
-    }
-    ncrun = 0;
-}
+char tmpdir[] = "/tmp/lightvm-clone-XXXXXX", rundir[64], sock[96], logpath[96];
+char snap[240], kernel[PATH_MAX];
+pid_t daemon_pid;
+struct lv_ctl_conn conn = {.fd = -1};
+int nbr = 1, pool_k = 32;
+volatile sig_atomic_t interrupted;
+static char snapdir[224];
+static int per_bridge;
 
 static void cleanup(void)
 {
@@ -124,19 +102,13 @@ static void cleanup(void)
     daemon_pid = 0;
     snprintf(cmd, sizeof(cmd), "rm -rf '%s' '%s'", snapdir, tmpdir);
     if (snapdir[0]) /* (both made) */
-        sh(cmd);
+        bench_sh(cmd);
 }
 
-static void die(const char *why)
+void die(const char *why)
 {
-    char cmd[PATH_MAX + 64];
-
     fprintf(stderr, "bench_clone: %s; cleaning up\n", why);
-    snprintf(cmd, sizeof(cmd), "tail -n 20 '%s' >&2", logpath);
-    if (logpath[0] && access(logpath, R_OK) == 0) {
-        fprintf(stderr, "bench_clone: the end of lightvmd's log:\n");
-        sh(cmd);
-    }
+    bench_log_tail("bench_clone", "lightvmd's log", logpath, 20);
     cleanup();
     exit(1);
 }
@@ -145,351 +117,6 @@ static void on_signal(int sig)
 {
     (void)sig;
     interrupted = 1;
-}
-
-/* ---- addresses: VM (b, j) is 10.(80+b).(j/250).(j%250+2) on lvcl(b) ---- */
-
-static void vm_ip(int b, int j, char *buf, size_t n)
-{
-    snprintf(buf, n, "10.%u.%u.%u", (unsigned char)(80 + b), (unsigned char)(j / 250),
-             (unsigned char)(j % 250 + 2));
-}
-
-static void vm_mac(int b, int j, char *buf, size_t n)
-{
-    snprintf(buf, n, "02:cb:00:%02x:%02x:%02x", (unsigned char)(80 + b),
-             (unsigned char)(j / 250), (unsigned char)(j % 250 + 2));
-}
-
-/* The bulk phases' VM k: round robin over the bridges (their pools refill
- * side by side). */
-static void place(int k, int *b, int *j)
-{
-    *b = k % nbr;
-    *j = k / nbr;
-}
-
-/* The k of a bulk VM's address (network order), or -1. */
-static int k_of(uint32_t addr, int n)
-{
-    uint32_t a = ntohl(addr);
-    int b = (int)(a >> 16 & 255) - 80, x = (int)(a >> 8 & 255), y = (int)(a & 255);
-    int k = ((x * 250 + y - 2) * nbr) + b;
-
-    return (a >> 24) == 10 && b >= 0 && b < nbr && y >= 2 && y < 252 && k < n ? k : -1;
-}
-
-/* ---- the daemon ---- */
-
-/* One request on our connection (req consumed): the reply (the caller's),
- * or NULL with the error in (why). */
-static json_t *call(json_t *req, int timeout_ms, char *why, size_t n)
-{
-    return bench_call(&conn, req, timeout_ms, why, n);
-}
-
-static void destroy(const char *name)
-{
-    char why[LV_ERR_MAX], msg[LV_ERR_MAX + 64];
-    json_t *rep = call(json_pack("{s:s,s:s}", "op", "destroy", "name", name), CALL_MS, why,
-                       sizeof(why));
-
-    if (!rep) {
-        snprintf(msg, sizeof(msg), "destroy %s: %s", name, why);
-        die(msg);
-    }
-    json_decref(rep);
-}
-
-/* Ready and target shells summed over the flavors; -1 if no answer. */
-static int pool_ready(int *target)
-{
-    char why[LV_ERR_MAX];
-    json_t *rep = call(json_pack("{s:s}", "op", "pool"), CALL_MS, why, sizeof(why)), *f;
-    size_t i;
-    int ready = 0;
-
-    *target = 0;
-    if (!rep)
-        return -1;
-    json_array_foreach(json_object_get(rep, "flavors"), i, f) {
-        ready += (int)json_integer_value(json_object_get(f, "ready"));
-        *target += (int)json_integer_value(json_object_get(f, "target"));
-    }
-    json_decref(rep);
-    return ready;
-}
-
-/* Until every flavor is full (0), or (ms) passes (-1). */
-static int pool_wait_full(int ms)
-{
-    int target;
-
-    for (int t = 0; t <= ms && !interrupted; t += 10) {
-        int ready = pool_ready(&target);
-        if (ready >= 0 && ready == target)
-            return 0;
-        usleep(10000);
-    }
-    return -1;
-}
-
-struct pf {
-    pid_t pid;
-    long minflt, majflt;
-};
-
-/* A process's parent, state and faults from /proc/PID/stat: 0, or -1. */
-static int proc_stat(pid_t pid, pid_t *ppid, char *state, long *minflt, long *majflt)
-{
-    char path[64], buf[1024];
-    int fd, n;
-
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-        return -1;
-    n = (int)read(fd, buf, sizeof(buf) - 1);
-    close(fd);
-    if (n <= 0)
-        return -1;
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')'); /* the command may hold anything */
-    int pp;
-    if (!p || sscanf(p + 2, "%c %d %*d %*d %*d %*d %*u %ld %*u %ld", state, &pp, minflt,
-                     majflt) != 4)
-        return -1;
-    *ppid = pp;
-    return 0;
-}
-
-/* The daemon's live children (its shells and VM processes) with their
- * faults, at most (cap); how many. */
-static int daemon_children(struct pf *v, int cap)
-{
-    DIR *d = opendir("/proc");
-    struct dirent *e;
-    int n = 0;
-
-    while (d && (e = readdir(d)) && n < cap) {
-        pid_t pid = atoi(e->d_name), pp;
-        char st;
-        long mi, ma;
-        if (pid > 0 && proc_stat(pid, &pp, &st, &mi, &ma) == 0 && pp == daemon_pid && st != 'Z')
-            v[n++] = (struct pf){pid, mi, ma};
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
-/* Until the pool is full and the daemon has no more children than its
- * shells and (live) VMs, bounded; then half a second of quiet. */
-static void settle(int live)
-{
-    static struct pf v[20000];
-    int target, t = 0;
-
-    for (; t < 60000 && !interrupted; t += 50) {
-        int ready = pool_ready(&target);
-        if (ready == target && daemon_children(v, 20000) <= target + live)
-            break;
-        usleep(50000);
-    }
-    if (t >= 60000 || interrupted)
-        die("the pool did not refill, or VM processes did not end, within 60 s");
-    usleep(500000);
-}
-
-/* lightvmd on our run directory, a full pool of K shells per bridge
- * (stderr to the log). */
-static void daemon_start(const char *lightvmd, int max_vms)
-{
-    char pools[MAXBR][40], mv[16];
-    const char *a[6 + 2 * MAXBR] = {lightvmd, "--rundir", rundir, "--max-vms", mv};
-    int na = 5, fd = open(logpath, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    double t0 = bench_now_us();
-
-    snprintf(mv, sizeof(mv), "%d", max_vms);
-    for (int b = 0; b < nbr; b++) {
-        snprintf(pools[b], sizeof(pools[b]), "%d,1,%d,lvcl%d", MEM_MB, pool_k, b);
-        a[na++] = "--pool";
-        a[na++] = pools[b];
-    }
-    a[na] = NULL;
-    if (fd < 0 || (daemon_pid = fork()) < 0)
-        die("cannot start lightvmd");
-    if (daemon_pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(fd, 2);
-        execv(a[0], (char *const *)a);
-        _exit(127);
-    }
-    close(fd);
-    for (int t = 0; conn.fd < 0; t += 50) { /* its socket */
-        struct lv_err err = {""};
-        int c = lv_ctl_connect(sock, &err);
-        if (c >= 0)
-            lv_ctl_conn_init(&conn, c);
-        else if (t > 10000 || waitpid(daemon_pid, NULL, WNOHANG) == daemon_pid)
-            die("lightvmd did not start");
-        else
-            usleep(50000);
-    }
-    if (pool_wait_full(120000) < 0)
-        die("the pool did not fill in 120 s");
-    printf("lightvmd: %d flavor(s) of %d shells (%d MiB, 1 NIC, one per bridge) full after "
-           "%.1f s\n", nbr, pool_k, MEM_MB, (bench_now_us() - t0) / 1e6);
-}
-
-/* ---- asking counters ---- */
-
-/* A UDP socket for asks (any address: the route picks the bridge's). */
-static int ask_socket(void)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), on = 1;
-    int sz = 8 << 20;
-
-    if (fd < 0)
-        die("socket");
-    setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &sz, sizeof(sz));
-    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on));
-    return fd;
-}
-
-static void ask(int fd, uint32_t addr)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(7)};
-
-    sa.sin_addr.s_addr = addr;
-    sendto(fd, "?", 1, 0, (struct sockaddr *)&sa, sizeof(sa)); /* lost: asked again */
-}
-
-/* One datagram if there is one: its source in *from and its kernel
- * receive time (CLOCK_REALTIME us) in *at. 1, or 0 if none waits. */
-static int take_reply(int fd, uint32_t *from, double *at)
-{
-    char buf[256], cbuf[CMSG_SPACE(sizeof(struct timespec))];
-    struct sockaddr_in sa;
-    struct iovec iov = {buf, sizeof(buf)};
-    struct msghdr mh = {.msg_name = &sa, .msg_namelen = sizeof(sa), .msg_iov = &iov,
-                        .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
-
-    if (recvmsg(fd, &mh, MSG_DONTWAIT) < 0)
-        return 0;
-    *from = sa.sin_addr.s_addr;
-    *at = real_us();
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
-            struct timespec ts;
-            memcpy(&ts, CMSG_DATA(c), sizeof(ts));
-            double k = (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
-            if (k <= *at)
-                *at = k;
-        }
-    return 1;
-}
-
-/* Permanent neighbour entries for bulk VMs 0..n-1 (one ip -batch). */
-static void neigh_bulk(int n)
-{
-    char path[96], ip[20], mac[24], cmd[256];
-    FILE *f;
-    int b, j;
-
-    snprintf(path, sizeof(path), "%s/neigh", tmpdir);
-    if (!(f = fopen(path, "w")))
-        die("cannot write the neighbour batch");
-    for (int k = 0; k < n; k++) {
-        place(k, &b, &j);
-        vm_ip(b, j, ip, sizeof(ip));
-        vm_mac(b, j, mac, sizeof(mac));
-        fprintf(f, "neigh replace %s lladdr %s dev lvcl%d nud permanent\n", ip, mac, b);
-    }
-    /* (its messages to the log: ip's own dump of the links may be
-     * "interrupted" by taps coming and going, which is harmless) */
-    snprintf(cmd, sizeof(cmd), "ip -batch '%s' 2>>'%s'", path, logpath);
-    if (fclose(f) || sh(cmd))
-        die("ip -batch (neighbour entries) failed");
-}
-
-/* Asks bulk VMs 0..n-1 until each answered, in up to 5 rounds of 1 s;
- * ok[k] set for those that did. How many did. */
-static int ask_all(int n, char *ok)
-{
-    int fd = ask_socket(), got = 0;
-    uint32_t from;
-    double at;
-    char ip[20];
-    int b, j;
-
-    memset(ok, 0, (size_t)n);
-    neigh_bulk(n);
-    for (int round = 0; round < 5 && got < n && !interrupted; round++) {
-        for (int k = 0; k < n; k++) {
-            struct in_addr a;
-            if (ok[k])
-                continue;
-            place(k, &b, &j);
-            vm_ip(b, j, ip, sizeof(ip));
-            inet_pton(AF_INET, ip, &a);
-            ask(fd, a.s_addr);
-            if (k % 64 == 63)
-                usleep(200); /* the taps' queues, the guests' rings */
-            while (take_reply(fd, &from, &at))
-                if ((j = k_of(from, n)) >= 0 && !ok[j])
-                    ok[j] = 1, got++;
-        }
-        double end = real_us() + 1e6;
-        while (got < n && real_us() < end) {
-            struct pollfd p = {fd, POLLIN, 0};
-            poll(&p, 1, 100);
-            while (take_reply(fd, &from, &at))
-                if ((j = k_of(from, n)) >= 0 && !ok[j])
-                    ok[j] = 1, got++;
-        }
-    }
-    close(fd);
-    return got;
-}
-
-/* ---- requests ---- */
-
-static json_t *vifs_json(int b, int j)
-{
-    char br[16], ip[24], gw[20], mac[24];
-
-    snprintf(br, sizeof(br), "lvcl%d", b);
-    vm_ip(b, j, ip, sizeof(ip) - 3);
-    strcat(ip, "/16");
-    snprintf(gw, sizeof(gw), "10.%d.0.1", 80 + b);
-    vm_mac(b, j, mac, sizeof(mac));
-    return json_pack("[{s:s,s:s,s:s,s:s}]", "bridge", br, "ip", ip, "gw", gw, "mac", mac);
-}
-
-/* What `lightvm create --from SNAP CONFIG` sends for {"name", "vifs"}. */
-static json_t *clone_req(const char *name, int b, int j)
-{
-    return json_pack("{s:s,s:s,s:{s:s,s:o}}", "op", "create", "from", snap, "spec", "name",
-                     name, "vifs", vifs_json(b, j));
-}
-
-/* What `lightvm create CONFIG` sends for a counter VM. */
-static json_t *boot_req(const char *name, int b, int j)
-{
-    return json_pack("{s:s,s:{s:s,s:s,s:i,s:o}}", "op", "create", "spec", "name", name, "kernel",
-                     kernel, "memory", MEM_MB, "vifs", vifs_json(b, j));
-}
-
-static pid_t rep_pid(const json_t *rep)
-{
-    return (pid_t)json_integer_value(json_object_get(json_object_get(rep, "vm"), "pid"));
-}
-
-static int rep_hit(const json_t *rep)
-{
-    return !strcmp(json_string_value(json_object_get(rep, "pool")) ?: "", "hit");
 }
 
 struct sample {
@@ -519,21 +146,21 @@ static void timed_create(json_t *req, const char *name, int b, int j, int fd, st
     vm_mac(b, j, mac, sizeof(mac));
     snprintf(cmd, sizeof(cmd), "ip neigh replace %s lladdr %s dev lvcl%d nud permanent", ip,
              mac, b);
-    if (sh(cmd))
+    if (bench_sh(cmd))
         die("ip neigh replace failed");
     inet_pton(AF_INET, ip, &a);
     while (take_reply(fd, &from, &at))
         ; /* late replies of earlier VMs */
     int nb = daemon_children(before, 20000);
     s->first_us = s->reply_us = -1;
-    double t0 = real_us(), next = t0 + WAIT_US; /* (the first ask: at the reply) */
+    double t0 = bench_real_us(), next = t0 + WAIT_US; /* (the first ask: at the reply) */
     if (lv_ctl_send(&conn, req, CALL_MS, &err) < 0) {
         snprintf(msg, sizeof(msg), "create %s: %s", name, err.msg);
         die(msg);
     }
     json_decref(req);
     while (s->first_us < 0 || s->reply_us < 0) {
-        double now = real_us();
+        double now = bench_real_us();
         if (now - t0 > WAIT_US || interrupted) {
             snprintf(msg, sizeof(msg), "create %s: %s within 10 s", name,
                      s->reply_us < 0 ? "no reply from lightvmd" : "no UDP reply from the guest");
@@ -554,13 +181,13 @@ static void timed_create(json_t *req, const char *name, int b, int j, int fd, st
             die(msg);
         }
         if (rc == 1) {
-            s->reply_us = real_us() - t0;
+            s->reply_us = bench_real_us() - t0;
             if (!json_is_true(json_object_get(rep, "ok"))) {
                 snprintf(msg, sizeof(msg), "create %s: %s", name,
                          json_string_value(json_object_get(rep, "error")) ?: "?");
                 die(msg);
             }
-            next = real_us(); /* ask now */
+            next = bench_real_us(); /* ask now */
         }
         while (take_reply(fd, &from, &at))
             if (from == a.s_addr && s->first_us < 0)
@@ -692,17 +319,6 @@ static void phase_save(int r, pid_t src_pid, int fd)
     printf("src answers after the saves: %s\n", ok ? "yes" : "NO");
 }
 
-/* Destroys bulk VMs (prefix)0..n-1. */
-static void destroy_bulk(char prefix, int n)
-{
-    char name[24];
-
-    for (int k = 0; k < n; k++) {
-        snprintf(name, sizeof(name), "%c%d", prefix, k);
-        destroy(name);
-    }
-}
-
 /* 3: clones per second for (secs), at most (cap), kept running. */
 static void phase_rate(int secs, int cap)
 {
@@ -756,160 +372,6 @@ static void phase_rate(int secs, int cap)
     free(ok);
 }
 
-static long mem_available_kb(void)
-{
-    char key[64];
-    long v = -1;
-    FILE *f = fopen("/proc/meminfo", "r");
-
-    while (f && fscanf(f, "%63s %ld kB ", key, &v) == 2 && strcmp(key, "MemAvailable:"))
-        v = -1;
-    if (f)
-        fclose(f);
-    return v;
-}
-
-/* Pss of a process in KiB (smaps_rollup), or -1. */
-static long pss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    long v = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
-    if (!(f = fopen(path, "r")))
-        return -1;
-    while (v < 0 && fgets(line, sizeof(line), f))
-        if (sscanf(line, "Pss: %ld kB", &v) != 1)
-            v = -1;
-    fclose(f);
-    return v;
-}
-
-/* (answered < 0: containers, not asked) */
-static void print_mem(const char *what, int n, int answered, long pss, int npss, long m0,
-                      long m1)
-{
-    char a[32] = "";
-
-    if (answered >= 0)
-        snprintf(a, sizeof(a), " (%d answered)", answered);
-    printf("  %-24s %d running%s: Pss %.0f KiB each (%d processes), MemAvailable drop "
-           "%.0f KiB each\n", what, n, a, (double)pss / n, npss, (double)(m0 - m1) / n);
-}
-
-/* 4: N VMs (clones, or pool boots with (boot)) running: memory per VM. */
-static void memory_of(int boot, int n)
-{
-    pid_t *pids = calloc((size_t)n, sizeof(pid_t));
-    char *ok = calloc((size_t)n, 1), name[24], why[LV_ERR_MAX], msg[LV_ERR_MAX + 64];
-    char prefix = boot ? 'm' : 'n';
-    long pss = 0;
-    int b, j, npss = 0;
-
-    if (!pids || !ok)
-        die("out of memory");
-    settle(1);
-    long m0 = mem_available_kb();
-    for (int k = 0; k < n && !interrupted; k++) {
-        snprintf(name, sizeof(name), "%c%d", prefix, k);
-        place(k, &b, &j);
-        json_t *rep = call(boot ? boot_req(name, b, j) : clone_req(name, b, j), CALL_MS, why,
-                           sizeof(why));
-        if (!rep) {
-            snprintf(msg, sizeof(msg), "memory: create %s: %s", name, why);
-            die(msg);
-        }
-        pids[k] = rep_pid(rep);
-        json_decref(rep);
-    }
-    if (interrupted)
-        die("interrupted");
-    int got = ask_all(n, ok);
-    pool_wait_full(60000);
-    sleep(1);
-    long m1 = mem_available_kb();
-    for (int k = 0; k < n; k++) {
-        long p = pss_kb(pids[k]);
-        if (p >= 0)
-            pss += p, npss++;
-    }
-    print_mem(boot ? "pool boots:" : "clones (create --from):", n, got, pss, npss, m0, m1);
-    destroy_bulk(prefix, n);
-    free(pids);
-    free(ok);
-}
-
-/* The crun peer: N idle containers (busybox sleep). */
-static void memory_crun(int n)
-{
-    char bundle[96], cmd[1024], cfg[128];
-    long pss = 0;
-    int npss = 0;
-    json_t *c;
-
-    if (sh("crun --version >/dev/null 2>&1")) {
-        printf("  crun: not installed: no container peer\n");
-        return;
-    }
-    snprintf(bundle, sizeof(bundle), "%s/crun", tmpdir);
-    snprintf(cfg, sizeof(cfg), "%s/config.json", bundle);
-    snprintf(cmd, sizeof(cmd), "mkdir -p '%s/rootfs/bin' && cp /bin/busybox '%s/rootfs/bin/' && "
-             "ln -s busybox '%s/rootfs/bin/sleep' && cd '%s' && crun spec 2>>'%s'", bundle,
-             bundle, bundle, bundle, logpath);
-    if (sh(cmd) || !(c = json_load_file(cfg, 0, NULL))) {
-        printf("  crun: cannot make a bundle (crun spec, /bin/busybox from busybox-static): "
-               "no container peer\n");
-        return;
-    }
-    json_t *proc = json_object_get(c, "process");
-    json_object_set_new(proc, "args", json_pack("[ss]", "/bin/sleep", "1000000"));
-    json_object_set_new(proc, "terminal", json_false());
-    int rc = json_dump_file(c, cfg, JSON_INDENT(1));
-    json_decref(c);
-    if (rc)
-        die("cannot write the crun bundle's config.json");
-    settle(1);
-    long m0 = mem_available_kb();
-    for (int i = 0; i < n && !interrupted; i++) {
-        snprintf(cmd, sizeof(cmd), "crun --cgroup-manager=disabled run -d -b '%s' "
-                 "lvclone-%d-%d </dev/null >/dev/null 2>>'%s'", bundle, (int)getpid(), i, logpath);
-        ncrun = i + 1; /* (deleted at the end even if this run half failed) */
-        if (sh(cmd)) {
-            printf("  crun: run %d failed (see the log): no container peer\n", i + 1);
-            crun_delete_all();
-            return;
-        }
-    }
-    sleep(1);
-    long m1 = mem_available_kb();
-    for (int i = 0; i < ncrun; i++) {
-        snprintf(cmd, sizeof(cmd), "crun state lvclone-%d-%d 2>/dev/null", (int)getpid(), i);
-        FILE *f = popen(cmd, "r");
-        json_t *st = f ? json_loadf(f, 0, NULL) : NULL;
-        long p = st ? pss_kb((pid_t)json_integer_value(json_object_get(st, "pid"))) : -1;
-        if (p >= 0)
-            pss += p, npss++;
-        json_decref(st);
-        if (f)
-            pclose(f);
-    }
-    print_mem("crun (busybox sleep):", n, -1, pss, npss, m0, m1);
-    crun_delete_all();
-}
-
-static void phase_memory(int n)
-{
-    printf("\nmemory: %d VMs at once (Pss: the sum of their processes' smaps_rollup Pss / N; "
-           "MemAvailable: before - after, / N, the pool full both times)\n", n);
-    memory_of(0, n);
-    memory_of(1, n);
-    memory_crun(n);
-    printf("  memfd-copy clones: not measured: a restore always maps the memory file "
-           "MAP_PRIVATE (lib/snapshot/restore.c); a copy mode needs lib/ and daemon support "
-           "(docs/benchmarks.md, \"Snapshots\")\n");
-}
-
 /* src: a counter VM booted from the pool, asked, saved with --keep as the
  * clones' snapshot. Its pid. */
 static pid_t make_source(int fd)
@@ -941,7 +403,7 @@ static void net_setup(void)
         perror("bench_clone: unshare(CLONE_NEWNET) (needs root)");
         exit(1);
     }
-    if (sh("ip link set lo up"))
+    if (bench_sh("ip link set lo up"))
         die("ip link set lo up");
     for (int b = 0; b < nbr; b++) {
         /* a fixed MAC: else the bridge takes its ports' lowest, which
@@ -949,7 +411,7 @@ static void net_setup(void)
         snprintf(cmd, sizeof(cmd), "ip link add lvcl%d address 02:cb:00:%02x:00:01 type bridge "
                  "&& ip addr add 10.%d.0.1/16 dev lvcl%d && ip link set lvcl%d up", b, 80 + b,
                  80 + b, b, b);
-        if (sh(cmd))
+        if (bench_sh(cmd))
             die("bridge setup with ip(8) failed");
     }
 }

@@ -9,10 +9,10 @@
  *                 [--area PAGES] [--interval-us US] [--pool K]
  *                 [--settle-ms MS]
  *
- * Root only. The scene is test_migverbs's (tests/e2e/test_migverbs.c),
- * made again here (benches do not link test code): the program moves
- * into a network namespace of its own, A, and makes a second one, B
- * (held by an fd). Each has a bridge lvm0, joined at layer 2 by a veth
+ * Root only. The scene is test_migverbs's, from the same code
+ * (tests/migscene.c, libc only: no test code): the program moves into a
+ * network namespace of its own, A, and makes a second one, B (held by an
+ * fd). Each has a bridge lvm0, joined at layer 2 by a veth
  * pair mA-mB whose ends are ports of the two bridges, so a VM keeps its
  * address 10.77.0.2/24 on either side; A's bridge has 10.77.0.1/24 (the
  * client, and the guest's gateway), B's none. A second veth pair cA
@@ -76,19 +76,18 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "../tests/migscene.h"
 #include "lvd.h"
 #include "lightvm/ctl.h"
 #include "stats.h"
 
-#define BR "lvm0"
-#define BR_MAC_A "02:1b:00:00:0a:01"
-#define BR_MAC_B "02:1b:00:00:0b:01"
-#define HOST_IP "10.77.0.1"
-#define VM_IP "10.77.0.2"
+#define BR MIGSCENE_BR
+#define HOST_IP MIGSCENE_HOST_IP
+#define VM_IP MIGSCENE_NET "2"
 #define VM_MAC "02:1b:00:77:00:%02x" /* one per VM: a bridge keeps the last one's
                                        * place in its table for minutes */
-#define CTL_A "10.78.0.1"
-#define CTL_B "10.78.0.2"
+#define CTL_A MIGSCENE_CTL_A
+#define CTL_B MIGSCENE_CTL_B
 #define MIG_PORT "7070"
 #define VM_NAME "m0"
 #define MEM_MB 16
@@ -107,15 +106,15 @@ struct side {
     const char *listen;  /* its --migrate-listen */
     char rundir[96], sock[128], log[128], token_path[128];
     char token[TOKEN_LEN + 1];
-    char nslink[64];     /* readlink of its namespace: "net:[N]" */
-    int nsfd;
+    int ix;              /* its namespace in (scene): 0 (A, this process's), 1 (B) */
     pid_t pid;
     struct lv_ctl_conn conn;
 };
 
-static struct side side_a = {.tag = "A", .listen = CTL_A ":" MIG_PORT, .nsfd = -1,
+static struct migscene scene = {.nsfd = {-1, -1}};
+static struct side side_a = {.tag = "A", .ix = 0, .listen = CTL_A ":" MIG_PORT,
                              .conn = {.fd = -1}};
-static struct side side_b = {.tag = "B", .listen = CTL_B ":" MIG_PORT, .nsfd = -1,
+static struct side side_b = {.tag = "B", .ix = 1, .listen = CTL_B ":" MIG_PORT,
                              .conn = {.fd = -1}};
 static char tmpdir[] = "/tmp/lightvm-mig-XXXXXX", guest_dir[PATH_MAX];
 static int tmp_made, pool_k = 2, vms; /* VMs booted so far */
@@ -217,12 +216,6 @@ static void client_stop(void)
 
 /* ---- cleanup ---- */
 
-static int sh(const char *cmd)
-{
-    const char *a[] = {"sh", "-c", cmd, NULL};
-    return bench_run(a);
-}
-
 /* Pids of processes other than this one in the namespace (link), at most
  * (max); how many. */
 static int ns_procs(const char *link, pid_t *pids, int max)
@@ -256,9 +249,11 @@ static void ns_kill_all(const struct side *s)
     pid_t pids[512];
     int n;
 
-    if (!s->nslink[0])
+    const char *link = scene.nslink[s->ix];
+
+    if (!link[0])
         return;
-    for (int t = 0; t < 5000 && (n = ns_procs(s->nslink, pids, 512)) > 0; t += 100) {
+    for (int t = 0; t < 5000 && (n = ns_procs(link, pids, 512)) > 0; t += 100) {
         for (int i = 0; i < n; i++)
             kill(pids[i], SIGKILL);
         usleep(100000);
@@ -292,29 +287,23 @@ static void cleanup(void)
     daemon_stop(&side_b);
     ns_kill_all(&side_a);
     ns_kill_all(&side_b);
-    if (side_b.nsfd >= 0)
-        close(side_b.nsfd); /* B goes with its last process */
-    if (side_a.nsfd >= 0)
-        close(side_a.nsfd); /* A goes with this one */
-    side_a.nsfd = side_b.nsfd = -1;
+    migscene_close(&scene); /* B goes with its last process, A with this one */
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
     if (tmp_made)
-        sh(cmd);
+        bench_sh(cmd);
     tmp_made = 0;
 }
 
 static void die(const char *why)
 {
     struct side *s[2] = {&side_a, &side_b};
-    char cmd[PATH_MAX];
+    char what[64];
 
     fprintf(stderr, "bench_migrate: %s; cleaning up\n", why);
-    for (int i = 0; i < 2; i++)
-        if (s[i]->log[0] && access(s[i]->log, R_OK) == 0) {
-            fprintf(stderr, "bench_migrate: the end of %s's lightvmd log:\n", s[i]->tag);
-            snprintf(cmd, sizeof(cmd), "tail -n 15 '%s' >&2", s[i]->log);
-            sh(cmd);
-        }
+    for (int i = 0; i < 2; i++) {
+        snprintf(what, sizeof(what), "%s's lightvmd log", s[i]->tag);
+        bench_log_tail("bench_migrate", what, s[i]->log, 15);
+    }
     cleanup();
     exit(1);
 }
@@ -327,85 +316,46 @@ static void on_signal(int sig)
 
 /* ---- the scene ---- */
 
-static int ns_link(int fd, char *out, size_t cap)
-{
-    char path[64];
-    ssize_t k;
-
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    if ((k = readlink(path, out, cap - 1)) <= 0)
-        return -1;
-    out[k] = '\0';
-    return 0;
-}
-
 static void sh_or_die(const char *cmd)
 {
     char msg[512];
 
-    if (sh(cmd)) {
+    if (bench_sh(cmd)) {
         snprintf(msg, sizeof(msg), "'%.400s' failed", cmd);
         die(msg);
     }
 }
 
+/* `ip ARGS` for migscene_make. */
+static int scene_ip(void *ctx, const char *args)
+{
+    char cmd[256];
+
+    (void)ctx;
+    snprintf(cmd, sizeof(cmd), "ip %s", args);
+    return bench_sh(cmd);
+}
+
 /* A (this process's from now on) and B, the links, bridges and
- * addresses (module comment). */
+ * addresses (module comment; tests/migscene.c). */
 static void net_setup(void)
 {
-    char cmd[512];
+    char why[256], msg[300];
 
     if (unshare(CLONE_NEWNET) < 0) {
         perror("bench_migrate: unshare(CLONE_NEWNET) (needs root)");
         exit(1);
     }
-    side_a.nsfd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (side_a.nsfd < 0 || unshare(CLONE_NEWNET) < 0)
-        die("a second network namespace");
-    side_b.nsfd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (setns(side_a.nsfd, CLONE_NEWNET) < 0 || side_b.nsfd < 0 ||
-        ns_link(side_a.nsfd, side_a.nslink, sizeof(side_a.nslink)) < 0 ||
-        ns_link(side_b.nsfd, side_b.nslink, sizeof(side_b.nslink)) < 0 ||
-        !strcmp(side_a.nslink, side_b.nslink))
-        die("namespace B");
-    sh_or_die("ip link set lo up && ip link add " BR " address " BR_MAC_A " type bridge && "
-              "ip addr add " HOST_IP "/24 dev " BR " && ip link set " BR " up");
-    snprintf(cmd, sizeof(cmd), "ip link add mA type veth peer name mB netns /proc/%d/fd/%d && "
-             "ip link add cA type veth peer name cB netns /proc/%d/fd/%d && "
-             "ip link set mA master " BR " && ip link set mA up && "
-             "ip addr add " CTL_A "/24 dev cA && ip link set cA up",
-             (int)getpid(), side_b.nsfd, (int)getpid(), side_b.nsfd);
-    sh_or_die(cmd);
-    /* B's side: this thread (the only one yet) in B, its children too */
-    if (setns(side_b.nsfd, CLONE_NEWNET) < 0)
-        die("setns into B");
-    int rc = sh("ip link set lo up && ip link add " BR " address " BR_MAC_B " type bridge && "
-                "ip link set " BR " up && ip link set mB master " BR " && ip link set mB up && "
-                "ip addr add " CTL_B "/24 dev cB && ip link set cB up");
-    if (setns(side_a.nsfd, CLONE_NEWNET) < 0)
-        die("setns back into A");
-    if (rc)
-        die("B's links with ip(8) failed");
+    if (migscene_make(&scene, scene_ip, NULL, why, sizeof(why)) < 0) {
+        snprintf(msg, sizeof(msg), "the two namespaces: %s", why);
+        die(msg);
+    }
 }
 
 /* (s)'s token file: TOKEN_LEN random letters and digits, mode 0600. */
 static void write_token(struct side *s)
 {
-    static const char al[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    unsigned char raw[TOKEN_LEN];
-    int rnd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    int fd = open(s->token_path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    int ok = rnd >= 0 && fd >= 0 && read(rnd, raw, sizeof(raw)) == (ssize_t)sizeof(raw);
-
-    for (int i = 0; i < TOKEN_LEN; i++)
-        s->token[i] = al[raw[i] % (sizeof(al) - 1)];
-    s->token[TOKEN_LEN] = '\0';
-    ok = ok && write(fd, s->token, TOKEN_LEN) == TOKEN_LEN && write(fd, "\n", 1) == 1;
-    if (rnd >= 0)
-        close(rnd);
-    if (fd >= 0)
-        close(fd);
-    if (!ok)
+    if (migscene_token(s->token_path, 0600, TOKEN_LEN, s->token) < 0)
         die("cannot write a token file");
 }
 
@@ -423,22 +373,10 @@ static void daemon_start(struct side *s, const char *lightvmd)
     char pool[32], msg[256];
     const char *a[] = {lightvmd, "--rundir", s->rundir, "--pool", pool, "--migrate-listen",
                        s->listen, "--migrate-token-file", s->token_path, NULL};
-    int fd = open(s->log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 
     snprintf(pool, sizeof(pool), "%d,1,%d", MEM_MB, pool_k);
-    if (fd < 0 || mkdir(s->rundir, 0700) < 0 || (s->pid = fork()) < 0)
+    if (mkdir(s->rundir, 0700) < 0 || (s->pid = bench_lvd_spawn(a, s->log, scene.nsfd[s->ix])) < 0)
         die("cannot start lightvmd");
-    if (s->pid == 0) {
-        int null = open("/dev/null", O_RDWR);
-        if (setns(s->nsfd, CLONE_NEWNET) < 0)
-            _exit(126);
-        dup2(null, 0);
-        dup2(null, 1);
-        dup2(fd, 2);
-        execv(a[0], (char *const *)a);
-        _exit(127);
-    }
-    close(fd);
     for (int t = 0; s->conn.fd < 0; t += 50) {
         struct lv_err err = {""};
         int c = lv_ctl_connect(s->sock, &err);

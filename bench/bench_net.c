@@ -32,6 +32,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "procfs.h"
 #include "stats.h"
 
 #define BRIDGE "lvbench0"
@@ -110,52 +111,6 @@ static double daytime(const char *ip)
     return bench_now_us() - t0;
 }
 
-static long trace_value(const char *errfile, const char *key)
-{
-    char line[512];
-    long n = -1;
-    size_t kl = strlen(key);
-    FILE *f = fopen(errfile, "r");
-
-    while (f && fgets(line, sizeof(line), f))
-        if (!strncmp(line, key, kl))
-            n = atol(line + kl);
-    if (f)
-        fclose(f);
-    return n;
-}
-
-static long meminfo_kb(const char *key)
-{
-    char line[256];
-    long v = -1;
-    size_t kl = strlen(key);
-    FILE *f = fopen("/proc/meminfo", "r");
-
-    while (f && fgets(line, sizeof(line), f))
-        if (!strncmp(line, key, kl))
-            v = atol(line + kl);
-    if (f)
-        fclose(f);
-    return v;
-}
-
-static long pss_kb(pid_t pid)
-{
-    char path[64], line[256];
-    long v = -1;
-    FILE *f;
-
-    snprintf(path, sizeof(path), "/proc/%d/smaps_rollup", (int)pid);
-    f = fopen(path, "r");
-    while (f && fgets(line, sizeof(line), f))
-        if (!strncmp(line, "Pss:", 4))
-            v = atol(line + 4);
-    if (f)
-        fclose(f);
-    return v;
-}
-
 static void stop(pid_t pid)
 {
     int st;
@@ -213,12 +168,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "bench_net: N must be 2..100000 and M 1..200\n");
         return 2;
     }
-    int fd = mkstemp(errfile);
-    if (fd < 0) {
-        perror("mkstemp");
+    if (bench_tmpfile(errfile) < 0)
         return 1;
-    }
-    close(fd);
     setup_netns();
 
     double *up = calloc((size_t)n, sizeof(double)), *peer = calloc((size_t)n, sizeof(double));
@@ -252,7 +203,7 @@ int main(int argc, char **argv)
             }
         }
         stop(pid);
-        long ex = trace_value(errfile, "trace exits total=");
+        long ex = bench_keyed_num(errfile, "trace exits total=");
         if (i % 2)
             ex1[n1++] = (double)ex;
         else
@@ -283,7 +234,7 @@ int main(int argc, char **argv)
 
     /* M VMs at once: memory. */
     pid_t *pids = calloc((size_t)m, sizeof(pid_t));
-    long avail0 = meminfo_kb("MemAvailable:");
+    long avail0 = bench_meminfo_kb("MemAvailable:");
     for (int i = 0; i < m; i++) {
         vm_argv(a, argv[1], argv[2], net, probe, 10 + i, port);
         pids[i] = spawn(a, NULL);
@@ -295,9 +246,9 @@ int main(int argc, char **argv)
         }
     }
     usleep(200000);
-    long avail1 = meminfo_kb("MemAvailable:"), pss = 0;
+    long avail1 = bench_meminfo_kb("MemAvailable:"), pss = 0;
     for (int i = 0; i < m; i++)
-        pss += pss_kb(pids[i]);
+        pss += bench_pss_kb(pids[i]);
     for (int i = 0; i < m; i++)
         stop(pids[i]);
     printf("%-38s vms=%d pss_kb_per_vm=%.0f memavailable_drop_kb_per_vm=%.0f\n",

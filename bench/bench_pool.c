@@ -40,6 +40,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "procfs.h"
 #include "stats.h"
 
 #define MAX_VMS 10000
@@ -59,13 +60,6 @@ static int nrunning, ncreated;
 static double res[NMODES][MAX_VMS];
 static char hit[MAX_VMS];
 static volatile sig_atomic_t interrupted;
-
-static double real_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
-}
 
 /* VM k's address (gw: its bridge's). */
 static void vm_ip(int k, char *buf, size_t n, int gw)
@@ -119,7 +113,7 @@ static int run(const char *const *argv, char *out, size_t n, double *us)
 {
     char scratch[512];
     size_t got = 0;
-    double t0 = real_us();
+    double t0 = bench_real_us();
     int p[2] = {-1, -1}, st;
 
     if (out && pipe2(p, O_CLOEXEC) < 0)
@@ -144,7 +138,7 @@ static int run(const char *const *argv, char *out, size_t n, double *us)
         return -1;
     }
     if (us)
-        *us = real_us() - t0;
+        *us = bench_real_us() - t0;
     return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
@@ -175,7 +169,7 @@ static int timed_probe(const char *const *argv, const char *src, int out_fd, int
     while (recv(probe_fd, buf, sizeof(buf), MSG_DONTWAIT) >= 0)
         fprintf(stderr, "bench_pool: a stray datagram before %s\n", src);
     r->exit_us = r->up_us = -1;
-    t0 = real_us();
+    t0 = bench_real_us();
     deadline = t0 + WAIT_MS * 1e3;
     if ((r->pid = spawn(argv, out_fd, log_fd, mnt_ns)) < 0)
         return -1;
@@ -183,11 +177,11 @@ static int timed_probe(const char *const *argv, const char *src, int out_fd, int
     while (r->up_us < 0 || (wait_exit && r->exit_us < 0)) {
         struct pollfd p[2] = {{r->up_us < 0 ? probe_fd : -1, POLLIN, 0},
                               {r->exit_us < 0 ? pfd : -1, POLLIN, 0}};
-        double left = deadline - real_us();
+        double left = deadline - bench_real_us();
         if (left <= 0 || poll(p, 2, (int)(left / 1e3) + 1) < 0)
             break;
         if (p[1].revents && waitpid(r->pid, &r->st, WNOHANG) == r->pid)
-            r->exit_us = real_us() - t0;
+            r->exit_us = bench_real_us() - t0;
         struct msghdr mh = {.msg_name = &from, .msg_namelen = sizeof(from), .msg_iov = &iov,
                             .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof(cbuf)};
         if (!p[0].revents || recvmsg(probe_fd, &mh, MSG_DONTWAIT) < 0)
@@ -197,7 +191,7 @@ static int timed_probe(const char *const *argv, const char *src, int out_fd, int
             fprintf(stderr, "bench_pool: a datagram from %s while waiting for %s\n", ip, src);
             continue;
         }
-        r->up_us = real_us() - t0;
+        r->up_us = bench_real_us() - t0;
         struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
         if (c && c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
             struct timespec ts;
@@ -206,7 +200,7 @@ static int timed_probe(const char *const *argv, const char *src, int out_fd, int
             if (d > 0 && d <= r->up_us)
                 r->up_us = d;
         }
-        deadline = real_us() + WAIT_MS * 1e3; /* the exit gets its own 10 s */
+        deadline = bench_real_us() + WAIT_MS * 1e3; /* the exit gets its own 10 s */
     }
     if (pfd >= 0)
         close(pfd);
@@ -560,19 +554,6 @@ static void pause_bench(void)
     printf("  fig9-0 answers daytime after them: %s\n", daytime_ok("10.99.0.2") ? "NO" : "yes");
 }
 
-static long mem_available_kb(void)
-{
-    char key[64];
-    long v = -1;
-    FILE *f = fopen("/proc/meminfo", "r");
-
-    while (f && fscanf(f, "%63s %ld kB ", key, &v) == 2 && strcmp(key, "MemAvailable:"))
-        v = -1;
-    if (f)
-        fclose(f);
-    return v;
-}
-
 /* The mode's table: median and p99 per hundred VMs. */
 static void table(int mode)
 {
@@ -694,12 +675,12 @@ int main(int argc, char **argv)
             start_daemon(m);
         else
             printf("\n");
-        long mem0 = mem_available_kb();
+        long mem0 = bench_meminfo_kb("MemAvailable:");
         double t0 = bench_now_us();
         create_all(m);
         double took = (bench_now_us() - t0) / 1e6;
         usleep(200000);
-        long mem1 = mem_available_kb();
+        long mem1 = bench_meminfo_kb("MemAvailable:");
         int silent = -1, ok = 0, k = 0;
         for (; k < nvms && k - ok < 10; k++) { /* 2 s per silent VM: stop at 10 */
             vm_ip(k, path, sizeof(path), 0);

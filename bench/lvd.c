@@ -1,5 +1,8 @@
 /* lvd.c: what the benchmarks that talk to lightvmd's socket share. */
+#include <errno.h>
+#include <fcntl.h>
 #include <jansson.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
@@ -27,6 +30,28 @@ json_t *bench_call(struct lv_ctl_conn *c, json_t *req, int timeout_ms, char *why
         return NULL;
     }
     return rep;
+}
+
+pid_t bench_lvd_spawn(const char *const argv[], const char *log, int nsfd)
+{
+    int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    pid_t pid = fd < 0 ? -1 : fork();
+    int e = errno;
+
+    if (pid == 0) {
+        int null = open("/dev/null", O_RDWR);
+        if (nsfd >= 0 && setns(nsfd, CLONE_NEWNET) < 0)
+            _exit(126);
+        dup2(null, 0);
+        dup2(null, 1);
+        dup2(fd, 2);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    if (fd >= 0)
+        close(fd);
+    errno = e;
+    return pid;
 }
 
 int bench_pool_wait(const char *sock, int want, int timeout_ms)

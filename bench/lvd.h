@@ -16,6 +16,12 @@ struct lv_ctl_conn;
  * connection's) in (why, n). */
 json_t *bench_call(struct lv_ctl_conn *c, json_t *req, int timeout_ms, char *why, size_t n);
 
+/* Starts lightvmd: (argv) (argv[0] its path) with stdin and stdout on
+ * /dev/null and stderr appended to file (log) (made with mode 0600), in
+ * the network namespace of fd (nsfd) when it is >= 0. Its pid (the
+ * caller's to reap), or -1 (errno set). */
+pid_t bench_lvd_spawn(const char *const argv[], const char *log, int nsfd);
+
 /* Asks lightvmd at (sock) for its pool every 50 ms until the first flavor
  * has (want) ready shells (0), or (timeout_ms) passes (-1). */
 int bench_pool_wait(const char *sock, int want, int timeout_ms);

@@ -1,5 +1,6 @@
 /* stats.c: timing and process helpers shared by the benchmarks. */
 #include <arpa/inet.h>
+#include <limits.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +16,14 @@ double bench_now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+double bench_real_us(void)
+{
+    struct timespec t;
+
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (double)t.tv_sec * 1e6 + (double)t.tv_nsec / 1e3;
 }
 
 static int cmp(const void *a, const void *b)
@@ -56,6 +65,35 @@ int bench_run(const char *const argv[])
     if (pid < 0 || waitpid(pid, &st, 0) != pid)
         return -1;
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? 0 : -1;
+}
+
+int bench_sh(const char *cmd)
+{
+    const char *a[] = {"sh", "-c", cmd, NULL};
+    return bench_run(a);
+}
+
+void bench_log_tail(const char *prog, const char *what, const char *path, int lines)
+{
+    char cmd[PATH_MAX + 64];
+
+    if (!path[0] || access(path, R_OK) != 0)
+        return;
+    fprintf(stderr, "%s: the end of %s:\n", prog, what);
+    snprintf(cmd, sizeof(cmd), "tail -n %d '%s' >&2", lines, path);
+    bench_sh(cmd);
+}
+
+int bench_tmpfile(char *tmpl)
+{
+    int fd = mkstemp(tmpl);
+
+    if (fd < 0) {
+        perror("mkstemp");
+        return -1;
+    }
+    close(fd);
+    return 0;
 }
 
 int bench_bridge_up(const char *br, const char *cidr)

@@ -15,6 +15,22 @@
 #include "lightvm/ctl.h"
 #include "lvtest.h"
 
+void lvt_e2e_require(const char *test, const char *needs)
+{
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    lvt_require_kvm();
+    lvt_require_root(test, needs);
+}
+
+const char *lvt_e2e_release_arg(int argc, char **argv, int at)
+{
+    if (argc <= at)
+        return NULL;
+    CHECK(access("/usr/bin/valgrind", X_OK) == 0, "valgrind is not installed "
+          "(scripts/deps.sh installs it)");
+    return argv[at];
+}
+
 int lvt_e2e_setup(const char *guest_arg, char *gdir, char *rundir, char *cfgdir,
                   const char **ip_bin, const char **nc_bin)
 {
@@ -63,6 +79,15 @@ int lvt_bridge_add(struct lvt_bg *tool, const char *ip_bin, const char *br, cons
     if (!st)
         st = lvt_ip(tool, ip_bin, "link set %s up", br);
     return st;
+}
+
+int lvt_e2e_bridge(struct lvt_bg *tool, const char *ip_bin, const char *br, const char *cidr)
+{
+    if (lvt_ip(tool, ip_bin, "link set lo up") || lvt_bridge_add(tool, ip_bin, br, cidr)) {
+        fprintf(stderr, "FAIL: bridge setup: %s\n", tool->err);
+        return -1;
+    }
+    return 0;
 }
 
 long lvt_vm_pid(struct lvt_proc *p, const char *lightvm, const char *rundir, const char *name)
@@ -183,6 +208,18 @@ void lvt_check_dir_empty(const char *path)
         closedir(d);
 }
 
+void lvt_check_rundir_clean(const char *rundir)
+{
+    char p[PATH_MAX];
+
+    snprintf(p, sizeof(p), "%s/lightvmd.sock", rundir);
+    CHECK(access(p, F_OK) < 0, "%s left behind", p);
+    snprintf(p, sizeof(p), "%s/vms", rundir);
+    lvt_check_dir_empty(p);
+    snprintf(p, sizeof(p), "%s/shells", rundir);
+    CHECK(access(p, F_OK) < 0, "%s left behind (shell sockets)", p);
+}
+
 void lvt_show_vmm_log(const char *rundir, int lines)
 {
     char p[PATH_MAX], line[512];
@@ -198,14 +235,16 @@ void lvt_show_vmm_log(const char *rundir, int lines)
 
 void lvt_kill_netns_others(void)
 {
-    char list[8192];
-    pid_t pids[1024];
-    int n = lvt_netns_others(pids, 1024, list, sizeof(list));
+    lvt_ns_kill(NULL);
+}
 
-    for (int i = 0; i < n && i < 1024; i++)
-        kill(pids[i], SIGKILL);
-    for (int t = 0; t < 5000 && lvt_netns_others(NULL, 0, list, sizeof(list)) > 0; t += 100)
-        lvt_sleep_ms(100);
+void lvt_e2e_stop(struct lvt_bg *d, const char *rundir)
+{
+    if (lvt_failures)
+        lvt_show_vmm_log(rundir, 40);
+    if (d->pid)
+        lvt_bg_stop(d, SIGKILL, 5000);
+    lvt_kill_netns_others();
 }
 
 void lvt_rm_rf(struct lvt_bg *tool, const char *path)

@@ -9,6 +9,7 @@
 #define LVTEST_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <sys/types.h>
 
@@ -102,11 +103,16 @@ const char *lvt_find_exe(const char *const *cands);
 int lvt_ip(struct lvt_bg *tool, const char *ip_bin, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Processes other than this one in this network namespace (a test's own:
+/* Processes other than this one in network namespace (nslink) (a
+ * readlink of /proc/PID/ns/net: "net:[N]"; NULL: this one, a test's own:
  * anything there was started by the test): how many (-1 if /proc cannot
  * be read), up to (max) of their pids in (pids), and " pid(comm)" for
  * each in (list). */
-int lvt_netns_others(pid_t *pids, int max, char *list, size_t cap);
+int lvt_ns_procs(const char *nslink, pid_t *pids, int max, char *list, size_t cap);
+int lvt_netns_others(pid_t *pids, int max, char *list, size_t cap); /* (NULL) */
+/* SIGKILLs the processes other than this one in network namespace
+ * (nslink) (NULL: this one); waits 5 s at most for them to be gone. */
+void lvt_ns_kill(const char *nslink);
 
 /* Open fds of process (pid) (entries of /proc/PID/fd), -1 if unreadable. */
 int lvt_fd_count(pid_t pid);
@@ -167,11 +173,38 @@ long lvt_vm_file_size(const char *rundir, const char *name, const char *file);
 /* The bytes of VM (name)'s console log: console.log + console.log.1. */
 long lvt_con_log_bytes(const char *rundir, const char *name);
 
+/* ---- a client of guest/apps/counter (lvcounter.c) ----
+ * The counter answers on UDP and TCP port 7 with "count N uptime_ms M gen
+ * G ip A" (TCP: and " isn X", its side's initial sequence number). */
+struct lvt_reply {
+    unsigned long count, uptime_ms, gen;
+    char ip[16];
+};
+
+/* Dotted quad (s) in network order (0 if it is not one). */
+uint32_t lvt_ip4(const char *s);
+/* A counter's answer (buf) parsed into (r): 1 if it is one. */
+int lvt_counter_parse(const char *buf, struct lvt_reply *r);
+/* Asks (ip):7 over UDP from one socket, up to (tries) times a second
+ * apart: the tries it took (1..tries) with the answer in (r), or 0 if
+ * none came. An answer that is not a counter's is CHECK-failed. */
+int lvt_counter_ask(const char *ip, int tries, struct lvt_reply *r);
+/* Asks (ip):7 over TCP (up to (tries) connects, 2 s each, half a second
+ * apart): 1 with the ISN of the guest's side in *isn, or 0. */
+int lvt_counter_ask_tcp(const char *ip, int tries, unsigned long *isn);
+
 /* ---- end-to-end tests: the test's namespace, lightvmd, the CLI (lve2e.c) ----
  * Every buffer, lvt_bg and lvt_proc here is the caller's; nothing is
  * allocated. The CLI calls take the caller's (p, lightvm, rundir) as
  * lvt_con_stats does; tests wrap them in a macro of their own (lv). */
 
+/* The first lines of an e2e test's main: stdout line-buffered, then
+ * lvt_require_kvm and lvt_require_root(test, needs). */
+void lvt_e2e_require(const char *test, const char *needs);
+/* argv[at] if the test was given it (argc > at): the release build of
+ * lightvm, for runs under valgrind (which cannot run the sanitizer build);
+ * CHECKs that valgrind is installed. NULL without it. */
+const char *lvt_e2e_release_arg(int argc, char **argv, int at);
 /* The start of an e2e test's main: (guest_arg) resolved into (gdir)
  * (PATH_MAX bytes), ip and nc found, (rundir) (a mkdtemp template)
  * created and (cfgdir) (PATH_MAX bytes) = RUNDIR-cfg beside it, then this
@@ -184,6 +217,10 @@ int lvt_e2e_setup(const char *guest_arg, char *gdir, char *rundir, char *cfgdir,
 /* Bridge (br) with address (cidr, "10.1.0.1/16") and up, with (tool);
  * 0, or the failing ip's status (its stderr printed). */
 int lvt_bridge_add(struct lvt_bg *tool, const char *ip_bin, const char *br, const char *cidr);
+
+/* lo up and bridge (br) with (cidr) (lvt_bridge_add), with (tool); 0, or
+ * -1 after printing a FAIL line with ip's stderr. */
+int lvt_e2e_bridge(struct lvt_bg *tool, const char *ip_bin, const char *br, const char *cidr);
 
 /* Runs `(lightvm) ARGS... --rundir (rundir)` (ARGS NULL-terminated, at
  * most 18), 60 s at most: its exit status, -1 if not run; output in p. */
@@ -214,11 +251,18 @@ int lvt_daytime_answers(struct lvt_bg *tool, const char *nc_bin, const char *ip,
 void lvt_check_netns_empty(void);
 /* CHECKs that directory (path) holds nothing (a missing one holds nothing). */
 void lvt_check_dir_empty(const char *path);
+/* CHECKs that lightvmd left nothing in its run directory (rundir) once
+ * stopped: no socket, no VM directory, no shells directory. */
+void lvt_check_rundir_clean(const char *rundir);
 /* The first (lines) lines of (rundir)/vmm.log on stderr (after a failure). */
 void lvt_show_vmm_log(const char *rundir, int lines);
 /* SIGKILLs whatever else runs in this network namespace (what a failure
  * left: VM processes outlive lightvmd by design); waits 5 s at most. */
 void lvt_kill_netns_others(void);
+/* The end of an e2e test, whatever happened: (rundir)'s vmm.log shown
+ * if a CHECK failed, lightvmd (d) SIGKILLed if it still runs, and
+ * whatever else runs in this network namespace (lvt_kill_netns_others). */
+void lvt_e2e_stop(struct lvt_bg *d, const char *rundir);
 /* rm -rf (path), with (tool). */
 void lvt_rm_rf(struct lvt_bg *tool, const char *path);
 

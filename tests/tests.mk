@@ -9,7 +9,7 @@ ALL_TESTS     := $(call listed,unit) $(call listed,kvm)
 FUZZ_TARGETS  := $(call listed,fuzz)
 TEST_BINS     := $(ALL_TESTS:%=$(ASAN)/tests/%)
 FUZZ_BINS     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
-TEST_COMMON   := tests/lvtest.c tests/lve2e.c tests/elfgen.c
+TEST_COMMON   := tests/lvtest.c tests/lve2e.c tests/lvcounter.c tests/elfgen.c
 TEST_CFLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g $(SAN) -Iinclude -Itests
 FUZZ_SECONDS  ?= 60
 
@@ -39,6 +39,12 @@ $(ASAN)/tests/test_faults: TEST_EXTRA := tests/e2e/faults_image.c tests/e2e/faul
 $(ASAN)/tests/test_faults: tests/e2e/faults_image.c tests/e2e/faults_console.c \
 	tests/e2e/faults_procs.c tests/e2e/faults_host.c \
 	tests/e2e/test_faults.h
+# test_migverbs: its cases, its two sides, its client loop and its proxy;
+# the scene of two namespaces (tests/migscene.c) bench_migrate makes too.
+MIGVERBS_SRCS := tests/e2e/migverbs_sides.c tests/e2e/migverbs_loop.c \
+	tests/e2e/migverbs_proxy.c tests/migscene.c
+$(ASAN)/tests/test_migverbs: TEST_EXTRA := $(MIGVERBS_SRCS)
+$(ASAN)/tests/test_migverbs: $(MIGVERBS_SRCS) tests/e2e/test_migverbs.h tests/migscene.h
 # The KVM migration tests share their VM and UDP helpers (tests/kvm/migvm.c).
 MIGVM_TESTS   := $(ASAN)/tests/test_migrate $(ASAN)/tests/test_miglocal
 $(MIGVM_TESTS): TEST_EXTRA := tests/kvm/migvm.c

@@ -62,7 +62,6 @@ static char rundir[64] = "/tmp/lvtest-daemon-XXXXXX", cfgdir[PATH_MAX];
 static struct lvt_bg daemon_bg, tool;
 static struct lvt_proc cli;
 
-#define ipcmd(...) lvt_ip(&tool, ip_bin, __VA_ARGS__)
 /* `lightvm ARGS...` (NULL-terminated) with our run directory: its exit
  * status, output in cli. */
 #define lv(...) lvt_lv(&cli, lightvm, rundir, __VA_ARGS__)
@@ -653,13 +652,7 @@ static void case_end(void)
           "VMs left after destroying all: %s", cli.out);
     lvt_daemon_term(&daemon_bg);
     lvt_check_netns_empty();
-    char p[PATH_MAX];
-    snprintf(p, sizeof(p), "%s/lightvmd.sock", rundir);
-    CHECK(access(p, F_OK) < 0, "lightvmd.sock left behind");
-    snprintf(p, sizeof(p), "%s/vms", rundir);
-    lvt_check_dir_empty(p);
-    snprintf(p, sizeof(p), "%s/shells", rundir);
-    CHECK(access(p, F_OK) < 0, "%s left behind (shell sockets)", p);
+    lvt_check_rundir_clean(rundir);
 }
 
 int main(int argc, char **argv)
@@ -670,23 +663,15 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: test_daemon LIGHTVM LIGHTVMD GUEST_DIR [RELEASE_LIGHTVM]\n");
         return 2;
     }
-    if (argc == 5) { /* verbs under valgrind, which cannot run the sanitizer build */
-        lightvm_rel = argv[4];
-        CHECK(access("/usr/bin/valgrind", X_OK) == 0, "valgrind is not installed "
-              "(scripts/deps.sh installs it)");
-    }
+    lightvm_rel = lvt_e2e_release_arg(argc, argv, 4); /* verbs under valgrind */
     lightvm = argv[1];
     lightvmd = argv[2];
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    lvt_require_kvm();
-    lvt_require_root("test_daemon", "network namespaces, taps");
+    lvt_e2e_require("test_daemon", "network namespaces, taps");
     if (lvt_e2e_setup(argv[3], gabs, rundir, cfgdir, &ip_bin, &nc_bin) < 0)
         return 1;
     gdir = gabs;
-    if (ipcmd("link set lo up") || lvt_bridge_add(&tool, ip_bin, BR, HOST_IP "/16")) {
-        fprintf(stderr, "FAIL: bridge setup: %s\n", tool.err);
+    if (lvt_e2e_bridge(&tool, ip_bin, BR, HOST_IP "/16") < 0)
         return 1;
-    }
     case_rundir();
     case_errors();
     if (daemon_bg.pid) {
@@ -704,11 +689,7 @@ int main(int argc, char **argv)
     else
         CHECK(0, "lightvmd is not running (status %d): the cases after that did not run\n%s",
               daemon_bg.status, daemon_bg.err);
-    if (lvt_failures)
-        lvt_show_vmm_log(rundir, 40);
-    if (daemon_bg.pid)
-        lvt_bg_stop(&daemon_bg, SIGKILL, 5000);
-    lvt_kill_netns_others();
+    lvt_e2e_stop(&daemon_bg, rundir);
     lvt_rm_rf(&tool, rundir);
     lvt_rm_rf(&tool, cfgdir);
     return lvt_done("test_daemon");

@@ -389,24 +389,15 @@ int main(int argc, char **argv)
     }
     lightvm = argv[1];
     lightvmd = argv[2];
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    lvt_require_kvm();
-    lvt_require_root("test_limits", "cgroups, network namespaces, taps");
+    lvt_e2e_require("test_limits", "cgroups, network namespaces, taps");
     if (lvt_e2e_setup(argv[3], gabs, rundir, cfgdir, &ip_bin, &nc_bin) < 0)
         return 1;
     gdir = gabs;
-    if (lvt_ip(&tool, ip_bin, "link set lo up") ||
-        lvt_bridge_add(&tool, ip_bin, BR, HOST_IP "/24")) {
-        fprintf(stderr, "FAIL: bridge setup: %s\n", tool.err);
+    if (lvt_e2e_bridge(&tool, ip_bin, BR, HOST_IP "/24") < 0)
         return 1;
-    }
     case_tight(&stale);
     case_default(&stale);
-    if (lvt_failures)
-        lvt_show_vmm_log(rundir, 40);
-    if (daemon_bg.pid)
-        lvt_bg_stop(&daemon_bg, SIGKILL, 5000);
-    lvt_kill_netns_others();
+    lvt_e2e_stop(&daemon_bg, rundir);
     for (int i = 0; i < stale.n; i++)
         rmdir(stale.d[i]); /* (if the daemon did not) */
     lvt_check_netns_empty();

@@ -12,6 +12,9 @@
  * pool 16,1,2), listening for migrations on its cA/cB address, port
  * 7070, with a token of its own (a file of mode 0600). The guest is
  * guest/apps/counter (UDP port 7: "count N uptime_ms M gen G ip A").
+ * The scene is tests/migscene.c's (bench_migrate makes the same); the two
+ * sides, the client loop and the proxy are in migverbs_sides.c,
+ * migverbs_loop.c and migverbs_proxy.c (test_migverbs.h).
  *
  *   0. a lightvmd whose token file others may read refuses to start
  *   1. c0 (counter, 16 MiB, one vif on lvm0, 10.77.0.2/24) at A, asked
@@ -60,92 +63,30 @@
  * usage: test_migverbs LIGHTVM LIGHTVMD GUEST_DIR. Needs KVM (skips
  * without it, fails under LIGHTVM_REQUIRE_KVM=1) and root.
  */
-#include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <netinet/in.h>
-#include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdatomic.h>
-#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/time.h>
 #include <unistd.h>
 
-#include "lvtest.h"
+#include "test_migverbs.h"
 
-#define BR "lvm0"
-#define NET "10.77.0."
-#define HOST_IP NET "1"
-#define C0_IP NET "2"
-#define CTL_A "10.78.0.1"
-#define CTL_B "10.78.0.2"
-#define MIG_PORT "7070"
 #define DEAD_PORT "7079" /* nobody listens there */
 #define MEM_MB 16
-#define POOL 2
-#define POOL_ARG "16,1,2"
 #define CUT_AT (64u << 10)  /* case 5: bytes of the source's stream let through */
 #define FLIP_AT (48u << 10) /* case 6: the flipped byte, after the handshake line */
 
-/* The client loop (case 2, 3). */
-#define LOOP_WARMUP 20        /* requests answered before the migration starts */
-#define LOOP_AFTER 50         /* requests once the source's VM process is gone */
-#define LOOP_FIRST_MS 1000    /* a request unanswered this long is asked again ... */
-#define LOOP_HOLD_MS 150000   /* ... once the migration is over, or after this */
-#define LOOP_RETRY_MS 10000   /* the retry's answer, at most */
-#define LOOP_MAX_MS 400000    /* the whole loop, at most */
-#define LOOP_MAX_REQ 200000
-
-static const char *lightvm, *lightvmd, *gdir, *ip_bin, *nc_bin;
-static char rundir_a[64] = "/tmp/lvtest-migverbs-XXXXXX", cfgdir[PATH_MAX];
-static char rundir_b[64] = "/tmp/lvtest-migverbs-B-XXXXXX";
-static char sysdir_b[64] = "/tmp/lvtest-migverbs-sys-XXXXXX";
-static char tok_bad[PATH_MAX], tok_wrong[PATH_MAX];
-static struct lvt_bg tool;
-static struct lvt_proc cli;
-
-/* One host: a network namespace with its lightvmd. */
-struct side {
-    const char *tag;     /* "A", "B" */
-    char *rundir;
-    int nsfd;            /* its network namespace (the test's for A) */
-    char nslink[64];     /* readlink of it: "net:[N]" */
-    const char *sys;     /* a sysfs of that namespace */
-    const char *listen;  /* its --migrate-listen */
-    char token[PATH_MAX];/* its --migrate-token-file */
-    struct lvt_bg d;     /* its lightvmd */
-    int procs, taps;     /* in its namespace with its pool full and no VM */
-};
-
-static struct side side_a = {.tag = "A", .rundir = rundir_a, .nsfd = -1, .sys = "/sys",
-                             .listen = CTL_A ":" MIG_PORT};
-static struct side side_b = {.tag = "B", .rundir = rundir_b, .nsfd = -1, .sys = sysdir_b,
-                             .listen = CTL_B ":" MIG_PORT};
-static struct side *here = &side_a; /* where c0 runs */
-
-#define lv(s, ...) lvt_lv(&cli, lightvm, (s)->rundir, __VA_ARGS__)
-
-static struct side *other(const struct side *s)
-{
-    return s == &side_a ? &side_b : &side_a;
-}
-
-struct reply {
-    unsigned long count, uptime_ms, gen;
-    char ip[16];
-};
-
-static struct reply last; /* c0's last answer */
+const char *lightvm, *lightvmd, *ip_bin;
+char cfgdir[PATH_MAX], tok_bad[PATH_MAX], tok_wrong[PATH_MAX];
+struct lvt_bg tool;
+struct lvt_proc cli;
+static const char *gdir, *nc_bin;
+static struct lvt_reply last; /* c0's last answer */
 static char c0_mac[24];
 
 /* (s) is exactly one non-empty line. */
@@ -155,398 +96,14 @@ static int one_line(const char *s)
     return n > 1 && s[n - 1] == '\n' && strchr(s, '\n') == s + n - 1;
 }
 
-static struct sockaddr_in sock_addr(const char *ip, unsigned port)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-
-    inet_pton(AF_INET, ip, &sa.sin_addr);
-    return sa;
-}
-
-/* ---- namespaces ---- */
-
-/* Moves the calling thread into network namespace (fd); 0 or -1 (CHECKed). */
-static int ns_enter(int fd, const char *tag)
-{
-    if (setns(fd, CLONE_NEWNET) == 0)
-        return 0;
-    CHECK(0, "setns into namespace %s: %s", tag, strerror(errno));
-    return -1;
-}
-
-/* Processes other than this one whose network namespace is (s)'s: how
- * many (-1 if /proc is unreadable), up to (max) pids in (pids) and
- * " pid(comm)" for each in (list). */
-static int ns_procs(const struct side *s, pid_t *pids, int max, char *list, size_t cap)
-{
-    char path[64], ns[64], comm[64];
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    int n = 0;
-
-    list[0] = '\0';
-    if (!d)
-        return -1;
-    while ((de = readdir(d))) {
-        long pid = strtol(de->d_name, NULL, 10);
-        ssize_t k;
-        if (pid <= 0 || pid == (long)getpid())
-            continue;
-        snprintf(path, sizeof(path), "/proc/%ld/ns/net", pid);
-        if ((k = readlink(path, ns, sizeof(ns) - 1)) <= 0)
-            continue;
-        ns[k] = '\0';
-        if (strcmp(ns, s->nslink))
-            continue;
-        if (n < max)
-            pids[n] = (pid_t)pid;
-        n++;
-        snprintf(path, sizeof(path), "/proc/%ld/comm", pid);
-        FILE *f = fopen(path, "r");
-        if (!f || !fgets(comm, sizeof(comm), f))
-            comm[0] = '\0';
-        if (f)
-            fclose(f);
-        comm[strcspn(comm, "\n")] = '\0';
-        snprintf(list + strlen(list), cap - strlen(list), " %ld(%s)", pid, comm);
-    }
-    closedir(d);
-    return n;
-}
-
-/* Tap devices in (s)'s namespace (its sysfs). */
-static int ns_taps(const struct side *s)
-{
-    char path[PATH_MAX];
-    DIR *d;
-    struct dirent *de;
-    int n = 0;
-
-    snprintf(path, sizeof(path), "%s/class/net", s->sys);
-    if (!(d = opendir(path)))
-        return -1;
-    while ((de = readdir(d))) {
-        if (de->d_name[0] == '.')
-            continue;
-        snprintf(path, sizeof(path), "%s/class/net/%s/tun_flags", s->sys, de->d_name);
-        n += access(path, F_OK) == 0;
-    }
-    closedir(d);
-    return n;
-}
-
-/* A counter of interface (ifname) in (s)'s namespace ("statistics/..."). */
-static unsigned long long ns_stat(const struct side *s, const char *ifname, const char *attr)
-{
-    char path[PATH_MAX], buf[32] = "";
-    FILE *f;
-
-    snprintf(path, sizeof(path), "%s/class/net/%s/%s", s->sys, ifname, attr);
-    if (!(f = fopen(path, "r")))
-        return 0;
-    if (!fgets(buf, sizeof(buf), f))
-        buf[0] = '\0';
-    fclose(f);
-    return strtoull(buf, NULL, 10);
-}
-
-/* Process (pid) lives in (s)'s network namespace. */
-static int pid_in_ns(const struct side *s, long pid)
-{
-    char path[64], ns[64];
-    ssize_t k;
-
-    snprintf(path, sizeof(path), "/proc/%ld/ns/net", pid);
-    if ((k = readlink(path, ns, sizeof(ns) - 1)) <= 0)
-        return 0;
-    ns[k] = '\0';
-    return !strcmp(ns, s->nslink);
-}
-
-/* SIGKILLs what runs in (s)'s namespace; waits 5 s at most. */
-static void ns_kill_all(const struct side *s)
-{
-    char list[4096];
-    pid_t pids[256];
-    int n = ns_procs(s, pids, 256, list, sizeof(list));
-
-    for (int i = 0; i < n && i < 256; i++)
-        kill(pids[i], SIGKILL);
-    for (int t = 0; t < 5000 && ns_procs(s, NULL, 0, list, sizeof(list)) > 0; t += 100)
-        lvt_sleep_ms(100);
-}
-
-static int ns_link(int fd, char *out, size_t cap)
-{
-    char path[64];
-    ssize_t k;
-
-    snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-    if ((k = readlink(path, out, cap - 1)) <= 0)
-        return -1;
-    out[k] = '\0';
-    return 0;
-}
-
-/* Namespace B: made by unshare and held by an fd (this thread goes back to A). */
-static int make_ns_b(void)
-{
-    side_a.nsfd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (side_a.nsfd < 0 || unshare(CLONE_NEWNET) < 0) {
-        fprintf(stderr, "FAIL: a second network namespace: %s\n", strerror(errno));
-        return -1;
-    }
-    side_b.nsfd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (ns_enter(side_a.nsfd, "A") < 0 || side_b.nsfd < 0 ||
-        ns_link(side_a.nsfd, side_a.nslink, sizeof(side_a.nslink)) < 0 ||
-        ns_link(side_b.nsfd, side_b.nslink, sizeof(side_b.nslink)) < 0 ||
-        !strcmp(side_a.nslink, side_b.nslink)) {
-        fprintf(stderr, "FAIL: namespace B: %s\n", strerror(errno));
-        return -1;
-    }
-    return 0;
-}
-
-/* B's side of the links, its bridge and a sysfs of it; run with this
- * thread in B. */
-static int setup_b_inside(void)
-{
-    int st = lvt_ip(&tool, ip_bin, "link set lo up");
-    if (!st) /* a MAC of its own: A's bridge must not take B's frames as its own */
-        st = lvt_ip(&tool, ip_bin, "link add " BR " address 02:1b:00:00:0b:01 type bridge");
-    if (!st)
-        st = lvt_ip(&tool, ip_bin, "link set " BR " up");
-    if (!st)
-        st = lvt_ip(&tool, ip_bin, "link set mB master " BR);
-    if (!st)
-        st = lvt_ip(&tool, ip_bin, "link set mB up");
-    if (!st)
-        st = lvt_ip(&tool, ip_bin, "addr add " CTL_B "/24 dev cB");
-    if (!st)
-        st = lvt_ip(&tool, ip_bin, "link set cB up");
-    if (!st && mount("sysfs", sysdir_b, "sysfs", 0, NULL) < 0) {
-        fprintf(stderr, "FAIL: mount a sysfs of B on %s: %s\n", sysdir_b, strerror(errno));
-        st = -1;
-    }
-    return st;
-}
-
-/* Both namespaces' links, bridges and addresses (module comment). */
-static int net_setup(void)
-{
-    int st = make_ns_b();
-
-    if (!st)
-        st = lvt_ip(&tool, ip_bin, "link set lo up");
-    if (!st)
-        st = lvt_bridge_add(&tool, ip_bin, BR, HOST_IP "/24");
-    if (!st)
-        st = lvt_ip(&tool, ip_bin, "link add mA type veth peer name mB netns /proc/%d/fd/%d",
-                    (int)getpid(), side_b.nsfd);
-    if (!st)
-        st = lvt_ip(&tool, ip_bin, "link add cA type veth peer name cB netns /proc/%d/fd/%d",
-                    (int)getpid(), side_b.nsfd);
-    if (!st)
-        st = lvt_ip(&tool, ip_bin, "link set mA master " BR);
-    if (!st)
-        st = lvt_ip(&tool, ip_bin, "link set mA up");
-    if (!st)
-        st = lvt_ip(&tool, ip_bin, "addr add " CTL_A "/24 dev cA");
-    if (!st)
-        st = lvt_ip(&tool, ip_bin, "link set cA up");
-    if (!st && mkdtemp(sysdir_b) == NULL) {
-        fprintf(stderr, "FAIL: mkdtemp %s: %s\n", sysdir_b, strerror(errno));
-        sysdir_b[0] = '\0';
-        st = -1;
-    }
-    if (!st && (st = ns_enter(side_b.nsfd, "B")) == 0) {
-        st = setup_b_inside();
-        if (ns_enter(side_a.nsfd, "A") < 0)
-            st = -1;
-    }
-    return st;
-}
-
-/* ---- files ---- */
-
-/* A token file (path) of mode (mode) holding (len) random letters and
- * digits and a newline. 0 or -1 (CHECKed). */
-static int write_token(const char *path, mode_t mode, size_t len)
-{
-    static const char al[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    unsigned char raw[64];
-    char text[66];
-    int rnd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
-    int ok = rnd >= 0 && fd >= 0 && len < sizeof(raw) && read(rnd, raw, len) == (ssize_t)len &&
-             fchmod(fd, mode) == 0;
-
-    for (size_t i = 0; ok && i < len; i++)
-        text[i] = al[raw[i] % (sizeof(al) - 1)];
-    text[len] = '\n';
-    ok = ok && write(fd, text, len + 1) == (ssize_t)(len + 1);
-    if (rnd >= 0)
-        close(rnd);
-    if (fd >= 0)
-        close(fd);
-    CHECK(ok, "cannot write the token file %s: %s", path, strerror(errno));
-    return ok ? 0 : -1;
-}
-
-static int write_tokens(void)
-{
-    snprintf(side_a.token, sizeof(side_a.token), "%.4000s/token-a", cfgdir);
-    snprintf(side_b.token, sizeof(side_b.token), "%.4000s/token-b", cfgdir);
-    snprintf(tok_wrong, sizeof(tok_wrong), "%.4000s/token-wrong", cfgdir);
-    snprintf(tok_bad, sizeof(tok_bad), "%.4000s/token-mode640", cfgdir);
-    return write_token(side_a.token, 0600, 32) | write_token(side_b.token, 0600, 32) |
-           write_token(tok_wrong, 0600, 32) | write_token(tok_bad, 0640, 32);
-}
-
-/* ---- the CLI's view ---- */
-
-/* The names `lightvm list` shows at (s) (its second column), space-separated. */
-static void list_names(const struct side *s, char *out, size_t cap)
-{
-    char name[80];
-
-    out[0] = '\0';
-    CHECK(lv(s, "list", NULL) == 0, "list at %s: %s", s->tag, cli.err);
-    const char *l = strchr(cli.out, '\n'); /* after the header */
-    for (; l && l[1]; l = strchr(l + 1, '\n'))
-        if (sscanf(l + 1, "%*s %79s", name) == 1)
-            snprintf(out + strlen(out), cap - strlen(out), " %s", name);
-}
-
-static int listed(const struct side *s, const char *name)
-{
-    char names[1024], want[96];
-
-    list_names(s, names, sizeof(names));
-    snprintf(want, sizeof(want), " %s ", name);
-    strcat(names, " ");
-    return strstr(names, want) != NULL;
-}
-
-/* $RUNDIR/vms/NAME exists at (s). */
-static int vm_dir(const struct side *s, const char *name)
-{
-    char p[PATH_MAX];
-
-    snprintf(p, sizeof(p), "%s/vms/%s", s->rundir, name);
-    return access(p, F_OK) == 0;
-}
-
-/* Field (key) ("mac=", "ip=", "tap=") of vif0 in `lightvm info NAME` at
- * (s) into (out); "" if none. */
-static void info_vif(const struct side *s, const char *name, const char *key, char *out,
-                     size_t cap)
-{
-    const char *v, *m;
-    char k[16];
-
-    out[0] = '\0';
-    snprintf(k, sizeof(k), " %s", key);
-    if (lv(s, "info", name, NULL) != 0 || !(v = strstr(cli.out, "vif0: ")) ||
-        !(m = strstr(v, k)) || m > v + strcspn(v, "\n"))
-        return;
-    m += strlen(k);
-    snprintf(out, cap, "%.*s", (int)strcspn(m, " \n"), m);
-}
-
-static int pool_full(const struct side *s)
-{
-    char want[48];
-
-    snprintf(want, sizeof(want), "ready=%d preparing=0 ", POOL);
-    return lv(s, "pool", NULL) == 0 && strstr(cli.out, want);
-}
-
-/* (s)'s processes and taps once its pool is full and they stay the same
- * half a second apart, into s->procs, s->taps (bounded: 60 s). */
-static void base_take(struct side *s)
-{
-    char list[4096];
-    int procs = -2, taps = -2;
-
-    for (int t = 0; t < 60000; t += 500) {
-        if (pool_full(s)) {
-            s->procs = ns_procs(s, NULL, 0, list, sizeof(list));
-            s->taps = ns_taps(s);
-            if (s->procs == procs && s->taps == taps)
-                break;
-            procs = s->procs;
-            taps = s->taps;
-        }
-        lvt_bg_pump(500);
-    }
-    CHECK(pool_full(s) && s->procs == procs && s->taps == taps && s->procs > 0,
-          "%s: the pool never filled or the namespace never settled: %s", s->tag, cli.out);
-    printf("%s: %d processes, %d taps with the pool full:%s\n", s->tag, s->procs, s->taps, list);
-}
-
-/* (s) with (vms) one-vif VMs: its pool full, its base processes and taps
- * and one of each per VM (bounded wait: 60 s). */
-static void scene_check(const struct side *s, int vms, const char *what)
-{
-    char list[4096] = "";
-    int procs = -1, taps = -1;
-
-    for (int t = 0; t < 60000; t += 100) {
-        if (pool_full(s)) {
-            procs = ns_procs(s, NULL, 0, list, sizeof(list));
-            taps = ns_taps(s);
-            if (procs == s->procs + vms && taps == s->taps + vms)
-                break;
-        }
-        lvt_bg_pump(100);
-    }
-    CHECK(procs == s->procs + vms, "%s: %d processes in %s's namespace, want %d:%s", what, procs,
-          s->tag, s->procs + vms, list);
-    CHECK(taps == s->taps + vms, "%s: %d taps in %s's namespace, want %d", what, taps, s->tag,
-          s->taps + vms);
-}
-
 /* ---- asking c0 ---- */
-
-static int parse_reply(const char *buf, struct reply *r)
-{
-    memset(r, 0, sizeof(*r));
-    return sscanf(buf, "count %lu uptime_ms %lu gen %lu ip %15s", &r->count, &r->uptime_ms,
-                  &r->gen, r->ip) == 4;
-}
-
-/* Asks c0 over UDP up to (tries) times a second apart, from one socket:
- * the tries it took (1..tries) with the answer in (r), or 0. */
-static int ask(int tries, struct reply *r)
-{
-    struct sockaddr_in sa = sock_addr(C0_IP, 7);
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), got = 0;
-    char buf[256];
-
-    for (int t = 0; fd >= 0 && t < tries && !got; t++) {
-        struct pollfd pf = {fd, POLLIN, 0};
-        if (sendto(fd, "?", 1, 0, (struct sockaddr *)&sa, sizeof(sa)) != 1 ||
-            poll(&pf, 1, 1000) != 1)
-            continue;
-        ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
-        if (n <= 0)
-            continue;
-        buf[n] = '\0';
-        got = parse_reply(buf, r) ? t + 1 : 0;
-        CHECK(got, "c0 answered \"%s\"", buf);
-    }
-    if (fd >= 0)
-        close(fd);
-    return got;
-}
 
 /* c0 answers with its count going on (at most one count per try), its
  * generation and address as before. */
 static void c0_goes_on(const char *what)
 {
-    struct reply r = {0};
-    int tries = ask(5, &r);
+    struct lvt_reply r = {0};
+    int tries = lvt_counter_ask(C0_IP, 5, &r);
 
     CHECK(tries > 0, "%s: c0 does not answer", what);
     if (!tries)
@@ -558,152 +115,9 @@ static void c0_goes_on(const char *what)
     last = r;
 }
 
-/* ---- the client loop: a thread asking c0 during a migration ---- */
-
-struct loop {
-    atomic_int over;           /* main: the migration is over (its VM gone from the source) */
-    atomic_ulong answered;     /* requests answered so far */
-    /* the thread's results, read after the join */
-    unsigned long first, last; /* counts of the first and last answers */
-    unsigned long gen0, gen1;  /* their generations */
-    unsigned long retries;     /* requests asked twice */
-    unsigned long uncounted;   /* of those, retried requests counted twice by c0 */
-    unsigned long after;       /* requests answered once "over" was seen */
-    char fail[256];
-};
-
-/* One answer on (fd) within (ms); 1 with it in (r), 0 if none. */
-static int loop_recv(struct loop *l, int fd, int ms, struct reply *r)
-{
-    struct pollfd pf = {fd, POLLIN, 0};
-    char buf[256];
-
-    if (poll(&pf, 1, ms) != 1)
-        return 0;
-    ssize_t n = recv(fd, buf, sizeof(buf) - 1, MSG_DONTWAIT);
-    if (n <= 0) {
-        lvt_sleep_ms(1); /* (an ICMP error: no busy loop) */
-        return 0;
-    }
-    buf[n] = '\0';
-    if (!parse_reply(buf, r) || strcmp(r->ip, C0_IP))
-        snprintf(l->fail, sizeof(l->fail), "c0 answered \"%.100s\"", buf);
-    return 1;
-}
-
-/* One request from a socket of its own: asked, then asked once more if
- * no answer came within LOOP_FIRST_MS and the migration is over (or
- * LOOP_HOLD_MS passed). 1 with the answer in (r) (*retried set), 0 with
- * l->fail set. */
-static int loop_request(struct loop *l, struct reply *r, int *retried)
-{
-    struct sockaddr_in sa = sock_addr(C0_IP, 7);
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), got = 0;
-    double t0 = lvt_now_ms();
-
-    *retried = 0;
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || send(fd, "?", 1, 0) != 1) {
-        snprintf(l->fail, sizeof(l->fail), "socket, connect or send: %s", strerror(errno));
-        if (fd >= 0)
-            close(fd);
-        return 0;
-    }
-    for (;;) {
-        if ((got = loop_recv(l, fd, 10, r)))
-            break;
-        double waited = lvt_now_ms() - t0;
-        if ((waited >= LOOP_FIRST_MS && atomic_load(&l->over)) || waited >= LOOP_HOLD_MS)
-            break;
-    }
-    if (!got) {
-        *retried = 1;
-        got = send(fd, "?", 1, 0) == 1 && loop_recv(l, fd, LOOP_RETRY_MS, r);
-        if (!got)
-            snprintf(l->fail, sizeof(l->fail), "a request and its retry went unanswered "
-                     "(after count %lu)", l->last);
-    }
-    close(fd);
-    return got && !l->fail[0];
-}
-
-/* Answer (r) after the ones before: its count above the last, and what c0
- * counted in between no more than the retries not yet accounted for. */
-static void loop_account(struct loop *l, const struct reply *r, unsigned long *slack)
-{
-    if (r->count <= l->last) {
-        snprintf(l->fail, sizeof(l->fail), "count %lu after %lu: c0's state went back, or "
-                 "two copies answer", r->count, l->last);
-        return;
-    }
-    unsigned long extra = r->count - l->last - 1;
-    if (extra > *slack) {
-        snprintf(l->fail, sizeof(l->fail), "count %lu after %lu: c0 counted %lu requests "
-                 "more than it was sent (%lu retries unaccounted for)", r->count, l->last,
-                 extra, *slack);
-        return;
-    }
-    if (r->gen < l->gen1)
-        snprintf(l->fail, sizeof(l->fail), "generation %lu after %lu", r->gen, l->gen1);
-    *slack -= extra;
-    l->uncounted += extra;
-}
-
-static void *loop_main(void *arg)
-{
-    struct loop *l = arg;
-    double end = lvt_now_ms() + LOOP_MAX_MS;
-    unsigned long slack = 0, k;
-    struct reply r;
-
-    for (k = 0; k < LOOP_MAX_REQ && !l->fail[0] && l->after < LOOP_AFTER; k++) {
-        int over = atomic_load(&l->over), retried;
-        if (lvt_now_ms() > end) {
-            snprintf(l->fail, sizeof(l->fail), "still asking after %d s", LOOP_MAX_MS / 1000);
-            break;
-        }
-        if (!loop_request(l, &r, &retried))
-            break;
-        l->retries += (unsigned long)retried;
-        slack += (unsigned long)retried;
-        if (k == 0) {
-            l->first = r.count;
-            l->gen0 = r.gen;
-        }
-        loop_account(l, &r, &slack); /* (l->last, l->gen1 start as c0's last answer) */
-        l->last = r.count;
-        l->gen1 = r.gen;
-        l->after += (unsigned long)over;
-        atomic_fetch_add(&l->answered, 1);
-        lvt_sleep_ms(1);
-    }
-    if (k == LOOP_MAX_REQ && !l->fail[0])
-        snprintf(l->fail, sizeof(l->fail), "%d requests and still not over", LOOP_MAX_REQ);
-    return NULL;
-}
 
 /* ---- the cases ---- */
 
-static int daemon_start(struct side *s)
-{
-    const char *argv[] = {lightvmd, "--rundir", s->rundir, "--pool", POOL_ARG,
-                          "--migrate-listen", s->listen, "--migrate-token-file", s->token,
-                          NULL};
-    char line[96];
-
-    if (ns_enter(s->nsfd, s->tag) < 0)
-        return 0;
-    int rc = lvt_bg_start(&s->d, argv), e = errno;
-    if (ns_enter(side_a.nsfd, "A") < 0 || rc < 0) {
-        CHECK(rc == 0, "cannot start %s: %s", lightvmd, strerror(e));
-        return 0;
-    }
-    if (!lvt_daemon_wait(&s->d, 30000, &cli, lightvm, s->rundir))
-        return 0;
-    snprintf(line, sizeof(line), "lightvmd: taking migrations on %s\n", s->listen);
-    CHECK(lvt_bg_wait(&s->d, line, 5000), "%s's lightvmd did not say \"%.*s\":\n%s", s->tag,
-          (int)strlen(line) - 1, line, s->d.err);
-    return 1;
-}
 
 /* 0: a lightvmd given a token file others may read refuses to start. */
 static void case_token_mode(void)
@@ -713,10 +127,10 @@ static void case_token_mode(void)
                           NULL};
     struct lvt_bg d;
 
-    if (ns_enter(side_b.nsfd, "B") < 0)
+    if (ns_enter(&side_b) < 0)
         return;
     int rc = lvt_bg_start(&d, argv);
-    if (ns_enter(side_a.nsfd, "A") < 0 || rc < 0)
+    if (ns_enter(&side_a) < 0 || rc < 0)
         return;
     int st = lvt_bg_stop(&d, 0, 20000);
     printf("lightvmd with a token file of mode 0640: status %d: %s", st, d.err);
@@ -743,7 +157,7 @@ static int case_boot(void)
     if (st != 0)
         return -1;
     for (unsigned long k = 1; k <= 3; k++) {
-        if (!ask(k == 1 ? 60 : 5, &last) || last.count != k) {
+        if (!lvt_counter_ask(C0_IP, k == 1 ? 60 : 5, &last) || last.count != k) {
             CHECK(0, "c0: answer %lu: count %lu", k, last.count);
             return -1;
         }
@@ -783,40 +197,13 @@ static int migrated_line(const char *out, const char *to, struct mig_line *m)
     return m->stop_and_copy || m->local || !strcmp(out + n, "\n");
 }
 
-/* Waits (10 s at most) until process (pid) is gone. */
-static int pid_gone(long pid)
-{
-    for (int t = 0; t < 10000; t += 50) {
-        if (pid > 0 && kill((pid_t)pid, 0) < 0 && errno == ESRCH)
-            return 1;
-        lvt_bg_pump(50);
-    }
-    return 0;
-}
-
-/* Since byte (log0) of (s)'s lightvmd log: its line about a migration of
- * c0 in, ending with (tail). */
-static int log_says(struct side *s, size_t log0, const char *tail)
-{
-    char want[128];
-
-    snprintf(want, sizeof(want), " of c0: %s", tail);
-    for (int t = 0; t < 20000; t += 100) {
-        const char *l = strstr(s->d.err + log0, "lightvmd: migration in from ");
-        for (; l; l = strstr(l + 1, "lightvmd: migration in from "))
-            if (strstr(l, want) && strstr(l, want) < l + strcspn(l, "\n"))
-                return 1;
-        lvt_bg_pump(100);
-    }
-    return 0;
-}
 
 /* After c0 moved from (from) to (to): gone there, running here as itself. */
 static void moved_checks(struct side *from, struct side *to, long old_pid, size_t log0,
                          const char *what)
 {
     char mac[24], ip[24], tap[24];
-    struct reply r;
+    struct lvt_reply r;
 
     CHECK(!listed(from, "c0") && !vm_dir(from, "c0"), "%s: c0 still listed at %s, or its "
           "directory is still there", what, from->tag);
@@ -840,7 +227,7 @@ static void moved_checks(struct side *from, struct side *to, long old_pid, size_
     unsigned long long tx0 = ns_stat(to, tap, "statistics/tx_packets");
     int asked = 0;
     for (int i = 0; i < 10; i++)
-        asked += ask(3, &r) > 0;
+        asked += lvt_counter_ask(C0_IP, 3, &r) > 0;
     unsigned long long tx1 = ns_stat(to, tap, "statistics/tx_packets");
     CHECK(tap[0] && asked == 10 && tx1 >= tx0 + 10, "%s: %d of 10 requests answered; c0's tap "
           "'%s' at %s carried %llu packets to it meanwhile", what, asked, tap, to->tag, tx1 - tx0);
@@ -955,133 +342,6 @@ static void case_wrong_token(void)
             to, pid, log0, "refused: wrong token");
 }
 
-/* ---- a proxy between the two lightvmd (cases 5, 6) ---- */
-
-struct proxy {
-    int lfd;                /* listening on CTL_A, port in (addr) */
-    char addr[32];          /* "CTL_A:PORT", for lightvm migrate */
-    struct sockaddr_in to;  /* the destination's listener */
-    size_t cut_at;          /* > 0: the source's first (cut_at) bytes, then both closed */
-    size_t flip_at;         /* > 0: that byte after the handshake line flipped */
-    atomic_int stop;        /* main: the migration is over (stop waiting for it) */
-    /* the thread's results, read after the join */
-    size_t from_src, from_dst, hello_len;
-    int accepted, cut, flipped;
-    char fail[160];
-};
-
-static int proxy_open(struct proxy *p, const struct side *to)
-{
-    struct sockaddr_in sa = sock_addr(CTL_A, 0);
-    socklen_t len = sizeof(sa);
-    unsigned port = 0;
-
-    p->lfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (p->lfd < 0 || bind(p->lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-        listen(p->lfd, 1) < 0 || getsockname(p->lfd, (struct sockaddr *)&sa, &len) < 0) {
-        CHECK(0, "proxy: %s", strerror(errno));
-        return -1;
-    }
-    snprintf(p->addr, sizeof(p->addr), CTL_A ":%u", (unsigned)ntohs(sa.sin_port));
-    sscanf(to->listen + strcspn(to->listen, ":") + 1, "%u", &port);
-    char ip[16];
-    snprintf(ip, sizeof(ip), "%.*s", (int)strcspn(to->listen, ":"), to->listen);
-    p->to = sock_addr(ip, port);
-    return 0;
-}
-
-static int write_all(int fd, const char *b, size_t n)
-{
-    while (n) {
-        ssize_t k = send(fd, b, n, MSG_NOSIGNAL);
-        if (k < 0 && errno == EINTR)
-            continue;
-        if (k <= 0)
-            return -1;
-        b += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-/* The source's (n) bytes in (b): cut or flipped as asked, then on to (d).
- * 0, or -1: both connections to close. */
-static int proxy_src(struct proxy *p, int d, char *b, size_t n)
-{
-    if (p->cut_at) {
-        size_t k = p->cut_at - p->from_src < n ? p->cut_at - p->from_src : n;
-        int rc = write_all(d, b, k);
-        p->from_src += k;
-        p->cut = p->from_src == p->cut_at;
-        return rc || p->cut ? -1 : 0;
-    }
-    if (!p->hello_len) {
-        char *nl = memchr(b, '\n', n);
-        if (nl)
-            p->hello_len = p->from_src + (size_t)(nl - b) + 1;
-    }
-    size_t at = p->hello_len + p->flip_at;
-    if (p->flip_at && p->hello_len && !p->flipped && at >= p->from_src && at < p->from_src + n) {
-        b[at - p->from_src] ^= 0xff;
-        p->flipped = 1;
-    }
-    p->from_src += n;
-    return write_all(d, b, n);
-}
-
-/* Forwards between (s) (the source) and (d) until both ends closed or
- * 120 s passed. */
-static void proxy_pump(struct proxy *p, int s, int d)
-{
-    static char buf[65536]; /* (one proxy at a time) */
-    int open_[2] = {1, 1};
-    double end = lvt_now_ms() + 120000;
-
-    while ((open_[0] || open_[1]) && lvt_now_ms() < end) {
-        struct pollfd pf[2] = {{open_[0] ? s : -1, POLLIN, 0}, {open_[1] ? d : -1, POLLIN, 0}};
-        if (poll(pf, 2, 200) <= 0)
-            continue;
-        for (int i = 0; i < 2; i++) {
-            if (!pf[i].revents)
-                continue;
-            ssize_t n = recv(i ? d : s, buf, sizeof(buf), 0);
-            if (n <= 0) {
-                open_[i] = 0;
-                shutdown(i ? s : d, SHUT_WR);
-                continue;
-            }
-            int rc = i ? write_all(s, buf, (size_t)n) : proxy_src(p, d, buf, (size_t)n);
-            p->from_dst += i ? (size_t)n : 0;
-            if (rc)
-                return;
-        }
-    }
-}
-
-static void *proxy_main(void *arg)
-{
-    struct proxy *p = arg;
-    struct pollfd pf = {p->lfd, POLLIN, 0};
-    int s = -1, d = -1;
-
-    for (int t = 0; t < 60000 && !atomic_load(&p->stop); t += 200)
-        if (poll(&pf, 1, 200) == 1)
-            break;
-    if (pf.revents && (s = accept4(p->lfd, NULL, NULL, SOCK_CLOEXEC)) >= 0) {
-        p->accepted = 1;
-        d = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        if (d < 0 || connect(d, (struct sockaddr *)&p->to, sizeof(p->to)) < 0)
-            snprintf(p->fail, sizeof(p->fail), "connect to the destination: %s",
-                     strerror(errno));
-        else
-            proxy_pump(p, s, d);
-    }
-    if (s >= 0)
-        close(s);
-    if (d >= 0)
-        close(d);
-    return NULL;
-}
 
 /* 5, 6: through a proxy that cuts (cut_at) or flips (flip_at). */
 static void case_proxy(const char *what, size_t cut_at, size_t flip_at)
@@ -1134,23 +394,11 @@ static void case_misc(void)
     refused(st, 2, "migrate without --token-file", "--token-file", here, to, pid, 0, NULL);
 }
 
-/* Where c0 is listed: CHECKs that it is on one side exactly; 0, or -1. */
-static int locate_c0(const char *after)
-{
-    int a = listed(&side_a, "c0"), b = listed(&side_b, "c0");
-
-    CHECK(a + b == 1, "after %s: c0 listed at%s%s%s", after, a ? " A" : "", b ? " B" : "",
-          a + b ? "" : " neither side");
-    if (a + b != 1)
-        return -1;
-    here = a ? &side_a : &side_b;
-    return 0;
-}
 
 /* 8: c0 destroyed, both daemons stopped, nothing left. */
 static void case_end(void)
 {
-    char p[PATH_MAX], list[4096];
+    char list[4096];
     struct side *sides[2] = {&side_a, &side_b};
     int n = -1, taps = -1;
 
@@ -1166,7 +414,7 @@ static void case_end(void)
     }
     lvt_check_netns_empty(); /* A */
     for (int t = 0; t < 10000; t += 100) {
-        n = ns_procs(&side_b, NULL, 0, list, sizeof(list));
+        n = lvt_ns_procs(scene.nslink[1], NULL, 0, list, sizeof(list));
         taps = ns_taps(&side_b);
         if (n == 0 && taps == 0)
             break;
@@ -1174,14 +422,8 @@ static void case_end(void)
     }
     CHECK(n == 0, "processes left in B's namespace:%s", list);
     CHECK(taps == 0, "%d taps left in B's namespace", taps);
-    for (int i = 0; i < 2; i++) {
-        snprintf(p, sizeof(p), "%s/lightvmd.sock", sides[i]->rundir);
-        CHECK(access(p, F_OK) < 0, "%s left behind", p);
-        snprintf(p, sizeof(p), "%s/vms", sides[i]->rundir);
-        lvt_check_dir_empty(p);
-        snprintf(p, sizeof(p), "%s/shells", sides[i]->rundir);
-        CHECK(access(p, F_OK) < 0, "%s left behind (shell sockets)", p);
-    }
+    for (int i = 0; i < 2; i++)
+        lvt_check_rundir_clean(sides[i]->rundir);
 }
 
 /* 9: the local fast path: the other side's lightvmd restarted (its VMs
@@ -1248,14 +490,13 @@ static void cleanup(void)
         if (sides[i]->d.pid)
             lvt_bg_stop(&sides[i]->d, SIGKILL, 5000);
     lvt_kill_netns_others();
-    if (side_b.nsfd >= 0)
-        ns_kill_all(&side_b);
+    if (scene.nsfd[1] >= 0)
+        lvt_ns_kill(scene.nslink[1]);
     if (sysdir_b[0] && strcmp(sysdir_b + strlen(sysdir_b) - 6, "XXXXXX")) {
         umount2(sysdir_b, MNT_DETACH);
         rmdir(sysdir_b);
     }
-    if (side_b.nsfd >= 0)
-        close(side_b.nsfd);
+    migscene_close(&scene);
     lvt_rm_rf(&tool, rundir_a);
     if (strcmp(rundir_b + strlen(rundir_b) - 6, "XXXXXX"))
         lvt_rm_rf(&tool, rundir_b);
@@ -1272,9 +513,7 @@ int main(int argc, char **argv)
     }
     lightvm = argv[1];
     lightvmd = argv[2];
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    lvt_require_kvm();
-    lvt_require_root("test_migverbs", "network namespaces, taps");
+    lvt_e2e_require("test_migverbs", "network namespaces, taps");
     if (lvt_e2e_setup(argv[3], gabs, rundir_a, cfgdir, &ip_bin, &nc_bin) < 0)
         return 1;
     gdir = gabs;

@@ -46,7 +46,6 @@ static char rundir[64] = "/tmp/lvtest-sandbox-XXXXXX", cfgdir[PATH_MAX];
 static struct lvt_bg daemon_bg, tool;
 static struct lvt_proc cli;
 
-#define ipcmd(...) lvt_ip(&tool, ip_bin, __VA_ARGS__)
 #define lv(...) lvt_lv(&cli, lightvm, rundir, __VA_ARGS__)
 
 static const char *config(const char *name, const char *bridge, const char *ip)
@@ -335,17 +334,13 @@ int main(int argc, char **argv)
     }
     lightvm = argv[1];
     lightvmd = argv[2];
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    lvt_require_kvm();
-    lvt_require_root("test_sandbox", "namespaces, taps, other uids");
+    lvt_e2e_require("test_sandbox", "namespaces, taps, other uids");
     if (lvt_e2e_setup(argv[3], gabs, rundir, cfgdir, &ip_bin, &nc_bin) < 0)
         return 1;
     gdir = gabs;
-    if (ipcmd("link set lo up") || lvt_bridge_add(&tool, ip_bin, BR, HOST_IP "/16") ||
-        lvt_bridge_add(&tool, ip_bin, OTHER, "10.84.0.1/16")) {
-        fprintf(stderr, "FAIL: bridge setup: %s\n", tool.err);
+    if (lvt_e2e_bridge(&tool, ip_bin, BR, HOST_IP "/16") < 0 ||
+        lvt_e2e_bridge(&tool, ip_bin, OTHER, "10.84.0.1/16") < 0) /* (lo up again) */
         return 1;
-    }
     const char *dargv[] = {lightvmd, "--rundir", rundir, "--pool", "8,1,2," BR,
                            "--bridges", "lvsb*", NULL};
     CHECK(lvt_bg_start(&daemon_bg, dargv) == 0, "cannot start %s", lightvmd);
@@ -359,11 +354,7 @@ int main(int argc, char **argv)
         lvt_daemon_term(&daemon_bg);
         lvt_check_netns_empty();
     }
-    if (lvt_failures)
-        lvt_show_vmm_log(rundir, 40);
-    if (daemon_bg.pid)
-        lvt_bg_stop(&daemon_bg, SIGKILL, 5000);
-    lvt_kill_netns_others();
+    lvt_e2e_stop(&daemon_bg, rundir);
     lvt_rm_rf(&tool, rundir);
     lvt_rm_rf(&tool, cfgdir);
     return lvt_done("test_sandbox");

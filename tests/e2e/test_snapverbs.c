@@ -78,13 +78,8 @@ static struct lvt_proc cli;
 
 #define lv(...) lvt_lv(&cli, lightvm, rundir, __VA_ARGS__)
 
-struct reply {
-    unsigned long count, uptime_ms, gen;
-    char ip[16];
-};
-
-static struct reply last;    /* c0's last reply */
-static struct reply at_s1;   /* c0's last reply before the save of S1 */
+static struct lvt_reply last;  /* c0's last reply */
+static struct lvt_reply at_s1; /* c0's last reply before the save of S1 */
 static char c0_mac[24];
 
 /* DIR/NAME (the test's config directory) into (out, PATH_MAX bytes). */
@@ -125,73 +120,6 @@ static int one_line(const char *s)
 {
     size_t n = strlen(s);
     return n > 1 && s[n - 1] == '\n' && strchr(s, '\n') == s + n - 1;
-}
-
-static uint32_t ip4(const char *s)
-{
-    struct in_addr a = {0};
-
-    inet_pton(AF_INET, s, &a);
-    return a.s_addr;
-}
-
-/* Asks (ip):7 over UDP, up to (tries) times a second apart: 1 if a reply
- * came (parsed into r). */
-static int ask(const char *ip, int tries, struct reply *r)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(7)};
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ok = 0;
-    char buf[256];
-
-    sa.sin_addr.s_addr = ip4(ip);
-    for (int t = 0; fd >= 0 && t < tries && !ok; t++) {
-        struct pollfd pf = {fd, POLLIN, 0};
-        if (sendto(fd, "?", 1, 0, (struct sockaddr *)&sa, sizeof(sa)) != 1 ||
-            poll(&pf, 1, 1000) != 1)
-            continue;
-        ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
-        if (n <= 0)
-            continue;
-        buf[n] = '\0';
-        memset(r, 0, sizeof(*r));
-        ok = sscanf(buf, "count %lu uptime_ms %lu gen %lu ip %15s", &r->count, &r->uptime_ms,
-                    &r->gen, r->ip) == 4;
-        CHECK(ok, "%s answered \"%s\"", ip, buf);
-    }
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-/* Asks (ip):7 over TCP (up to (tries) connects): the ISN of the guest's
- * side in *isn; 1 if a reply with one came. */
-static int ask_tcp(const char *ip, int tries, unsigned long *isn)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(7)};
-    char buf[256];
-    int ok = 0;
-
-    sa.sin_addr.s_addr = ip4(ip);
-    for (int t = 0; t < tries && !ok; t++) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct timeval tv = {2, 0};
-        size_t got = 0;
-        ssize_t n;
-        if (fd < 0)
-            return 0;
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-            while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
-                got += (size_t)n;
-        close(fd);
-        buf[got] = '\0';
-        const char *p = strstr(buf, " isn ");
-        ok = p && sscanf(p, " isn %lu", isn) == 1;
-        if (!ok)
-            lvt_sleep_ms(500);
-    }
-    return ok;
 }
 
 /* The MAC of VM (name)'s vif0 from `lightvm info` ("vif0: ... mac=M ...")
@@ -426,7 +354,7 @@ static int case_boot(void)
     if (st != 0)
         return -1;
     for (unsigned long k = 1; k <= 3; k++) {
-        if (!ask(C0_IP, k == 1 ? 60 : 5, &last) || last.count != k) {
+        if (!lvt_counter_ask(C0_IP, k == 1 ? 60 : 5, &last) || last.count != k) {
             CHECK(0, "c0: reply %lu: count %lu", k, last.count);
             return -1;
         }
@@ -484,9 +412,9 @@ static void check_files(const char *path)
 /* c0 answers with the next count (a retry may have counted one more). */
 static void c0_goes_on(const char *when)
 {
-    struct reply r = {0};
+    struct lvt_reply r = {0};
 
-    if (!ask(C0_IP, 10, &r)) {
+    if (!lvt_counter_ask(C0_IP, 10, &r)) {
         CHECK(0, "c0 does not answer %s", when);
         return;
     }
@@ -531,7 +459,7 @@ static void case_save_keep(void)
 static void case_save_restore(void)
 {
     char mac[24];
-    struct reply r = {0};
+    struct lvt_reply r = {0};
     long pid = lvt_vm_pid(&cli, lightvm, rundir, "c0");
 
     int st = lv("save", "c0", s2, NULL);
@@ -549,7 +477,7 @@ static void case_save_restore(void)
             lvt_sleep_ms(100);
     }
     CHECK(gone, "c0's process %ld or its directory is still there after its save", pid);
-    CHECK(!ask(C0_IP, 2, &r), "a saved c0 still answers: count %lu", r.count);
+    CHECK(!lvt_counter_ask(C0_IP, 2, &r), "a saved c0 still answers: count %lu", r.count);
 
     st = lv("restore", s2, NULL);
     printf("restore: %s", cli.out);
@@ -559,7 +487,7 @@ static void case_save_restore(void)
     CHECK(lvt_vm_pid(&cli, lightvm, rundir, "c0") == rpid && rpid > 0 && rpid != pid &&
           strstr(cli.out, "state: running"), "info c0 (restore said pid %ld): %s%s", rpid,
           cli.out, cli.err);
-    if (!ask(C0_IP, 30, &r)) {
+    if (!lvt_counter_ask(C0_IP, 30, &r)) {
         CHECK(0, "the restored c0 does not answer on " C0_IP);
         return;
     }
@@ -622,7 +550,7 @@ static void case_save_refused(void)
 static void case_restore_net(void)
 {
     char mac[24];
-    struct reply r = {0};
+    struct lvt_reply r = {0};
 
     int st = lv("restore", s1, "--name", "r1", "--net", BR ",ip=" R1_IP "/24,gw=" HOST_IP,
                 "--copy", NULL);
@@ -631,7 +559,7 @@ static void case_restore_net(void)
           "%s%s", s1, st, cli.out, cli.err);
     if (st != 0)
         return;
-    CHECK(ask(R1_IP, 30, &r) && r.count == at_s1.count + 1 && r.gen >= 1 &&
+    CHECK(lvt_counter_ask(R1_IP, 30, &r) && r.count == at_s1.count + 1 && r.gen >= 1 &&
           !strcmp(r.ip, R1_IP) && r.uptime_ms >= at_s1.uptime_ms,
           "r1: count %lu gen %lu ip %s uptime %lu (want count %lu, gen >= 1, ip " R1_IP ")",
           r.count, r.gen, r.ip, r.uptime_ms, at_s1.count + 1);
@@ -704,11 +632,11 @@ static void case_clones(void)
             printf("create --from: %s", cli.out);
     }
     for (int k = 0; k < NCLONES; k++) {
-        struct reply r = {0};
+        struct lvt_reply r = {0};
         snprintf(ip, sizeof(ip), NET "%d", CLONE_IP(k));
         if (!made[k])
             continue;
-        if (!ask(ip, 30, &r)) {
+        if (!lvt_counter_ask(ip, 30, &r)) {
             CHECK(0, "clone k%d does not answer on %s", k + 1, ip);
             continue;
         }
@@ -727,7 +655,7 @@ static void case_clones(void)
         info_mac(name, macs[k], sizeof(macs[k]));
         CHECK(macs[k][0] && strcmp(macs[k], c0_mac), "clone %s: MAC '%s' (c0's %s): %s", name,
               macs[k], c0_mac, cli.out);
-        CHECK(ask_tcp(ip, 5, &isn[k]), "clone %s: no TCP reply with an ISN", name);
+        CHECK(lvt_counter_ask_tcp(ip, 5, &isn[k]), "clone %s: no TCP reply with an ISN", name);
         for (int j = 0; j < k; j++) {
             CHECK(!macs[k][0] || strcmp(macs[k], macs[j]), "clones k%d and k%d have the same "
                   "MAC %s", j + 1, k + 1, macs[k]);
@@ -851,7 +779,7 @@ static void case_refusals(void)
 /* 8: c0 destroyed, the daemon stopped, nothing left. */
 static void case_end(void)
 {
-    char p[PATH_MAX], names[1024];
+    char names[1024];
 
     list_names(names, sizeof(names));
     if (strstr(names, " c0"))
@@ -860,12 +788,7 @@ static void case_end(void)
     CHECK(!names[0], "VMs left after destroying all:%s", names);
     lvt_daemon_term(&daemon_bg);
     lvt_check_netns_empty();
-    snprintf(p, sizeof(p), "%s/lightvmd.sock", rundir);
-    CHECK(access(p, F_OK) < 0, "lightvmd.sock left behind");
-    snprintf(p, sizeof(p), "%s/vms", rundir);
-    lvt_check_dir_empty(p);
-    snprintf(p, sizeof(p), "%s/shells", rundir);
-    CHECK(access(p, F_OK) < 0, "%s left behind (shell sockets)", p);
+    lvt_check_rundir_clean(rundir);
 }
 
 int main(int argc, char **argv)
@@ -876,26 +799,17 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: test_snapverbs LIGHTVM LIGHTVMD GUEST_DIR [RELEASE_LIGHTVM]\n");
         return 2;
     }
-    if (argc == 5) { /* the verbs under valgrind, which cannot run the sanitizer build */
-        lightvm_rel = argv[4];
-        CHECK(access("/usr/bin/valgrind", X_OK) == 0, "valgrind is not installed "
-              "(scripts/deps.sh installs it)");
-    }
+    lightvm_rel = lvt_e2e_release_arg(argc, argv, 4); /* the verbs under valgrind */
     lightvm = argv[1];
     lightvmd = argv[2];
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    lvt_require_kvm();
-    lvt_require_root("test_snapverbs", "network namespaces, taps");
+    lvt_e2e_require("test_snapverbs", "network namespaces, taps");
     if (lvt_e2e_setup(argv[3], gabs, rundir, cfgdir, &ip_bin, &nc_bin) < 0)
         return 1;
     gdir = gabs;
     cfg_path(s1, "s1");
     cfg_path(s2, "s2");
-    if (lvt_ip(&tool, ip_bin, "link set lo up") ||
-        lvt_bridge_add(&tool, ip_bin, BR, HOST_IP "/24")) {
-        fprintf(stderr, "FAIL: bridge setup: %s\n", tool.err);
+    if (lvt_e2e_bridge(&tool, ip_bin, BR, HOST_IP "/24") < 0)
         return 1;
-    }
     if (daemon_start() && case_boot() == 0) {
         case_save_keep();
         case_save_restore();
@@ -910,11 +824,7 @@ int main(int argc, char **argv)
     else
         CHECK(0, "lightvmd is not running (status %d): the cases after that did not run\n%s",
               daemon_bg.status, daemon_bg.err);
-    if (lvt_failures)
-        lvt_show_vmm_log(rundir, 40);
-    if (daemon_bg.pid)
-        lvt_bg_stop(&daemon_bg, SIGKILL, 5000);
-    lvt_kill_netns_others();
+    lvt_e2e_stop(&daemon_bg, rundir);
     lvt_rm_rf(&tool, rundir);
     lvt_rm_rf(&tool, cfgdir);
     return lvt_done("test_snapverbs");

@@ -556,17 +556,12 @@ int main(int argc, char **argv)
     }
     lightvm = argv[1];
     lightvmd = argv[2];
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    lvt_require_kvm();
-    lvt_require_root("test_spoof", "network namespaces, taps, nftables");
+    lvt_e2e_require("test_spoof", "network namespaces, taps, nftables");
     if (lvt_e2e_setup(argv[3], gabs, rundir, cfgdir, &ip_bin, &nc_bin) < 0)
         return 1;
     gdir = gabs;
-    if (lvt_ip(&tool, ip_bin, "link set lo up") ||
-        lvt_bridge_add(&tool, ip_bin, BR, HOST_IP "/24")) {
-        fprintf(stderr, "FAIL: bridge setup: %s\n", tool.err);
+    if (lvt_e2e_bridge(&tool, ip_bin, BR, HOST_IP "/24") < 0)
         return 1;
-    }
     /* The namespace's own ARP: replace an entry whenever a reply says so
      * (the default waits 1 s after the last update), so that the control
      * case shows what a forged reply does without waiting. */
@@ -595,11 +590,7 @@ int main(int argc, char **argv)
     } else {
         CHECK(0, "lightvmd did not start: %s", daemon_bg.err);
     }
-    if (lvt_failures)
-        lvt_show_vmm_log(rundir, 40);
-    if (daemon_bg.pid)
-        lvt_bg_stop(&daemon_bg, SIGKILL, 5000);
-    lvt_kill_netns_others();
+    lvt_e2e_stop(&daemon_bg, rundir);
     lv_nft_close(&nft);
     lvt_rm_rf(&tool, rundir);
     lvt_rm_rf(&tool, cfgdir);

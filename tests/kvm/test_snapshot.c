@@ -55,11 +55,6 @@ static struct lv_kvm kvm;
 static struct lv_nl *nl;
 static char image[PATH_MAX], dir[] = "/tmp/lvsnapXXXXXX";
 
-struct reply {
-    unsigned long count, uptime_ms, gen;
-    char ip[16];
-};
-
 static int count_fds(void)
 {
     DIR *d = opendir("/proc/self/fd");
@@ -85,73 +80,6 @@ static int count_maps(void)
     if (f)
         fclose(f);
     return n;
-}
-
-static uint32_t ip4(const char *s)
-{
-    struct in_addr a;
-
-    inet_pton(AF_INET, s, &a);
-    return a.s_addr;
-}
-
-/* Asks (ip):7 over UDP, up to (tries) times a second apart. 1 if a
- * reply came (parsed into r). */
-static int ask(const char *ip, int tries, struct reply *r)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(7)};
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ok = 0;
-    char buf[256];
-
-    sa.sin_addr.s_addr = ip4(ip);
-    for (int t = 0; fd >= 0 && t < tries && !ok; t++) {
-        struct pollfd pf = {fd, POLLIN, 0};
-        if (sendto(fd, "?", 1, 0, (struct sockaddr *)&sa, sizeof(sa)) != 1 ||
-            poll(&pf, 1, 1000) != 1)
-            continue;
-        ssize_t n = recv(fd, buf, sizeof(buf) - 1, 0);
-        if (n <= 0)
-            continue;
-        buf[n] = '\0';
-        memset(r, 0, sizeof(*r));
-        ok = sscanf(buf, "count %lu uptime_ms %lu gen %lu ip %15s", &r->count, &r->uptime_ms,
-                    &r->gen, r->ip) == 4;
-        CHECK(ok, "%s answered \"%s\"", ip, buf);
-    }
-    if (fd >= 0)
-        close(fd);
-    return ok;
-}
-
-/* Asks (ip):7 over TCP (up to (tries) connects): the ISN of the guest's
- * side of the connection in *isn; 1 if a reply came. */
-static int ask_tcp(const char *ip, int tries, unsigned long *isn)
-{
-    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(7)};
-    char buf[256];
-    int ok = 0;
-
-    sa.sin_addr.s_addr = ip4(ip);
-    for (int t = 0; t < tries && !ok; t++) {
-        int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-        struct timeval tv = {2, 0};
-        size_t got = 0;
-        ssize_t n = 0;
-        if (fd < 0)
-            return 0;
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-        if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-            while (got < sizeof(buf) - 1 && (n = read(fd, buf + got, sizeof(buf) - 1 - got)) > 0)
-                got += (size_t)n;
-        close(fd);
-        buf[got] = '\0';
-        const char *p = strstr(buf, " isn ");
-        ok = p && sscanf(p, " isn %lu", isn) == 1;
-        if (!ok)
-            lvt_sleep_ms(500);
-    }
-    return ok;
 }
 
 /* A VM and its tap. */
@@ -202,10 +130,10 @@ static int open_file(const char *name, int flags)
 }
 
 /* Boots counter, asks it three times, saves it; 0 on success. */
-static int boot_and_save(struct reply *last)
+static int boot_and_save(struct lvt_reply *last)
 {
-    struct lv_vm_nic id = {.mac = {0x02, 0x10, 0, 0, 0, 1}, .ip = ip4("10.9.0.2"),
-                           .netmask = ip4("255.255.255.0"), .gw = ip4("10.9.0.1")};
+    struct lv_vm_nic id = {.mac = {0x02, 0x10, 0, 0, 0, 1}, .ip = lvt_ip4("10.9.0.2"),
+                           .netmask = lvt_ip4("255.255.255.0"), .gw = lvt_ip4("10.9.0.1")};
     struct lv_image im;
     struct lv_err e = {""};
     struct box b;
@@ -224,7 +152,7 @@ static int boot_and_save(struct reply *last)
         rc = lv_vm_start(b.vm, &e);
     CHECK(rc == 0, "boot: %s", e.msg);
     for (unsigned long k = 1; !rc && k <= 3; k++) {
-        if (!ask("10.9.0.2", k == 1 ? 60 : 5, last) || last->count != k)
+        if (!lvt_counter_ask("10.9.0.2", k == 1 ? 60 : 5, last) || last->count != k)
             rc = -1;
         CHECK(!rc, "the booted counter: reply %lu: count %lu", k, last->count);
     }
@@ -323,11 +251,11 @@ static int save_box(struct box *b, const char *state, const char *mem)
 static void restore_check(const struct lv_snap *s, unsigned long count, unsigned long gen,
                           unsigned long uptime_ms, int again)
 {
-    struct reply r = {0};
+    struct lvt_reply r = {0};
     struct lv_snap *s2 = NULL;
     struct lv_err e = {""};
     struct box b;
-    int ok = restore_box(&b, s, NULL, 1) == 0 && ask("10.9.0.2", 30, &r);
+    int ok = restore_box(&b, s, NULL, 1) == 0 && lvt_counter_ask("10.9.0.2", 30, &r);
 
     CHECK(ok, "the restored VM (generation %lu) does not answer", gen);
     if (ok) {
@@ -337,7 +265,7 @@ static void restore_check(const struct lv_snap *s, unsigned long count, unsigned
               uptime_ms);
         CHECK(!strcmp(r.ip, "10.9.0.2"), "restored: ip %s", r.ip);
         CHECK(count_maps() >= 1, "the restored VM's RAM is not a mapping of its memory file");
-        ok = ask("10.9.0.2", 5, &r) && r.count == count + 2;
+        ok = lvt_counter_ask("10.9.0.2", 5, &r) && r.count == count + 2;
         CHECK(ok, "then count %lu", r.count);
     }
     if (ok && again) {
@@ -362,28 +290,28 @@ static void restore_check(const struct lv_snap *s, unsigned long count, unsigned
     box_free(&b);
 }
 
-static void test_restore(const struct lv_snap *s, const struct reply *before)
+static void test_restore(const struct lv_snap *s, const struct lvt_reply *before)
 {
     restore_check(s, before->count, 1, before->uptime_ms, 1);
 }
 
-static void test_clones(const struct lv_snap *s, const struct reply *before)
+static void test_clones(const struct lv_snap *s, const struct lvt_reply *before)
 {
     struct box b[CLONES];
     char ip[CLONES][16];
 
     for (int i = 0; i < CLONES; i++) {
         struct lv_vm_nic id = {.mac = {0x02, 0x20, 0, 0, 0, (uint8_t)(i + 1)},
-                               .netmask = ip4("255.255.255.0"), .gw = ip4("10.9.0.1")};
+                               .netmask = lvt_ip4("255.255.255.0"), .gw = lvt_ip4("10.9.0.1")};
         snprintf(ip[i], sizeof(ip[i]), "10.9.0.%u", 20u + (unsigned)i % 200u);
-        id.ip = ip4(ip[i]);
+        id.ip = lvt_ip4(ip[i]);
         /* clone 0 into a VM without threads yet, the others into shells;
          * a failure is CHECKed there; each is destroyed below */
         restore_box(&b[i], s, &id, i != 0);
     }
     for (int i = 0; i < CLONES; i++) {
-        struct reply r;
-        if (!b[i].vm || !ask(ip[i], 30, &r)) {
+        struct lvt_reply r;
+        if (!b[i].vm || !lvt_counter_ask(ip[i], 30, &r)) {
             CHECK(0, "clone %d (%s) does not answer", i, ip[i]);
             continue;
         }
@@ -394,7 +322,7 @@ static void test_clones(const struct lv_snap *s, const struct reply *before)
     unsigned long isn[CLONES];
     for (int i = 0; i < CLONES; i++) {
         isn[i] = 0;
-        CHECK(b[i].vm && ask_tcp(ip[i], 5, &isn[i]), "clone %d: no TCP reply", i);
+        CHECK(b[i].vm && lvt_counter_ask_tcp(ip[i], 5, &isn[i]), "clone %d: no TCP reply", i);
         for (int k = 0; k < i; k++)
             CHECK(!isn[i] || isn[i] != isn[k], "clones %d and %d chose the same ISN %lu", k, i,
                   isn[i]);
@@ -577,7 +505,7 @@ int main(int argc, char **argv)
 {
     struct lv_err e = {""};
     struct lvt_bg tool;
-    struct reply before;
+    struct lvt_reply before;
     struct lv_snap *s = NULL;
     char why[256];
     const char *ip_bin = lvt_find_exe((const char *const[]){"/usr/sbin/ip", "/sbin/ip",
