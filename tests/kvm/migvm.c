@@ -45,14 +45,6 @@ void migvm_close(struct migvm *m)
     lv_kvm_close(&m->kvm);
 }
 
-uint32_t ip4(const char *s)
-{
-    struct in_addr a;
-
-    inet_pton(AF_INET, s, &a);
-    return a.s_addr;
-}
-
 /* ---- VMs ---- */
 
 int box_make(struct migvm *m, struct box *b, const struct lv_vm_nic *id, uint64_t mem,
@@ -88,8 +80,10 @@ void box_free(struct box *b)
 
 int boot(struct migvm *m, struct box *b, const char *app, const char *cmdline)
 {
-    struct lv_vm_nic id = {.mac = {0x02, 0x10, 0, 0, 0, 7}, .ip = ip4(m->vm_ip),
-                           .netmask = ip4("255.255.255.0"), .gw = ip4(m->gw)};
+    struct lv_vm_nic id = {.mac = {0x02, 0x10, 0, 0, 0, 7},
+                           .ip = lvt_ip4(m->vm_ip),
+                           .netmask = lvt_ip4("255.255.255.0"),
+                           .gw = lvt_ip4(m->gw)};
     struct lv_image im;
     struct lv_err e = {""};
     char path[PATH_MAX + 32];
@@ -137,7 +131,7 @@ int send_req(const struct migvm *m, int fd)
 {
     struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(7)};
 
-    sa.sin_addr.s_addr = ip4(m->vm_ip);
+    sa.sin_addr.s_addr = lvt_ip4(m->vm_ip);
     return sendto(fd, "?", 1, 0, (struct sockaddr *)&sa, sizeof(sa)) == 1;
 }
 
@@ -146,18 +140,9 @@ int ask_once(const struct migvm *m, int fd, char *buf, size_t cap, int ms)
     return send_req(m, fd) && recv_wait(fd, buf, cap, ms);
 }
 
-int ask(const struct migvm *m, int tries, struct reply *r)
+int ask(const struct migvm *m, int tries, struct lvt_reply *r)
 {
-    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0), ok = 0;
-    char buf[256];
-
-    for (int t = 0; fd >= 0 && t < tries && !ok; t++)
-        ok = ask_once(m, fd, buf, sizeof(buf), 1000) &&
-             sscanf(buf, "count %lu uptime_ms %lu gen %lu ip %15s", &r->count, &r->uptime_ms,
-                    &r->gen, r->ip) == 4;
-    if (fd >= 0)
-        close(fd);
-    return ok;
+    return lvt_counter_ask(m->vm_ip, tries, r) > 0;
 }
 
 /* One request: 1 if a reply with a count past c->last came (within two
@@ -172,22 +157,21 @@ static int client_request(struct client *c, int fd)
         if (!send_req(c->m, fd))
             continue;
         for (int k = 0; k < 50; k++) { /* replies until ours */
-            unsigned long n, up, g;
-            char ip[16];
+            struct lvt_reply r;
             uint64_t now = lv_now_ns();
             if (now >= end || !recv_wait(fd, buf, sizeof(buf), (int)((end - now) / 1000000u) + 1))
                 break;
-            if (sscanf(buf, "count %lu uptime_ms %lu gen %lu ip %15s", &n, &up, &g, ip) != 4)
+            if (!lvt_counter_parse(buf, &r))
                 continue;
-            if (n <= c->last) {
-                c->disorder += n < c->last;
+            if (r.count <= c->last) {
+                c->disorder += r.count < c->last;
                 continue;
             }
             if (!c->first)
-                c->first = n;
-            c->last = n;
-            c->clock_back += up < c->last_uptime_ms;
-            c->last_uptime_ms = up;
+                c->first = r.count;
+            c->last = r.count;
+            c->clock_back += r.uptime_ms < c->last_uptime_ms;
+            c->last_uptime_ms = r.uptime_ms;
             return 1;
         }
     }

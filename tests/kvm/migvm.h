@@ -23,6 +23,7 @@
 #include "lightvm/migrate.h"
 #include "lightvm/net.h"
 #include "lightvm/vm.h"
+#include "lvtest.h"
 
 #define IO_MS 60000 /* nested VMs are slow: generous waits */
 
@@ -44,7 +45,6 @@ struct migvm {
 int migvm_open(struct migvm *m, const char *test, int argc, char **argv);
 void migvm_close(struct migvm *m);
 
-uint32_t ip4(const char *s);
 
 /* ---- VMs ---- */
 
@@ -74,13 +74,8 @@ int send_req(const struct migvm *m, int fd);
 /* One datagram to m->vm_ip:7 and a reply within (ms). */
 int ask_once(const struct migvm *m, int fd, char *buf, size_t cap, int ms);
 
-struct reply {
-    unsigned long count, uptime_ms, gen;
-    char ip[16];
-};
-
 /* Asks counter up to (tries) times; 1 with (r) if it answered. */
-int ask(const struct migvm *m, int tries, struct reply *r);
+int ask(const struct migvm *m, int tries, struct lvt_reply *r);
 
 /* The client thread (client_main): asks counter until told to stop (then
  * 5 more), each request sent at most twice; counts what it saw: replies

@@ -196,7 +196,7 @@ static void test_wrong_fd(struct box *src, int bad, const char *what, const char
     struct box dst;
     struct sender s;
     struct fwd f = {.bad = bad};
-    struct reply before = {0}, after = {0};
+    struct lvt_reply before = {0}, after = {0};
     uint64_t start;
     int s1[2], s2[2];
 
@@ -238,7 +238,7 @@ static int test_live(const char *name, struct box *src, struct box *dst)
     struct sender s;
     struct lv_mig_stats rst = {0};
     struct lv_err e = {""};
-    struct reply before = {0}, r = {0};
+    struct lvt_reply before = {0}, r = {0};
     uint64_t start = 0;
     int sv[2], rc;
 
@@ -285,7 +285,7 @@ static int test_live(const char *name, struct box *src, struct box *dst)
 int main(int argc, char **argv)
 {
     struct box src = {NULL, {.fd = -1}}, d1 = src, d2 = src;
-    struct reply r = {0};
+    struct lvt_reply r = {0};
     int pfd[2] = {-1, -1};
 
     if (migvm_open(&mv, "test_miglocal", argc, argv))

@@ -144,7 +144,7 @@ static int test_live(struct box *dst, struct lv_mig_stats *out)
     struct sender s;
     struct lv_mig_stats rst;
     struct lv_err e = {""};
-    struct reply r = {0};
+    struct lvt_reply r = {0};
     struct box src;
     int sv[2], rc;
 
@@ -204,7 +204,7 @@ static int test_live(struct box *dst, struct lv_mig_stats *out)
 
 /* The source answers (*before); a socketpair (sv) and a sending thread
  * (s) on sv[0] with (no_precopy) and an ack timeout of (ack_ms). */
-static void start_pair(struct box *src, struct reply *before, int sv[2], struct sender *s,
+static void start_pair(struct box *src, struct lvt_reply *before, int sv[2], struct sender *s,
                        int no_precopy, int ack_ms)
 {
     CHECK(ask(&mv, 5, before), "the source does not answer before");
@@ -215,9 +215,9 @@ static void start_pair(struct box *src, struct reply *before, int sv[2], struct 
 
 /* After a failed migration: the source runs on, not paused, with the
  * next count and the same generation as (before). */
-static void check_runs_on(struct box *src, const struct reply *before, const char *what)
+static void check_runs_on(struct box *src, const struct lvt_reply *before, const char *what)
 {
-    struct reply after = {0};
+    struct lvt_reply after = {0};
 
     CHECK(!lv_vm_is_paused(src->vm), "%s: the source stays paused", what);
     CHECK(ask(&mv, 10, &after) && after.count == before->count + 1 && after.gen == before->gen,
@@ -285,7 +285,7 @@ static void test_broken(struct box *src, uint64_t cut_at, uint64_t flip_at, int 
     struct box dst;
     struct sender s;
     struct fwd f = {.cut_at = cut_at, .flip_at = flip_at};
-    struct reply before = {0};
+    struct lvt_reply before = {0};
     int s1[2], s2[2];
 
     CHECK(ask(&mv, 5, &before), "the source does not answer before");
@@ -313,7 +313,7 @@ static void test_plain(struct box *src)
 {
     struct lv_mig_stats rst;
     struct lv_err e = {""};
-    struct reply before = {0}, after = {0};
+    struct lvt_reply before = {0}, after = {0};
     struct box dst;
     struct sender s;
     int sv[2];
@@ -345,7 +345,7 @@ static void test_late_ready(struct box *src)
     struct lv_mig_opts o = {.io_timeout_ms = IO_MS, .ack_timeout_ms = 2000};
     struct lv_mig_stats rst;
     struct lv_err e = {""};
-    struct reply before = {0};
+    struct lvt_reply before = {0};
     struct box dst;
     struct sender s;
     int sv[2];

@@ -339,11 +339,11 @@ static void copy_patch(const char *from, const char *to, void (*patch)(int fd));
  * from RAM of its own (a memfd again: the local migration path takes
  * it), with no mapping of a snapshot file; then a memory file cut short
  * after lv_snap_open: refused, the VM destroyable. */
-static void test_copy(const struct reply *before)
+static void test_copy(const struct lvt_reply *before)
 {
     struct lv_snap *s = NULL;
     struct lv_err e = {""};
-    struct reply r = {0};
+    struct lvt_reply r = {0};
     char path[PATH_MAX];
     struct box b;
 
@@ -361,7 +361,8 @@ static void test_copy(const struct reply *before)
     CHECK(unlink(path) == 0, "copy: remove the memory file");
     if (!rc && (rc = lv_vm_start(b.vm, &e)) < 0)
         CHECK(0, "start after a copy: %s", e.msg);
-    CHECK(!rc && ask("10.9.0.2", 30, &r) && r.count == before->count + 1 && r.gen == 1,
+    CHECK(!rc && lvt_counter_ask("10.9.0.2", 30, &r) && r.count == before->count + 1 &&
+              r.gen == 1,
           "the copied VM: count %lu (want %lu) gen %lu", r.count, before->count + 1, r.gen);
     CHECK(count_maps() == 0, "the copied VM maps a snapshot file");
     CHECK(!rc && lv_mig_local_ok(b.vm, &e) == 0, "the copied VM's RAM cannot be passed: %s",
