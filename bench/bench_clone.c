@@ -18,8 +18,9 @@
  * DIR (default /dev/shm, tmpfs): the snapshot every clone comes from.
  * Then, each phase with its peer in the same run and the same daemon:
  *
- *   reply:  R rounds (default 100) of one clone (create --from) and one
- *           pool boot of COUNTER_ELF, each timed from the request to the
+ *   reply:  R rounds (default 100) of one clone (create --from), one
+ *           clone with --copy (its memory read into the shell's RAM
+ *           instead of mapped) and one pool boot of COUNTER_ELF, each timed from the request to the
  *           guest's first UDP reply (its kernel receive time) and to
  *           lightvmd's reply, with the VM process's minor/major page
  *           faults over that time (its /proc stat; KVM's faults on guest
@@ -32,8 +33,8 @@
  *           asked and those that answered are counted;
  *   memory: N clones (default 1000) running: the sum of their processes'
  *           Pss (smaps_rollup) / N and the MemAvailable drop / N, next to
- *           the same for N pool boots and for N idle crun containers
- *           (busybox sleep) if crun is installed.
+ *           the same for N clones with --copy, N pool boots and N idle
+ *           crun containers (busybox sleep) if crun is installed.
  *
  * A VM's address is 10.(80+B).X.Y, its MAC 02:cb:00:(80+B):X:Y (given in
  * its configuration), and the host gets a permanent neighbour entry for
@@ -220,28 +221,29 @@ static void report_count(const char *what, double *v, int n)
 /* 1: create --from -> first reply, next to a pool boot -> first reply. */
 static void phase_reply(int r, int fd)
 {
-    static struct sample s[2][MAX_SAMPLES];
+    static struct sample s[3][MAX_SAMPLES];
     static double v[MAX_SAMPLES];
-    static const char *const kind[2] = {"create --from", "pool boot"};
+    static const char *const kind[3] = {"create --from", "create --from --copy", "pool boot"};
     char name[16], what[96];
-    int hits[2] = {0, 0}, whole = 0;
+    int hits[3] = {0, 0, 0}, whole = 0;
 
     for (int i = 0; i < r && !interrupted; i++)
-        for (int k = 0; k < 2; k++) {
+        for (int k = 0; k < 3; k++) {
             pool_wait_full(10000); /* (a miss is counted, not refused) */
-            snprintf(name, sizeof(name), "%c%d", k ? 'b' : 'c', i);
-            int j = SAMPLE_J + 2 * i + k;
-            timed_create(k ? boot_req(name, 0, j) : clone_req(name, 0, j), name, 0, j, fd,
-                         &s[k][i]);
+            snprintf(name, sizeof(name), "%c%d", "cyb"[k], i);
+            int j = SAMPLE_J + 3 * i + k;
+            timed_create(k == 2 ? boot_req(name, 0, j) : clone_req(name, 0, j, k == 1), name, 0,
+                         j, fd, &s[k][i]);
             hits[k] += s[k][i].hit;
             whole += s[k][i].whole;
             destroy(name);
         }
     if (interrupted)
         die("interrupted");
-    printf("\nreply: %d rounds of a clone (create --from the snapshot) and a pool boot of the "
-           "counter image, each destroyed after its first reply\n", r);
-    for (int k = 0; k < 2; k++) {
+    printf("\nreply: %d rounds of a clone (create --from the snapshot: its memory file mapped "
+           "copy-on-write), a clone with --copy (read into the shell's RAM) and a pool boot of "
+           "the counter image, each destroyed after its first reply\n", r);
+    for (int k = 0; k < 3; k++) {
         for (int i = 0; i < r; i++)
             v[i] = s[k][i].first_us;
         snprintf(what, sizeof(what), "%s -> first UDP reply", kind[k]);
@@ -259,8 +261,9 @@ static void phase_reply(int r, int fd)
         snprintf(what, sizeof(what), "%s: the VM process's major faults over it", kind[k]);
         report_count(what, v, r);
     }
-    printf("pool hits: create --from %d of %d, pool boot %d of %d%s\n", hits[0], r, hits[1], r,
-           whole ? " (faults of a miss's new shell count its whole life)" : "");
+    printf("pool hits: create --from %d, --copy %d, pool boot %d, of %d each%s\n", hits[0],
+           hits[1], hits[2], r, whole ? " (faults of a miss's new shell count its whole life)"
+                                      : "");
 }
 
 /* 2: save --keep of src. */
@@ -333,7 +336,7 @@ static void phase_rate(int secs, int cap)
     while (k < cap && now - t0 < secs * 1e6 && !interrupted) {
         snprintf(name, sizeof(name), "r%d", k);
         place(k, &b, &j);
-        json_t *rep = call(clone_req(name, b, j), CALL_MS, why, sizeof(why));
+        json_t *rep = call(clone_req(name, b, j, 0), CALL_MS, why, sizeof(why));
         double t1 = bench_now_us();
         if (!rep)
             break;

@@ -61,9 +61,10 @@ void settle(int live);
 /* lightvmd on our run directory, a full pool of K shells per bridge
  * (stderr to the log). */
 void daemon_start(const char *lightvmd, int max_vms);
-/* What `lightvm create --from SNAP CONFIG` sends for {"name", "vifs"}, and
- * what `lightvm create CONFIG` sends for a counter VM: VM (b, j). */
-json_t *clone_req(const char *name, int b, int j);
+/* What `lightvm create --from SNAP CONFIG` sends for {"name", "vifs"}
+ * ((copy): with --copy, the memory read into the VM's own RAM), and what
+ * `lightvm create CONFIG` sends for a counter VM: VM (b, j). */
+json_t *clone_req(const char *name, int b, int j, int copy);
 json_t *boot_req(const char *name, int b, int j);
 /* A create's reply: the VM's pid; whether it was a pool hit. */
 pid_t rep_pid(const json_t *rep);

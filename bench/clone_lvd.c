@@ -178,11 +178,12 @@ static json_t *vifs_json(int b, int j)
     return json_pack("[{s:s,s:s,s:s,s:s}]", "bridge", br, "ip", ip, "gw", gw, "mac", mac);
 }
 
-/* What `lightvm create --from SNAP CONFIG` sends for {"name", "vifs"}. */
-json_t *clone_req(const char *name, int b, int j)
+/* What `lightvm create --from SNAP CONFIG [--copy]` sends for {"name",
+ * "vifs"}. */
+json_t *clone_req(const char *name, int b, int j, int copy)
 {
-    return json_pack("{s:s,s:s,s:{s:s,s:o}}", "op", "create", "from", snap, "spec", "name",
-                     name, "vifs", vifs_json(b, j));
+    return json_pack("{s:s,s:s,s:{s:s,s:o},s:b}", "op", "create", "from", snap, "spec", "name",
+                     name, "vifs", vifs_json(b, j), "copy", copy);
 }
 
 /* What `lightvm create CONFIG` sends for a counter VM. */

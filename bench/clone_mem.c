@@ -1,5 +1,5 @@
-/* clone_mem.c: bench_clone's memory phase: N clones, N pool boots and
- * N idle crun containers running, the sum of their Pss and the
+/* clone_mem.c: bench_clone's memory phase: N clones, N clones with
+ * --copy, N pool boots and N idle crun containers running, the sum of their Pss and the
  * MemAvailable drop per one (bench_clone.h). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,12 +36,15 @@ static void print_mem(const char *what, int n, int answered, long pss, int npss,
            "%.0f KiB each\n", what, n, a, (double)pss / n, npss, (double)(m0 - m1) / n);
 }
 
-/* 4: N VMs (clones, or pool boots with (boot)) running: memory per VM. */
-static void memory_of(int boot, int n)
+/* 4: N VMs of (kind) running (0 clones, 1 clones with --copy, 2 pool
+ * boots): memory per VM. */
+static void memory_of(int kind, int n)
 {
+    static const char *const what[3] = {"clones (create --from):", "clones (--copy):",
+                                        "pool boots:"};
     pid_t *pids = calloc((size_t)n, sizeof(pid_t));
     char *ok = calloc((size_t)n, 1), name[24], why[LV_ERR_MAX], msg[LV_ERR_MAX + 64];
-    char prefix = boot ? 'm' : 'n';
+    char prefix = "nom"[kind];
     long pss = 0;
     int b, j, npss = 0;
 
@@ -52,8 +55,8 @@ static void memory_of(int boot, int n)
     for (int k = 0; k < n && !interrupted; k++) {
         snprintf(name, sizeof(name), "%c%d", prefix, k);
         place(k, &b, &j);
-        json_t *rep = call(boot ? boot_req(name, b, j) : clone_req(name, b, j), CALL_MS, why,
-                           sizeof(why));
+        json_t *rep = call(kind == 2 ? boot_req(name, b, j) : clone_req(name, b, j, kind == 1),
+                           CALL_MS, why, sizeof(why));
         if (!rep) {
             snprintf(msg, sizeof(msg), "memory: create %s: %s", name, why);
             die(msg);
@@ -72,7 +75,7 @@ static void memory_of(int boot, int n)
         if (p >= 0)
             pss += p, npss++;
     }
-    print_mem(boot ? "pool boots:" : "clones (create --from):", n, got, pss, npss, m0, m1);
+    print_mem(what[kind], n, got, pss, npss, m0, m1);
     destroy_bulk(prefix, n);
     free(pids);
     free(ok);
@@ -141,10 +144,7 @@ void phase_memory(int n)
 {
     printf("\nmemory: %d VMs at once (Pss: the sum of their processes' smaps_rollup Pss / N; "
            "MemAvailable: before - after, / N, the pool full both times)\n", n);
-    memory_of(0, n);
-    memory_of(1, n);
+    for (int kind = 0; kind < 3; kind++)
+        memory_of(kind, n);
     memory_crun(n);
-    printf("  memfd-copy clones: not measured: a restore always maps the memory file "
-           "MAP_PRIVATE (lib/snapshot/restore.c); a copy mode needs lib/ and daemon support "
-           "(docs/benchmarks.md, \"Snapshots\")\n");
 }
