@@ -143,7 +143,7 @@ static void memory_crun(int n)
 void phase_memory(int n)
 {
     printf("\nmemory: %d VMs at once (Pss: the sum of their processes' smaps_rollup Pss / N; "
-           "MemAvailable: before - after, / N, the pool full both times)\n", n);
+           "MemAvailable: before - after, / N, the pool full each time)\n", n);
     for (int kind = 0; kind < 3; kind++)
         memory_of(kind, n);
     memory_crun(n);
