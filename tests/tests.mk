@@ -12,6 +12,12 @@ FUZZ_BINS     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
 TEST_COMMON   := tests/lvtest.c tests/lve2e.c tests/lvcounter.c tests/elfgen.c
 TEST_CFLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g $(SAN) -Iinclude -Itests
 FUZZ_SECONDS  ?= 60
+# A test is built in one compile-and-link step (no .d files): every header
+# a test may include is a prerequisite of every test, so that a change to
+# a header alone rebuilds them.
+TEST_HDRS     := $(wildcard tests/*.h tests/*/*.h include/lightvm/*.h include/abi/*.h \
+                   lib/*/*.h cli/*.h)
+$(TEST_BINS) $(BUILD)/tests/test_snapshot: $(TEST_HDRS)
 
 $(ASAN)/tests/%: tests/unit/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a $(ASAN_CLI_OBJS)
 	@mkdir -p $(@D)
