@@ -36,8 +36,8 @@ $(ASAN)/tests/%: tests/e2e/%.c $(TEST_COMMON) $(ASAN)/lib/liblightvm.a
 # valgrind (valgrind and the sanitizers do not mix).
 $(BUILD)/tests/test_snapshot: tests/kvm/test_snapshot.c $(TEST_COMMON) $(BUILD)/lib/liblightvm.a
 	@mkdir -p $(@D)
-	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -Iinclude -Itests -o $@ $< $(TEST_COMMON) \
-		$(BUILD)/lib/liblightvm.a $(LDLIBS)
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g -Iinclude -Itests -o $@ $< $(TEST_EXTRA) \
+		$(TEST_COMMON) $(BUILD)/lib/liblightvm.a $(LDLIBS)
 
 # An e2e test in more than one file: its other sources in TEST_EXTRA.
 $(ASAN)/tests/test_faults: TEST_EXTRA := tests/e2e/faults_image.c tests/e2e/faults_console.c \
@@ -51,8 +51,10 @@ MIGVERBS_SRCS := tests/e2e/migverbs_sides.c tests/e2e/migverbs_loop.c \
 	tests/e2e/migverbs_proxy.c tests/migscene.c
 $(ASAN)/tests/test_migverbs: TEST_EXTRA := $(MIGVERBS_SRCS)
 $(ASAN)/tests/test_migverbs: $(MIGVERBS_SRCS) tests/e2e/test_migverbs.h tests/migscene.h
-# The KVM migration tests share their VM and UDP helpers (tests/kvm/migvm.c).
-MIGVM_TESTS   := $(ASAN)/tests/test_migrate $(ASAN)/tests/test_miglocal
+# The KVM migration and snapshot tests share their VM and UDP helpers
+# (tests/kvm/migvm.c).
+MIGVM_TESTS   := $(ASAN)/tests/test_migrate $(ASAN)/tests/test_miglocal \
+                 $(ASAN)/tests/test_snapshot $(BUILD)/tests/test_snapshot
 $(MIGVM_TESTS): TEST_EXTRA := tests/kvm/migvm.c
 $(MIGVM_TESTS): tests/kvm/migvm.c tests/kvm/migvm.h
 

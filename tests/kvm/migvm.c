@@ -75,6 +75,7 @@ int box_make(struct migvm *m, struct box *b, const struct lv_vm_nic *id, uint64_
 void box_free(struct box *b)
 {
     lv_vm_destroy(&b->vm);
+    CHECK(b->vm == NULL, "destroy left the pointer");
     lv_tap_close(&b->tap);
 }
 

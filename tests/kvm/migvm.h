@@ -1,6 +1,6 @@
 /*
- * migvm.h: what the KVM migration tests (test_migrate, test_miglocal)
- * share: the KVM handle and netlink of a test, VMs on taps of one bridge
+ * migvm.h: what the KVM migration and snapshot tests (test_migrate,
+ * test_miglocal, test_snapshot) share: the KVM handle and netlink of a test, VMs on taps of one bridge
  * in the test's own network namespace, the counter guest booted on a
  * fixed address, asking it over UDP (one request at a time, or a client
  * thread that keeps asking), the source's sending thread and the start of

@@ -46,14 +46,14 @@
 #include "lightvm/snapshot.h"
 #include "lightvm/vm.h"
 #include "lvtest.h"
+#include "migvm.h"
 
 #define MEM (16u << 20)
-#define BRIDGE "lvsnap0"
 #define CLONES 3
 
-static struct lv_kvm kvm;
-static struct lv_nl *nl;
-static char image[PATH_MAX], dir[] = "/tmp/lvsnapXXXXXX";
+static struct migvm mv = {
+    .bridge = "lvsnap0", .vm_ip = "10.9.0.2", .gw = "10.9.0.1", .mem = MEM};
+static char dir[] = "/tmp/lvsnapXXXXXX";
 
 static int count_fds(void)
 {
@@ -82,45 +82,6 @@ static int count_maps(void)
     return n;
 }
 
-/* A VM and its tap. */
-struct box {
-    struct lv_vm *vm;
-    struct lv_tap tap;
-};
-
-/* A new tap on the bridge and a VM on it with (nic)'s identity (a zero
- * MAC: none, as a pool shell). (shell): threads spawned and warmed. */
-static int box_make(struct box *b, const struct lv_vm_nic *id, uint64_t mem, int shell)
-{
-    struct lv_err e = {""};
-    struct lv_vm_nic n = {0};
-    struct lv_vm_config cfg = {.mem_size = mem, .console_fd = 2, .nnics = 1, .nics = &n};
-
-    b->vm = NULL;
-    b->tap.fd = -1;
-    if (lv_vif_open(nl, BRIDGE, 1, &b->tap, &e) < 0) {
-        CHECK(0, "tap: %s", e.msg);
-        return -1;
-    }
-    if (id)
-        n = *id;
-    n.tap_fd = b->tap.fd;
-    int rc = lv_vm_create(&b->vm, &kvm, &cfg, &e);
-    if (!rc && shell)
-        rc = lv_vm_spawn_threads(b->vm, &e);
-    if (!rc && shell)
-        rc = lv_vm_warm(b->vm, 1u << 20, &e);
-    CHECK(rc == 0, "create: %s", e.msg);
-    return rc;
-}
-
-static void box_free(struct box *b)
-{
-    lv_vm_destroy(&b->vm);
-    CHECK(b->vm == NULL, "destroy left the pointer");
-    lv_tap_close(&b->tap);
-}
-
 static int open_file(const char *name, int flags)
 {
     char p[PATH_MAX];
@@ -132,25 +93,15 @@ static int open_file(const char *name, int flags)
 /* Boots counter, asks it three times, saves it; 0 on success. */
 static int boot_and_save(struct lvt_reply *last)
 {
-    struct lv_vm_nic id = {.mac = {0x02, 0x10, 0, 0, 0, 1}, .ip = lvt_ip4("10.9.0.2"),
-                           .netmask = lvt_ip4("255.255.255.0"), .gw = lvt_ip4("10.9.0.1")};
-    struct lv_image im;
     struct lv_err e = {""};
     struct box b;
     int rc, sfd, mfd;
 
-    if (box_make(&b, &id, MEM, 0) < 0) {
+    if (boot(&mv, &b, "counter", NULL) < 0) {
         box_free(&b);
         return -1;
     }
-    rc = lv_image_open(image, &im, &e);
-    if (!rc) {
-        rc = lv_vm_load_image(b.vm, &im, &e);
-        lv_image_close(&im);
-    }
-    if (!rc)
-        rc = lv_vm_start(b.vm, &e);
-    CHECK(rc == 0, "boot: %s", e.msg);
+    rc = 0;
     for (unsigned long k = 1; !rc && k <= 3; k++) {
         if (!lvt_counter_ask("10.9.0.2", k == 1 ? 60 : 5, last) || last->count != k)
             rc = -1;
@@ -216,7 +167,7 @@ static int restore_box(struct box *b, const struct lv_snap *s, const struct lv_v
                        int shell)
 {
     struct lv_err e = {""};
-    int rc = box_make(b, NULL, MEM, shell);
+    int rc = box_make(&mv, b, NULL, MEM, shell);
 
     if (!rc && id && (rc = lv_vm_set_nic(b->vm, 0, id, &e)) < 0)
         CHECK(0, "set_nic: %s", e.msg);
@@ -349,7 +300,7 @@ static void test_copy(const struct lvt_reply *before)
 
     copy_patch("state", "c_state", NULL);
     copy_patch("mem", "c_mem", NULL);
-    if (snap_open(&s, "c_state", "c_mem", &e) < 0 || box_make(&b, NULL, MEM, 1) < 0) {
+    if (snap_open(&s, "c_state", "c_mem", &e) < 0 || box_make(&mv, &b, NULL, MEM, 1) < 0) {
         CHECK(0, "copy: open or shell: %s", e.msg);
         lv_snap_close(&s);
         return;
@@ -370,7 +321,7 @@ static void test_copy(const struct lvt_reply *before)
     box_free(&b);
 
     copy_patch("mem", "c_mem", NULL);
-    if (snap_open(&s, "c_state", "c_mem", &e) == 0 && box_make(&b, NULL, MEM, 1) == 0) {
+    if (snap_open(&s, "c_state", "c_mem", &e) == 0 && box_make(&mv, &b, NULL, MEM, 1) == 0) {
         int fd = open_file("c_mem", O_RDWR);
         patch_short(fd); /* after the open's size check */
         close(fd);
@@ -472,7 +423,7 @@ static void expect_restore_refused(const char *state, uint64_t mem, const char *
         CHECK(0, "open %s: %s", state, e.msg);
         return;
     }
-    if (box_make(&b, NULL, mem, 1) == 0) {
+    if (box_make(&mv, &b, NULL, mem, 1) == 0) {
         int rc = lv_vm_restore(b.vm, s, &e);
         CHECK(rc < 0 && strstr(e.msg, needle), "restore %s: rc %d \"%s\", want \"%s\"", state,
               rc, e.msg, needle);
@@ -508,23 +459,13 @@ int main(int argc, char **argv)
     struct lvt_bg tool;
     struct lvt_reply before;
     struct lv_snap *s = NULL;
-    char why[256];
-    const char *ip_bin = lvt_find_exe((const char *const[]){"/usr/sbin/ip", "/sbin/ip",
-                                                            "/usr/bin/ip", "/bin/ip", NULL});
 
-    lvt_require_kvm();
-    lvt_require_root("test_snapshot", "a network namespace and taps");
-    if (argc < 2 || !ip_bin) {
-        fprintf(stderr, "FAIL: usage: test_snapshot GUEST_DIR (and ip(8))\n");
+    if (migvm_open(&mv, "test_snapshot", argc, argv))
+        return 1;
+    if (!mkdtemp(dir)) {
+        fprintf(stderr, "FAIL: setup: %s: %s\n", dir, strerror(errno));
         return 1;
     }
-    snprintf(image, sizeof(image), "%s/counter.elf", argv[1]);
-    if (lvt_private_netns(why, sizeof(why)) < 0 || !mkdtemp(dir) || lv_kvm_open(&kvm, &e) < 0 ||
-        lv_nl_open(&nl, &e) < 0 || lv_bridge_ensure(nl, BRIDGE, 1, &e) < 0) {
-        fprintf(stderr, "FAIL: setup: %s %s\n", why, e.msg);
-        return 1;
-    }
-    CHECK(lvt_ip(&tool, ip_bin, "addr add 10.9.0.1/24 dev %s", BRIDGE) == 0, "bridge address");
     int fds = count_fds();
     if (boot_and_save(&before) == 0) {
         keep_state("state");
@@ -541,8 +482,7 @@ int main(int argc, char **argv)
     }
     CHECK(count_fds() == fds, "fds: %d before, %d after", fds, count_fds());
     CHECK(count_maps() == 0, "%d mappings of the snapshot files left", count_maps());
-    lv_nl_close(&nl);
-    lv_kvm_close(&kvm);
+    migvm_close(&mv);
     lvt_rm_rf(&tool, dir);
     return lvt_done("test_snapshot");
 }
