@@ -81,9 +81,10 @@ $(BUILD)/bench/bench_load $(BUILD)/bench/bench_api $(BUILD)/bench/bench_clone \
 		$(BENCH_COMMON) bench/lvd.c $(BUILD)/lib/liblightvm.a $(LDLIBS)
 
 # A benchmark in more than one file: its other sources in BENCH_EXTRA.
-# bench_migrate: the scene test_migverbs makes too (tests/migscene.c, libc only).
-$(BUILD)/bench/bench_migrate: BENCH_EXTRA := tests/migscene.c
-$(BUILD)/bench/bench_migrate: tests/migscene.c tests/migscene.h
+# bench_migrate: the scene test_migverbs makes too (tests/migscene.c, libc only)
+# and the tests' scan of a namespace's processes (tests/nsprocs.c, libc only).
+$(BUILD)/bench/bench_migrate: BENCH_EXTRA := tests/migscene.c tests/nsprocs.c
+$(BUILD)/bench/bench_migrate: tests/migscene.c tests/migscene.h tests/nsprocs.c tests/nsprocs.h
 # bench_clone: its lightvmd, its asks and its memory phase.
 CLONE_SRCS := bench/clone_lvd.c bench/clone_ask.c bench/clone_mem.c
 $(BUILD)/bench/bench_clone: BENCH_EXTRA := $(CLONE_SRCS)

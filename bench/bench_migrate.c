@@ -57,7 +57,6 @@
  * "Live migration").
  */
 #include <arpa/inet.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -77,6 +76,7 @@
 #include <unistd.h>
 
 #include "../tests/migscene.h"
+#include "../tests/nsprocs.h"
 #include "lvd.h"
 #include "lightvm/ctl.h"
 #include "stats.h"
@@ -216,48 +216,14 @@ static void client_stop(void)
 
 /* ---- cleanup ---- */
 
-/* Pids of processes other than this one in the namespace (link), at most
- * (max); how many. */
-static int ns_procs(const char *link, pid_t *pids, int max)
-{
-    char path[64], ns[64];
-    DIR *d = opendir("/proc");
-    struct dirent *de;
-    int n = 0;
-
-    while (d && (de = readdir(d))) {
-        long pid = strtol(de->d_name, NULL, 10);
-        ssize_t k;
-        if (pid <= 0 || pid == (long)getpid())
-            continue;
-        snprintf(path, sizeof(path), "/proc/%ld/ns/net", pid);
-        if ((k = readlink(path, ns, sizeof(ns) - 1)) <= 0)
-            continue;
-        ns[k] = '\0';
-        if (!strcmp(ns, link) && n < max)
-            pids[n++] = (pid_t)pid;
-    }
-    if (d)
-        closedir(d);
-    return n;
-}
-
 /* SIGKILLs what is left in (s)'s namespace (VM processes of a daemon
- * that did not destroy them); waits 5 s at most. */
+ * that did not destroy them); waits 5 s at most (tests/nsprocs.c). */
 static void ns_kill_all(const struct side *s)
 {
-    pid_t pids[512];
-    int n;
-
     const char *link = scene.nslink[s->ix];
 
-    if (!link[0])
-        return;
-    for (int t = 0; t < 5000 && (n = ns_procs(link, pids, 512)) > 0; t += 100) {
-        for (int i = 0; i < n; i++)
-            kill(pids[i], SIGKILL);
-        usleep(100000);
-    }
+    if (link[0])
+        lvt_ns_kill(link);
 }
 
 /* Stops (s)'s lightvmd: SIGTERM, 10 s, then SIGKILL. */

@@ -13,6 +13,8 @@
 #include <stdio.h>
 #include <sys/types.h>
 
+#include "nsprocs.h"
+
 #define LVT_SKIP 77
 
 extern int lvt_failures;
@@ -103,16 +105,8 @@ const char *lvt_find_exe(const char *const *cands);
 int lvt_ip(struct lvt_bg *tool, const char *ip_bin, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Processes other than this one in network namespace (nslink) (a
- * readlink of /proc/PID/ns/net: "net:[N]"; NULL: this one, a test's own:
- * anything there was started by the test): how many (-1 if /proc cannot
- * be read), up to (max) of their pids in (pids), and " pid(comm)" for
- * each in (list). */
-int lvt_ns_procs(const char *nslink, pid_t *pids, int max, char *list, size_t cap);
-int lvt_netns_others(pid_t *pids, int max, char *list, size_t cap); /* (NULL) */
-/* SIGKILLs the processes other than this one in network namespace
- * (nslink) (NULL: this one); waits 5 s at most for them to be gone. */
-void lvt_ns_kill(const char *nslink);
+/* The processes of a network namespace: lvt_ns_procs, lvt_netns_others,
+ * lvt_ns_kill (nsprocs.h). */
 
 /* Open fds of process (pid) (entries of /proc/PID/fd), -1 if unreadable. */
 int lvt_fd_count(pid_t pid);

@@ -9,7 +9,7 @@ ALL_TESTS     := $(call listed,unit) $(call listed,kvm)
 FUZZ_TARGETS  := $(call listed,fuzz)
 TEST_BINS     := $(ALL_TESTS:%=$(ASAN)/tests/%)
 FUZZ_BINS     := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
-TEST_COMMON   := tests/lvtest.c tests/lve2e.c tests/lvcounter.c tests/elfgen.c
+TEST_COMMON   := tests/lvtest.c tests/lve2e.c tests/lvcounter.c tests/nsprocs.c tests/elfgen.c
 TEST_CFLAGS   := -std=c11 -D_GNU_SOURCE $(WARN) -O1 -g $(SAN) -Iinclude -Itests
 FUZZ_SECONDS  ?= 60
 # A test is built in one compile-and-link step (no .d files): every header
