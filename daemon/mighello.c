@@ -52,7 +52,7 @@ void lvd_mig_hello_init(struct lvd_daemon *d)
     }
 }
 
-/* The peer of (fd) as ADDR:PORT (or "unix") into (out). */
+/* The listener's peer (peer) as ADDR:PORT (or "unix") into (out). */
 static void peer_name(const struct lvd_daemon *d, const struct sockaddr_in *peer, char *out,
                       size_t cap)
 {
