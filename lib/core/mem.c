@@ -78,38 +78,34 @@ int lv_mem_populate(struct lv_mem *mem, lv_gpa_t gpa, uint64_t len, struct lv_er
     return 0;
 }
 
-int lv_mem_map_file(struct lv_mem *mem, int fd, struct lv_err *err)
+/* (fd) mapped over the RAM at its address, MAP_PRIVATE when (cow), else
+ * MAP_SHARED; the RAM's fd is then (fd). (what) names the file. */
+static int map_over(struct lv_mem *mem, int fd, int cow, const char *what, struct lv_err *err)
 {
     void *p;
 
     if (!mem->base)
         return lv_err_set(err, EINVAL, "guest memory is not mapped");
-    p = mmap(mem->base, mem->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, 0);
+    p = mmap(mem->base, mem->size, PROT_READ | PROT_WRITE,
+             (cow ? MAP_PRIVATE : MAP_SHARED) | MAP_FIXED, fd, 0);
     if (p == MAP_FAILED)
-        return lv_err_set(err, errno, "mmap the snapshot's memory file: %s", strerror(errno));
+        return lv_err_set(err, errno, "mmap %s: %s", what, strerror(errno));
     if (mem->fd >= 0)
         close(mem->fd);
     mem->fd = fd;
-    mem->cow = 1;
+    mem->cow = cow;
     lv_mem_mark_dirty(mem, 0, mem->size); /* every page may have changed */
     return 0;
 }
 
+int lv_mem_map_file(struct lv_mem *mem, int fd, struct lv_err *err)
+{
+    return map_over(mem, fd, 1, "the snapshot's memory file", err);
+}
+
 int lv_mem_map_shared(struct lv_mem *mem, int fd, struct lv_err *err)
 {
-    void *p;
-
-    if (!mem->base)
-        return lv_err_set(err, EINVAL, "guest memory is not mapped");
-    p = mmap(mem->base, mem->size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
-    if (p == MAP_FAILED)
-        return lv_err_set(err, errno, "mmap the guest memory passed in: %s", strerror(errno));
-    if (mem->fd >= 0)
-        close(mem->fd);
-    mem->fd = fd;
-    mem->cow = 0;
-    lv_mem_mark_dirty(mem, 0, mem->size); /* every page may have changed */
-    return 0;
+    return map_over(mem, fd, 0, "the guest memory passed in", err);
 }
 
 void lv_mem_close(struct lv_mem *mem)
